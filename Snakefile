@@ -1,0 +1,22 @@
+# cohort: the analysis pipeline. Thin by design: configuration, validation, rule modules, targets.
+# Run: snakemake --cores all            (default study, config/config.yaml)
+#      snakemake --cores all --configfile config/studies/<study>.yaml
+
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/clean.smk"
+include: "rules/baseline.smk"
+
+
+rule all:
+    input:
+        rules.clean.output,
+        rules.baseline.output,
+    default_target: True

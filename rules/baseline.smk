@@ -1,0 +1,19 @@
+# Stage 2: Table 2 of the paper (baseline characteristics of the analysis set).
+
+
+rule baseline:
+    input:
+        patients=rules.clean.output.patients,
+        code=CODE,
+    output:
+        table=f"{RESULTS}/tables/baseline.csv",
+        markdown=f"{RESULTS}/tables/baseline.md",
+        vs_paper=f"{RESULTS}/tables/baseline_vs_paper.csv",
+    params:
+        settings=settings("study", "baseline"),
+    log:
+        f"{LOGS}/baseline.log",
+    benchmark:
+        f"{BENCHMARKS}/baseline.tsv"
+    script:
+        "../scripts/baseline.py"

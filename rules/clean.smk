@@ -1,0 +1,29 @@
+# Stage 1: raw extract -> typed, cleaned, derived tables; cleaning log; flow of patients.
+
+
+rule clean:
+    input:
+        patients=extract_file("patients"),
+        sessions=extract_file("sessions", required=False),
+        assessments=extract_file("assessments"),
+        contract=config["extract"]["contract"],
+        codebook=config["interventions"]["codebook"],
+        code=CODE,
+    output:
+        patients=f"{PROCESSED}/patients.parquet",
+        sessions=f"{PROCESSED}/sessions.parquet",
+        assessments=f"{PROCESSED}/assessments.parquet",
+        cleaning_log=f"{PROCESSED}/cleaning_log.csv",
+        flow=f"{RESULTS}/tables/flow.csv",
+        flow_figure=f"{RESULTS}/figures/flow.png",
+    params:
+        extract_dir=EXTRACT,
+        settings=settings(
+            "study", "occasions", "outcomes", "derived", "interventions", "cleaning"
+        ),
+    log:
+        f"{LOGS}/clean.log",
+    benchmark:
+        f"{BENCHMARKS}/clean.tsv"
+    script:
+        "../scripts/clean.py"

@@ -1,0 +1,594 @@
+"""Read the raw extract and clean it against the data contract, logging every action.
+
+File-level faults stop the run (ContractError). Value-level faults set the value missing, row-level
+faults drop the row; each gets one row in the cleaning log (table, patient_id, source_row, column,
+value, rule, action, detail). `source_row` is the line in the file (header = line 1; for .xlsx the
+sheet row), so a reviewer can open the file at that line. Invariant: every raw row is either in a
+cleaned table (with its source_row) or logged with action `dropped_row`.
+
+Every check works on whole columns, and parsing works on the distinct values of a column (a million
+rows hold a few thousand distinct dates), so cleaning stays linear and fast.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cohort.config import occasion_names
+from cohort.contract import TABLE_ORDER, Column, Contract, Table
+from cohort.errors import ContractError
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ["table", "patient_id", "source_row", "column", "value", "rule", "action", "detail"]
+MISSING = ""
+DROPPED = "dropped_row"
+
+
+@dataclass
+class CleaningLog:
+    """Collects cleaning actions as whole-column frames; `frame()` gives the sorted log."""
+
+    parts: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(
+        self,
+        table: str,
+        rows: pd.DataFrame,
+        column: str,
+        values: pd.Series | str,
+        rule: str,
+        action: str,
+        detail: pd.Series | str = "",
+    ) -> None:
+        """Log one action for each row of `rows` (which carries patient_id and source_row)."""
+        if len(rows) == 0:
+            return
+        patient = rows["patient_id"] if "patient_id" in rows else pd.Series("", index=rows.index)
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "table": table,
+                    "patient_id": patient.astype("string").fillna("").to_numpy(),
+                    "source_row": rows["source_row"].to_numpy(),
+                    "column": column,
+                    "value": _as_text(values, rows.index),
+                    "rule": rule,
+                    "action": action,
+                    "detail": _as_text(detail, rows.index),
+                }
+            )
+        )
+
+    def add_note(self, table: str, column: str, rule: str, action: str, detail: str) -> None:
+        """A table-level action (an unknown or missing column): no row, no patient."""
+        self.parts.append(
+            pd.DataFrame(
+                [
+                    {
+                        "table": table,
+                        "patient_id": "",
+                        "source_row": pd.NA,
+                        "column": column,
+                        "value": "",
+                        "rule": rule,
+                        "action": action,
+                        "detail": detail,
+                    }
+                ]
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series(dtype="string") for c in LOG_COLUMNS}).astype(
+                {"source_row": "Int64"}
+            )
+        out = pd.concat(self.parts, ignore_index=True)
+        out["source_row"] = out["source_row"].astype("Int64")
+        order = {name: i for i, name in enumerate(TABLE_ORDER)}
+        out["_t"] = out["table"].map(order).fillna(len(order))
+        out["_i"] = np.arange(len(out))
+        out = out.sort_values(["_t", "source_row", "_i"], kind="stable", na_position="first")
+        return out.drop(columns=["_t", "_i"]).reset_index(drop=True)
+
+
+def _as_text(values: pd.Series | str, index: pd.Index) -> np.ndarray:
+    if isinstance(values, str):
+        return np.full(len(index), values, dtype=object)
+    return values.reindex(index).astype("string").fillna("").to_numpy(dtype=object)
+
+
+@dataclass(frozen=True)
+class CleanedExtract:
+    """Typed tables (each row keeps its source_row), the cleaning log and raw row counts."""
+
+    tables: dict[str, pd.DataFrame]
+    log: pd.DataFrame
+    raw_rows: dict[str, int]
+
+
+# --- Reading -------------------------------------------------------------------------------------
+def find_table_file(extract_dir: str | Path, name: str) -> Path | None:
+    """The file of table `name` in the extract folder: name.csv, else name.xlsx."""
+    for suffix in (".csv", ".xlsx"):
+        path = Path(extract_dir) / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_raw_table(path: str | Path) -> pd.DataFrame:
+    """Read one raw file as text (blank = ""), with `source_row` = line in the file."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        try:
+            df = pd.read_excel(path, dtype=str, keep_default_na=False, na_filter=False)
+        except Exception as exc:  # openpyxl raises many types for a damaged workbook
+            raise ContractError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
+    else:
+        data = path.read_bytes()
+        if not data.strip():
+            raise ContractError(
+                f"{path}: the file is empty; expected a header line with the column names."
+            )
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+            log.warning(
+                "%s: not UTF-8; read as Windows-1252 (Latin-1). Save as UTF-8 to silence.", path
+            )
+        header = text.splitlines()[0]
+        sep = max([",", ";", "\t"], key=header.count)
+        try:
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+            )
+        except pd.errors.ParserError as exc:
+            raise ContractError(
+                f"{path}: cannot be parsed as a {sep!r}-separated file ({exc}). "
+                "Check that every line has the same number of fields."
+            ) from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    df = df.astype(str)
+    df.insert(0, "source_row", np.arange(len(df), dtype=np.int64) + 2)
+    return df
+
+
+def read_extract(extract_dir: str | Path, contract: Contract) -> dict[str, pd.DataFrame]:
+    """Read every table of the contract; stop with one message on any file-level fault."""
+    extract_dir = Path(extract_dir)
+    if not extract_dir.is_dir():
+        raise ContractError(
+            f"{extract_dir}: extract folder not found. Set extract.dir in the config."
+        )
+    problems, raw = [], {}
+    for name, table in contract.tables.items():
+        path = find_table_file(extract_dir, name)
+        if path is None:
+            if table.required:
+                problems.append(
+                    f"{extract_dir / (name + '.csv')}: required file not found "
+                    f"(expected {name}.csv or {name}.xlsx with columns {', '.join(table.required_columns)})."
+                )
+            continue
+        df = read_raw_table(path)
+        missing = [c for c in table.required_columns if c not in df.columns]
+        if missing:
+            problems.append(
+                f"{path}: required column(s) missing: {', '.join(missing)}. "
+                f"Found: {', '.join(c for c in df.columns if c != 'source_row')}. "
+                "Rename or add the columns (see data/raw/README.md)."
+            )
+        raw[name] = df
+    if problems:
+        raise ContractError(
+            "the raw extract does not meet the data contract:\n  " + "\n  ".join(problems)
+        )
+    return raw
+
+
+# --- Column parsers (on distinct values) ---------------------------------------------------------
+def _on_uniques(s: pd.Series, parse: Callable[[pd.Index], Any]) -> np.ndarray:
+    """Apply `parse` to the distinct values of `s` only, then spread back to every row."""
+    codes, uniques = pd.factorize(s, sort=False)
+    parsed = np.asarray(parse(pd.Index(uniques)))
+    return parsed[codes]
+
+
+def _parse_number(
+    s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog
+) -> pd.Series:
+    present = s != MISSING
+    comma = present & s.str.fullmatch(r"[+-]?\d+,\d+")
+    clog.add(
+        name,
+        rows[comma],
+        col.name,
+        s[comma],
+        "decimal_comma",
+        "normalized",
+        "decimal comma read as point",
+    )
+    text = s.where(~comma, s.str.replace(",", ".", regex=False))
+    values = pd.Series(
+        _on_uniques(
+            text,
+            lambda u: pd.to_numeric(pd.Series(u, dtype=object), errors="coerce").to_numpy(float),
+        ),
+        index=s.index,
+    )
+    bad = present & ~np.isfinite(values)
+    clog.add(
+        name,
+        rows[bad],
+        col.name,
+        s[bad],
+        "unparseable_number",
+        "set_missing",
+        "not a finite number",
+    )
+    values[bad] = np.nan
+    ok = present & ~bad
+    if col.type == "integer":
+        frac = ok & (values % 1 != 0)
+        clog.add(
+            name,
+            rows[frac],
+            col.name,
+            s[frac],
+            "not_integer",
+            "set_missing",
+            "a whole number is required",
+        )
+        values[frac] = np.nan
+        ok &= ~frac
+    low = -np.inf if col.min is None else col.min
+    high = np.inf if col.max is None else col.max
+    out = ok & ((values < low) | (values > high))
+    clog.add(
+        name,
+        rows[out],
+        col.name,
+        s[out],
+        "out_of_range",
+        "set_missing",
+        f"allowed {low:g} to {high:g}",
+    )
+    values[out] = np.nan
+    return values.astype("Int64") if col.type == "integer" else values
+
+
+def _parse_date(
+    s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog, formats: list[str]
+) -> pd.Series:
+    def parse(uniques: pd.Index) -> np.ndarray:
+        text = pd.Series(uniques, dtype=object)
+        result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+        for fmt in formats:
+            todo = result.isna()
+            result[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        return result.to_numpy()
+
+    values = pd.Series(_on_uniques(s, parse), index=s.index)
+    bad = (s != MISSING) & values.isna()
+    clog.add(
+        name,
+        rows[bad],
+        col.name,
+        s[bad],
+        "unparseable_date",
+        "set_missing",
+        f"not a date in the format(s) {', '.join(formats)}",
+    )
+    return values
+
+
+def _parse_category(
+    s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog
+) -> pd.Series:
+    canonical = {str(c).lower(): str(c) for c in col.codes or ()}
+    mapped = pd.Series(
+        _on_uniques(s, lambda u: [canonical.get(v.lower()) for v in u]), index=s.index
+    )
+    present = s != MISSING
+    unknown = present & mapped.isna()
+    clog.add(
+        name,
+        rows[unknown],
+        col.name,
+        s[unknown],
+        "unknown_code",
+        "set_missing",
+        f"allowed: {', '.join(col.codes or ())}",
+    )
+    recased = present & ~unknown & (mapped != s)
+    clog.add(
+        name,
+        rows[recased],
+        col.name,
+        s[recased],
+        "whitespace_or_case",
+        "normalized",
+        "case changed to " + mapped[recased].astype(str),
+    )
+    return pd.Series(pd.Categorical(mapped, categories=list(col.codes or ())), index=s.index)
+
+
+def _parse_code_list(
+    s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog
+) -> pd.Series:
+    codes = list(col.codes or ())
+    rank = {c: i for i, c in enumerate(codes)}
+
+    def split(uniques: pd.Index) -> list[tuple[str, str]]:
+        out = []
+        for value in uniques:
+            parts = [p.strip() for p in value.split(";") if p.strip()]
+            good = sorted({p for p in parts if p in rank}, key=rank.get)
+            bad = [p for p in parts if p not in rank]
+            out.append((";".join(good), ";".join(bad)))
+        return out
+
+    parsed = _on_uniques(s, lambda u: np.array(split(u), dtype=object).reshape(len(u), 2))
+    clean = pd.Series(parsed[:, 0], index=s.index, dtype=object)
+    bad = pd.Series(parsed[:, 1], index=s.index, dtype=object)
+    has_bad = bad != ""
+    clog.add(
+        name,
+        rows[has_bad],
+        col.name,
+        s[has_bad],
+        "unknown_code",
+        "dropped_code",
+        "dropped code(s) " + bad[has_bad] + f"; allowed: {', '.join(codes)}",
+    )
+    return clean.astype("string").replace("", pd.NA)
+
+
+# --- Cleaning one table --------------------------------------------------------------------------
+def clean_table(
+    raw: pd.DataFrame, table: Table, clog: CleaningLog, date_formats: list[str]
+) -> pd.DataFrame:
+    """Normalize, de-duplicate and type one raw table; every action goes to `clog`."""
+    name = table.name
+    df = raw.copy()
+    for extra in [c for c in df.columns if c != "source_row" and c not in table.columns]:
+        clog.add_note(name, extra, "unknown_column", "column_ignored", "not in the data contract")
+        df = df.drop(columns=extra)
+    for col in table.columns.values():
+        if col.name not in df.columns:
+            clog.add_note(
+                name,
+                col.name,
+                "missing_optional_column",
+                "column_added_missing",
+                "optional column absent from the file; all values missing",
+            )
+            df[col.name] = MISSING
+    columns = list(table.columns)
+    df = df[["source_row", *columns]]
+
+    # Row level: blank lines, whitespace, exact duplicates, missing identifiers.
+    blank = (df[columns] == MISSING).all(axis=1) & (
+        df[columns].apply(lambda s: s.str.strip()) == MISSING
+    ).all(axis=1)
+    clog.add(name, df[blank], "", "", "empty_row", DROPPED, "every cell blank")
+    df = df[~blank]
+    for c in columns:
+        stripped = df[c].str.strip()
+        changed = stripped != df[c]
+        clog.add(
+            name,
+            df[changed],
+            c,
+            df[c][changed],
+            "whitespace_or_case",
+            "normalized",
+            "whitespace removed",
+        )
+        df[c] = stripped
+    dup = df.duplicated(subset=columns, keep="first")
+    if dup.any():
+        first = df.groupby(columns, sort=False, dropna=False)["source_row"].transform("min")
+        clog.add(
+            name,
+            df[dup],
+            "",
+            "",
+            "exact_duplicate",
+            DROPPED,
+            "same as row " + first[dup].astype(str),
+        )
+        df = df[~dup]
+
+    # Value level: parse each column to its type.
+    out = pd.DataFrame({"source_row": df["source_row"].to_numpy()}, index=df.index)
+    for col in table.columns.values():
+        s = df[col.name]
+        if col.type in ("integer", "number"):
+            out[col.name] = _parse_number(s, col, name, df, clog)
+        elif col.type == "date":
+            out[col.name] = _parse_date(s, col, name, df, clog, date_formats)
+        elif col.type == "category":
+            out[col.name] = _parse_category(s, col, name, df, clog)
+        elif col.type == "code_list":
+            out[col.name] = _parse_code_list(s, col, name, df, clog)
+        else:  # id, text
+            out[col.name] = s.astype("string").replace(MISSING, pd.NA)
+    for col in table.columns.values():
+        if col.not_null:  # blank, or set missing above: the row cannot be used
+            empty = out[col.name].isna()
+            clog.add(
+                name,
+                df[empty],
+                col.name,
+                df[col.name][empty],
+                "missing_key",
+                DROPPED,
+                f"{col.name} is blank or invalid",
+            )
+            out = out[~empty]
+            df = df[~empty]
+    if table.key:
+        out = _merge_key_duplicates(out, table, clog)
+    return out.reset_index(drop=True)
+
+
+def _merge_key_duplicates(df: pd.DataFrame, table: Table, clog: CleaningLog) -> pd.DataFrame:
+    """Rows sharing a key but differing elsewhere are merged into the first: values that agree (or
+    are present in one row only) are kept, values that disagree become missing; all logged."""
+    key = list(table.key)
+    dup = df.duplicated(subset=key, keep=False)
+    if not dup.any():
+        return df
+    group = df[dup].groupby(key, sort=False, observed=True, dropna=False)
+    kept_row = group["source_row"].transform("min")
+    later = df[dup][df[dup]["source_row"] != kept_row]
+    clog.add(
+        table.name,
+        later,
+        "",
+        "",
+        "conflicting_duplicate",
+        DROPPED,
+        "same " + "+".join(key) + "; merged into row " + kept_row[later.index].astype(str),
+    )
+    value_cols = [c for c in df.columns if c not in key and c != "source_row"]
+    merged = group[value_cols].first()
+    merged["source_row"] = group["source_row"].min()
+    for c in value_cols:
+        distinct = group[c].nunique(dropna=True)
+        conflict = distinct[distinct > 1].index
+        if len(conflict) == 0:
+            continue
+        values = group[c].agg(lambda v: " | ".join(sorted(v.dropna().astype(str).unique())))
+        rows = merged.loc[conflict].reset_index()
+        clog.add(
+            table.name,
+            rows,
+            c,
+            values.loc[conflict].reset_index(drop=True).set_axis(rows.index),
+            "conflicting_duplicate",
+            "set_missing",
+            "values disagree between duplicate rows",
+        )
+        merged.loc[conflict, c] = pd.NA if not pd.api.types.is_float_dtype(merged[c]) else np.nan
+    merged = merged.reset_index()
+    for c in df.columns:  # keep the column dtypes of the unmerged rows
+        merged[c] = merged[c].astype(df[c].dtype)
+    out = pd.concat([df[~dup], merged[df.columns]])
+    return out.sort_values("source_row", kind="stable")
+
+
+# --- Cross-table checks --------------------------------------------------------------------------
+def _drop_unknown_patients(
+    df: pd.DataFrame, name: str, known: pd.Series, clog: CleaningLog
+) -> pd.DataFrame:
+    unknown = ~df["patient_id"].isin(known)
+    clog.add(
+        name,
+        df[unknown],
+        "patient_id",
+        df["patient_id"][unknown],
+        "unknown_patient",
+        DROPPED,
+        "patient_id not in patients",
+    )
+    return df[~unknown].reset_index(drop=True)
+
+
+def _check_occasion_order(
+    assessments: pd.DataFrame, occasions: list[str], clog: CleaningLog
+) -> pd.DataFrame:
+    """An occasion dated before an earlier occasion of the same patient: its date becomes missing
+    (which of the two dates is wrong cannot be known; the later occasion's is the one set aside)."""
+    if assessments.empty or len(occasions) < 2:
+        return assessments
+    occasion = assessments["occasion"].astype(str)
+    wide = assessments.assign(occasion=occasion).pivot(
+        index="patient_id", columns="occasion", values="assessed_on"
+    )
+    wide = wide.reindex(columns=occasions)
+    latest_earlier = wide.cummax(axis=1).shift(axis=1)
+    latest_earlier = pd.Series(
+        latest_earlier.stack()
+        .reindex(pd.MultiIndex.from_arrays([assessments["patient_id"], occasion]))
+        .to_numpy(),
+        index=assessments.index,
+    )
+    bad = assessments["assessed_on"] < latest_earlier
+    if not bad.any():
+        return assessments
+    clog.add(
+        "assessments",
+        assessments[bad],
+        "assessed_on",
+        assessments["assessed_on"][bad].dt.strftime("%Y-%m-%d"),
+        "date_order",
+        "set_missing",
+        "dated before an earlier occasion (" + latest_earlier[bad].dt.strftime("%Y-%m-%d") + ")",
+    )
+    assessments = assessments.copy()
+    assessments.loc[bad, "assessed_on"] = pd.NaT
+    return assessments
+
+
+def clean_extract(
+    raw: dict[str, pd.DataFrame], contract: Contract, config: dict[str, Any]
+) -> CleanedExtract:
+    """Clean every table, then the cross-table rules (unknown patients, occasion date order)."""
+    clog = CleaningLog()
+    formats = list(config["cleaning"]["date_formats"])
+    tables = {
+        name: clean_table(df, contract.table(name), clog, formats) for name, df in raw.items()
+    }
+    known = tables["patients"]["patient_id"]
+    for name, table in contract.tables.items():
+        if name in tables and any(c.references == "patients" for c in table.columns.values()):
+            tables[name] = _drop_unknown_patients(tables[name], name, known, clog)
+    if config["cleaning"]["check_occasion_order"]:
+        tables["assessments"] = _check_occasion_order(
+            tables["assessments"], occasion_names(config), clog
+        )
+    cleaning_log = clog.frame()
+    for name, df in tables.items():
+        log.info(
+            "%s: %d raw rows -> %d clean rows; %d log rows",
+            name,
+            len(raw[name]),
+            len(df),
+            int((cleaning_log["table"] == name).sum()),
+        )
+    return CleanedExtract(
+        tables=tables, log=cleaning_log, raw_rows={n: len(d) for n, d in raw.items()}
+    )
+
+
+def unaccounted_rows(raw: dict[str, pd.DataFrame], cleaned: CleanedExtract) -> dict[str, set[int]]:
+    """Raw rows neither in a cleaned table nor logged as dropped (the invariant says: none), and
+    rows that are both (also a violation)."""
+    problems = {}
+    dropped = cleaned.log[cleaned.log["action"] == DROPPED]
+    for name, df in raw.items():
+        kept = set(cleaned.tables[name]["source_row"].astype(int))
+        gone = set(dropped.loc[dropped["table"] == name, "source_row"].astype(int))
+        raw_rows = set(df["source_row"].astype(int))
+        bad = (raw_rows - kept - gone) | (kept & gone) | ((kept | gone) - raw_rows)
+        if bad:
+            problems[name] = bad
+    return problems

@@ -1,0 +1,68 @@
+"""Command-line entry points for the steps that live outside the Snakemake pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from cohort.config import load_config
+from cohort.contract import data_dictionary_markdown, load_codebook, load_contract
+from cohort.errors import CohortError
+from cohort.synthetic import FAULT_CLASSES, synthesize, write_extract
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cohort", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    syn = sub.add_parser("synthesize", help="write a synthetic raw extract in the data contract")
+    syn.add_argument("--n", type=int, required=True, help="number of included patients")
+    syn.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
+    syn.add_argument("--out", type=Path, required=True, help="output folder")
+    syn.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    syn.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.01,
+        help="faults of each class per included patient (at least one of each when > 0; 0 = none)",
+    )
+    syn.add_argument(
+        "--faults",
+        default=",".join(FAULT_CLASSES),
+        help=f"comma-separated fault classes to inject (default: all of {', '.join(FAULT_CLASSES)})",
+    )
+    dic = sub.add_parser("dictionary", help="write the data dictionary generated from the contract")
+    dic.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    dic.add_argument("--contract", type=Path, default=None)
+    dic.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user-facing fault prints one message and returns 2."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        contract_path = getattr(args, "contract", None) or Path(config["extract"]["contract"])
+        contract = load_contract(contract_path, config)
+        if args.command == "synthesize":
+            classes = tuple(c for c in args.faults.split(",") if c)
+            extract = synthesize(
+                args.n,
+                args.seed,
+                contract,
+                load_codebook(config["interventions"]["codebook"]),
+                fault_rate=args.fault_rate,
+                fault_classes=classes,
+            )
+            write_extract(extract, args.out)
+        else:
+            args.out.write_text(
+                data_dictionary_markdown(contract, contract_path.as_posix()), encoding="utf-8"
+            )
+    except (CohortError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

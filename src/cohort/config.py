@@ -1,0 +1,114 @@
+"""Load and validate the study configuration (JSON Schema 2020-12 plus cross-reference checks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from cohort.errors import ConfigError
+
+SCHEMA_PATH = Path("config/config.schema.yaml")
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file, naming the file in the error if it cannot be parsed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found.")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line per schema error: the config key, the offending value and what was expected."""
+    key = _key_path(error)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"config key '{key}': unknown key(s) {', '.join(map(repr, extra))}{hint}"
+    if error.validator == "oneOf" and error.context:
+        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
+        return f"config key '{key}': {best.message}"
+    return f"config key '{key}': {error.message}"
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Check `config` against the JSON Schema, then the cross-references the schema cannot see."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [_describe(e) for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    problems = _cross_reference_problems(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
+    """Checks that need more than one key: ranges, thresholds, names that must be declared."""
+    problems = []
+    names = [o["name"] for o in config["occasions"]]
+    if len(set(names)) != len(names):
+        problems.append(f"config key 'occasions': occasion names must be unique, got {names}")
+    for name, outcome in config["outcomes"].items():
+        low, high = outcome["range"]
+        if not low < high:
+            problems.append(f"config key 'outcomes.{name}.range': lower bound must be below upper")
+        mcid = outcome["mcid"]
+        if mcid["absolute"] is None and mcid["percent"] is None:
+            problems.append(
+                f"config key 'outcomes.{name}.mcid': give an absolute and/or a percent threshold"
+            )
+        if mcid["absolute"] is not None and mcid["absolute"] > high - low:
+            problems.append(
+                f"config key 'outcomes.{name}.mcid.absolute': {mcid['absolute']} exceeds the "
+                f"range of the scale ({low}-{high})"
+            )
+        source = outcome["source"]
+        if "items" in source and source["min_answered"] > len(source["items"]):
+            problems.append(
+                f"config key 'outcomes.{name}.source.min_answered': {source['min_answered']} "
+                f"is more than the {len(source['items'])} items"
+            )
+    for row in config["baseline"]:
+        if (
+            row["statistic"] == "n_pct"
+            and "level" not in row
+            and "levels" not in row.get("paper", {"levels": None})
+        ):
+            problems.append(
+                f"config key 'baseline' row '{row['variable']}': an n_pct row lists every level, "
+                "so its paper figures go under paper.levels"
+            )
+    return problems
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Read and validate a study config file."""
+    config = read_yaml(path)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys")
+    validate_config(config, read_yaml(schema_path))
+    return config
+
+
+def outcome_names(config: dict[str, Any]) -> list[str]:
+    """Declared outcome names, in config order."""
+    return list(config["outcomes"])
+
+
+def occasion_names(config: dict[str, Any]) -> list[str]:
+    """Declared occasion names, in time order; the first is the baseline."""
+    return [o["name"] for o in config["occasions"]]

@@ -1,0 +1,208 @@
+"""The data contract of the raw extract: one declaration (config/contract.yaml) read by the
+validator, the synthetic generator and the data dictionary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cohort.config import occasion_names, read_yaml
+from cohort.errors import ConfigError
+
+COLUMN_TYPES = ("id", "category", "integer", "number", "date", "code_list", "text")
+TABLE_ORDER = ("patients", "sessions", "assessments")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a raw table, with its type, range or codes."""
+
+    name: str
+    type: str
+    description: str = ""
+    required: bool = False
+    not_null: bool = False
+    codes: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    unit: str | None = None
+    references: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One raw file of the extract."""
+
+    name: str
+    description: str
+    required: bool
+    key: tuple[str, ...]
+    columns: dict[str, Column] = field(default_factory=dict)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns.values() if c.required]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """All tables of the extract, codes resolved against the study config."""
+
+    tables: dict[str, Table]
+
+    def table(self, name: str) -> Table:
+        return self.tables[name]
+
+
+def load_codebook(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Intervention codebook: code (as text) -> {label, description, synthetic_pct}."""
+    data = read_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("categories"), dict):
+        raise ConfigError(f"{path}: expected a mapping 'categories: {{code: {{label: ...}}}}'")
+    codebook = {}
+    for code, entry in data["categories"].items():
+        if not isinstance(entry, dict) or "label" not in entry:
+            raise ConfigError(f"{path}: category {code} needs a 'label'")
+        codebook[str(code)] = entry
+    return codebook
+
+
+def load_contract(path: str | Path, config: dict[str, Any]) -> Contract:
+    """Read the contract and resolve `codes_from` (occasions, interventions) from the config."""
+    raw = read_yaml(path)
+    if not isinstance(raw, dict) or "tables" not in raw:
+        raise ConfigError(f"{path}: expected a top-level 'tables' mapping")
+    code_sources: dict[str, tuple[str, ...]] = {"occasions": tuple(occasion_names(config))}
+    if "interventions" in config:
+        code_sources["interventions"] = tuple(load_codebook(config["interventions"]["codebook"]))
+    tables = {}
+    for table_name, spec in raw["tables"].items():
+        columns = {}
+        for col_name, col in spec["columns"].items():
+            if col.get("type") not in COLUMN_TYPES:
+                raise ConfigError(
+                    f"{path}: tables.{table_name}.columns.{col_name}.type must be one of "
+                    f"{', '.join(COLUMN_TYPES)}, got {col.get('type')!r}"
+                )
+            codes = col.get("codes")
+            if "codes_from" in col:
+                source = col["codes_from"]
+                if source not in code_sources:
+                    raise ConfigError(
+                        f"{path}: tables.{table_name}.columns.{col_name}.codes_from: "
+                        f"'{source}' is not declared in the study config"
+                    )
+                codes = code_sources[source]
+            columns[col_name] = Column(
+                name=col_name,
+                type=col["type"],
+                description=col.get("description", ""),
+                required=bool(col.get("required", False)),
+                not_null=bool(col.get("not_null", False)),
+                codes=tuple(str(c) for c in codes) if codes is not None else None,
+                min=col.get("min"),
+                max=col.get("max"),
+                unit=col.get("unit"),
+                references=col.get("references"),
+            )
+        tables[table_name] = Table(
+            name=table_name,
+            description=spec.get("description", ""),
+            required=bool(spec.get("required", True)),
+            key=tuple(spec.get("key", [])),
+            columns=columns,
+        )
+    for needed in ("patients", "assessments"):
+        if needed not in tables:
+            raise ConfigError(f"{path}: the contract must declare a '{needed}' table")
+    contract = Contract(tables=tables)
+    problems = config_contract_problems(config, contract)
+    if problems:
+        raise ConfigError(
+            "configuration does not fit the data contract:\n  " + "\n  ".join(problems)
+        )
+    return contract
+
+
+def config_contract_problems(config: dict[str, Any], contract: Contract) -> list[str]:
+    """Names the config uses that the contract does not declare (outcome sources, derived inputs)."""
+    problems = []
+    assessment_cols = contract.table("assessments").columns
+    patient_cols = contract.table("patients").columns
+    for name, outcome in config["outcomes"].items():
+        source = outcome["source"]
+        for column in source.get("items", [source.get("column")]):
+            if column not in assessment_cols:
+                problems.append(
+                    f"config key 'outcomes.{name}.source': column '{column}' is not declared in "
+                    "the contract's assessments table"
+                )
+    derived = config.get("derived", {})
+    if (
+        "anxious_depressed" in derived
+        and derived["anxious_depressed"]["column"] not in assessment_cols
+    ):
+        problems.append(
+            "config key 'derived.anxious_depressed.column': not a column of the assessments table"
+        )
+    low_ability = derived.get("low_ability_to_reduce_pain")
+    if low_ability and low_ability["column"] not in patient_cols:
+        problems.append(
+            "config key 'derived.low_ability_to_reduce_pain.column': not a patients column"
+        )
+    return problems
+
+
+def data_dictionary_markdown(contract: Contract, contract_path: str) -> str:
+    """The data dictionary of the raw extract, generated from the contract (data/raw/README.md)."""
+    lines = [
+        "# Raw extract: data dictionary",
+        "",
+        f"Generated from `{contract_path}` by `python -m cohort dictionary`; do not edit by hand.",
+        "",
+        "One folder per study holds `patients`, `sessions` and `assessments` as `.csv` (UTF-8,",
+        "comma- or semicolon-separated) or `.xlsx`. A blank cell is a missing value. Values that break",
+        "the contract are set missing (or their row dropped) and logged in",
+        "`data/processed/cleaning_log.csv`; a missing file or required column stops the run.",
+        "`data/raw/synthetic/` holds the synthetic extract of the default study (regenerate: `make",
+        "synthetic`); real extracts are never committed.",
+        "",
+    ]
+    for name in [t for t in TABLE_ORDER if t in contract.tables] + sorted(
+        set(contract.tables) - set(TABLE_ORDER)
+    ):
+        table = contract.tables[name]
+        status = "required" if table.required else "optional"
+        lines += [f"## `{name}.csv` ({status})", "", table.description, ""]
+        if table.key:
+            lines += [f"Unique key: {', '.join(f'`{k}`' for k in table.key)}.", ""]
+        lines += [
+            "| column | type | allowed values | required | description |",
+            "|---|---|---|---|---|",
+        ]
+        for col in table.columns.values():
+            lines.append(
+                f"| `{col.name}` | {col.type} | {_allowed(col)} | "
+                f"{'yes' if col.required else 'no'}{', never blank' if col.not_null else ''} | "
+                f"{col.description} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _allowed(col: Column) -> str:
+    if col.codes is not None:
+        return ", ".join(f"`{c}`" for c in col.codes)
+    if col.min is not None or col.max is not None:
+        unit = f" {col.unit}" if col.unit else ""
+        return f"{_num(col.min)} to {_num(col.max)}{unit}"
+    if col.references:
+        return f"a `patient_id` of `{col.references}`"
+    return ""
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "any"
+    return f"{value:g}"

@@ -1,0 +1,177 @@
+"""Derived variables: outcome scores per assessment, and one analysis row per patient (dose,
+categories received, baseline items, outcomes at each occasion, and the patient flow status)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cohort.config import occasion_names, outcome_names
+
+log = logging.getLogger(__name__)
+
+DAYS_PER_YEAR = 365.25
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
+
+# Flow status of a referred patient, in the order of the flow diagram.
+NOT_INCLUDED = "not included"
+INCLUSION_UNKNOWN = "inclusion status unknown"
+NO_SESSION = "no treatment session recorded"
+NO_START = "no start assessment"
+ANALYSIS_SET = "analysis set"
+
+
+def outcome_scores(assessments: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+    """Add one column per declared outcome: its source column, or the mean of the answered items
+    when at least `min_answered` are answered (else missing)."""
+    out = assessments.copy()
+    for name, outcome in config["outcomes"].items():
+        source = outcome["source"]
+        if "column" in source:
+            out[name] = out[source["column"]].astype("Float64").astype(float)
+        else:
+            items = out[source["items"]].astype("Float64").astype(float)
+            answered = items.notna().sum(axis=1)
+            score = items.mean(axis=1, skipna=True)
+            out[name] = score.where(answered >= source["min_answered"])
+            too_few = int(((answered > 0) & (answered < source["min_answered"])).sum())
+            if too_few:
+                log.info(
+                    "%s: %d assessments with fewer than %d of %d items answered -> missing",
+                    name,
+                    too_few,
+                    source["min_answered"],
+                    len(source["items"]),
+                )
+    return out
+
+
+def intervention_flags(sessions: pd.DataFrame, codes: list[str]) -> pd.DataFrame:
+    """One boolean column per category (`intervention_<code>`): was it used in the session."""
+    out = sessions.copy()
+    padded = ";" + out["interventions"].fillna("") + ";"
+    for code in codes:
+        out[f"intervention_{code}"] = padded.str.contains(f";{code};", regex=False).astype(bool)
+    return out
+
+
+def patient_table(
+    patients: pd.DataFrame,
+    sessions: pd.DataFrame | None,
+    assessments: pd.DataFrame,
+    config: dict[str, Any],
+    codes: list[str],
+) -> pd.DataFrame:
+    """One row per referred patient with every derived variable and the flow status.
+
+    `assessments` must carry the outcome columns (outcome_scores); `sessions` the
+    intervention flags (intervention_flags), or be None for a study without session data.
+    """
+    out = patients.copy().set_index("patient_id")
+    derived = config.get("derived", {})
+    if "pain_duration_days" in out:
+        out["pain_duration_years"] = (
+            out["pain_duration_days"].astype("Float64").astype(float) / DAYS_PER_YEAR
+        )
+    if "low_ability_to_reduce_pain" in derived:
+        spec = derived["low_ability_to_reduce_pain"]
+        value = out[spec["column"]].astype("Float64")
+        out["low_ability_to_reduce_pain"] = (value <= spec["max_value"]).astype("boolean")
+
+    occasions = occasion_names(config)
+    outcomes = outcome_names(config)
+    baseline = occasions[0]
+    a = assessments.assign(occasion=assessments["occasion"].astype(str))
+    measured = a[outcomes].notna().any(axis=1)
+    for occasion in occasions:
+        at = a[a["occasion"] == occasion]
+        rows = at.set_index("patient_id")
+        # Assessed = an assessment row with at least one outcome measured.
+        out[f"assessed_{occasion}"] = out.index.isin(at.loc[measured.loc[at.index], "patient_id"])
+        for outcome in outcomes:
+            out[f"{outcome}_{occasion}"] = rows[outcome].reindex(out.index)
+        out[f"date_{occasion}"] = rows["assessed_on"].reindex(out.index)
+    if "anxious_depressed" in derived:
+        spec = derived["anxious_depressed"]
+        level = (
+            a[a["occasion"] == baseline].set_index("patient_id")[spec["column"]].reindex(out.index)
+        )
+        out["anxious_depressed"] = (level.astype("Float64") >= spec["min_level"]).astype("boolean")
+
+    if sessions is not None:
+        by_patient = sessions.groupby("patient_id", observed=True)
+        out["n_sessions"] = by_patient.size().reindex(out.index).fillna(0).astype(int)
+        out["first_session"] = by_patient["session_date"].min().reindex(out.index)
+        out["last_session"] = by_patient["session_date"].max().reindex(out.index)
+        out["programme_months"] = (
+            out["last_session"] - out["first_session"]
+        ).dt.days / DAYS_PER_MONTH
+        flags = [f"intervention_{c}" for c in codes]
+        received = by_patient[flags].any().reindex(out.index).fillna(False).astype(bool)
+        received.columns = [f"received_{c}" for c in codes]
+        out = out.join(received)
+        out["n_categories"] = received.sum(axis=1)
+
+    status = pd.Series(ANALYSIS_SET, index=out.index, dtype=object)
+    included = out["included"].astype(str)
+    status[out[f"assessed_{baseline}"].eq(False)] = NO_START
+    if sessions is not None:
+        status[out["n_sessions"] == 0] = NO_SESSION
+    status[out["included"].isna()] = INCLUSION_UNKNOWN
+    status[included == "no"] = NOT_INCLUDED
+    out["flow_status"] = status
+    out["analysis_set"] = status == ANALYSIS_SET
+    return out.reset_index()
+
+
+def patient_flow(
+    patients: pd.DataFrame, config: dict[str, Any], has_sessions: bool
+) -> pd.DataFrame:
+    """STROBE-style flow counts: stages with n, and each exclusion with its reason and n."""
+    occasions = config["occasions"]
+    rows: list[dict[str, Any]] = []
+
+    def stage(key: str, label: str, n: int) -> None:
+        rows.append({"kind": "stage", "key": key, "label": label, "n": n})
+
+    def excluded(key: str, label: str, n: int) -> None:
+        rows.append({"kind": "excluded", "key": key, "label": label, "n": n})
+
+    status = patients["flow_status"]
+    stage("referred", "Referred patients in the extract", len(patients))
+    not_included = patients[status == NOT_INCLUDED]
+    reasons = not_included["exclusion_reason"].fillna("reason not recorded").astype(str)
+    for reason, n in sorted(reasons.value_counts().items(), key=lambda kv: (-kv[1], kv[0])):
+        excluded("not_included", f"Not included: {reason}", int(n))
+    excluded(
+        "inclusion_unknown", "Inclusion status unknown", int((status == INCLUSION_UNKNOWN).sum())
+    )
+    remaining = len(patients) - len(not_included) - int((status == INCLUSION_UNKNOWN).sum())
+    stage("included", "Included in the cohort", remaining)
+    if has_sessions:
+        n = int((status == NO_SESSION).sum())
+        excluded("no_session", "No treatment session recorded", n)
+        remaining -= n
+        stage("with_sessions", "With at least one treatment session", remaining)
+    n = int((status == NO_START).sum())
+    excluded("no_start", f"No {occasions[0]['label'].lower()} assessment", n)
+    analysis = patients[patients["analysis_set"]]
+    stage(
+        "analysis_set", f"Analysis set (assessed at {occasions[0]['label'].lower()})", len(analysis)
+    )
+    for occ in occasions[1:]:
+        n = int(analysis[f"assessed_{occ['name']}"].sum())
+        stage(f"assessed_{occ['name']}", f"Assessed at {occ['label'].lower()}", n)
+        excluded(
+            f"missing_{occ['name']}", f"Not assessed at {occ['label'].lower()}", len(analysis) - n
+        )
+    flow = pd.DataFrame(rows)
+    flow.insert(0, "order", np.arange(1, len(flow) + 1))
+    if int(flow.loc[flow["key"] == "analysis_set", "n"].iat[0]) != int(
+        patients["analysis_set"].sum()
+    ):
+        raise AssertionError("flow: analysis set count does not match the patient table")
+    return flow

@@ -1,0 +1,33 @@
+"""Writing publishable outputs byte-reproducibly: fixed line endings, float format and footers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SYNTHETIC_NOTE = (
+    "SYNTHETIC DATA: made by the project's generator, calibrated to the paper; not patient data."
+)
+
+
+def table_notes(config: dict[str, Any], *notes: str) -> list[str]:
+    """Footer lines of a table: the synthetic-data warning (when it applies) and method notes."""
+    lines = [SYNTHETIC_NOTE] if config["study"]["synthetic"] else []
+    return lines + [n for n in notes if n]
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, notes: list[str] | None = None) -> None:
+    """CSV with `\\n` line ends and footer lines starting with '#' (read back with comment='#')."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = df.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    for note in notes or []:
+        text += f"# {note}\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read a table written by write_csv (footers skipped)."""
+    return pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])

@@ -1,0 +1,649 @@
+"""Synthetic raw extract of the default study, calibrated to the paper (Table 2, the abstract and
+the ASSUMPTIONs of paper-facts.md), with optional injected data faults.
+
+All draws are vectorised (no per-patient Python), so 10^6 patients take seconds. Variables are
+linked through a Gaussian copula: a latent severity drives start pain, disability, health and
+anxiety; a latent benefit drives the improvement at discharge and (correlated) at 1 year; loss to
+follow-up depends on age and number of sessions (MAR given observed data).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from cohort.contract import Contract
+
+log = logging.getLogger(__name__)
+
+# --- Calibration targets -------------------------------------------------------------------------
+# Table 2 of Trulsson Schouenborg et al. 2021 (n = 274) unless marked ASSUMPTION.
+AGE_MEAN, AGE_SD, AGE_MIN, AGE_MAX = 42.0, 13.4, 18, 77
+P_FEMALE = 194 / 274
+BMI_MEAN, BMI_SD = 25.0, 4.1
+P_SMOKER = 21 / 274
+PAIN_DURATION_QUARTILES = (516.0, 1015.0, 2514.0)  # days: Q1, median, Q3
+PAIN_DISTRIBUTION = {"localized": 104, "regional": 145, "generalized": 16}  # valid n 265
+P_MISSING_PAIN_DISTRIBUTION = 9 / 274
+MAIN_PAIN_LOCATION = {
+    "neck": 76,
+    "no_single_region": 65,
+    "lumbar_thoracic_pelvis": 60,
+    "lower_limb": 47,
+    "upper_limb": 22,
+}  # valid n 270
+P_MISSING_MAIN_PAIN_LOCATION = 4 / 274
+# Ability to reduce pain 0-6; 42% "low" (0-2). The split across levels is an ASSUMPTION.
+ABILITY_PROBS = (0.06, 0.14, 0.22, 0.22, 0.18, 0.12, 0.06)
+P_PHYSICALLY_ACTIVE = 48 / 134
+P_MISSING_PHYSICALLY_ACTIVE = 1 - 134 / 274
+# Goals: median 2 [2, 3]; the split across 1-5 is an ASSUMPTION.
+GOALS_VALUES, GOALS_PROBS = (1, 2, 3, 4, 5), (0.15, 0.40, 0.30, 0.10, 0.05)
+P_ANXIOUS_DEPRESSED = 62 / 274
+# NPRS at start, median 7 [5, 8]; the split across 0-10 is an ASSUMPTION that has those quartiles.
+NPRS_PROBS = (0.005, 0.01, 0.025, 0.05, 0.08, 0.12, 0.15, 0.18, 0.18, 0.12, 0.08)
+# DRI at start, median 49 [31, 62] mm; EQ VAS 50 [35, 70]: piecewise-linear quantile functions
+# through the published quartiles (tails: ASSUMPTION).
+DRI_KNOTS = ((0.0, 2.0), (0.25, 31.0), (0.5, 49.0), (0.75, 62.0), (1.0, 95.0))
+EQVAS_KNOTS = ((0.0, 5.0), (0.25, 35.0), (0.5, 50.0), (0.75, 70.0), (1.0, 95.0))
+# Responder rates with the default MCID rules (abstract: discharge; ASSUMPTION: 1 year).
+RESPONDER_TARGETS = {
+    "discharge": {"pain": 0.45, "disability": 0.61, "health": 0.50},
+    "followup_1y": {"pain": 0.44, "disability": 0.59, "health": 0.49},
+}
+# Default MCIDs (config.yaml; ASSUMPTION) and the SD of individual improvement (ASSUMPTION).
+MCID = {"pain": 2.0, "disability": 10.0, "health": 10.0}
+IMPROVEMENT_SD = {"pain": 2.2, "disability": 18.0, "health": 20.0}
+# Dose (abstract: median 9 sessions over a median 5 months; ASSUMPTION: quartiles).
+SESSIONS_QUARTILES = (6.0, 9.0, 14.0)
+PROGRAMME_MONTHS_QUARTILES = (3.0, 5.0, 8.0)
+DAYS_PER_MONTH = 365.25 / 12
+# Loss to follow-up (ASSUMPTION): share missing, more for younger and fewer sessions.
+P_MISSING_OCCASION = {"discharge": 0.10, "followup_1y": 0.30}
+MISSING_LOGIT_AGE_PER_SD = -0.4
+MISSING_LOGIT_PER_LOG_SESSIONS = -0.6
+DRI_ITEM_MISSING = 0.015
+INCLUSION_START, INCLUSION_DAYS = np.datetime64("2014-01-01"), 5 * 365
+EQ5D_5L_FROM = np.datetime64("2016-01-01")  # ASSUMPTION: the clinic moved from 3L to 5L in 2016
+NOT_INCLUDED_REASONS = (
+    "declined",
+    "not fit for physiotherapist-led rehabilitation",
+    "referred elsewhere",
+)
+
+FAULT_CLASSES = (
+    "out_of_range",
+    "unparseable_date",
+    "exact_duplicate",
+    "conflicting_duplicate",
+    "unknown_patient",
+    "unknown_code",
+    "decimal_comma",
+    "whitespace_or_case",
+    "date_order",
+    "not_included",
+)
+
+
+@dataclass(frozen=True)
+class SyntheticExtract:
+    """The three raw tables (all values as text, as in a CSV) and the list of injected faults."""
+
+    patients: pd.DataFrame
+    sessions: pd.DataFrame
+    assessments: pd.DataFrame
+    faults: pd.DataFrame
+
+
+# --- Small distribution helpers ------------------------------------------------------------------
+def _split_lognormal(z: np.ndarray, quartiles: tuple[float, float, float]) -> np.ndarray:
+    """Log-scale split normal: exact Q1, median and Q3 for a skewed positive variable."""
+    q1, med, q3 = np.log(quartiles)
+    z75 = stats.norm.ppf(0.75)
+    scale = np.where(z < 0, (med - q1) / z75, (q3 - med) / z75)
+    return np.exp(med + z * scale)
+
+
+def _discrete(z: np.ndarray, values: np.ndarray, probs: tuple[float, ...]) -> np.ndarray:
+    """Map a standard normal latent to a discrete distribution (Gaussian copula)."""
+    cum = np.cumsum(probs)
+    cum[-1] = 1.0
+    idx = np.searchsorted(cum, stats.norm.cdf(z), side="right")
+    return np.asarray(values)[np.minimum(idx, len(values) - 1)]
+
+
+def _piecewise(z: np.ndarray, knots: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Map a standard normal latent through a piecewise-linear quantile function."""
+    p, x = zip(*knots, strict=True)
+    return np.interp(stats.norm.cdf(z), p, x)
+
+
+def _piecewise_cdf(value: float, knots: tuple[tuple[float, float], ...]) -> float:
+    p, x = zip(*knots, strict=True)
+    return float(np.interp(value, x, p))
+
+
+def _truncated_normal_params(
+    mean: float, sd: float, low: float, high: float
+) -> tuple[float, float]:
+    """Location and scale of a normal truncated to [low, high] with the given mean and SD."""
+
+    def gap(params: np.ndarray) -> list[float]:
+        mu, sigma = params
+        a, b = (low - mu) / sigma, (high - mu) / sigma
+        m, v = stats.truncnorm.stats(a, b, loc=mu, scale=sigma, moments="mv")
+        return [float(m) - mean, float(np.sqrt(v)) - sd]
+
+    mu, sigma = optimize.fsolve(gap, x0=[mean, sd])
+    return float(mu), float(sigma)
+
+
+def _correlated(rng: np.random.Generator, base: np.ndarray, rho: float) -> np.ndarray:
+    """A standard normal with correlation `rho` to the standard normal `base`."""
+    return rho * base + np.sqrt(1 - rho**2) * rng.standard_normal(base.shape)
+
+
+def _logistic_intercept(linear: np.ndarray, target: float) -> float:
+    """Intercept such that the mean of expit(intercept + linear) equals `target`."""
+    return optimize.brentq(
+        lambda a: float(np.mean(1 / (1 + np.exp(-(a + linear))))) - target, -30, 30
+    )
+
+
+def _improvement_mean(outcome: str, target: float) -> float:
+    """Mean improvement so that P(responder) = target, given the room to improve at start.
+
+    A responder needs (rounded) improvement >= MCID and a start value with that much room; the
+    improvement is drawn independently of the start value, so P = P(room) * P(improvement >= t).
+    """
+    if outcome == "pain":  # integer scale: round(improvement) >= 2  <=>  improvement >= 1.5
+        threshold, room = MCID["pain"] - 0.5, 1 - sum(NPRS_PROBS[: int(MCID["pain"])])
+    elif outcome == "disability":  # continuous: start must be >= 10 mm
+        threshold, room = MCID["disability"], 1 - _piecewise_cdf(MCID["disability"], DRI_KNOTS)
+    else:  # EQ VAS, integer, higher is better: start must be <= 90
+        threshold = MCID["health"] - 0.5
+        room = _piecewise_cdf(100 - MCID["health"] + 0.5, EQVAS_KNOTS)
+    return threshold + IMPROVEMENT_SD[outcome] * stats.norm.ppf(target / room)
+
+
+def _fmt_num(values: np.ndarray, decimals: int = 0) -> np.ndarray:
+    """Numbers as CSV text; NaN becomes an empty cell."""
+    values = np.round(np.asarray(values, dtype=float), decimals)
+    uniques, inverse = np.unique(values, return_inverse=True)  # NaN sorts last, once per NaN
+    text = np.array(["" if np.isnan(u) else f"{u:.{decimals}f}" for u in uniques], dtype=object)
+    return text[inverse.reshape(values.shape)]
+
+
+def _fmt_date(days: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string(days.astype("datetime64[D]"), unit="D")
+
+
+# --- The generator -------------------------------------------------------------------------------
+def synthesize(
+    n: int,
+    seed: int,
+    contract: Contract,
+    codebook: dict[str, dict[str, Any]],
+    fault_rate: float = 0.01,
+    fault_classes: tuple[str, ...] = FAULT_CLASSES,
+) -> SyntheticExtract:
+    """Generate `n` included patients (plus injected faults) as raw text tables in the contract."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    unknown = set(fault_classes) - set(FAULT_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown fault classes: {sorted(unknown)}; known: {FAULT_CLASSES}")
+    rng = np.random.default_rng(seed)
+    log.info("synthesize: %d patients, seed %d", n, seed)
+    patients, latent = _patients(rng, n)
+    sessions, dose = _sessions(rng, latent, codebook)
+    assessments = _assessments(rng, latent, dose)
+    tables = {"patients": patients, "sessions": sessions, "assessments": assessments}
+    tables = {name: _in_contract_order(df, contract.table(name)) for name, df in tables.items()}
+    counts = {c: (max(1, round(fault_rate * n)) if fault_rate > 0 else 0) for c in fault_classes}
+    tables, faults = _inject_faults(rng, tables, counts, contract, codebook)
+    log.info(
+        "synthesize: %d patient rows, %d session rows, %d assessment rows, %d injected faults",
+        len(tables["patients"]),
+        len(tables["sessions"]),
+        len(tables["assessments"]),
+        len(faults),
+    )
+    return SyntheticExtract(tables["patients"], tables["sessions"], tables["assessments"], faults)
+
+
+def _in_contract_order(df: pd.DataFrame, table: Any) -> pd.DataFrame:
+    return df[[c for c in table.columns if c in df.columns]].reset_index(drop=True)
+
+
+def _patients(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    width = max(4, len(str(n * 2)))
+    ids = np.char.add("P", np.char.zfill(np.arange(1, n + 1).astype(str), width))
+    severity = rng.standard_normal(n)
+    mu, sigma = _truncated_normal_params(AGE_MEAN + 0.5, AGE_SD, AGE_MIN, AGE_MAX + 1)
+    a, b = (AGE_MIN - mu) / sigma, (AGE_MAX + 1 - mu) / sigma
+    age = np.floor(stats.truncnorm.rvs(a, b, loc=mu, scale=sigma, size=n, random_state=rng))
+    age = np.clip(age, AGE_MIN, AGE_MAX)
+    sex = np.where(rng.random(n) < P_FEMALE, "F", "M")
+    bmi = np.clip(BMI_MEAN + BMI_SD * rng.standard_normal(n), 15, 50)
+    smoker = np.where(rng.random(n) < P_SMOKER, "yes", "no")
+    # Chronic pain lasts at least 3 months and began after age 5 (ASSUMPTION).
+    duration = _split_lognormal(rng.standard_normal(n), PAIN_DURATION_QUARTILES)
+    duration = np.clip(duration, 90, (age - 5) * 365.25)
+    distribution = _discrete(
+        _correlated(rng, severity, 0.3),
+        np.array(list(PAIN_DISTRIBUTION)),
+        tuple(v / sum(PAIN_DISTRIBUTION.values()) for v in PAIN_DISTRIBUTION.values()),
+    )
+    distribution = np.where(rng.random(n) < P_MISSING_PAIN_DISTRIBUTION, "", distribution)
+    location = rng.choice(
+        np.array(list(MAIN_PAIN_LOCATION)),
+        size=n,
+        p=np.array(list(MAIN_PAIN_LOCATION.values())) / sum(MAIN_PAIN_LOCATION.values()),
+    )
+    location = np.where(rng.random(n) < P_MISSING_MAIN_PAIN_LOCATION, "", location)
+    ability = _discrete(_correlated(rng, -severity, 0.3), np.arange(7), ABILITY_PROBS)
+    active = np.where(rng.random(n) < P_PHYSICALLY_ACTIVE, "yes", "no")
+    active = np.where(rng.random(n) < P_MISSING_PHYSICALLY_ACTIVE, "", active)
+    goals = _discrete(rng.standard_normal(n), np.array(GOALS_VALUES), GOALS_PROBS)
+    patients = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "sex": sex,
+            "age": _fmt_num(age),
+            "included": "yes",
+            "exclusion_reason": "",
+            "bmi": _fmt_num(bmi, 1),
+            "smoker": smoker,
+            "pain_duration_days": _fmt_num(np.round(duration)),
+            "pain_distribution": distribution,
+            "main_pain_location": location,
+            "ability_to_reduce_pain": _fmt_num(ability),
+            "physically_active_150": active,
+            "n_goals": _fmt_num(goals),
+        }
+    )
+    latent = {"ids": ids, "severity": severity, "age": age}
+    return patients, latent
+
+
+def _sessions(
+    rng: np.random.Generator, latent: dict[str, np.ndarray], codebook: dict[str, dict[str, Any]]
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    n = len(latent["ids"])
+    dose = rng.standard_normal(n)
+    n_sessions = np.clip(np.round(_split_lognormal(dose, SESSIONS_QUARTILES)), 1, 80).astype(int)
+    months = np.minimum(
+        _split_lognormal(_correlated(rng, dose, 0.5), PROGRAMME_MONTHS_QUARTILES), 36
+    )
+    length = np.where(
+        n_sessions > 1, np.maximum(np.round(months * DAYS_PER_MONTH), n_sessions - 1), 0
+    )
+    start = INCLUSION_START + rng.integers(0, INCLUSION_DAYS, n).astype("timedelta64[D]")
+    patient = np.repeat(np.arange(n), n_sessions)
+    first_of = np.concatenate([[0], np.cumsum(n_sessions)[:-1]])
+    position = np.arange(len(patient)) - first_of[patient]
+    last = position == n_sessions[patient] - 1
+    # Distinct session days: first on day 0, last on the final day, the others strictly between.
+    u = rng.random(len(patient))
+    u = u[np.lexsort((u, patient))]  # sorted within patient
+    free = length[patient] - n_sessions[patient] + 1
+    offset = np.floor(u * free) + position
+    offset = np.where(position == 0, 0, np.where(last, length[patient], offset))
+    dates = start[patient] + offset.astype("timedelta64[D]")
+    codes = list(codebook)
+    received = np.column_stack(
+        [rng.random(n) < codebook[c].get("synthetic_pct", 50) / 100 for c in codes]
+    )
+    received[~received.any(axis=1), 0] = True
+    # Each received category is used in a share of the patient's sessions, at least once.
+    use_share = rng.uniform(0.3, 0.9, len(codes))
+    mask = np.zeros(len(patient), dtype=np.int64)
+    for k in range(len(codes)):
+        used = received[patient, k] & (rng.random(len(patient)) < use_share[k])
+        anchor = first_of + np.floor(rng.random(n) * n_sessions).astype(int)
+        used[anchor[received[:, k]]] = True
+        mask |= used.astype(np.int64) << k
+    # A session with no category gets the patient's lowest-numbered received category.
+    lowest = np.argmax(received, axis=1)
+    empty = mask == 0
+    mask[empty] = np.int64(1) << lowest[patient[empty]]
+    lookup = np.array(
+        [";".join(c for k, c in enumerate(codes) if m >> k & 1) for m in range(2 ** len(codes))]
+    )
+    sessions = pd.DataFrame(
+        {
+            "patient_id": latent["ids"][patient],
+            "session_date": _fmt_date(dates),
+            "interventions": lookup[mask],
+        }
+    )
+    return sessions, {
+        "n_sessions": n_sessions,
+        "start": start,
+        "end": start + length.astype("timedelta64[D]"),
+    }
+
+
+def _dri_items(rng: np.random.Generator, target: np.ndarray) -> np.ndarray:
+    """12 DRI items (mm) whose mean is `target`: target scaled by Dirichlet weights of mean 1."""
+    g = rng.gamma(8.0, size=(len(target), 12))
+    w = 12 * g / g.sum(axis=1, keepdims=True)
+    low = target[:, None] * w
+    high = 100 - (100 - target[:, None]) * w
+    items = np.clip(np.where(target[:, None] <= 50, low, high), 0, 100)
+    items = np.round(items)
+    items[rng.random(items.shape) < DRI_ITEM_MISSING] = np.nan
+    return items
+
+
+def _eq5d(
+    rng: np.random.Generator, severity: np.ndarray, is_5l: np.ndarray
+) -> dict[str, np.ndarray]:
+    """EQ-5D dimension levels; anxiety/depression >= 2 with the Table 2 share at start."""
+    p_ad = P_ANXIOUS_DEPRESSED
+    dims = {}
+    for dim, rho, p_problem in (
+        ("mo", 0.4, 0.45),
+        ("sc", 0.3, 0.15),
+        ("ua", 0.5, 0.75),
+        ("pd", 0.5, 0.95),
+        ("ad", 0.4, p_ad),
+    ):
+        z = _correlated(rng, severity, rho)
+        probs_3l = (1 - p_problem, p_problem * 0.8, p_problem * 0.2)
+        probs_5l = (
+            1 - p_problem,
+            p_problem * 0.45,
+            p_problem * 0.35,
+            p_problem * 0.15,
+            p_problem * 0.05,
+        )
+        level = np.where(
+            is_5l, _discrete(z, np.arange(1, 6), probs_5l), _discrete(z, np.arange(1, 4), probs_3l)
+        )
+        dims[f"eq5d_{dim}"] = level.astype(float)
+    return dims
+
+
+def _assessments(
+    rng: np.random.Generator, latent: dict[str, np.ndarray], dose: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    n = len(latent["ids"])
+    severity = latent["severity"]
+    start_values = {
+        "pain": _discrete(_correlated(rng, severity, 0.6), np.arange(11), NPRS_PROBS).astype(float),
+        "disability": _piecewise(_correlated(rng, severity, 0.6), DRI_KNOTS),
+        "health": np.round(_piecewise(_correlated(rng, -severity, 0.5), EQVAS_KNOTS)),
+    }
+    benefit = rng.standard_normal(n)
+    latent_change = {o: _correlated(rng, benefit, 0.6) for o in start_values}
+    age_z = (latent["age"] - AGE_MEAN) / AGE_SD
+    log_sessions = np.log(dose["n_sessions"]) - np.log(SESSIONS_QUARTILES[1])
+    dates = {
+        "start": dose["start"],
+        "discharge": dose["end"] + rng.integers(0, 15, n).astype("timedelta64[D]"),
+    }
+    dates["followup_1y"] = dates["discharge"] + (365 + rng.integers(-30, 31, n)).astype(
+        "timedelta64[D]"
+    )
+    frames = []
+    for occasion in ("start", "discharge", "followup_1y"):
+        values = {}
+        if occasion == "start":
+            values = dict(start_values)
+            present = np.ones(n, dtype=bool)
+            eq_severity = severity
+        else:
+            linear = (
+                MISSING_LOGIT_AGE_PER_SD * age_z + MISSING_LOGIT_PER_LOG_SESSIONS * log_sessions
+            )
+            intercept = _logistic_intercept(linear, P_MISSING_OCCASION[occasion])
+            present = rng.random(n) >= 1 / (1 + np.exp(-(intercept + linear)))
+            for outcome, start in start_values.items():
+                z = latent_change[outcome]
+                if occasion == "followup_1y":
+                    z = _correlated(rng, z, 0.75)
+                improvement = _improvement_mean(outcome, RESPONDER_TARGETS[occasion][outcome])
+                improvement = improvement + IMPROVEMENT_SD[outcome] * z
+                if outcome == "pain":
+                    values[outcome] = np.clip(start - np.round(improvement), 0, 10)
+                elif outcome == "disability":
+                    values[outcome] = np.clip(start - improvement, 0, 100)
+                else:
+                    values[outcome] = np.clip(start + np.round(improvement), 0, 100)
+            eq_severity = _correlated(rng, severity, 0.8) - 0.3 * benefit
+        is_5l = dates[occasion] >= EQ5D_5L_FROM
+        items = _dri_items(rng, values["disability"])
+        frame = {
+            "patient_id": latent["ids"],
+            "occasion": occasion,
+            "assessed_on": _fmt_date(dates[occasion]),
+            "nprs": _fmt_num(values["pain"]),
+        }
+        frame.update({f"dri_{j + 1:02d}": _fmt_num(items[:, j]) for j in range(12)})
+        frame["eq5d_version"] = np.where(is_5l, "5L", "3L")
+        frame.update({k: _fmt_num(v) for k, v in _eq5d(rng, eq_severity, is_5l).items()})
+        frame["eqvas"] = _fmt_num(values["health"])
+        frame["_patient"] = np.arange(n)
+        frames.append(pd.DataFrame(frame)[present])
+    assessments = pd.concat(frames, ignore_index=True)
+    order = {"start": 0, "discharge": 1, "followup_1y": 2}
+    assessments["_occ"] = assessments["occasion"].map(order)
+    assessments = assessments.sort_values(["_patient", "_occ"], kind="stable")
+    return assessments.drop(columns=["_patient", "_occ"])
+
+
+# --- Fault injection -----------------------------------------------------------------------------
+def _inject_faults(
+    rng: np.random.Generator,
+    tables: dict[str, pd.DataFrame],
+    counts: dict[str, int],
+    contract: Contract,
+    codebook: dict[str, dict[str, Any]],
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Inject `counts[fault]` faults of each class; return the tables and the list of faults with
+    the file line (header = line 1) each fault ends up on."""
+    tables = {
+        name: df.assign(_uid=np.arange(len(df)), _order=np.arange(len(df), dtype=float))
+        for name, df in tables.items()
+    }
+    records: list[pd.DataFrame] = []
+    taken: dict[str, set[int]] = {name: set() for name in tables}
+
+    def pick(name: str, k: int, where: np.ndarray | None = None) -> np.ndarray:
+        """k distinct rows of a table not yet touched by another fault."""
+        df = tables[name]
+        ok = np.ones(len(df), dtype=bool) if where is None else where.copy()
+        ok &= ~df["_uid"].isin(taken[name]).to_numpy()
+        choice = rng.choice(np.flatnonzero(ok), size=min(k, int(ok.sum())), replace=False)
+        taken[name].update(df["_uid"].to_numpy()[choice].tolist())
+        return np.sort(choice)
+
+    def record(fault: str, name: str, rows: np.ndarray, column: str, values: list[str]) -> None:
+        df = tables[name]
+        records.append(
+            pd.DataFrame(
+                {
+                    "fault": fault,
+                    "table": name,
+                    "_uid": df["_uid"].to_numpy()[rows],
+                    "patient_id": df["patient_id"].to_numpy()[rows],
+                    "column": column,
+                    "value": values,
+                }
+            )
+        )
+
+    def add_rows(name: str, new: pd.DataFrame) -> None:
+        start = int(tables[name]["_uid"].max()) + 1
+        new = new.assign(_uid=np.arange(start, start + len(new)))
+        tables[name] = pd.concat([tables[name], new], ignore_index=True)
+
+    k = counts.get("out_of_range", 0)
+    for name, column, bad in (
+        ("patients", "age", "420"),
+        ("assessments", "nprs", "11"),
+        ("assessments", "eqvas", "150"),
+    ):
+        rows = pick(name, k, (tables[name][column] != "").to_numpy())
+        tables[name].loc[rows, column] = bad
+        record("out_of_range", name, rows, column, [bad] * len(rows))
+    k = counts.get("unparseable_date", 0)
+    for name, column, bad in (
+        ("sessions", "session_date", "2016-02-30"),
+        ("assessments", "assessed_on", "13/31/2016"),
+    ):
+        rows = pick(name, k)
+        tables[name].loc[rows, column] = bad
+        record("unparseable_date", name, rows, column, [bad] * len(rows))
+    k = counts.get("unknown_code", 0)
+    if k:
+        rows = pick("sessions", k)
+        bad = "99" if "99" not in codebook else "x"
+        tables["sessions"].loc[rows, "interventions"] = (
+            tables["sessions"].loc[rows, "interventions"] + ";" + bad
+        )
+        record(
+            "unknown_code",
+            "sessions",
+            rows,
+            "interventions",
+            tables["sessions"].loc[rows, "interventions"].tolist(),
+        )
+    k = counts.get("decimal_comma", 0)
+    if k:
+        rows = pick("patients", k, (tables["patients"]["bmi"] != "").to_numpy())
+        tables["patients"].loc[rows, "bmi"] = (
+            tables["patients"].loc[rows, "bmi"].str.replace(".", ",", regex=False)
+        )
+        record(
+            "decimal_comma", "patients", rows, "bmi", tables["patients"].loc[rows, "bmi"].tolist()
+        )
+    k = counts.get("whitespace_or_case", 0)
+    if k:
+        rows = pick("patients", k)
+        tables["patients"].loc[rows, "sex"] = " " + tables["patients"].loc[rows, "sex"].str.lower()
+        record(
+            "whitespace_or_case",
+            "patients",
+            rows,
+            "sex",
+            tables["patients"].loc[rows, "sex"].tolist(),
+        )
+        rows = pick("patients", k, (tables["patients"]["pain_distribution"] != "").to_numpy())
+        tables["patients"].loc[rows, "pain_distribution"] = (
+            tables["patients"].loc[rows, "pain_distribution"].str.title() + " "
+        )
+        record(
+            "whitespace_or_case",
+            "patients",
+            rows,
+            "pain_distribution",
+            tables["patients"].loc[rows, "pain_distribution"].tolist(),
+        )
+    k = counts.get("date_order", 0)
+    if k:
+        a = tables["assessments"]
+        discharge = a[a["occasion"] == "discharge"].set_index("patient_id")["assessed_on"]
+        discharge = pd.to_datetime(discharge, format="%Y-%m-%d", errors="coerce").dropna()
+        with_discharge = a["patient_id"].isin(discharge.index)
+        rows = pick(
+            "assessments", k, ((a["occasion"] == "followup_1y") & with_discharge).to_numpy()
+        )
+        early = discharge.reindex(a.loc[rows, "patient_id"]) - pd.Timedelta(days=30)
+        tables["assessments"].loc[rows, "assessed_on"] = early.dt.strftime("%Y-%m-%d").to_numpy()
+        record(
+            "date_order",
+            "assessments",
+            rows,
+            "assessed_on",
+            tables["assessments"].loc[rows, "assessed_on"].tolist(),
+        )
+    k = counts.get("exact_duplicate", 0)
+    for name in ("patients", "sessions", "assessments"):
+        if not k:
+            break
+        rows = pick(name, k)
+        dup = tables[name].iloc[rows].copy()
+        dup["_order"] += 0.5
+        add_rows(name, dup)
+        new = tables[name].index[-len(rows) :].to_numpy()
+        record("exact_duplicate", name, new, "", [""] * len(new))
+    k = counts.get("conflicting_duplicate", 0)
+    for name, column, shift in (("patients", "bmi", 3.0), ("assessments", "nprs", 2.0)):
+        if not k:
+            break
+        rows = pick(
+            name,
+            k,
+            (tables[name][column] != "").to_numpy()
+            & ~tables[name][column].str.contains(",").to_numpy(),
+        )
+        dup = tables[name].iloc[rows].copy()
+        value = pd.to_numeric(dup[column])
+        value = np.where(
+            value + shift <= contract.table(name).columns[column].max, value + shift, value - shift
+        )
+        dup[column] = _fmt_num(value, 1 if column == "bmi" else 0)
+        dup["_order"] += 0.5
+        add_rows(name, dup)
+        new = tables[name].index[-len(rows) :].to_numpy()
+        record("conflicting_duplicate", name, new, column, dup[column].tolist())
+    k = counts.get("unknown_patient", 0)
+    if k:
+        rows = pick("sessions", k)
+        orphan = tables["sessions"].iloc[rows].copy()
+        orphan["patient_id"] = [f"Q{9000 + i}" for i in range(len(orphan))]
+        orphan["_order"] += 0.5
+        add_rows("sessions", orphan)
+        new = tables["sessions"].index[-len(rows) :].to_numpy()
+        record("unknown_patient", "sessions", new, "patient_id", orphan["patient_id"].tolist())
+    k = counts.get("not_included", 0)
+    if k:
+        p = tables["patients"]
+        extra = p.iloc[pick("patients", k)].copy()
+        k = len(extra)
+        width = len(p["patient_id"].iat[0]) - 1
+        extra["patient_id"] = [f"P{i:0{width}d}" for i in range(len(p) + 1, len(p) + 1 + k)]
+        extra["included"] = "no"
+        extra["exclusion_reason"] = rng.choice(np.array(NOT_INCLUDED_REASONS), size=k)
+        extra["_order"] = len(p) + np.arange(k, dtype=float)
+        add_rows("patients", extra)
+        new = tables["patients"].index[-k:].to_numpy()
+        record("not_included", "patients", new, "included", ["no"] * k)
+    lines = {}
+    for name, df in tables.items():
+        df = df.sort_values("_order", kind="stable").reset_index(drop=True)
+        lines[name] = pd.Series(np.arange(len(df)) + 2, index=df["_uid"].to_numpy())
+        tables[name] = df.drop(columns=["_uid", "_order"])
+    columns = ["fault", "table", "_uid", "patient_id", "column", "value"]
+    faults = pd.concat(records, ignore_index=True) if records else pd.DataFrame(columns=columns)
+    faults["source_row"] = np.zeros(len(faults), dtype=np.int64)
+    for name, line in lines.items():
+        here = (faults["table"] == name).to_numpy()
+        faults.loc[here, "source_row"] = line.reindex(
+            faults.loc[here, "_uid"].to_numpy()
+        ).to_numpy()
+    faults = faults.drop(columns="_uid")[
+        ["fault", "table", "source_row", "patient_id", "column", "value"]
+    ]
+    faults = faults.sort_values(["table", "source_row", "fault"], kind="stable").reset_index(
+        drop=True
+    )
+    return tables, faults
+
+
+def write_extract(extract: SyntheticExtract, out_dir: str | Path) -> None:
+    """Write the three CSVs and the fault list (injected_faults.csv) to `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("patients", "sessions", "assessments"):
+        getattr(extract, name).to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+    extract.faults.to_csv(out / "injected_faults.csv", index=False, lineterminator="\n")

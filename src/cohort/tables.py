@@ -1,0 +1,177 @@
+"""Descriptive tables in the paper's style: Table 2 (baseline characteristics) and its comparison
+with the published figures."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STATISTIC_LABELS = {
+    "mean_sd": "mean ± SD",
+    "mean_sd_range": "mean ± SD (min-max)",
+    "median_iqr": "median [Q1, Q3]",
+    "n_pct": "n (%)",
+}
+QUANTILE_METHOD = "linear"  # Hyndman-Fan type 7, the default of R and pandas
+
+
+def round_half_up(value: float, decimals: int = 0) -> float:
+    """Round as a reader expects (2.5 -> 3), not to even."""
+    quantum = Decimal(1).scaleb(-decimals)
+    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def fmt(value: float, decimals: int) -> str:
+    """A number with fixed decimals, rounded half up; '' when missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return f"{round_half_up(value, decimals):.{decimals}f}"
+
+
+def percent(n: int, d: int) -> float:
+    """n / d as a percentage (NaN when d is 0)."""
+    return 100.0 * n / d if d else float("nan")
+
+
+def format_stat(
+    stat: dict[str, float], statistic: str, decimals: int = 0, with_range: bool = False
+) -> str:
+    """Render one summary in the paper's style: 42 ± 13.4 (18-77), 7 [5, 8], 194 (71%)."""
+    if statistic == "mean_sd":
+        text = f"{fmt(stat['mean'], decimals)} ± {fmt(stat['sd'], max(decimals, 1))}"
+        if with_range and "min" in stat and "max" in stat:
+            text += f" ({fmt(stat['min'], decimals)}-{fmt(stat['max'], decimals)})"
+        return text
+    if statistic == "median_iqr":
+        return f"{fmt(stat['median'], decimals)} [{fmt(stat['q1'], decimals)}, {fmt(stat['q3'], decimals)}]"
+    return f"{int(stat['n'])} ({fmt(stat['pct'], 0)}%)"
+
+
+def summarize(
+    values: pd.Series, statistic: str, level: Any = None
+) -> list[tuple[str, dict[str, float]]]:
+    """The statistic of one variable over its valid (non-missing) values: [(level, stat), ...]."""
+    valid = values.dropna()
+    n_valid = len(valid)
+    if statistic == "n_pct":
+        if pd.api.types.is_bool_dtype(valid.dtype) or isinstance(level, bool):
+            levels = [level] if level is not None else [True]
+            as_text = valid.astype(bool)
+        else:
+            as_text = valid.astype(str)
+            if level is not None:
+                levels = [str(level)]
+            elif isinstance(values.dtype, pd.CategoricalDtype):
+                levels = [str(c) for c in values.cat.categories]
+            else:
+                levels = sorted(as_text.unique())
+        return [
+            (
+                "" if level is not None else str(lv),
+                {
+                    "n": int((as_text == lv).sum()),
+                    "pct": percent(int((as_text == lv).sum()), n_valid),
+                    "valid_n": n_valid,
+                },
+            )
+            for lv in levels
+        ]
+    numeric = valid.astype(float)
+    if statistic == "mean_sd":
+        stat = {
+            "mean": numeric.mean(),
+            "sd": numeric.std(ddof=1),
+            "min": numeric.min(),
+            "max": numeric.max(),
+        }
+    else:
+        q = numeric.quantile([0.25, 0.5, 0.75], interpolation=QUANTILE_METHOD)
+        stat = {"median": q.loc[0.5], "q1": q.loc[0.25], "q3": q.loc[0.75]}
+    stat["valid_n"] = n_valid
+    return [("", stat)]
+
+
+def baseline_table(analysis: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Table 2: one line per configured row (per level for categorical rows), with valid n."""
+    n_total = len(analysis)
+    lines = []
+    for row in rows:
+        variable = row["variable"]
+        if variable not in analysis.columns:
+            raise KeyError(f"baseline row '{variable}': no such variable in the analysis set")
+        statistic = row["statistic"]
+        label_stat = "mean_sd_range" if statistic == "mean_sd" and row.get("range") else statistic
+        for level, stat in summarize(analysis[variable], statistic, row.get("level")):
+            lines.append(
+                {
+                    "variable": variable,
+                    "label": row["label"],
+                    "level": level,
+                    "statistic": STATISTIC_LABELS[label_stat],
+                    "value": format_stat(
+                        stat, statistic, row.get("decimals", 0), bool(row.get("range"))
+                    ),
+                    "valid_n": stat["valid_n"],
+                    "n": n_total,
+                    **{
+                        k: stat.get(k, np.nan)
+                        for k in ("mean", "sd", "min", "max", "median", "q1", "q3")
+                    },
+                    "count": stat.get("n", np.nan),
+                    "pct": stat.get("pct", np.nan),
+                }
+            )
+    table = pd.DataFrame(lines)
+    if (table["valid_n"] > n_total).any():
+        raise AssertionError("baseline: a valid n exceeds the analysis set")
+    return table
+
+
+def baseline_vs_paper(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Each Table 2 line: the paper's figure beside this run's, with both valid n."""
+    lines = []
+    by_var = {r["variable"]: r for r in rows}
+    for _, line in table.iterrows():
+        row = by_var[line["variable"]]
+        paper = row.get("paper")
+        if not paper:
+            continue
+        statistic = row["statistic"]
+        figure = paper["levels"].get(line["level"]) if "levels" in paper else paper
+        if figure is None:
+            continue
+        lines.append(
+            {
+                "label": line["label"],
+                "level": line["level"],
+                "statistic": line["statistic"],
+                "paper": format_stat(
+                    figure, statistic, row.get("decimals", 0), bool(row.get("range"))
+                ),
+                "this_run": line["value"],
+                "paper_valid_n": paper.get("valid_n", ""),
+                "this_run_valid_n": line["valid_n"],
+            }
+        )
+    return pd.DataFrame(lines)
+
+
+def baseline_markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:
+    """Table 2 as Markdown: valid n shown where it is below N, notes as a footer."""
+    n_total = int(table["n"].iat[0]) if len(table) else 0
+    out = [f"# {title}", "", f"| Characteristic | N = {n_total} |", "|---|---|"]
+    previous = None
+    for _, line in table.iterrows():
+        valid = f" (valid n {line['valid_n']})" if line["valid_n"] < n_total else ""
+        if line["level"]:
+            if line["variable"] != previous:
+                out.append(f"| {line['label']}, {line['statistic']}{valid} | |")
+            out.append(f"| &nbsp;&nbsp;{line['level']} | {line['value']} |")
+        else:
+            out.append(f"| {line['label']}, {line['statistic']}{valid} | {line['value']} |")
+        previous = line["variable"]
+    out += [""] + [f"*{n}*  " for n in notes]
+    return "\n".join(out) + "\n"
