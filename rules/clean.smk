@@ -4,7 +4,7 @@
 rule clean:
     input:
         patients=extract_file("patients"),
-        sessions=extract_file("sessions", required=False),
+        sessions=extract_file("sessions"),
         assessments=extract_file("assessments"),
         contract=config["extract"]["contract"],
         codebook=config["interventions"]["codebook"],

@@ -1,10 +1,12 @@
 # Helper Python shared by the rule modules: config validation at start, paths, input discovery.
+import os
 import sys
 from pathlib import Path
 
 from cohort.config import read_yaml, validate_config
 from cohort.errors import CohortError
-from cohort.cleaning import find_table_file
+from cohort.cleaning import check_extract, find_table_file
+from cohort.contract import load_contract
 
 
 def _stop(message):
@@ -15,6 +17,8 @@ def _stop(message):
 
 try:
     validate_config(config, read_yaml(workflow.source_path("../config/config.schema.yaml")))
+    # File-level faults of the extract (missing file or column) stop the run before any rule.
+    check_extract(config["extract"]["dir"], load_contract(config["extract"]["contract"], config))
 except CohortError as exc:
     _stop(exc)
 
@@ -26,22 +30,18 @@ BENCHMARKS = f"benchmarks/{STUDY}"
 EXTRACT = config["extract"]["dir"]
 
 
-def extract_file(table, required=True):
-    """The raw file of a table (name.csv or name.xlsx); stops the run if a required one is missing."""
+def extract_file(table):
+    """The raw file of a table (name.csv or name.xlsx), or no input if an optional one is absent
+    (required files were checked above)."""
     path = find_table_file(EXTRACT, table)
-    if path is None:
-        if required:
-            _stop(
-                f"{Path(EXTRACT) / (table + '.csv')}: required file of the raw extract not found "
-                f"(expected {table}.csv or {table}.xlsx; set extract.dir in the config)."
-            )
-        return []
-    return str(path)
+    return str(path) if path else []
 
 
 # The package source is an input of every rule: editing the code behind a number reruns the rules
 # that compute it (Snakemake tracks a rule's script, not the modules the script imports).
-CODE = sorted(str(p) for p in Path(workflow.source_path("../src/cohort/__init__.py")).parent.glob("*.py"))
+CODE = sorted(
+    os.path.relpath(p) for p in (Path(workflow.basedir) / "src" / "cohort").glob("*.py")
+)
 
 
 def settings(*keys):

@@ -16,6 +16,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,22 @@ class CleaningLog:
                 }
             )
         )
+
+    def add_cells(
+        self,
+        table: str,
+        rows: pd.DataFrame,
+        mask: pd.Series,
+        column: str,
+        raw: pd.Series,
+        rule: str,
+        action: str,
+        detail: pd.Series | str = "",
+    ) -> None:
+        """Log one value-level action for each cell of `column` where `mask` holds."""
+        if not mask.any():
+            return
+        self.add(table, rows[mask], column, raw[mask], rule, action, detail)
 
     def add_note(self, table: str, column: str, rule: str, action: str, detail: str) -> None:
         """A table-level action (an unknown or missing column): no row, no patient."""
@@ -126,29 +143,37 @@ def find_table_file(extract_dir: str | Path, name: str) -> Path | None:
     return None
 
 
-def read_raw_table(path: str | Path) -> pd.DataFrame:
+def _decode(data: bytes, path: Path) -> str:
+    """UTF-8 (with or without BOM); else Windows-1252, the Swedish Excel default, with a warning."""
+    if not data.strip():
+        raise ContractError(
+            f"{path}: the file is empty; expected a header line with the column names."
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        log.warning(
+            "%s: not UTF-8; read as Windows-1252 (Latin-1). Save as UTF-8 to silence.", path
+        )
+        return data.decode("cp1252", errors="replace")
+
+
+def _separator(header: str) -> str:
+    """The delimiter of a CSV: whichever of comma, semicolon or tab the header holds most."""
+    return max([",", ";", "\t"], key=header.count)
+
+
+def read_raw_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
     """Read one raw file as text (blank = ""), with `source_row` = line in the file."""
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
         try:
-            df = pd.read_excel(path, dtype=str, keep_default_na=False, na_filter=False)
+            df = pd.read_excel(path, dtype=str, keep_default_na=False, na_filter=False, nrows=nrows)
         except Exception as exc:  # openpyxl raises many types for a damaged workbook
             raise ContractError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
     else:
-        data = path.read_bytes()
-        if not data.strip():
-            raise ContractError(
-                f"{path}: the file is empty; expected a header line with the column names."
-            )
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="replace")
-            log.warning(
-                "%s: not UTF-8; read as Windows-1252 (Latin-1). Save as UTF-8 to silence.", path
-            )
-        header = text.splitlines()[0]
-        sep = max([",", ";", "\t"], key=header.count)
+        text = _decode(path.read_bytes(), path)
+        sep = _separator(text.splitlines()[0])
         try:
             df = pd.read_csv(
                 io.StringIO(text),
@@ -157,6 +182,7 @@ def read_raw_table(path: str | Path) -> pd.DataFrame:
                 keep_default_na=False,
                 na_filter=False,
                 skip_blank_lines=False,
+                nrows=nrows,
             )
         except pd.errors.ParserError as exc:
             raise ContractError(
@@ -169,14 +195,25 @@ def read_raw_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def read_extract(extract_dir: str | Path, contract: Contract) -> dict[str, pd.DataFrame]:
-    """Read every table of the contract; stop with one message on any file-level fault."""
+def read_header(path: str | Path) -> list[str]:
+    """Column names of a raw file, read from its first line (or sheet row) only."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return [c for c in read_raw_table(path, nrows=0).columns if c != "source_row"]
+    with path.open("rb") as handle:
+        header = _decode(handle.readline(), path).rstrip("\r\n")
+    return [c.strip().strip('"').strip().lower() for c in header.split(_separator(header))]
+
+
+def check_extract(extract_dir: str | Path, contract: Contract) -> dict[str, Path]:
+    """File-level checks (folder, files, required columns) from the headers alone, so that a run
+    stops before any rule starts; returns the file of each table present."""
     extract_dir = Path(extract_dir)
     if not extract_dir.is_dir():
         raise ContractError(
             f"{extract_dir}: extract folder not found. Set extract.dir in the config."
         )
-    problems, raw = [], {}
+    problems, files = [], {}
     for name, table in contract.tables.items():
         path = find_table_file(extract_dir, name)
         if path is None:
@@ -186,20 +223,30 @@ def read_extract(extract_dir: str | Path, contract: Contract) -> dict[str, pd.Da
                     f"(expected {name}.csv or {name}.xlsx with columns {', '.join(table.required_columns)})."
                 )
             continue
-        df = read_raw_table(path)
-        missing = [c for c in table.required_columns if c not in df.columns]
+        try:
+            columns = read_header(path)
+        except ContractError as exc:
+            problems.append(str(exc))
+            continue
+        missing = [c for c in table.required_columns if c not in columns]
         if missing:
             problems.append(
                 f"{path}: required column(s) missing: {', '.join(missing)}. "
-                f"Found: {', '.join(c for c in df.columns if c != 'source_row')}. "
-                "Rename or add the columns (see data/raw/README.md)."
+                f"Found: {', '.join(columns)}. Rename or add the columns (see data/raw/README.md)."
             )
-        raw[name] = df
+        files[name] = path
     if problems:
         raise ContractError(
             "the raw extract does not meet the data contract:\n  " + "\n  ".join(problems)
         )
-    return raw
+    return files
+
+
+def read_extract(extract_dir: str | Path, contract: Contract) -> dict[str, pd.DataFrame]:
+    """Read every table of the contract; stop with one message on any file-level fault."""
+    return {
+        name: read_raw_table(path) for name, path in check_extract(extract_dir, contract).items()
+    }
 
 
 # --- Column parsers (on distinct values) ---------------------------------------------------------
@@ -215,11 +262,12 @@ def _parse_number(
 ) -> pd.Series:
     present = s != MISSING
     comma = present & s.str.fullmatch(r"[+-]?\d+,\d+")
-    clog.add(
+    clog.add_cells(
         name,
-        rows[comma],
+        rows,
+        comma,
         col.name,
-        s[comma],
+        s,
         "decimal_comma",
         "normalized",
         "decimal comma read as point",
@@ -233,11 +281,12 @@ def _parse_number(
         index=s.index,
     )
     bad = present & ~np.isfinite(values)
-    clog.add(
+    clog.add_cells(
         name,
-        rows[bad],
+        rows,
+        bad,
         col.name,
-        s[bad],
+        s,
         "unparseable_number",
         "set_missing",
         "not a finite number",
@@ -246,11 +295,12 @@ def _parse_number(
     ok = present & ~bad
     if col.type == "integer":
         frac = ok & (values % 1 != 0)
-        clog.add(
+        clog.add_cells(
             name,
-            rows[frac],
+            rows,
+            frac,
             col.name,
-            s[frac],
+            s,
             "not_integer",
             "set_missing",
             "a whole number is required",
@@ -260,11 +310,12 @@ def _parse_number(
     low = -np.inf if col.min is None else col.min
     high = np.inf if col.max is None else col.max
     out = ok & ((values < low) | (values > high))
-    clog.add(
+    clog.add_cells(
         name,
-        rows[out],
+        rows,
+        out,
         col.name,
-        s[out],
+        s,
         "out_of_range",
         "set_missing",
         f"allowed {low:g} to {high:g}",
@@ -273,27 +324,51 @@ def _parse_number(
     return values.astype("Int64") if col.type == "integer" else values
 
 
+DATE_RANGE = (datetime(1900, 1, 1), datetime(2100, 12, 31))  # plausible dates of a clinical record
+
+
 def _parse_date(
     s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog, formats: list[str]
 ) -> pd.Series:
-    def parse(uniques: pd.Index) -> np.ndarray:
-        text = pd.Series(uniques, dtype=object)
-        result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    def parse_one(text: str) -> tuple[datetime | None, str]:
         for fmt in formats:
-            todo = result.isna()
-            result[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        return result.to_numpy()
+            try:
+                value = datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            in_range = DATE_RANGE[0] <= value <= DATE_RANGE[1]
+            return (value, "") if in_range else (None, "out_of_range")
+        return None, "unparseable_date" if text != MISSING else ""
 
-    values = pd.Series(_on_uniques(s, parse), index=s.index)
-    bad = (s != MISSING) & values.isna()
-    clog.add(
+    parsed = _on_uniques(
+        s, lambda u: np.array([parse_one(v) for v in u], dtype=object).reshape(len(u), 2)
+    )
+    values = pd.Series(
+        pd.to_datetime(pd.Series(parsed[:, 0], dtype=object)).to_numpy(), index=s.index
+    )
+    values = values.astype("datetime64[ns]")
+    fault = pd.Series(parsed[:, 1], index=s.index)
+    bad = fault == "unparseable_date"
+    clog.add_cells(
         name,
-        rows[bad],
+        rows,
+        bad,
         col.name,
-        s[bad],
+        s,
         "unparseable_date",
         "set_missing",
         f"not a date in the format(s) {', '.join(formats)}",
+    )
+    out = fault == "out_of_range"
+    clog.add_cells(
+        name,
+        rows,
+        out,
+        col.name,
+        s,
+        "out_of_range",
+        "set_missing",
+        f"dates from {DATE_RANGE[0]:%Y-%m-%d} to {DATE_RANGE[1]:%Y-%m-%d}",
     )
     return values
 
@@ -307,21 +382,23 @@ def _parse_category(
     )
     present = s != MISSING
     unknown = present & mapped.isna()
-    clog.add(
+    clog.add_cells(
         name,
-        rows[unknown],
+        rows,
+        unknown,
         col.name,
-        s[unknown],
+        s,
         "unknown_code",
         "set_missing",
         f"allowed: {', '.join(col.codes or ())}",
     )
     recased = present & ~unknown & (mapped != s)
-    clog.add(
+    clog.add_cells(
         name,
-        rows[recased],
+        rows,
+        recased,
         col.name,
-        s[recased],
+        s,
         "whitespace_or_case",
         "normalized",
         "case changed to " + mapped[recased].astype(str),
@@ -348,11 +425,12 @@ def _parse_code_list(
     clean = pd.Series(parsed[:, 0], index=s.index, dtype=object)
     bad = pd.Series(parsed[:, 1], index=s.index, dtype=object)
     has_bad = bad != ""
-    clog.add(
+    clog.add_cells(
         name,
-        rows[has_bad],
+        rows,
+        has_bad,
         col.name,
-        s[has_bad],
+        s,
         "unknown_code",
         "dropped_code",
         "dropped code(s) " + bad[has_bad] + f"; allowed: {', '.join(codes)}",
@@ -383,25 +461,26 @@ def clean_table(
     columns = list(table.columns)
     df = df[["source_row", *columns]]
 
-    # Row level: blank lines, whitespace, exact duplicates, missing identifiers.
-    blank = (df[columns] == MISSING).all(axis=1) & (
-        df[columns].apply(lambda s: s.str.strip()) == MISSING
-    ).all(axis=1)
-    clog.add(name, df[blank], "", "", "empty_row", DROPPED, "every cell blank")
-    df = df[~blank]
+    # Row level: blank lines, whitespace, exact duplicates.
+    ids = df[[c for c in ("source_row", "patient_id") if c in df.columns]]  # what a log row needs
+    stripped = {c: df[c].str.strip() for c in columns}
+    blank = pd.Series(
+        np.logical_and.reduce([stripped[c].to_numpy() == MISSING for c in columns]), index=df.index
+    )
+    clog.add(name, ids[blank], "", "", "empty_row", DROPPED, "every cell blank")
     for c in columns:
-        stripped = df[c].str.strip()
-        changed = stripped != df[c]
-        clog.add(
-            name,
-            df[changed],
-            c,
-            df[c][changed],
-            "whitespace_or_case",
-            "normalized",
-            "whitespace removed",
-        )
-        df[c] = stripped
+        changed = (stripped[c] != df[c]) & ~blank
+        if changed.any():
+            clog.add(
+                name,
+                ids[changed],
+                c,
+                df[c][changed],
+                "whitespace_or_case",
+                "normalized",
+                "whitespace removed",
+            )
+    df = pd.DataFrame({"source_row": df["source_row"], **stripped})[~blank]
     dup = df.duplicated(subset=columns, keep="first")
     if dup.any():
         first = df.groupby(columns, sort=False, dropna=False)["source_row"].transform("min")
@@ -418,16 +497,17 @@ def clean_table(
 
     # Value level: parse each column to its type.
     out = pd.DataFrame({"source_row": df["source_row"].to_numpy()}, index=df.index)
+    ids = df[[c for c in ("source_row", "patient_id") if c in df.columns]]  # what a log row needs
     for col in table.columns.values():
         s = df[col.name]
         if col.type in ("integer", "number"):
-            out[col.name] = _parse_number(s, col, name, df, clog)
+            out[col.name] = _parse_number(s, col, name, ids, clog)
         elif col.type == "date":
-            out[col.name] = _parse_date(s, col, name, df, clog, date_formats)
+            out[col.name] = _parse_date(s, col, name, ids, clog, date_formats)
         elif col.type == "category":
-            out[col.name] = _parse_category(s, col, name, df, clog)
+            out[col.name] = _parse_category(s, col, name, ids, clog)
         elif col.type == "code_list":
-            out[col.name] = _parse_code_list(s, col, name, df, clog)
+            out[col.name] = _parse_code_list(s, col, name, ids, clog)
         else:  # id, text
             out[col.name] = s.astype("string").replace(MISSING, pd.NA)
     for col in table.columns.values():
@@ -523,14 +603,15 @@ def _check_occasion_order(
     wide = assessments.assign(occasion=occasion).pivot(
         index="patient_id", columns="occasion", values="assessed_on"
     )
-    wide = wide.reindex(columns=occasions)
-    latest_earlier = wide.cummax(axis=1).shift(axis=1)
-    latest_earlier = pd.Series(
-        latest_earlier.stack()
-        .reindex(pd.MultiIndex.from_arrays([assessments["patient_id"], occasion]))
-        .to_numpy(),
-        index=assessments.index,
-    )
+    wide = wide.reindex(columns=occasions).apply(pd.to_datetime)
+    # Latest date among each patient's earlier occasions (ns since epoch; NaN where none).
+    dates = wide.to_numpy("datetime64[ns]")
+    ns = np.where(np.isnat(dates), np.nan, dates.astype("int64").astype(float))
+    earlier = np.full_like(ns, np.nan)
+    earlier[:, 1:] = np.fmax.accumulate(ns, axis=1)[:, :-1]
+    rows = wide.index.get_indexer(assessments["patient_id"])
+    cols = pd.Index(occasions).get_indexer(occasion)
+    latest_earlier = pd.Series(pd.to_datetime(earlier[rows, cols]), index=assessments.index)
     bad = assessments["assessed_on"] < latest_earlier
     if not bad.any():
         return assessments

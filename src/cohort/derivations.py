@@ -175,3 +175,16 @@ def patient_flow(
     ):
         raise AssertionError("flow: analysis set count does not match the patient table")
     return flow
+
+
+def derive_tables(
+    tables: dict[str, pd.DataFrame], config: dict[str, Any], codes: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """From the cleaned tables: (patient table, sessions with category flags or None,
+    assessments with outcome scores)."""
+    assessments = outcome_scores(tables["assessments"], config)
+    sessions = tables.get("sessions")
+    if sessions is not None:
+        sessions = intervention_flags(sessions, codes)
+    patients = patient_table(tables["patients"], sessions, assessments, config, codes)
+    return patients, sessions, assessments

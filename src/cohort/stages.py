@@ -12,7 +12,7 @@ import pandas as pd
 
 from cohort.cleaning import clean_extract, read_extract, unaccounted_rows
 from cohort.contract import load_codebook, load_contract
-from cohort.derivations import intervention_flags, outcome_scores, patient_flow, patient_table
+from cohort.derivations import derive_tables, patient_flow
 from cohort.figures import flow_diagram, save_figure
 from cohort.outputs import table_notes, write_csv
 from cohort.tables import baseline_markdown, baseline_table, baseline_vs_paper
@@ -39,11 +39,7 @@ def clean_stage(
         if "interventions" in settings
         else []
     )
-    assessments = outcome_scores(cleaned.tables["assessments"], settings)
-    sessions = cleaned.tables.get("sessions")
-    if sessions is not None:
-        sessions = intervention_flags(sessions, codes)
-    patients = patient_table(cleaned.tables["patients"], sessions, assessments, settings, codes)
+    patients, sessions, assessments = derive_tables(cleaned.tables, settings, codes)
     flow = patient_flow(patients, settings, has_sessions=sessions is not None)
     log.info(
         "analysis set: %d of %d referred patients",

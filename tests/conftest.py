@@ -1,0 +1,98 @@
+"""Shared fixtures: the default study's config and contract, and small generated extracts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cohort.cleaning import clean_extract
+from cohort.config import load_config
+from cohort.contract import load_codebook, load_contract
+from cohort.derivations import derive_tables
+from cohort.synthetic import synthesize, write_extract
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "src")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repo_cwd():
+    """Config paths (contract, codebook, schema) are relative to the repository root."""
+    import os
+
+    old = os.getcwd()
+    os.chdir(ROOT)
+    yield
+    os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def config() -> dict:
+    return load_config(ROOT / "config/config.yaml", ROOT / "config/config.schema.yaml")
+
+
+@pytest.fixture(scope="session")
+def contract(config):
+    return load_contract(ROOT / "config/contract.yaml", config)
+
+
+@pytest.fixture(scope="session")
+def codebook(config):
+    return load_codebook(ROOT / config["interventions"]["codebook"])
+
+
+def make_extract(tmp: Path, contract, codebook, n=60, seed=7, **kwargs) -> Path:
+    """Write a generated extract to `tmp` and return the folder."""
+    extract = synthesize(n, seed, contract, codebook, **kwargs)
+    write_extract(extract, tmp)
+    return tmp
+
+
+def workflow_copy(tmp: Path) -> Path:
+    """A copy of the workflow (Snakefile, rules, scripts, config, src) in a temporary folder."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, tmp / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, tmp / part)
+    return tmp
+
+
+def run_snakemake(workdir: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake in `workdir` with the test interpreter's environment."""
+    snakemake = Path(sys.executable).parent / "snakemake"
+    return subprocess.run(
+        [str(snakemake), "--cores", "2", *(["--quiet"] if quiet else []), *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def read_raw(folder: Path) -> dict[str, pd.DataFrame]:
+    return {
+        name: pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+        for name in ("patients", "sessions", "assessments")
+    }
+
+
+def analysis_set(raw: dict[str, pd.DataFrame], contract, config, codebook) -> pd.DataFrame:
+    """Clean and derive as the clean rule does; return the patients of the analysis set."""
+    cleaned = clean_extract(raw, contract, config)
+    patients, _, _ = derive_tables(cleaned.tables, config, list(codebook))
+    return patients[patients["analysis_set"]]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m cohort ...` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "cohort", *args], cwd=ROOT, capture_output=True, text=True
+    )

@@ -1,0 +1,216 @@
+"""Cleaning: each fault class alone is found in the log and absent from the output; hand-built
+cases for the merge, order and file-level rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cohort.cleaning import clean_extract, read_extract, read_raw_table, unaccounted_rows
+from cohort.derivations import intervention_flags, outcome_scores, patient_flow, patient_table
+from cohort.errors import ContractError
+from cohort.synthetic import FAULT_CLASSES, synthesize, write_extract
+
+# The cleaning rule each injected fault must be logged under.
+LOGGED_AS = {
+    "out_of_range": ("out_of_range", "set_missing"),
+    "unparseable_date": ("unparseable_date", "set_missing"),
+    "exact_duplicate": ("exact_duplicate", "dropped_row"),
+    "conflicting_duplicate": ("conflicting_duplicate", "dropped_row"),
+    "unknown_patient": ("unknown_patient", "dropped_row"),
+    "unknown_code": ("unknown_code", "dropped_code"),
+    "decimal_comma": ("decimal_comma", "normalized"),
+    "whitespace_or_case": ("whitespace_or_case", "normalized"),
+    "date_order": ("date_order", "set_missing"),
+}
+
+
+def clean_folder(folder, contract, config):
+    raw = read_extract(folder, contract)
+    return raw, clean_extract(raw, contract, config)
+
+
+@pytest.mark.parametrize("fault", FAULT_CLASSES)
+def test_each_fault_alone_is_logged_and_removed(tmp_path, contract, codebook, config, fault):
+    extract = synthesize(80, 3, contract, codebook, fault_rate=0.05, fault_classes=(fault,))
+    write_extract(extract, tmp_path)
+    injected = extract.faults
+    assert len(injected) > 0 and set(injected["fault"]) == {fault}
+    raw, cleaned = clean_folder(tmp_path, contract, config)
+    assert unaccounted_rows(raw, cleaned) == {}
+    log = cleaned.log
+    if fault == "not_included":
+        codes = list(codebook)
+        a = outcome_scores(cleaned.tables["assessments"], config)
+        s = intervention_flags(cleaned.tables["sessions"], codes)
+        p = patient_table(cleaned.tables["patients"], s, a, config, codes)
+        flow = patient_flow(p, config, has_sessions=True)
+        excluded = flow[flow["key"] == "not_included"]["n"].sum()
+        assert excluded == len(injected)
+        assert not p.loc[p["patient_id"].isin(injected["patient_id"]), "analysis_set"].any()
+        assert int(p["analysis_set"].sum()) == 80
+        assert log.empty  # a referred, not included patient is no data fault
+        return
+    rule, action = LOGGED_AS[fault]
+    # Only this fault class was injected, so the log holds this rule and nothing else
+    # (a whitespace-and-case fault logs its two normalisations under one rule).
+    assert set(log["rule"]) == {rule}
+    for _, f in injected.iterrows():
+        hit = log[
+            (log["table"] == f["table"])
+            & (log["source_row"] == f["source_row"])
+            & (log["rule"] == rule)
+        ]
+        assert len(hit) >= 1, f"fault not logged: {f.to_dict()}"
+        assert action in set(hit["action"])
+        table = cleaned.tables[f["table"]]
+        if action == "dropped_row":
+            assert f["source_row"] not in set(table["source_row"])
+        elif action == "set_missing":
+            row = table[table["source_row"] == f["source_row"]]
+            if len(row):  # a merged duplicate keeps the first row's source_row
+                assert pd.isna(row[f["column"]].iat[0])
+        elif action == "dropped_code":
+            row = table[table["source_row"] == f["source_row"]]
+            bad = f["value"].split(";")[-1]
+            assert bad not in row["interventions"].iat[0].split(";")
+        elif action == "normalized":
+            row = table[table["source_row"] == f["source_row"]]
+            value = row[f["column"]].iat[0]
+            if fault == "decimal_comma":
+                assert value == pytest.approx(float(f["value"].replace(",", ".")))
+            else:
+                assert (
+                    str(value) == str(value).strip()
+                    and str(value) in contract.table(f["table"]).columns[f["column"]].codes
+                )
+
+
+def test_conflicting_duplicate_merges_and_blanks_only_disagreeing_values(
+    tmp_path, contract, config, codebook
+):
+    extract = synthesize(10, 1, contract, codebook, fault_rate=0)
+    patients = extract.patients.copy()
+    dup = patients.iloc[[2]].copy()
+    dup["bmi"] = "40.0"  # disagrees
+    original_bmi = patients["bmi"].iat[2]
+    patients.loc[2, "smoker"] = ""  # missing in the first row, present in the duplicate
+    patients = pd.concat([patients.iloc[:3], dup, patients.iloc[3:]], ignore_index=True)
+    write_extract(
+        type(extract)(patients, extract.sessions, extract.assessments, extract.faults), tmp_path
+    )
+    _, cleaned = clean_folder(tmp_path, contract, config)
+    out = cleaned.tables["patients"].set_index("patient_id")
+    pid = patients["patient_id"].iat[2]
+    assert np.isnan(out.at[pid, "bmi"])
+    assert out.at[pid, "smoker"] == dup["smoker"].iat[0]  # taken from the row that has it
+    assert out.at[pid, "age"] == int(patients["age"].iat[2])
+    log = cleaned.log[cleaned.log["patient_id"] == pid]
+    assert set(zip(log["rule"], log["action"], strict=True)) == {
+        ("conflicting_duplicate", "set_missing"),
+        ("conflicting_duplicate", "dropped_row"),
+    }
+    assert log.loc[log["action"] == "set_missing", "value"].iat[0] == " | ".join(
+        sorted([original_bmi, "40.0"])
+    )
+
+
+def test_occasion_dated_before_an_earlier_one_loses_its_date(tmp_path, contract, config, codebook):
+    extract = synthesize(5, 2, contract, codebook, fault_rate=0)
+    a = extract.assessments.copy()
+    pid = a["patient_id"].iat[0]
+    a.loc[(a["patient_id"] == pid) & (a["occasion"] == "discharge"), "assessed_on"] = "2000-01-01"
+    write_extract(type(extract)(extract.patients, extract.sessions, a, extract.faults), tmp_path)
+    _, cleaned = clean_folder(tmp_path, contract, config)
+    out = cleaned.tables["assessments"]
+    row = out[(out["patient_id"] == pid) & (out["occasion"] == "discharge")]
+    assert pd.isna(row["assessed_on"].iat[0])
+    assert row["nprs"].notna().iat[0]  # the outcome values stay
+    assert (cleaned.log["rule"] == "date_order").sum() == 1
+
+
+def test_code_lists_are_canonical_and_flags_match(tmp_path, contract, config, codebook):
+    extract = synthesize(3, 2, contract, codebook, fault_rate=0)
+    s = extract.sessions.copy()
+    s.loc[0, "interventions"] = " 4; 1;4 ;2"
+    write_extract(type(extract)(extract.patients, s, extract.assessments, extract.faults), tmp_path)
+    _, cleaned = clean_folder(tmp_path, contract, config)
+    flagged = intervention_flags(cleaned.tables["sessions"], list(codebook))
+    assert flagged["interventions"].iat[0] == "1;2;4"
+    assert flagged.loc[0, ["intervention_1", "intervention_2", "intervention_4"]].all()
+    assert not flagged.loc[0, ["intervention_3", "intervention_10"]].any()
+    assert (cleaned.log["rule"] == "whitespace_or_case").sum() == 1  # leading space of the cell
+
+
+def test_unknown_and_missing_optional_columns_are_noted(tmp_path, contract, config, codebook):
+    extract = synthesize(5, 2, contract, codebook, fault_rate=0)
+    p = extract.patients.drop(columns=["smoker"]).assign(favourite_colour="blue")
+    write_extract(type(extract)(p, extract.sessions, extract.assessments, extract.faults), tmp_path)
+    _, cleaned = clean_folder(tmp_path, contract, config)
+    notes = cleaned.log[cleaned.log["source_row"].isna()]
+    assert set(zip(notes["column"], notes["action"], strict=True)) == {
+        ("favourite_colour", "column_ignored"),
+        ("smoker", "column_added_missing"),
+    }
+    assert cleaned.tables["patients"]["smoker"].isna().all()
+
+
+def test_semicolon_delimiter_and_bom_are_read(tmp_path):
+    path = tmp_path / "patients.csv"
+    path.write_bytes("\ufeffpatient_id;bmi\nP1;24,5\n".encode())
+    df = read_raw_table(path)
+    assert list(df.columns) == ["source_row", "patient_id", "bmi"]
+    assert df["bmi"].iat[0] == "24,5" and df["source_row"].iat[0] == 2
+
+
+def test_missing_file_stops_naming_file(tmp_path, contract, codebook):
+    write_extract(synthesize(5, 1, contract, codebook, fault_rate=0), tmp_path)
+    (tmp_path / "assessments.csv").unlink()
+    with pytest.raises(ContractError, match=r"assessments\.csv: required file not found"):
+        read_extract(tmp_path, contract)
+
+
+def test_missing_optional_file_is_allowed(tmp_path, contract, codebook):
+    write_extract(synthesize(5, 1, contract, codebook, fault_rate=0), tmp_path)
+    (tmp_path / "sessions.csv").unlink()
+    assert set(read_extract(tmp_path, contract)) == {"patients", "assessments"}
+
+
+def test_missing_column_stops_naming_file_and_column(tmp_path, contract, codebook):
+    extract = synthesize(5, 1, contract, codebook, fault_rate=0)
+    write_extract(
+        type(extract)(
+            extract.patients.drop(columns=["sex"]),
+            extract.sessions,
+            extract.assessments,
+            extract.faults,
+        ),
+        tmp_path,
+    )
+    with pytest.raises(ContractError, match=r"patients\.csv: required column\(s\) missing: sex"):
+        read_extract(tmp_path, contract)
+
+
+def test_empty_file_stops(tmp_path, contract, codebook):
+    write_extract(synthesize(5, 1, contract, codebook, fault_rate=0), tmp_path)
+    (tmp_path / "patients.csv").write_text("")
+    with pytest.raises(ContractError, match=r"patients\.csv: the file is empty"):
+        read_extract(tmp_path, contract)
+
+
+def test_integer_column_rejects_fractions_and_text(tmp_path, contract, config, codebook):
+    extract = synthesize(5, 1, contract, codebook, fault_rate=0)
+    a = extract.assessments.copy()
+    a.loc[0, "nprs"] = "6.5"
+    a.loc[1, "nprs"] = "inf"
+    a.loc[2, "eqvas"] = "fifty"
+    write_extract(type(extract)(extract.patients, extract.sessions, a, extract.faults), tmp_path)
+    _, cleaned = clean_folder(tmp_path, contract, config)
+    rules = cleaned.log.set_index("source_row")["rule"]
+    assert (
+        rules.loc[2] == "not_integer"
+        and rules.loc[3] == "unparseable_number"
+        and rules.loc[4] == "unparseable_number"
+    )
+    assert cleaned.tables["assessments"].loc[:2, ["nprs"]].iloc[:2].isna().all().all()

@@ -1,0 +1,101 @@
+"""Config validation: the schema and the cross-reference checks name the offending key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from cohort.config import read_yaml, validate_config
+from cohort.contract import load_contract
+from cohort.errors import ConfigError
+
+SCHEMA = read_yaml("config/config.schema.yaml")
+
+
+def rejected(config: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, SCHEMA)
+    return str(info.value)
+
+
+def test_default_config_is_valid(config):
+    validate_config(config, SCHEMA)
+
+
+def test_schema_is_draft_2020_12_and_closed():
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert SCHEMA["additionalProperties"] is False
+
+
+def test_unknown_top_level_key_is_named(config):
+    bad = copy.deepcopy(config)
+    bad["outcome"] = bad.pop("outcomes")  # a typo of a required key
+    message = rejected(bad)
+    assert "'outcome'" in message and "outcomes" in message
+
+
+def test_typo_in_nested_key_is_named(config):
+    bad = copy.deepcopy(config)
+    bad["outcomes"]["pain"]["mcid"]["absolut"] = 2
+    message = rejected(bad)
+    assert "outcomes.pain.mcid" in message and "'absolut'" in message
+
+
+def test_wrong_type_is_named(config):
+    bad = copy.deepcopy(config)
+    bad["outcomes"]["pain"]["mcid"]["absolute"] = "two"
+    message = rejected(bad)
+    assert "outcomes.pain.mcid.absolute" in message and "'two'" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("absolute", -2, "outcomes.pain.mcid.absolute"),
+        ("percent", 150, "outcomes.pain.mcid.percent"),
+        ("absolute", 25, "exceeds the range"),
+        ("combine", "any", "outcomes.pain.mcid.combine"),
+    ],
+)
+def test_bad_threshold_is_rejected(config, key, value, fragment):
+    bad = copy.deepcopy(config)
+    bad["outcomes"]["pain"]["mcid"][key] = value
+    assert fragment in rejected(bad)
+
+
+def test_threshold_needed(config):
+    bad = copy.deepcopy(config)
+    bad["outcomes"]["pain"]["mcid"].update(absolute=None, percent=None)
+    assert "give an absolute and/or a percent threshold" in rejected(bad)
+
+
+def test_min_answered_cannot_exceed_items(config):
+    bad = copy.deepcopy(config)
+    bad["outcomes"]["disability"]["source"]["min_answered"] = 13
+    assert "outcomes.disability.source.min_answered" in rejected(bad)
+
+
+def test_duplicate_occasions_rejected(config):
+    bad = copy.deepcopy(config)
+    bad["occasions"].append(dict(bad["occasions"][0]))
+    assert "occasion names must be unique" in rejected(bad)
+
+
+def test_outcome_column_must_be_in_contract(config):
+    bad = copy.deepcopy(config)
+    bad["outcomes"]["pain"]["source"] = {"column": "vas"}
+    with pytest.raises(ConfigError, match="outcomes.pain.source.*'vas'"):
+        load_contract("config/contract.yaml", bad)
+
+
+def test_every_assumption_is_marked(config):
+    """paper-facts.md: every default not in the paper says ASSUMPTION next to it."""
+    for name, outcome in config["outcomes"].items():
+        mcid = outcome["mcid"]
+        assert mcid.get("assumption") is True, name
+        assert "ASSUMPTION" in mcid["reference"], name
+    assert config["derived"]["anxious_depressed"]["assumption"] is True
+    text = Path("config/config.yaml").read_text(encoding="utf-8")
+    assert text.count("ASSUMPTION") >= 6

@@ -1,0 +1,60 @@
+"""The row-accounting invariant, as a property: whatever the raw rows hold, every one of them is
+either in a cleaned table (by its source_row) or logged as dropped, never both, never neither."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cohort.cleaning import clean_extract, unaccounted_rows
+
+JUNK = ["", " ", "NaN", "inf", "-1", "1e9", "abc", "2016-02-30", "12,5", " YES ", "ü", "1;2;x"]
+
+
+def column_values(col, ids: list[str]) -> st.SearchStrategy[str]:
+    """Valid values of a contract column mixed with junk."""
+    if col.type == "id":
+        valid = st.sampled_from([*ids, "ghost"])
+    elif col.codes is not None and col.type == "category":
+        valid = st.sampled_from([*col.codes, *(c.upper() for c in col.codes)])
+    elif col.type == "code_list":
+        valid = st.lists(st.sampled_from(list(col.codes or ("1",))), max_size=3).map(";".join)
+    elif col.type in ("integer", "number"):
+        low, high = col.min if col.min is not None else -5, col.max if col.max is not None else 5
+        valid = st.integers(int(low), int(high)).map(str)
+    elif col.type == "date":
+        valid = st.dates().map(lambda d: d.isoformat())
+    else:
+        valid = st.text(max_size=5)
+    return st.one_of(valid, st.sampled_from(JUNK))
+
+
+@st.composite
+def raw_extract(draw, contract):
+    ids = [f"P{i}" for i in range(draw(st.integers(1, 6)))]
+    raw = {}
+    for name, table in contract.tables.items():
+        n = draw(st.integers(0, 12))
+        rows = [
+            {c.name: draw(column_values(c, ids)) for c in table.columns.values()} for _ in range(n)
+        ]
+        if rows and draw(st.booleans()):  # exact duplicates
+            rows += draw(st.lists(st.sampled_from(rows), max_size=3))
+        df = pd.DataFrame(rows, columns=list(table.columns)).astype(str)
+        df.insert(0, "source_row", np.arange(len(df), dtype=np.int64) + 2)
+        raw[name] = df
+    return raw
+
+
+def test_row_accounting_invariant(contract, config):
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(raw=raw_extract(contract))
+    def check(raw):
+        cleaned = clean_extract(raw, contract, config)
+        assert unaccounted_rows(raw, cleaned) == {}
+        for name, df in cleaned.tables.items():
+            assert df["source_row"].is_unique, name
+
+    check()
