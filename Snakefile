@@ -13,10 +13,14 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/clean.smk"
 include: "rules/baseline.smk"
+include: "rules/interventions.smk"
+include: "rules/outcomes.smk"
 
 
 rule all:
     input:
         rules.clean.output,
         rules.baseline.output,
+        rules.interventions.output,
+        rules.outcomes.output,
     default_target: True

@@ -22,6 +22,15 @@ OUTPUTS = [
     "results/tables/baseline.csv",
     "results/tables/baseline.md",
     "results/tables/baseline_vs_paper.csv",
+    "results/tables/interventions.csv",
+    "results/tables/dose.csv",
+    "results/tables/intervention_combinations.csv",
+    "results/tables/intervention_cooccurrence.csv",
+    "results/figures/interventions.png",
+    "results/figures/intervention_cooccurrence.png",
+    "results/tables/outcomes.csv",
+    "results/figures/outcome_trajectories.png",
+    "results/figures/outcome_changes.png",
     "data/processed/patients.parquet",
     "data/processed/sessions.parquet",
     "data/processed/assessments.parquet",
@@ -55,7 +64,7 @@ def test_small_extract_end_to_end(tmp_path, contract, codebook):
     assert result.returncode == 0, result.stderr
     for rel in OUTPUTS:
         assert (work / rel).is_file(), rel
-    for rule in ("clean", "baseline"):
+    for rule in ("clean", "baseline", "interventions", "outcomes"):
         assert (work / f"logs/{STUDY}/{rule}.log").read_text().strip(), rule
         assert (work / f"benchmarks/{STUDY}/{rule}.tsv").is_file(), rule
     flow = read_csv(work / "results/tables/flow.csv")

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 PNG_METADATA = {"Software": None}
@@ -103,4 +104,137 @@ def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
         fontsize=7,
         style="italic",
     )
+    return fig
+
+
+def category_bars(categories: pd.DataFrame, caption: str) -> plt.Figure:
+    """Patients per intervention category, sorted, each bar labelled n (%)."""
+    data = categories.sort_values(["patients_n", "code"], ascending=[True, False], kind="stable")
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(data) + 1.6))
+    bars = ax.barh(data["category"], data["patients_pct"], color="#4b7bb0")
+    for bar, (_, row) in zip(bars, data.iterrows(), strict=True):
+        ax.text(
+            bar.get_width() + 1,
+            bar.get_y() + bar.get_height() / 2,
+            row["patients"],
+            va="center",
+            fontsize=8,
+        )
+    ax.set_xlim(0, 115)
+    ax.set_xlabel(
+        f"Patients who received the category at least once, % of N = {int(data['N'].iat[0])}"
+    )
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.text(
+        0.01, 0.01, "\n".join(textwrap.wrap(caption, 120)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figure:
+    """Patients who received both categories; the diagonal is who received the category."""
+    codes = [c for c in matrix.columns if c not in ("code", "category")]
+    values = matrix[codes].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(7.5, 6.8))
+    image = ax.imshow(values / n * 100, cmap="Blues", vmin=0, vmax=100)
+    for i in range(len(codes)):
+        for j in range(len(codes)):
+            ax.text(
+                j,
+                i,
+                f"{int(values[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if values[i, j] / n > 0.6 else "black",
+            )
+    ax.set_xticks(range(len(codes)), codes)
+    ax.set_yticks(
+        range(len(codes)),
+        [f"{c} {label}" for c, label in zip(codes, matrix["category"], strict=True)],
+        fontsize=8,
+    )
+    ax.set_xlabel("Category code")
+    fig.colorbar(image, ax=ax, label=f"% of N = {n}", shrink=0.8)
+    fig.text(
+        0.01, 0.01, "\n".join(textwrap.wrap(caption, 120)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def trajectories(
+    levels: pd.DataFrame,
+    occasion_labels: dict[str, str],
+    ranges: dict[str, list[float]],
+    caption: str,
+) -> plt.Figure:
+    """Median and interquartile range of each outcome at each occasion, on the scale's full
+    range, with the n measured under each occasion."""
+    outcomes = list(dict.fromkeys(levels["outcome"]))
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
+    for ax, outcome in zip(axes[0], outcomes, strict=True):
+        data = levels[levels["outcome"] == outcome].reset_index(drop=True)
+        x = np.arange(len(data))
+        ax.errorbar(
+            x,
+            data["median"],
+            yerr=[data["median"] - data["q1"], data["q3"] - data["median"]],
+            fmt="o-",
+            color="#2b4c6f",
+            capsize=4,
+        )
+        ax.set_xticks(
+            x,
+            [
+                f"{occasion_labels[o]}\n(n = {n})"
+                for o, n in zip(data["occasion"], data["n"], strict=True)
+            ],
+            fontsize=8,
+        )
+        ax.set_xlim(-0.4, len(data) - 0.6)
+        ax.set_ylim(*ranges[outcome])
+        ax.set_title(data["label"].iat[0], fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.text(
+        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def change_distributions(
+    changes: dict[tuple[str, str], np.ndarray],
+    labels: dict[str, str],
+    mcid: dict[str, float],
+    occasion_labels: dict[str, str],
+    caption: str,
+) -> plt.Figure:
+    """Individual change from baseline per outcome and later occasion (box and points), with zero
+    and the improvement threshold (MCID, in the direction of improvement) marked."""
+    outcomes = list(dict.fromkeys(o for o, _ in changes))
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
+    rng = np.random.default_rng(0)  # jitter only; fixed for byte-identical figures
+    for ax, outcome in zip(axes[0], outcomes, strict=True):
+        keys = [k for k in changes if k[0] == outcome]
+        data = [changes[k] for k in keys]
+        ax.boxplot(data, showfliers=False, widths=0.5)
+        for i, d in enumerate(data, start=1):
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(d)), d, s=4, alpha=0.35, color="#4b7bb0")
+        ax.axhline(0, color="black", linewidth=0.8)
+        if mcid.get(outcome) is not None:
+            ax.axhline(mcid[outcome], color="#9a6324", linestyle="--", linewidth=0.8, label="MCID")
+            ax.legend(fontsize=7, loc="upper right")
+        ax.set_xticks(
+            range(1, len(keys) + 1),
+            [f"{occasion_labels[o]}\n(n = {len(changes[(outcome, o)])})" for _, o in keys],
+            fontsize=8,
+        )
+        ax.set_title(f"{labels[outcome]}: change from baseline", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.text(
+        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig

@@ -13,7 +13,16 @@ import pandas as pd
 from cohort.cleaning import clean_extract, read_extract, unaccounted_rows
 from cohort.contract import load_codebook, load_contract
 from cohort.derivations import derive_tables, patient_flow
-from cohort.figures import flow_diagram, save_figure
+from cohort.figures import (
+    category_bars,
+    change_distributions,
+    cooccurrence_heatmap,
+    flow_diagram,
+    save_figure,
+    trajectories,
+)
+from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
+from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
 from cohort.tables import baseline_markdown, baseline_table, baseline_vs_paper
 
@@ -80,4 +89,149 @@ def baseline_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         baseline_vs_paper(table, settings["baseline"]),
         out["vs_paper"],
         table_notes(settings, "paper: Trulsson Schouenborg et al. 2021, Table 2 (N = 274)."),
+    )
+
+
+def _analysis_set(patients_path: str) -> pd.DataFrame:
+    patients = pd.read_parquet(patients_path)
+    analysis = patients[patients["analysis_set"]].reset_index(drop=True)
+    log.info(
+        "read %s: %d patients, analysis set n = %d", patients_path, len(patients), len(analysis)
+    )
+    return analysis
+
+
+def interventions_stage(
+    patients_path: str,
+    sessions_path: str,
+    codebook_path: str,
+    settings: dict[str, Any],
+    out: dict[str, str],
+) -> None:
+    """Rule `interventions`: categories per patient and session, dose, combinations, figures."""
+    analysis = _analysis_set(patients_path)
+    sessions = pd.read_parquet(sessions_path)
+    codebook = load_codebook(codebook_path)
+    n = len(analysis)
+    categories = category_table(analysis, sessions, codebook)
+    log.info(
+        "interventions: %d sessions of the analysis set", int(categories["sessions_total"].iat[0])
+    )
+    base = f"N = {n} (analysis set). "
+    write_csv(
+        categories,
+        out["categories"],
+        table_notes(
+            settings,
+            base + "patients: received the category in at least one session, n (% of N); "
+            "sessions_with_category: among those patients, sessions in which it was used, median [Q1, Q3]; "
+            "share_of_sessions_pct: % of all sessions of the analysis set.",
+        ),
+    )
+    write_csv(
+        dose_table(analysis),
+        out["dose"],
+        table_notes(
+            settings,
+            base + "median [Q1, Q3] (min-max); programme duration from first to last session, "
+            "months of 365.25/12 days; quartiles by linear interpolation.",
+        ),
+    )
+    top = settings["interventions"]["top_combinations"]
+    write_csv(
+        combination_table(analysis, codebook, top),
+        out["combinations"],
+        table_notes(
+            settings,
+            base + f"The {top} most common sets of categories received per patient (ties kept), "
+            "n (% of N); the last line gathers the rest.",
+        ),
+    )
+    matrix = cooccurrence_matrix(analysis, codebook)
+    write_csv(
+        matrix,
+        out["cooccurrence"],
+        table_notes(
+            settings,
+            base
+            + "Patients who received both categories; the diagonal is who received the category.",
+        ),
+    )
+    caption = " ".join(table_notes(settings, base + "Categories coded from the medical records."))
+    save_figure(category_bars(categories, caption), out["bars"])
+    save_figure(cooccurrence_heatmap(matrix, n, caption), out["heatmap"])
+
+
+def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `outcomes`: each outcome at each occasion, paired change from baseline, Friedman."""
+    analysis = _analysis_set(patients_path)
+    level = settings["statistics"]["confidence_level"]
+    levels = outcome_levels(analysis, settings)
+    changes = outcome_changes(analysis, settings, level)
+    friedman = friedman_tests(analysis, settings)
+    for _, row in changes.iterrows():
+        log.info(
+            "%s %s: %d pairs, Wilcoxon %s",
+            row["outcome"],
+            row["comparison"],
+            row["pairs_n"],
+            row["wilcoxon_method"],
+        )
+    table = pd.concat(
+        [
+            levels.assign(section="level"),
+            changes.assign(section="change"),
+            friedman.assign(section="friedman"),
+        ],
+        ignore_index=True,
+    )
+    table = table[["section", *[c for c in table.columns if c != "section"]]]
+    write_csv(
+        table,
+        out["table"],
+        table_notes(
+            settings,
+            f"N = {len(analysis)} (analysis set). level: n measured, median [Q1, Q3], mean (SD). "
+            "change: later occasion minus baseline among patients measured at both (pairs_n); mean change "
+            f"with {level:.0%} CI (t); Wilcoxon signed-rank (zeros dropped); SRM = mean / SD of change. "
+            "friedman: all occasions, complete cases. `better` gives the direction of improvement.",
+        ),
+    )
+    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
+    caption = " ".join(
+        table_notes(settings, f"Analysis set N = {len(analysis)}; n = patients measured.")
+    )
+    save_figure(
+        trajectories(
+            levels,
+            occasion_labels,
+            {name: spec["range"] for name, spec in settings["outcomes"].items()},
+            caption + " Median and interquartile range.",
+        ),
+        out["trajectories"],
+    )
+    baseline = settings["occasions"][0]["name"]
+    individual = {}
+    for _, row in changes.iterrows():
+        pair = analysis[
+            [f"{row['outcome']}_{baseline}", f"{row['outcome']}_{row['occasion']}"]
+        ].dropna()
+        individual[(row["outcome"], row["occasion"])] = (
+            pair.iloc[:, 1] - pair.iloc[:, 0]
+        ).to_numpy()
+    mcid = {
+        name: (-1 if spec["better"] == "lower" else 1) * spec["mcid"]["absolute"]
+        for name, spec in settings["outcomes"].items()
+        if spec["mcid"]["absolute"] is not None
+    }
+    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
+    save_figure(
+        change_distributions(
+            individual,
+            labels,
+            mcid,
+            occasion_labels,
+            caption + " Dashed line: absolute MCID in the direction of improvement.",
+        ),
+        out["changes"],
     )

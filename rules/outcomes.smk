@@ -1,0 +1,19 @@
+# Stage 4: each outcome at each occasion, and its change from baseline.
+
+
+rule outcomes:
+    input:
+        patients=rules.clean.output.patients,
+        code=CODE,
+    output:
+        table=f"{RESULTS}/tables/outcomes.csv",
+        trajectories=f"{RESULTS}/figures/outcome_trajectories.png",
+        changes=f"{RESULTS}/figures/outcome_changes.png",
+    params:
+        settings=settings("study", "occasions", "outcomes", "statistics"),
+    log:
+        f"{LOGS}/outcomes.log",
+    benchmark:
+        f"{BENCHMARKS}/outcomes.tsv"
+    script:
+        "../scripts/outcomes.py"

@@ -1,0 +1,11 @@
+"""Rule outcomes: see cohort.stages.outcomes_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages import outcomes_stage
+
+with rule_log(snakemake.log[0], "outcomes"):  # noqa: F821 (snakemake is injected)
+    outcomes_stage(
+        snakemake.input.patients,  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        dict(snakemake.output.items()),  # noqa: F821
+    )

@@ -1,0 +1,162 @@
+"""How the outcomes changed: each outcome at each occasion, the change from the baseline occasion
+(paired), and a Friedman test across all occasions among complete cases.
+
+Change = value at the later occasion minus value at baseline (in the scale's own direction); the
+`better` column says whether a negative change is an improvement. Methods:
+- mean change: 95% CI by the t distribution with n - 1 degrees of freedom;
+- Wilcoxon signed-rank test on the paired differences, zero differences dropped (Wilcoxon's
+  method); exact p when at most 50 non-zero differences and no ties, else the normal
+  approximation with continuity correction;
+- standardized response mean (SRM) = mean change / SD of change (Liang et al. 1990);
+- Friedman test across all occasions, complete cases, chi-square approximation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cohort.config import occasion_names
+from cohort.tables import QUANTILE_METHOD
+
+WILCOXON_EXACT_MAX_N = 50
+
+
+def describe(values: pd.Series) -> dict[str, float]:
+    """n, median, Q1, Q3, mean and SD (n - 1) of the non-missing values."""
+    v = values.dropna().astype(float)
+    if v.empty:
+        return {"n": 0, "median": np.nan, "q1": np.nan, "q3": np.nan, "mean": np.nan, "sd": np.nan}
+    q = v.quantile([0.25, 0.5, 0.75], interpolation=QUANTILE_METHOD)
+    return {
+        "n": len(v),
+        "median": q.loc[0.5],
+        "q1": q.loc[0.25],
+        "q3": q.loc[0.75],
+        "mean": v.mean(),
+        "sd": v.std(ddof=1) if len(v) > 1 else np.nan,
+    }
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and its t-based confidence interval (n - 1 df)."""
+    n = len(values)
+    mean = float(np.mean(values)) if n else np.nan
+    if n < 2:
+        return mean, np.nan, np.nan
+    se = float(np.std(values, ddof=1)) / np.sqrt(n)
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * se
+    return mean, mean - half, mean + half
+
+
+def wilcoxon_signed_rank(differences: np.ndarray) -> dict[str, Any]:
+    """Wilcoxon signed-rank test of paired differences (zeros dropped); says which p it gives."""
+    d = differences[differences != 0]
+    n = len(d)
+    if n == 0:
+        return {
+            "n_nonzero": 0,
+            "statistic": np.nan,
+            "p_value": np.nan,
+            "method": "no non-zero differences",
+        }
+    ties = len(np.unique(np.abs(d))) < n
+    exact = n <= WILCOXON_EXACT_MAX_N and not ties
+    result = stats.wilcoxon(
+        d, zero_method="wilcox", correction=not exact, method="exact" if exact else "approx"
+    )
+    method = "exact" if exact else "normal approximation, continuity corrected"
+    return {
+        "n_nonzero": n,
+        "statistic": float(result.statistic),
+        "p_value": float(result.pvalue),
+        "method": method,
+    }
+
+
+def outcome_levels(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+    """Each outcome at each occasion: n, median [Q1, Q3], mean (SD)."""
+    rows = []
+    for outcome, spec in config["outcomes"].items():
+        for occasion in config["occasions"]:
+            stat = describe(patients[f"{outcome}_{occasion['name']}"])
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "label": spec["label"],
+                    "occasion": occasion["name"],
+                    "N": len(patients),
+                    **stat,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def outcome_changes(patients: pd.DataFrame, config: dict[str, Any], level: float) -> pd.DataFrame:
+    """Change from the baseline occasion to each later one, among patients measured at both."""
+    occasions = occasion_names(config)
+    baseline = occasions[0]
+    rows = []
+    for outcome, spec in config["outcomes"].items():
+        for occasion in occasions[1:]:
+            pair = patients[[f"{outcome}_{baseline}", f"{outcome}_{occasion}"]].dropna()
+            d = (pair.iloc[:, 1] - pair.iloc[:, 0]).to_numpy(dtype=float)
+            stat = describe(pd.Series(d))
+            mean, low, high = mean_ci(d, level)
+            test = wilcoxon_signed_rank(d)
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "label": spec["label"],
+                    "comparison": f"{occasion} - {baseline}",
+                    "occasion": occasion,
+                    "better": spec["better"],
+                    "N": len(patients),
+                    "pairs_n": len(d),
+                    "median_change": stat["median"],
+                    "q1_change": stat["q1"],
+                    "q3_change": stat["q3"],
+                    "mean_change": mean,
+                    "sd_change": stat["sd"],
+                    "ci_low": low,
+                    "ci_high": high,
+                    "ci_method": f"{level:.0%} CI, t distribution (n - 1 df)",
+                    "wilcoxon_statistic": test["statistic"],
+                    "wilcoxon_n_nonzero": test["n_nonzero"],
+                    "wilcoxon_p": test["p_value"],
+                    "wilcoxon_method": test["method"],
+                    "srm": mean / stat["sd"] if stat["sd"] and not np.isnan(stat["sd"]) else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def friedman_tests(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+    """Friedman test across all occasions, among patients measured at every occasion."""
+    occasions = occasion_names(config)
+    rows = []
+    for outcome, spec in config["outcomes"].items():
+        complete = patients[[f"{outcome}_{o}" for o in occasions]].dropna().to_numpy(dtype=float)
+        n = len(complete)
+        if n >= 2 and len(occasions) >= 3:
+            result = stats.friedmanchisquare(*complete.T)
+            statistic, p = float(result.statistic), float(result.pvalue)
+        else:
+            statistic, p = np.nan, np.nan
+        rows.append(
+            {
+                "outcome": outcome,
+                "label": spec["label"],
+                "occasions": " / ".join(occasions),
+                "N": len(patients),
+                "complete_cases_n": n,
+                "statistic": statistic,
+                "df": len(occasions) - 1,
+                "p_value": p,
+                "method": "Friedman chi-square (ties corrected), complete cases",
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,107 @@
+"""Outcome statistics against closed forms, hand calculations and a second library."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.weightstats import DescrStatsW
+
+from cohort.outcomes import (
+    describe,
+    friedman_tests,
+    mean_ci,
+    outcome_changes,
+    outcome_levels,
+    wilcoxon_signed_rank,
+)
+
+CONFIG = {
+    "occasions": [
+        {"name": "start", "label": "Start"},
+        {"name": "end", "label": "End"},
+        {"name": "late", "label": "Late"},
+    ],
+    "outcomes": {"pain": {"label": "Pain", "better": "lower"}},
+}
+
+
+def test_describe_uses_linear_quartiles():
+    stat = describe(pd.Series([1, 2, 3, 4, 10, np.nan]))
+    assert stat["n"] == 5 and stat["median"] == 3
+    assert (stat["q1"], stat["q3"]) == (2, 4)
+    assert stat["mean"] == 4 and stat["sd"] == pytest.approx(np.std([1, 2, 3, 4, 10], ddof=1))
+
+
+def test_mean_ci_closed_form_and_statsmodels():
+    x = np.array([1.0, 2, 3, 4, 5])
+    mean, low, high = mean_ci(x, 0.95)
+    half = 2.7764451051977987 * np.sqrt(2.5) / np.sqrt(5)  # t(0.975, 4) * s / sqrt(n)
+    assert (mean, low, high) == pytest.approx((3, 3 - half, 3 + half))
+    assert (low, high) == pytest.approx(DescrStatsW(x).tconfint_mean(alpha=0.05))
+
+
+def test_wilcoxon_exact_by_hand():
+    # |d| ranks 1..6; negative rank 3 -> W- = 3, W+ = 18; two-sided exact p = 2 * P(T <= 3)
+    # = 2 * #{subsets of 1..6 with sum <= 3} / 2^6 = 2 * 5 / 64.
+    result = wilcoxon_signed_rank(np.array([1.0, 2, -3, 4, 5, 6]))
+    assert result["method"] == "exact" and result["n_nonzero"] == 6
+    assert result["statistic"] == 3 and result["p_value"] == pytest.approx(10 / 64)
+
+
+def test_wilcoxon_normal_approximation_by_hand():
+    d = np.array([0, 1, 1, 2, -2, 3, 3, 3, -1, 4, 5, 5, 6, -6, 7], dtype=float)
+    result = wilcoxon_signed_rank(d)
+    nz = d[d != 0]
+    n = len(nz)
+    ranks = stats.rankdata(np.abs(nz))
+    w_plus = ranks[nz > 0].sum()
+    _, counts = np.unique(np.abs(nz), return_counts=True)
+    var = n * (n + 1) * (2 * n + 1) / 24 - (counts**3 - counts).sum() / 48
+    mean = n * (n + 1) / 4
+    z = (abs(w_plus - mean) - 0.5) / np.sqrt(var)
+    assert result["method"].startswith("normal approximation")
+    assert result["n_nonzero"] == 14
+    assert result["statistic"] == min(w_plus, ranks[nz < 0].sum())
+    assert result["p_value"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
+
+
+def patients_frame():
+    return pd.DataFrame(
+        {
+            "pain_start": [8, 7, 6, 9, 5, np.nan],
+            "pain_end": [5, 7, 3, 6, np.nan, 4],
+            "pain_late": [4, 8, 2, 5, 6, 3],
+        }
+    )
+
+
+def test_changes_use_complete_pairs_only():
+    changes = outcome_changes(patients_frame(), CONFIG, 0.95).set_index("occasion")
+    assert changes.loc["end", "pairs_n"] == 4  # patients 5 and 6 lack one of the two
+    d = np.array([-3, 0, -3, -3.0])
+    assert changes.loc["end", "mean_change"] == pytest.approx(d.mean())
+    assert changes.loc["end", "srm"] == pytest.approx(d.mean() / d.std(ddof=1))
+    assert changes.loc["end", "median_change"] == -3
+    assert changes.loc["late", "pairs_n"] == 5
+    assert set(changes["N"]) == {6}
+
+
+def test_friedman_by_hand_and_complete_cases():
+    table = friedman_tests(patients_frame(), CONFIG).iloc[0]
+    assert table["complete_cases_n"] == 4 and table["df"] == 2
+    # Ranks within each complete patient (start, end, late): [3,2,1], [1.5,1.5,3], [3,2,1], [3,2,1]
+    ranks = np.array([[3, 2, 1], [1.5, 1.5, 3], [3, 2, 1], [3, 2, 1]])
+    n, k = ranks.shape
+    r = ranks.sum(axis=0)
+    chi2 = 12 / (n * k * (k + 1)) * (r**2).sum() - 3 * n * (k + 1)
+    ties = 1 - (2**3 - 2) / (n * (k**3 - k))  # one tie of two in one block
+    assert table["statistic"] == pytest.approx(chi2 / ties)
+    assert table["p_value"] == pytest.approx(stats.chi2.sf(chi2 / ties, 2))
+
+
+def test_levels_count_measured_patients():
+    levels = outcome_levels(patients_frame(), CONFIG).set_index("occasion")
+    assert list(levels["n"]) == [5, 5, 6]
+    assert levels.loc["late", "median"] == 4.5
