@@ -15,6 +15,7 @@ include: "rules/clean.smk"
 include: "rules/baseline.smk"
 include: "rules/interventions.smk"
 include: "rules/outcomes.smk"
+include: "rules/responders.smk"
 
 
 rule all:
@@ -23,4 +24,5 @@ rule all:
         rules.baseline.output,
         rules.interventions.output,
         rules.outcomes.output,
+        rules.responders.output,
     default_target: True

@@ -19,7 +19,12 @@ rule clean:
     params:
         extract_dir=EXTRACT,
         settings=settings(
-            "study", "occasions", "outcomes", "derived", "interventions", "cleaning"
+            "study",
+            "occasions",
+            "derived",
+            "interventions",
+            "cleaning",
+            outcomes=outcome_definitions(),
         ),
     log:
         f"{LOGS}/clean.log",

@@ -44,6 +44,12 @@ CODE = sorted(
 )
 
 
-def settings(*keys):
+def settings(*keys, **overrides):
     """The config sections a rule uses, passed as params so that editing them reruns the rule."""
-    return {key: config[key] for key in keys if key in config}
+    return {**{key: config[key] for key in keys if key in config}, **overrides}
+
+
+def outcome_definitions():
+    """The outcomes without their MCID rules: what the rules before `responders` need, so that
+    editing a threshold reruns `responders` and what follows, nothing upstream."""
+    return {name: {k: v for k, v in spec.items() if k != "mcid"} for name, spec in config["outcomes"].items()}

@@ -10,7 +10,7 @@ rule outcomes:
         trajectories=f"{RESULTS}/figures/outcome_trajectories.png",
         changes=f"{RESULTS}/figures/outcome_changes.png",
     params:
-        settings=settings("study", "occasions", "outcomes", "statistics"),
+        settings=settings("study", "occasions", "statistics", outcomes=outcome_definitions()),
     log:
         f"{LOGS}/outcomes.log",
     benchmark:

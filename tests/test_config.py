@@ -99,3 +99,22 @@ def test_every_assumption_is_marked(config):
     assert config["derived"]["anxious_depressed"]["assumption"] is True
     text = Path("config/config.yaml").read_text(encoding="utf-8")
     assert text.count("ASSUMPTION") >= 6
+
+
+def test_referenced_but_undeclared_outcome_is_named(config):
+    bad = copy.deepcopy(config)
+    bad["responders"]["paper"]["discharge"]["fatigue"] = 40
+    assert "'responders.paper.discharge.fatigue'" in rejected(bad)
+    assert "referenced but not declared" in rejected(bad)
+
+
+def test_paper_rates_need_a_follow_up_occasion(config):
+    bad = copy.deepcopy(config)
+    bad["responders"]["paper"]["start"] = {"pain": 10}
+    assert "'responders.paper.start'" in rejected(bad)
+
+
+def test_could_not_improve_handling_is_an_enumeration(config):
+    bad = copy.deepcopy(config)
+    bad["responders"]["could_not_improve"] = "ignore"
+    assert "responders.could_not_improve" in rejected(bad)

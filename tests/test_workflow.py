@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import re
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,13 @@ OUTPUTS = [
     "results/tables/outcomes.csv",
     "results/figures/outcome_trajectories.png",
     "results/figures/outcome_changes.png",
+    "results/tables/responders.csv",
+    "results/tables/responder_stability.csv",
+    "results/tables/responder_subgroups.csv",
+    "results/tables/threshold_sweep.csv",
+    "results/figures/threshold_sweep.png",
+    "results/tables/responders_vs_paper.csv",
+    "data/processed/responders.parquet",
     "data/processed/patients.parquet",
     "data/processed/sessions.parquet",
     "data/processed/assessments.parquet",
@@ -64,7 +72,7 @@ def test_small_extract_end_to_end(tmp_path, contract, codebook):
     assert result.returncode == 0, result.stderr
     for rel in OUTPUTS:
         assert (work / rel).is_file(), rel
-    for rule in ("clean", "baseline", "interventions", "outcomes"):
+    for rule in ("clean", "baseline", "interventions", "outcomes", "responders"):
         assert (work / f"logs/{STUDY}/{rule}.log").read_text().strip(), rule
         assert (work / f"benchmarks/{STUDY}/{rule}.tsv").is_file(), rule
     flow = read_csv(work / "results/tables/flow.csv")
@@ -118,3 +126,26 @@ def test_config_typo_stops_naming_the_key(tmp_path, contract, codebook):
     )
     result = run_snakemake(work, "--configfile", "study.yaml")
     assert_stopped_before_output(result, work, "config key 'outcomes.pain.mcid'", "'absolut'")
+
+
+def planned_jobs(result) -> dict[str, int]:
+    """Job counts per rule from the 'Job stats' table of a dry run."""
+    jobs = {}
+    for line in (result.stdout + result.stderr).splitlines():
+        match = re.fullmatch(r"\s*([A-Za-z_]\w*)\s+(\d+)\s*", line)
+        if match and match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+    return jobs
+
+
+def test_threshold_change_reruns_only_responders_and_downstream(tmp_path, contract, codebook):
+    work = small_study(tmp_path, contract, codebook)
+    assert run_snakemake(work, "--configfile", "study.yaml").returncode == 0
+    (work / "study.yaml").write_text(
+        "extract:\n  dir: extract\noutcomes:\n  pain:\n    mcid:\n      absolute: 3\n"
+    )
+    dry = run_snakemake(work, "--configfile", "study.yaml", "--dry-run", quiet=False)
+    assert dry.returncode == 0, dry.stderr
+    jobs = planned_jobs(dry)
+    assert "responders" in jobs
+    assert not {"clean", "baseline", "interventions", "outcomes"} & set(jobs), jobs

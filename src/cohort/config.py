@@ -82,6 +82,18 @@ def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
                 f"config key 'outcomes.{name}.source.min_answered': {source['min_answered']} "
                 f"is more than the {len(source['items'])} items"
             )
+    for occasion, figures in config.get("responders", {}).get("paper", {}).items():
+        if occasion not in names[1:]:
+            problems.append(
+                f"config key 'responders.paper.{occasion}': not a declared follow-up occasion "
+                f"({', '.join(names[1:])})"
+            )
+        for outcome in figures:
+            if outcome not in config["outcomes"]:
+                problems.append(
+                    f"config key 'responders.paper.{occasion}.{outcome}': outcome '{outcome}' is "
+                    "referenced but not declared under 'outcomes'"
+                )
     for row in config["baseline"]:
         if (
             row["statistic"] == "n_pct"

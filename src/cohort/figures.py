@@ -207,12 +207,11 @@ def trajectories(
 def change_distributions(
     changes: dict[tuple[str, str], np.ndarray],
     labels: dict[str, str],
-    mcid: dict[str, float],
     occasion_labels: dict[str, str],
     caption: str,
 ) -> plt.Figure:
-    """Individual change from baseline per outcome and later occasion (box and points), with zero
-    and the improvement threshold (MCID, in the direction of improvement) marked."""
+    """Individual change from baseline per outcome and later occasion (box and points), zero
+    marked. (MCID thresholds belong to the responders rule and its threshold-sweep figure.)"""
     outcomes = list(dict.fromkeys(o for o, _ in changes))
     fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
     rng = np.random.default_rng(0)  # jitter only; fixed for byte-identical figures
@@ -223,15 +222,58 @@ def change_distributions(
         for i, d in enumerate(data, start=1):
             ax.scatter(i + rng.uniform(-0.15, 0.15, len(d)), d, s=4, alpha=0.35, color="#4b7bb0")
         ax.axhline(0, color="black", linewidth=0.8)
-        if mcid.get(outcome) is not None:
-            ax.axhline(mcid[outcome], color="#9a6324", linestyle="--", linewidth=0.8, label="MCID")
-            ax.legend(fontsize=7, loc="upper right")
         ax.set_xticks(
             range(1, len(keys) + 1),
             [f"{occasion_labels[o]}\n(n = {len(changes[(outcome, o)])})" for _, o in keys],
             fontsize=8,
         )
         ax.set_title(f"{labels[outcome]}: change from baseline", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.text(
+        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def threshold_sweep_figure(
+    sweep: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str], caption: str
+) -> plt.Figure:
+    """Share of patients whose improvement reaches each threshold (absolute scale), per outcome
+    and follow-up occasion, with Wilson bands and the configured MCID marked."""
+    data = sweep[sweep["scale"] == "absolute"]
+    outcomes = list(dict.fromkeys(data["outcome"]))
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
+    colours = ["#2b4c6f", "#9a6324", "#4b7b3a", "#7b3a6f"]
+    for ax, outcome in zip(axes[0], outcomes, strict=True):
+        part = data[data["outcome"] == outcome]
+        for colour, (occasion, curve) in zip(
+            colours, part.groupby("occasion", sort=False), strict=False
+        ):
+            ax.step(
+                curve["threshold"],
+                curve["pct"],
+                where="post",
+                color=colour,
+                label=f"{occasion_labels[occasion]} (n = {int(curve['n'].iat[0])})",
+            )
+            ax.fill_between(
+                curve["threshold"],
+                curve["ci_low_pct"],
+                curve["ci_high_pct"],
+                step="post",
+                color=colour,
+                alpha=0.15,
+            )
+        configured = part["configured_threshold"].iat[0]
+        if configured == configured:  # not NaN
+            ax.axvline(configured, color="black", linestyle="--", linewidth=0.8)
+            ax.text(configured, 101, f" MCID {configured:g}", fontsize=7, va="bottom")
+        ax.set_ylim(0, 108)
+        ax.set_xlabel("Improvement threshold (scale units)")
+        ax.set_ylabel("Patients reaching it, %")
+        ax.set_title(labels[outcome], fontsize=9)
+        ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1, 0.93))
         ax.spines[["top", "right"]].set_visible(False)
     fig.text(
         0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"

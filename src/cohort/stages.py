@@ -19,11 +19,21 @@ from cohort.figures import (
     cooccurrence_heatmap,
     flow_diagram,
     save_figure,
+    threshold_sweep_figure,
     trajectories,
 )
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
+from cohort.responders import (
+    classify_all,
+    composites,
+    responder_rates,
+    stability,
+    subgroup_rates,
+    threshold_sweep,
+    versus_paper,
+)
 from cohort.tables import baseline_markdown, baseline_table, baseline_vs_paper
 
 log = logging.getLogger(__name__)
@@ -219,19 +229,87 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         individual[(row["outcome"], row["occasion"])] = (
             pair.iloc[:, 1] - pair.iloc[:, 0]
         ).to_numpy()
-    mcid = {
-        name: (-1 if spec["better"] == "lower" else 1) * spec["mcid"]["absolute"]
-        for name, spec in settings["outcomes"].items()
-        if spec["mcid"]["absolute"] is not None
-    }
     labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
     save_figure(
-        change_distributions(
-            individual,
-            labels,
-            mcid,
-            occasion_labels,
-            caption + " Dashed line: absolute MCID in the direction of improvement.",
-        ),
+        change_distributions(individual, labels, occasion_labels, caption),
         out["changes"],
+    )
+
+
+def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `responders`: MCID classification, rates, composites, stability, subgroups, sweep."""
+    analysis = _analysis_set(patients_path)
+    n = len(analysis)
+    level = settings["statistics"]["confidence_level"]
+    handling = settings["responders"]["could_not_improve"]
+    classified = classify_all(analysis, settings)
+    classified.to_parquet(out["classified"], index=False)
+    for (outcome, occasion), counts in classified.groupby(["outcome", "occasion"], sort=False)[
+        "category"
+    ]:
+        log.info("%s at %s: %s", outcome, occasion, counts.value_counts().to_dict())
+    composite = composites(classified)
+    rates = responder_rates(classified, composite, handling, n, level)
+    cni_note = (
+        "could-not-improve patients (start leaves less room than the MCID) are left out of the denominators"
+        if handling == "exclude"
+        else "could-not-improve patients (start leaves less room than the MCID) count as non-responders"
+    )
+    write_csv(
+        rates,
+        out["rates"],
+        table_notes(
+            settings,
+            f"N = {n} (analysis set). Denominators: '{rates['denominator'].iat[0]}' = measured at start and at the "
+            f"occasion; '{rates['denominator'].iat[1]}' = every patient of the analysis set, a missing follow-up "
+            f"counted as non-responder. {cni_note}. {level:.0%} CI: Wilson score. Composite: all outcomes measured.",
+        ),
+    )
+    follow_ups = [o["name"] for o in settings["occasions"][1:]]
+    stable = (
+        stability(classified, follow_ups[0], follow_ups[-1])
+        if len(follow_ups) > 1
+        else pd.DataFrame()
+    )
+    write_csv(
+        stable,
+        out["stability"],
+        table_notes(
+            settings,
+            "Patients classified (responder or non-responder) at both occasions; exact McNemar test.",
+        ),
+    )
+    subgroups = subgroup_rates(analysis, classified, settings["subgroups"], handling, level)
+    write_csv(
+        subgroups,
+        out["subgroups"],
+        table_notes(
+            settings, f"Available cases within each level; {level:.0%} Wilson CI; {cni_note}."
+        ),
+    )
+    sweep = threshold_sweep(classified, settings, settings["responders"]["sweep_points"], level)
+    write_csv(
+        sweep,
+        out["sweep"],
+        table_notes(
+            settings,
+            f"Available cases; share whose improvement reaches each threshold; {level:.0%} Wilson CI.",
+        ),
+    )
+    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
+    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
+    caption = " ".join(
+        table_notes(settings, "Available cases; bands: 95% Wilson CI; dashed: configured MCID.")
+    )
+    save_figure(
+        threshold_sweep_figure(sweep, labels, occasion_labels, caption), out["sweep_figure"]
+    )
+    write_csv(
+        versus_paper(rates, settings["responders"].get("paper", {}), labels),
+        out["vs_paper"],
+        table_notes(
+            settings,
+            "paper: Trulsson Schouenborg et al. 2021, abstract (share with clinically important "
+            "improvement at discharge; rule and denominator not stated in the abstract). this_run: available cases.",
+        ),
     )

@@ -1,0 +1,350 @@
+"""Clinically important improvement (MCID responders): classification per patient, outcome and
+follow-up occasion; rates with Wilson intervals under stated denominators; composites;
+stability between follow-ups; subgroups; and the threshold sweep.
+
+Improvement is measured in the direction of benefit: start - follow-up when lower is better,
+follow-up - start when higher is better; percent improvement is relative to the start value.
+A patient is one of:
+- `responder`: meets the rule (absolute and/or percent threshold, combined by either/both);
+- `non_responder`: measured at both occasions, could have met it, did not;
+- `could_not_improve`: the start value leaves less room on the scale than the rule needs (floor
+  or ceiling), so meeting it was impossible; never silently a non-responder: config
+  `responders.could_not_improve` says whether they leave the denominator (exclude) or count as
+  non-responders (non_responder);
+- `missing`: not measured at start or at the follow-up occasion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cohort.config import occasion_names
+
+RESPONDER, NON_RESPONDER, COULD_NOT_IMPROVE, MISSING = (
+    "responder",
+    "non_responder",
+    "could_not_improve",
+    "missing",
+)
+CATEGORIES = (RESPONDER, NON_RESPONDER, COULD_NOT_IMPROVE, MISSING)
+TOLERANCE = 1e-9  # DRI is a mean of items: 10 mm may be 9.999999999 in floating point
+AVAILABLE = "available cases"
+ALL_INCLUDED = "all in analysis set, missing = non-responder"
+
+
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for k successes out of n (Wilson 1927; Newcombe 1998, method 3)."""
+    if n == 0:
+        return np.nan, np.nan
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p: binomial test of b discordant pairs of one kind out of b + c."""
+    if b + c == 0:
+        return 1.0
+    return float(min(1.0, 2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
+
+
+def rule_text(spec: dict[str, Any]) -> str:
+    """The MCID rule in words, e.g. 'improvement >= 2 or >= 30%'."""
+    mcid = spec["mcid"]
+    parts = []
+    if mcid["absolute"] is not None:
+        parts.append(f"improvement >= {mcid['absolute']:g}")
+    if mcid["percent"] is not None:
+        parts.append(f"improvement >= {mcid['percent']:g}% of start")
+    joiner = " or " if mcid["combine"] == "either" else " and "
+    return joiner.join(parts)
+
+
+def classify(start: pd.Series, follow: pd.Series, spec: dict[str, Any]) -> pd.DataFrame:
+    """Improvement, percent improvement and category for each patient under one outcome's rule."""
+    low, high = spec["range"]
+    sign = 1.0 if spec["better"] == "higher" else -1.0
+    start = start.astype(float)
+    follow = follow.astype(float)
+    improvement = sign * (follow - start)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percent = np.where(start != 0, 100 * improvement / start.abs(), np.nan)
+    room = (high - start) if sign > 0 else (start - low)
+    mcid = spec["mcid"]
+    met, reachable = [], []
+    if mcid["absolute"] is not None:
+        met.append(improvement >= mcid["absolute"] - TOLERANCE)
+        reachable.append(room >= mcid["absolute"] - TOLERANCE)
+    if mcid["percent"] is not None:
+        needed = start.abs() * mcid["percent"] / 100
+        met.append(pd.Series(percent, index=start.index) >= mcid["percent"] - TOLERANCE)
+        reachable.append((start != 0) & (room >= needed - TOLERANCE))
+    combine = np.logical_or.reduce if mcid["combine"] == "either" else np.logical_and.reduce
+    is_met = combine([m.to_numpy() for m in met])
+    can = combine([r.to_numpy() for r in reachable])
+    measured = (start.notna() & follow.notna()).to_numpy()
+    category = np.select(
+        [~measured, ~can, is_met], [MISSING, COULD_NOT_IMPROVE, RESPONDER], default=NON_RESPONDER
+    )
+    return pd.DataFrame(
+        {
+            "start": start,
+            "value": follow,
+            "change": follow - start,
+            "improvement": improvement,
+            "percent_improvement": percent,
+            "category": category,
+        },
+        index=start.index,
+    )
+
+
+def classify_all(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+    """Long table: patient x outcome x follow-up occasion, with the rule applied."""
+    occasions = occasion_names(config)
+    frames = []
+    for outcome, spec in config["outcomes"].items():
+        for occasion in occasions[1:]:
+            c = classify(
+                patients[f"{outcome}_{occasions[0]}"], patients[f"{outcome}_{occasion}"], spec
+            )
+            c.insert(0, "patient_id", patients["patient_id"].to_numpy())
+            c.insert(1, "outcome", outcome)
+            c.insert(2, "occasion", occasion)
+            c["rule"] = rule_text(spec)
+            frames.append(c)
+    return pd.concat(frames, ignore_index=True)
+
+
+def composites(classified: pd.DataFrame) -> pd.DataFrame:
+    """Improved on any outcome / on all outcomes, per patient and occasion. Missing when any
+    outcome is missing; a could-not-improve outcome counts as not improved (stated in `rule`)."""
+    wide = classified.pivot_table(
+        index=["patient_id", "occasion"], columns="outcome", values="category", aggfunc="first"
+    )
+    responder = wide.eq(RESPONDER)
+    missing = wide.eq(MISSING).any(axis=1)
+    frames = []
+    for name, hit in (("any", responder.any(axis=1)), ("all", responder.all(axis=1))):
+        label = "any outcome" if name == "any" else "all outcomes"
+        category = np.where(missing, MISSING, np.where(hit, RESPONDER, NON_RESPONDER))
+        frame = pd.DataFrame({"category": category}, index=wide.index).reset_index()
+        frame["outcome"] = label
+        frame["rule"] = (
+            f"responder on {name} of {', '.join(wide.columns)}; could-not-improve counts as not improved"
+        )
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def rate_rows(
+    categories: pd.Series, handling: str, n_analysis: int, level: float
+) -> list[dict[str, Any]]:
+    """Responder rate under both denominators, with Wilson CIs."""
+    counts = categories.value_counts().reindex(list(CATEGORIES), fill_value=0)
+    if int(counts.sum()) != n_analysis:
+        raise AssertionError(
+            f"classified {int(counts.sum())} patients, analysis set has {n_analysis}"
+        )
+    k = int(counts[RESPONDER])
+    cni = int(counts[COULD_NOT_IMPROVE])
+    excluded = cni if handling == "exclude" else 0
+    denominators = {
+        AVAILABLE: int(counts[RESPONDER] + counts[NON_RESPONDER] + counts[COULD_NOT_IMPROVE])
+        - excluded,
+        ALL_INCLUDED: n_analysis - excluded,
+    }
+    rows = []
+    for denominator, n in denominators.items():
+        low, high = wilson_interval(k, n, level)
+        rows.append(
+            {
+                "denominator": denominator,
+                "responders": k,
+                "n": n,
+                "pct": 100 * k / n if n else np.nan,
+                "ci_low_pct": 100 * low,
+                "ci_high_pct": 100 * high,
+                "ci_method": f"Wilson score {level:.0%}",
+                "non_responders": int(counts[NON_RESPONDER]),
+                "could_not_improve": cni,
+                "could_not_improve_handling": handling,
+                "missing": int(counts[MISSING]),
+                "N": n_analysis,
+            }
+        )
+    return rows
+
+
+def responder_rates(
+    classified: pd.DataFrame, composite: pd.DataFrame, handling: str, n_analysis: int, level: float
+) -> pd.DataFrame:
+    """Responder rates per outcome (and composite) and occasion, under both denominators."""
+    rows = []
+    for (outcome, occasion), group in pd.concat([classified, composite], ignore_index=True).groupby(
+        ["outcome", "occasion"], sort=False
+    ):
+        for row in rate_rows(group["category"], handling, n_analysis, level):
+            rows.append(
+                {"outcome": outcome, "occasion": occasion, "rule": group["rule"].iat[0], **row}
+            )
+    return pd.DataFrame(rows)
+
+
+def stability(classified: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """Among patients classified (responder or non-responder) at both occasions: responders at
+    both, at the first only, at the second only, at neither; exact McNemar test."""
+    rows = []
+    for outcome, group in classified.groupby("outcome", sort=False):
+        wide = group.pivot(index="patient_id", columns="occasion", values="category")[
+            [first, second]
+        ]
+        both_classified = wide.isin([RESPONDER, NON_RESPONDER]).all(axis=1)
+        w = wide[both_classified].eq(RESPONDER)
+        a = int((w[first] & w[second]).sum())
+        b = int((w[first] & ~w[second]).sum())
+        c = int((~w[first] & w[second]).sum())
+        d = int((~w[first] & ~w[second]).sum())
+        rows.append(
+            {
+                "outcome": outcome,
+                "occasions": f"{first} vs {second}",
+                "n": len(w),
+                "responder_both": a,
+                f"responder_{first}_only": b,
+                f"responder_{second}_only": c,
+                "responder_neither": d,
+                "mcnemar_p": mcnemar_exact(b, c),
+                "mcnemar_method": "exact binomial on discordant pairs, two-sided",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def subgroup_rates(
+    patients: pd.DataFrame,
+    classified: pd.DataFrame,
+    subgroups: list[str],
+    handling: str,
+    level: float,
+) -> pd.DataFrame:
+    """Available-case responder rates with Wilson CIs within each level of each subgroup."""
+    rows = []
+    for variable in subgroups:
+        levels = patients.set_index("patient_id")[variable]
+        data = classified.assign(level=classified["patient_id"].map(levels))
+        order = (
+            list(levels.cat.categories)
+            if isinstance(levels.dtype, pd.CategoricalDtype)
+            else sorted(levels.dropna().unique())
+        )
+        for (outcome, occasion), group in data.groupby(["outcome", "occasion"], sort=False):
+            for level_value in [*order, None]:
+                part = (
+                    group[group["level"].isna()]
+                    if level_value is None
+                    else group[group["level"] == level_value]
+                )
+                if level_value is None and part.empty:
+                    continue
+                n_level = len(part)
+                row = rate_rows(part["category"], handling, n_level, level)[0]
+                rows.append(
+                    {
+                        "subgroup": variable,
+                        "level": "(missing)" if level_value is None else str(level_value),
+                        "outcome": outcome,
+                        "occasion": occasion,
+                        **row,
+                    }
+                )
+    return pd.DataFrame(rows).rename(columns={"N": "patients_in_level"})
+
+
+def threshold_sweep(
+    classified: pd.DataFrame, config: dict[str, Any], points: int, level: float
+) -> pd.DataFrame:
+    """Share of available cases whose improvement reaches each threshold (absolute, and percent
+    when the rule has one): the reverse cumulative distribution of improvement."""
+    rows = []
+    for (outcome, occasion), group in classified.groupby(["outcome", "occasion"], sort=False):
+        spec = config["outcomes"][outcome]
+        measured = group[group["category"] != MISSING]
+        low, high = spec["range"]
+        scales = [
+            (
+                "absolute",
+                measured["improvement"],
+                np.linspace(0, (high - low) / 2, points),
+                spec["mcid"]["absolute"],
+            )
+        ]
+        if spec["mcid"]["percent"] is not None:
+            scales.append(
+                (
+                    "percent",
+                    measured["percent_improvement"],
+                    np.linspace(0, 100, points),
+                    spec["mcid"]["percent"],
+                )
+            )
+        for scale, values, thresholds, configured in scales:
+            v = values.to_numpy(dtype=float)
+            v = v[~np.isnan(v)]
+            for t in thresholds:
+                k = int((v >= t - TOLERANCE).sum())
+                ci = wilson_interval(k, len(v), level)
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "occasion": occasion,
+                        "scale": scale,
+                        "threshold": round(float(t), 6),
+                        "reaching": k,
+                        "n": len(v),
+                        "pct": 100 * k / len(v) if len(v) else np.nan,
+                        "ci_low_pct": 100 * ci[0],
+                        "ci_high_pct": 100 * ci[1],
+                        "configured_threshold": configured,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def versus_paper(
+    rates: pd.DataFrame, paper: dict[str, dict[str, float]], labels: dict[str, str]
+) -> pd.DataFrame:
+    """Available-case rates beside the paper's published percentages."""
+    rows = []
+    for occasion, figures in paper.items():
+        for outcome, pct in figures.items():
+            r = rates[
+                (rates["outcome"] == outcome)
+                & (rates["occasion"] == occasion)
+                & (rates["denominator"] == AVAILABLE)
+            ]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "label": labels[outcome],
+                    "occasion": occasion,
+                    "paper_pct": pct,
+                    "this_run_pct": r["pct"],
+                    "ci_low_pct": r["ci_low_pct"],
+                    "ci_high_pct": r["ci_high_pct"],
+                    "responders": r["responders"],
+                    "n": r["n"],
+                    "paper_within_ci": r["ci_low_pct"] <= pct <= r["ci_high_pct"],
+                    "rule": r["rule"],
+                }
+            )
+    return pd.DataFrame(rows)

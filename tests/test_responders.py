@@ -1,0 +1,241 @@
+"""MCID responders: the classification truth table, Wilson intervals against a published worked
+example and a second implementation, McNemar by hand, denominators, composites and the sweep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import proportion_confint
+
+from cohort.cleaning import read_extract
+from cohort.responders import (
+    ALL_INCLUDED,
+    AVAILABLE,
+    classify,
+    classify_all,
+    composites,
+    mcnemar_exact,
+    responder_rates,
+    stability,
+    subgroup_rates,
+    threshold_sweep,
+    wilson_interval,
+)
+
+from .conftest import ROOT, analysis_set
+
+
+def spec(better="lower", absolute=2.0, percent=None, combine="either", low=0, high=10):
+    return {
+        "range": [low, high],
+        "better": better,
+        "mcid": {"absolute": absolute, "percent": percent, "combine": combine, "reference": "test"},
+    }
+
+
+# (start, follow-up, rule, expected category)
+TRUTH_TABLE = [
+    # absolute, lower is better (NPRS-like 0-10, MCID 2)
+    (7, 5, spec(), "responder"),
+    (7, 6, spec(), "non_responder"),
+    (7, 9, spec(), "non_responder"),
+    (1, 0, spec(), "could_not_improve"),  # floor: only 1 point of room
+    (2, 0, spec(), "responder"),  # exactly the room needed
+    (np.nan, 3, spec(), "missing"),
+    (7, np.nan, spec(), "missing"),
+    # absolute, higher is better (EQ VAS-like 0-100, MCID 10)
+    (50, 60, spec("higher", 10, high=100), "responder"),
+    (50, 59, spec("higher", 10, high=100), "non_responder"),
+    (95, 100, spec("higher", 10, high=100), "could_not_improve"),  # ceiling
+    # percent only (30% of start)
+    (10, 7, spec(absolute=None, percent=30), "responder"),
+    (10, 8, spec(absolute=None, percent=30), "non_responder"),
+    (0, 0, spec(absolute=None, percent=30), "could_not_improve"),  # no percent change from 0
+    (50, 65, spec("higher", None, 30, high=100), "responder"),
+    (80, 100, spec("higher", None, 30, high=100), "could_not_improve"),  # needs 104
+    # either: absolute 2 or 30%
+    (4, 3, spec(absolute=2, percent=20), "responder"),  # 25% >= 20%, though only 1 point
+    (9, 8, spec(absolute=2, percent=20), "non_responder"),
+    (1, 0, spec(absolute=2, percent=20), "responder"),  # 100%: percent reachable at the floor
+    # both: absolute 2 and 30%
+    (8, 6, spec(absolute=2, percent=30, combine="both"), "non_responder"),  # 25% < 30%
+    (8, 5, spec(absolute=2, percent=30, combine="both"), "responder"),
+    (1, 0, spec(absolute=2, percent=30, combine="both"), "could_not_improve"),
+    (9, 10, spec("higher", 2, 30, "both", high=10), "could_not_improve"),  # ceiling: 1 point left
+]
+
+
+@pytest.mark.parametrize(("start", "follow", "rule", "expected"), TRUTH_TABLE)
+def test_classification_truth_table(start, follow, rule, expected):
+    result = classify(pd.Series([start]), pd.Series([follow]), rule)
+    assert result["category"].iat[0] == expected
+
+
+def test_higher_is_better_both_rule_with_room():
+    # start 5 on 0-10, higher better: +2 -> 7 and +30% -> 6.5 are both reachable; 10 meets both.
+    result = classify(pd.Series([5.0]), pd.Series([10.0]), spec("higher", 2, 30, "both"))
+    assert result["category"].iat[0] == "responder"
+    assert result["improvement"].iat[0] == 5 and result["percent_improvement"].iat[0] == 100
+
+
+def test_floating_point_threshold_is_met():
+    # A DRI of 12 items can differ from its start by 9.999999999999998 instead of 10.
+    result = classify(
+        pd.Series([50.0]), pd.Series([50 - (0.1 * 3 + 9.7)]), spec(absolute=10, high=100)
+    )
+    assert result["category"].iat[0] == "responder"
+
+
+NEWCOMBE_1998 = [  # Newcombe RG. Stat Med 1998;17:857-72, Table I, method 3 (Wilson score)
+    (81, 263, 0.2553, 0.3662),
+    (15, 148, 0.0624, 0.1605),
+    (0, 20, 0.0000, 0.1611),
+    (1, 29, 0.0061, 0.1718),
+    (29, 29, 0.8830, 1.0000),
+    (0, 10, 0.0000, 0.2775),
+]
+
+
+@pytest.mark.parametrize(("k", "n", "low", "high"), NEWCOMBE_1998)
+def test_wilson_against_published_example_and_statsmodels(k, n, low, high):
+    ours = wilson_interval(k, n, 0.95)
+    assert ours == pytest.approx((low, high), abs=6e-5)
+    assert ours == pytest.approx(proportion_confint(k, n, alpha=0.05, method="wilson"), abs=1e-12)
+
+
+def test_wilson_coverage_by_simulation():
+    """Wilson's 95% interval covers the true proportion about 95% of the time (n = 60, p = 0.45)."""
+    rng = np.random.default_rng(1)
+    k = rng.binomial(60, 0.45, size=4000)
+    covered = [lo <= 0.45 <= hi for lo, hi in (wilson_interval(int(x), 60) for x in k)]
+    assert 0.93 <= np.mean(covered) <= 0.97
+
+
+def test_mcnemar_exact_by_hand_and_statsmodels():
+    # b = 2, c = 8: p = 2 * P(X <= 2 | n = 10, 1/2) = 2 * (1 + 10 + 45) / 1024
+    assert mcnemar_exact(2, 8) == pytest.approx(112 / 1024)
+    assert mcnemar_exact(2, 8) == pytest.approx(mcnemar([[5, 2], [8, 5]], exact=True).pvalue)
+    assert mcnemar_exact(5, 5) == 1.0 and mcnemar_exact(0, 0) == 1.0
+
+
+CONFIG = {
+    "occasions": [
+        {"name": "start", "label": "S"},
+        {"name": "end", "label": "E"},
+        {"name": "late", "label": "L"},
+    ],
+    "outcomes": {"pain": spec(), "health": spec("higher", 10, high=100)},
+}
+
+
+@pytest.fixture
+def patients():
+    return pd.DataFrame(
+        {
+            "patient_id": ["a", "b", "c", "d", "e", "f"],
+            "sex": pd.Categorical(["F", "F", "M", "M", "F", None], categories=["F", "M"]),
+            "pain_start": [8, 6, 1, 7, 5, 9],
+            "pain_end": [5, 6, 0, np.nan, 2, 8],  # R, N, CNI, missing, R, N
+            "pain_late": [5, 3, 1, 4, np.nan, 9],  # R, R, CNI, R, missing, N
+            "health_start": [40, 50, 95, 30, 60, 20],
+            "health_end": [55, 52, 100, 40, 61, np.nan],  # R, N, CNI, R, N, missing
+            "health_late": [50, 70, 96, 41, 75, 30],  # R, R, CNI, R, R, R
+        }
+    )
+
+
+def test_rates_under_both_denominators_and_handlings(patients):
+    classified = classify_all(patients, CONFIG)
+    comp = composites(classified)
+    rates = responder_rates(classified, comp, "non_responder", 6, 0.95).set_index(
+        ["outcome", "occasion", "denominator"]
+    )
+    end = rates.loc[("pain", "end", AVAILABLE)]
+    assert (end["responders"], end["n"], end["could_not_improve"], end["missing"]) == (2, 5, 1, 1)
+    assert rates.loc[("pain", "end", ALL_INCLUDED), "n"] == 6
+    assert (end["ci_low_pct"], end["ci_high_pct"]) == pytest.approx(
+        tuple(100 * x for x in wilson_interval(2, 5))
+    )
+    excluded = responder_rates(classified, comp, "exclude", 6, 0.95).set_index(
+        ["outcome", "occasion", "denominator"]
+    )
+    assert excluded.loc[("pain", "end", AVAILABLE), "n"] == 4
+    assert excluded.loc[("pain", "end", ALL_INCLUDED), "n"] == 5
+    # Composites at 'end': a (R, R), b (N, N), c (CNI, CNI), d (missing), e (R, N), f (N, missing)
+    assert rates.loc[("any outcome", "end", AVAILABLE), "responders"] == 2  # a, e
+    assert rates.loc[("any outcome", "end", AVAILABLE), "n"] == 4  # d and f lack an outcome
+    assert rates.loc[("all outcomes", "end", AVAILABLE), "responders"] == 1  # a
+
+
+def test_rate_checks_its_n(patients):
+    classified = classify_all(patients, CONFIG)
+    with pytest.raises(AssertionError, match="analysis set has 7"):
+        responder_rates(classified, composites(classified), "non_responder", 7, 0.95)
+
+
+def test_stability_counts(patients):
+    table = stability(classify_all(patients, CONFIG), "end", "late").set_index("outcome")
+    pain = table.loc["pain"]  # classified at both: a (R, R), b (N, R), f (N, N)
+    assert (
+        pain["n"],
+        pain["responder_both"],
+        pain["responder_end_only"],
+        pain["responder_late_only"],
+        pain["responder_neither"],
+    ) == (3, 1, 0, 1, 1)
+    assert pain["mcnemar_p"] == 1.0
+
+
+def test_subgroups_partition_the_cohort(patients):
+    classified = classify_all(patients, CONFIG)
+    table = subgroup_rates(patients, classified, ["sex"], "non_responder", 0.95)
+    pain_end = table[(table["outcome"] == "pain") & (table["occasion"] == "end")].set_index("level")
+    assert list(pain_end.index) == ["F", "M", "(missing)"]
+    assert pain_end["patients_in_level"].sum() == 6
+    assert (pain_end.loc["F", "responders"], pain_end.loc["F", "n"]) == (2, 3)  # a, e of a, b, e
+
+
+def test_sweep_at_the_configured_threshold_equals_the_rate(patients):
+    classified = classify_all(patients, CONFIG)
+    sweep = threshold_sweep(classified, CONFIG, 11, 0.95)
+    at_mcid = sweep[
+        (sweep["outcome"] == "pain") & (sweep["occasion"] == "end") & (sweep["threshold"] == 2)
+    ].iloc[0]
+    rates = responder_rates(classified, composites(classified), "non_responder", 6, 0.95)
+    rate = rates[
+        (rates["outcome"] == "pain")
+        & (rates["occasion"] == "end")
+        & (rates["denominator"] == AVAILABLE)
+    ].iloc[0]
+    assert (at_mcid["reaching"], at_mcid["n"]) == (rate["responders"], rate["n"])
+    curve = sweep[(sweep["outcome"] == "health") & (sweep["occasion"] == "late")]["pct"].to_numpy()
+    assert (np.diff(curve) <= 0).all()  # reaching a higher threshold is never more common
+
+
+def test_default_extract_discharge_rates_match_the_paper(contract, config, codebook):
+    """Available-case rates at discharge within 3 SE of the abstract's 45%, 61% and 50% (n about
+    240: 3 SE is about 9.5 percentage points)."""
+    analysis = analysis_set(
+        read_extract(ROOT / "data/raw/synthetic", contract), contract, config, codebook
+    )
+    classified = classify_all(analysis, config)
+    rates = responder_rates(
+        classified,
+        composites(classified),
+        config["responders"]["could_not_improve"],
+        len(analysis),
+        0.95,
+    )
+    for outcome, paper in config["responders"]["paper"]["discharge"].items():
+        row = rates[
+            (rates["outcome"] == outcome)
+            & (rates["occasion"] == "discharge")
+            & (rates["denominator"] == AVAILABLE)
+        ].iloc[0]
+        p = paper / 100
+        assert abs(row["pct"] / 100 - p) <= 3 * np.sqrt(p * (1 - p) / row["n"]), (
+            outcome,
+            row["pct"],
+        )
