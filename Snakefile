@@ -16,6 +16,7 @@ include: "rules/baseline.smk"
 include: "rules/interventions.smk"
 include: "rules/outcomes.smk"
 include: "rules/responders.smk"
+include: "rules/models.smk"
 
 
 rule all:
@@ -25,4 +26,5 @@ rule all:
         rules.interventions.output,
         rules.outcomes.output,
         rules.responders.output,
+        rules.models.output,
     default_target: True

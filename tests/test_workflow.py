@@ -39,6 +39,12 @@ OUTPUTS = [
     "results/figures/threshold_sweep.png",
     "results/tables/responders_vs_paper.csv",
     "data/processed/responders.parquet",
+    "results/tables/lmm.csv",
+    "results/figures/lmm_means.png",
+    "results/tables/predictors.csv",
+    "results/figures/predictors_forest.png",
+    "results/tables/missingness.csv",
+    "results/tables/missing_data_sensitivity.csv",
     "data/processed/patients.parquet",
     "data/processed/sessions.parquet",
     "data/processed/assessments.parquet",
@@ -72,7 +78,7 @@ def test_small_extract_end_to_end(tmp_path, contract, codebook):
     assert result.returncode == 0, result.stderr
     for rel in OUTPUTS:
         assert (work / rel).is_file(), rel
-    for rule in ("clean", "baseline", "interventions", "outcomes", "responders"):
+    for rule in ("clean", "baseline", "interventions", "outcomes", "responders", "models"):
         assert (work / f"logs/{STUDY}/{rule}.log").read_text().strip(), rule
         assert (work / f"benchmarks/{STUDY}/{rule}.tsv").is_file(), rule
     flow = read_csv(work / "results/tables/flow.csv")
@@ -147,5 +153,5 @@ def test_threshold_change_reruns_only_responders_and_downstream(tmp_path, contra
     dry = run_snakemake(work, "--configfile", "study.yaml", "--dry-run", quiet=False)
     assert dry.returncode == 0, dry.stderr
     jobs = planned_jobs(dry)
-    assert "responders" in jobs
+    assert "responders" in jobs and "models" in jobs  # models use the classification
     assert not {"clean", "baseline", "interventions", "outcomes"} & set(jobs), jobs

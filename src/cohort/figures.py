@@ -24,6 +24,17 @@ def save_figure(fig: plt.Figure, path: str | Path) -> None:
     plt.close(fig)
 
 
+def placeholder(message: str, caption: str) -> plt.Figure:
+    """A figure that says why there is nothing to plot (a rule's outputs always exist)."""
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.6, message, ha="center", va="center", fontsize=9)
+    ax.text(
+        0.0, 0.0, "\n".join(textwrap.wrap(caption, 100)), fontsize=7, style="italic", va="bottom"
+    )
+    return fig
+
+
 def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
     """STROBE-style flow of patients: stages down to the analysis set with exclusions to the right,
     then one box per follow-up occasion (each a share of the analysis set, not of the one before)."""
@@ -274,6 +285,97 @@ def threshold_sweep_figure(
         ax.set_ylabel("Patients reaching it, %")
         ax.set_title(labels[outcome], fontsize=9)
         ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1, 0.93))
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.text(
+        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def forest_plot(predictors: pd.DataFrame, caption: str) -> plt.Figure:
+    """Odds ratios with CIs (log scale) per outcome and term, complete case and imputed."""
+    data = predictors.dropna(subset=["odds_ratio"]).reset_index(drop=True)
+    groups = list(dict.fromkeys(data["outcome"] + " at " + data["occasion"]))
+    terms = list(dict.fromkeys(data["term"]))
+    fig, axes = plt.subplots(
+        1,
+        len(groups),
+        figsize=(3.6 * len(groups), 0.32 * len(terms) + 2),
+        sharey=True,
+        squeeze=False,
+    )
+    styles = {
+        "complete case": ("o", "#2b4c6f", -0.15),
+        "multiple imputation": ("s", "#9a6324", 0.15),
+    }
+    for ax, group in zip(axes[0], groups, strict=True):
+        part = data[(data["outcome"] + " at " + data["occasion"]) == group]
+        for analysis, (marker, colour, shift) in styles.items():
+            rows = part[part["analysis"] == analysis]
+            y = np.array([terms.index(t) for t in rows["term"]]) + shift
+            ax.errorbar(
+                rows["odds_ratio"],
+                y,
+                xerr=[rows["odds_ratio"] - rows["ci_low"], rows["ci_high"] - rows["odds_ratio"]],
+                fmt=marker,
+                color=colour,
+                markersize=3,
+                capsize=2,
+                linewidth=0.8,
+                label=analysis,
+            )
+        ax.axvline(1, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_title(group, fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0][0].set_yticks(range(len(terms)), terms, fontsize=7)
+    axes[0][0].invert_yaxis()
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.supxlabel("Odds ratio of response (log scale)", fontsize=8)
+    fig.text(
+        0.01, 0.005, "\n".join(textwrap.wrap(caption, 160)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def estimated_means(
+    means: pd.DataFrame,
+    occasion_labels: dict[str, str],
+    ranges: dict[str, list[float]],
+    caption: str,
+) -> plt.Figure:
+    """Model-estimated means per occasion with CIs (linear mixed model), per outcome."""
+    if means.empty:
+        return placeholder("No mixed model could be fitted; see lmm.csv and the rule log.", caption)
+    outcomes = list(dict.fromkeys(means["outcome"]))
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
+    for ax, outcome in zip(axes[0], outcomes, strict=True):
+        data = means[means["outcome"] == outcome].reset_index(drop=True)
+        x = np.arange(len(data))
+        ax.errorbar(
+            x,
+            data["estimated_mean"],
+            yerr=[
+                data["estimated_mean"] - data["ci_low"],
+                data["ci_high"] - data["estimated_mean"],
+            ],
+            fmt="o-",
+            color="#2b4c6f",
+            capsize=4,
+        )
+        ax.set_xticks(
+            x,
+            [
+                f"{occasion_labels[o]}\n(n = {n})"
+                for o, n in zip(data["occasion"], data["observed_n"], strict=True)
+            ],
+            fontsize=8,
+        )
+        ax.set_xlim(-0.4, len(data) - 0.6)
+        ax.set_ylim(*ranges[outcome])
+        ax.set_title(data["label"].iat[0], fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
     fig.text(
         0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"

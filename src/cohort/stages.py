@@ -17,12 +17,24 @@ from cohort.figures import (
     category_bars,
     change_distributions,
     cooccurrence_heatmap,
+    estimated_means,
     flow_diagram,
+    forest_plot,
     save_figure,
     threshold_sweep_figure,
     trajectories,
 )
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
+from cohort.models import (
+    completers_vs_lost,
+    lmm_tables,
+    missingness_table,
+    multiple_imputation,
+    pooled_predictors,
+    predictor_table,
+    predictor_terms,
+    sensitivity_table,
+)
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
 from cohort.responders import (
@@ -311,5 +323,123 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
             settings,
             "paper: Trulsson Schouenborg et al. 2021, abstract (share with clinically important "
             "improvement at discharge; rule and denominator not stated in the abstract). this_run: available cases.",
+        ),
+    )
+
+
+def models_stage(
+    patients_path: str, classified_path: str, settings: dict[str, Any], out: dict[str, str]
+) -> None:
+    """Rule `models`: mixed models, predictors of response, missing data and its sensitivity."""
+    analysis = _analysis_set(patients_path)
+    classified = pd.read_parquet(classified_path)
+    n = len(analysis)
+    level = settings["statistics"]["confidence_level"]
+    covariates = settings["covariates"]
+    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
+    ranges = {name: spec["range"] for name, spec in settings["outcomes"].items()}
+
+    effects, means, _ = lmm_tables(analysis, settings, covariates, level)
+    lmm = pd.concat(
+        [
+            effects.assign(section="fixed effect or variance"),
+            means.assign(section="estimated mean"),
+        ],
+        ignore_index=True,
+    )
+    write_csv(
+        lmm,
+        out["lmm"],
+        table_notes(
+            settings,
+            f"N = {n} (analysis set); patients/observations: those with the outcome measured and complete "
+            f"covariates ({', '.join(covariates)}). Linear mixed model, REML, random intercept per patient; "
+            f"Wald {level:.0%} CI. Estimated means at the mean of the covariate design.",
+        ),
+    )
+    save_figure(
+        estimated_means(
+            means,
+            occasion_labels,
+            ranges,
+            " ".join(
+                table_notes(
+                    settings,
+                    f"Linear mixed model estimated means with {level:.0%} CI; n = patients measured.",
+                )
+            ),
+        ),
+        out["lmm_figure"],
+    )
+
+    models = settings["models"]
+
+    def terms_of(outcome: str) -> list[str]:
+        return predictor_terms(outcome, covariates, models["dose"], models["categories"])
+
+    complete_case = predictor_table(analysis, classified, settings, terms_of, level)
+    variables = list(
+        dict.fromkeys(
+            [
+                *covariates,
+                *([models["dose"]] if models["dose"] else []),
+                *(f"received_{c}" for c in models["categories"]),
+            ]
+        )
+    )
+    imputed, m = multiple_imputation(analysis, settings, variables, models["imputation"])
+    pooled = pooled_predictors(imputed, settings, terms_of, level)
+    predictors = pd.concat([complete_case, pooled], ignore_index=True)
+    write_csv(
+        predictors,
+        out["predictors"],
+        table_notes(
+            settings,
+            f"Logistic regression of response (MCID rule of the responders rule) on {', '.join(terms_of('<outcome>'))}. "
+            f"complete case: N = patients classified at the occasion with complete variables; multiple imputation: "
+            f"all N = {n}, m = {m}. Odds ratios with {level:.0%} CI; epv = min(events, non-events) per coefficient, "
+            f"flagged below 10.",
+        ),
+    )
+    save_figure(
+        forest_plot(
+            predictors, " ".join(table_notes(settings, "Odds ratios with CIs, log scale."))
+        ),
+        out["forest"],
+    )
+
+    last = settings["occasions"][-1]["name"]
+    baseline_vars = [
+        *covariates,
+        *(f"{o}_{settings['occasions'][0]['name']}" for o in settings["outcomes"]),
+        *([models["dose"]] if models["dose"] else []),
+    ]
+    missing = missingness_table(
+        analysis, settings, list(dict.fromkeys([*variables, *baseline_vars]))
+    )
+    compared = completers_vs_lost(analysis, last, baseline_vars)
+    write_csv(
+        pd.concat(
+            [
+                missing.assign(section="missing"),
+                compared.assign(section=f"assessed vs lost at {last}"),
+            ],
+            ignore_index=True,
+        ),
+        out["missingness"],
+        table_notes(
+            settings,
+            f"N = {n}. missing: n and % of N per variable and occasion. assessed vs lost: baseline of "
+            "patients assessed at the last occasion vs those lost; smd = standardized mean difference; Welch t or chi-square.",
+        ),
+    )
+    write_csv(
+        sensitivity_table(analysis, classified, imputed, settings, level),
+        out["sensitivity"],
+        table_notes(
+            settings,
+            f"Responder rates under three handlings of missing follow-up; N = {n}. complete case: measured at "
+            "start and occasion; non-responder imputation: missing = non-responder; multiple imputation: outcomes "
+            "imputed (MICE, PMM) and classified in each imputed set, pooled by Rubin's rules on the logit scale.",
         ),
     )

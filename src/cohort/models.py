@@ -1,0 +1,592 @@
+"""Models: linear mixed models over the occasions, logistic models of response, the pattern of
+missing data, and responder rates under complete-case analysis, multiple imputation and
+non-responder imputation.
+
+- Linear mixed model (per outcome): value ~ occasion + covariates, random intercept per patient,
+  REML (statsmodels MixedLM); Wald z CIs; estimated means per occasion at the mean of the
+  covariate design (categorical covariates at their observed proportions).
+- Logistic model (per outcome and follow-up): responder ~ covariates + baseline score + dose +
+  categories received; odds ratios with Wald CIs; events per variable (EPV) = the smaller of
+  events and non-events per estimated coefficient, flagged below 10 (Peduzzi et al. 1996).
+- Multiple imputation: cohort.imputation (MICE with PMM), pooled by Rubin's rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from cohort.config import occasion_names
+from cohort.imputation import mice, pooled_proportion, rubin_pool
+from cohort.responders import (
+    AVAILABLE,
+    MISSING,
+    NON_RESPONDER,
+    RESPONDER,
+    classify_all,
+    wilson_interval,
+)
+
+log = logging.getLogger(__name__)
+EPV_MINIMUM = 10
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return (
+        isinstance(series.dtype, pd.CategoricalDtype)
+        or series.dtype == object
+        or pd.api.types.is_string_dtype(series)
+    )
+
+
+def _term(data: pd.DataFrame, variable: str) -> str:
+    return f"C({variable})" if _is_categorical(data[variable]) else variable
+
+
+def _model_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Booleans as 0/1 floats (nullable booleans included), so formulas treat them as numbers;
+    categories that no row has are dropped (an empty level would make the design singular)."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_bool_dtype(out[column].dtype):
+            out[column] = out[column].astype("Float64").astype(float)
+        elif isinstance(out[column].dtype, pd.CategoricalDtype) and column != "occasion":
+            out[column] = out[column].cat.remove_unused_categories()
+    return out
+
+
+def _fit_quietly(fit: Any) -> tuple[Any, list[str]]:
+    """Run a model fit, returning the result and the text of every warning it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit()
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    for message in messages:
+        log.warning("%s", message)
+    return result, messages
+
+
+# --- Linear mixed models -------------------------------------------------------------------------
+def lmm_data(
+    patients: pd.DataFrame, outcome: str, occasions: list[str], covariates: list[str]
+) -> pd.DataFrame:
+    """Long data for one outcome: one row per patient and measured occasion, complete covariates."""
+    long = patients.melt(
+        id_vars=["patient_id", *covariates],
+        value_vars=[f"{outcome}_{o}" for o in occasions],
+        var_name="occasion",
+        value_name="value",
+    )
+    long["occasion"] = pd.Categorical(
+        long["occasion"].str.removeprefix(f"{outcome}_"), categories=occasions
+    )
+    long = long.dropna(subset=["value", *covariates])
+    return _model_ready(long).reset_index(drop=True)
+
+
+def fit_lmm(
+    long: pd.DataFrame, covariates: list[str], occasions: list[str]
+) -> tuple[Any, list[str]]:
+    """REML fit of value ~ occasion + covariates with a random intercept per patient."""
+    terms = [f"C(occasion, Treatment('{occasions[0]}'))", *(_term(long, c) for c in covariates)]
+    model = smf.mixedlm(f"value ~ {' + '.join(terms)}", long, groups=long["patient_id"])
+    return _fit_quietly(lambda: model.fit(reml=True, method=["lbfgs", "bfgs", "cg"]))
+
+
+def lmm_tables(
+    patients: pd.DataFrame, config: dict[str, Any], covariates: list[str], level: float
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Fixed effects, variance components and estimated means per occasion for every outcome."""
+    occasions = occasion_names(config)
+    z = stats.norm.ppf(0.5 + level / 2)
+    effects, means, fits = [], [], {}
+    for outcome, spec in config["outcomes"].items():
+        long = lmm_data(patients, outcome, occasions, covariates)
+        expected = patients.dropna(subset=covariates)
+        expected = expected[expected[[f"{outcome}_{o}" for o in occasions]].notna().any(axis=1)]
+        n_patients = long["patient_id"].nunique()
+        try:
+            result, messages = fit_lmm(long, covariates, occasions)
+        except Exception as exc:  # a singular or degenerate design: reported, not hidden
+            log.warning("lmm %s failed: %s", outcome, exc)
+            effects.append(
+                {
+                    "outcome": outcome,
+                    "label": spec["label"],
+                    "patients": n_patients,
+                    "observations": len(long),
+                    "term": "(model failed)",
+                    "converged": False,
+                    "warnings": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            continue
+        if n_patients != len(expected) or int(result.nobs) != len(long):
+            raise AssertionError(
+                f"lmm {outcome}: N {n_patients}/{int(result.nobs)} does not match the analysis set"
+            )
+        fits[outcome] = result
+        common = {
+            "outcome": outcome,
+            "label": spec["label"],
+            "patients": n_patients,
+            "observations": len(long),
+            "method": "REML, random intercept per patient; Wald z CI",
+            "converged": bool(result.converged),
+            "warnings": " | ".join(messages),
+        }
+        fe = result.fe_params
+        se = result.bse_fe
+        for term in fe.index:
+            estimate, error = float(fe[term]), float(se[term])
+            effects.append(
+                {
+                    **common,
+                    "term": term,
+                    "estimate": estimate,
+                    "se": error,
+                    "ci_low": estimate - z * error,
+                    "ci_high": estimate + z * error,
+                    "p_value": float(2 * stats.norm.sf(abs(estimate / error))),
+                }
+            )
+        effects.append(
+            {
+                **common,
+                "term": "variance: patient intercept",
+                "estimate": float(result.cov_re.iloc[0, 0]),
+            }
+        )
+        effects.append({**common, "term": "variance: residual", "estimate": float(result.scale)})
+        # Estimated means per occasion, covariates at the mean of their design columns.
+        exog = pd.DataFrame(result.model.exog, columns=result.model.exog_names)
+        cov_fe = result.cov_params().loc[fe.index, fe.index].to_numpy()
+        occasion_cols = [c for c in exog.columns if c.startswith("C(occasion")]
+        for occasion in occasions:
+            x = exog.mean()
+            x[occasion_cols] = 0.0
+            col = f"C(occasion, Treatment('{occasions[0]}'))[T.{occasion}]"
+            if col in x:
+                x[col] = 1.0
+            x = x[fe.index].to_numpy()
+            mean = float(x @ fe.to_numpy())
+            error = float(np.sqrt(x @ cov_fe @ x))
+            means.append(
+                {
+                    **common,
+                    "occasion": occasion,
+                    "estimated_mean": mean,
+                    "se": error,
+                    "ci_low": mean - z * error,
+                    "ci_high": mean + z * error,
+                    "observed_n": int((long["occasion"] == occasion).sum()),
+                }
+            )
+    return pd.DataFrame(effects), pd.DataFrame(means), fits
+
+
+# --- Logistic models of response -----------------------------------------------------------------
+def predictor_terms(
+    outcome: str, covariates: list[str], dose: str | None, categories: list[str]
+) -> list[str]:
+    """Explanatory variables of the response model: covariates, baseline score, dose, categories."""
+    return [
+        *covariates,
+        f"{outcome}_start",
+        *([dose] if dose else []),
+        *(f"received_{c}" for c in categories),
+    ]
+
+
+def response_frame(
+    patients: pd.DataFrame,
+    classified: pd.DataFrame,
+    outcome: str,
+    occasion: str,
+    variables: list[str],
+) -> pd.DataFrame:
+    """One row per classified patient (responder 1, non-responder or could-not-improve 0),
+    complete on the explanatory variables."""
+    cls = classified[(classified["outcome"] == outcome) & (classified["occasion"] == occasion)]
+    cls = cls[cls["category"] != MISSING].set_index("patient_id")["category"]
+    frame = (
+        patients.set_index("patient_id")
+        .loc[cls.index, variables]
+        .assign(responder=(cls == RESPONDER).astype(float))
+    )
+    return _model_ready(frame.dropna()).reset_index()
+
+
+def fit_logistic(frame: pd.DataFrame, variables: list[str]) -> tuple[Any, list[str]]:
+    formula = "responder ~ " + " + ".join(_term(frame, v) for v in variables)
+    return _fit_quietly(lambda: smf.logit(formula, frame).fit(disp=0, maxiter=200))
+
+
+def _odds_rows(result: Any, level: float) -> list[dict[str, Any]]:
+    z = stats.norm.ppf(0.5 + level / 2)
+    rows = []
+    for term in result.params.index:
+        if term == "Intercept":
+            continue
+        b, se = float(result.params[term]), float(result.bse[term])
+        rows.append(
+            {
+                "term": term,
+                "log_or": b,
+                "se": se,
+                "odds_ratio": np.exp(b),
+                "ci_low": np.exp(b - z * se),
+                "ci_high": np.exp(b + z * se),
+                "p_value": float(2 * stats.norm.sf(abs(b / se))),
+            }
+        )
+    return rows
+
+
+def predictor_table(
+    patients: pd.DataFrame,
+    classified: pd.DataFrame,
+    config: dict[str, Any],
+    terms_of: Any,
+    level: float,
+) -> pd.DataFrame:
+    """Complete-case logistic models per outcome and follow-up occasion."""
+    rows = []
+    for outcome in config["outcomes"]:
+        for occasion in occasion_names(config)[1:]:
+            variables = terms_of(outcome)
+            frame = response_frame(patients, classified, outcome, occasion, variables)
+            events = int(frame["responder"].sum())
+            common = {
+                "outcome": outcome,
+                "occasion": occasion,
+                "analysis": "complete case",
+                "N": len(frame),
+                "events": events,
+                "method": f"logistic regression, Wald {level:.0%} CI",
+            }
+            try:
+                result, messages = fit_logistic(frame, variables)
+            except Exception as exc:  # perfect separation, singular design: reported, not hidden
+                log.warning("logistic %s %s failed: %s", outcome, occasion, exc)
+                rows.append(
+                    {**common, "term": "(model failed)", "warnings": f"{type(exc).__name__}: {exc}"}
+                )
+                continue
+            if int(result.nobs) != len(frame):
+                raise AssertionError(
+                    f"logistic {outcome} {occasion}: nobs {result.nobs} != {len(frame)}"
+                )
+            k = len(result.params) - 1
+            epv = min(events, len(frame) - events) / k
+            warning = " | ".join(
+                [*messages, *([f"EPV {epv:.1f} < {EPV_MINIMUM}"] if epv < EPV_MINIMUM else [])]
+            )
+            converged = bool(result.mle_retvals.get("converged", True))
+            for row in _odds_rows(result, level):
+                rows.append(
+                    {
+                        **common,
+                        **row,
+                        "parameters": k,
+                        "epv": epv,
+                        "converged": converged,
+                        "warnings": warning,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+# --- Missing data --------------------------------------------------------------------------------
+def missingness_table(
+    patients: pd.DataFrame, config: dict[str, Any], variables: list[str]
+) -> pd.DataFrame:
+    """Missing values per variable (baseline) and per outcome and occasion, n and % of N."""
+    n = len(patients)
+    rows = [
+        {"variable": v, "occasion": "baseline", "missing": int(patients[v].isna().sum())}
+        for v in variables
+    ]
+    for outcome in config["outcomes"]:
+        for occasion in occasion_names(config):
+            rows.append(
+                {
+                    "variable": outcome,
+                    "occasion": occasion,
+                    "missing": int(patients[f"{outcome}_{occasion}"].isna().sum()),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["N"] = n
+    table["pct"] = 100 * table["missing"] / n
+    return table
+
+
+def completers_vs_lost(patients: pd.DataFrame, occasion: str, variables: list[str]) -> pd.DataFrame:
+    """Baseline of patients assessed at `occasion` vs those lost: mean (SD) or %, standardized
+    difference, and Welch's t test or a chi-square test."""
+    lost = ~patients[f"assessed_{occasion}"].astype(bool)
+    rows = []
+    for v in variables:
+        values = patients[v]
+        if _is_categorical(values) or pd.api.types.is_bool_dtype(values.dtype):
+            valid = values.dropna().astype(str)
+            table = pd.crosstab(valid, lost[valid.index])
+            p = (
+                float(stats.chi2_contingency(table)[1])
+                if table.shape == (table.shape[0], 2) and table.shape[0] > 1
+                else np.nan
+            )
+            for level_value in table.index:
+                p1 = (valid[~lost[valid.index]] == level_value).mean()
+                p2 = (valid[lost[valid.index]] == level_value).mean()
+                pooled = np.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / 2)
+                rows.append(
+                    {
+                        "variable": v,
+                        "level": level_value,
+                        "statistic": "%",
+                        "completers": 100 * p1,
+                        "lost": 100 * p2,
+                        "completers_n": int((~lost[valid.index]).sum()),
+                        "lost_n": int(lost[valid.index].sum()),
+                        "smd": (p1 - p2) / pooled if pooled > 0 else 0.0,
+                        "p_value": p,
+                        "test": "chi-square",
+                    }
+                )
+        else:
+            a = values[~lost].dropna().astype(float)
+            b = values[lost].dropna().astype(float)
+            pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+            p = (
+                float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+                if len(a) > 1 and len(b) > 1
+                else np.nan
+            )
+            rows.append(
+                {
+                    "variable": v,
+                    "level": "",
+                    "statistic": "mean",
+                    "completers": a.mean(),
+                    "lost": b.mean(),
+                    "completers_n": len(a),
+                    "lost_n": len(b),
+                    "smd": (a.mean() - b.mean()) / pooled if pooled > 0 else 0.0,
+                    "p_value": p,
+                    "test": "Welch t",
+                }
+            )
+    table = pd.DataFrame(rows)
+    table.insert(0, "occasion", occasion)
+    return table
+
+
+def imputation_frame(
+    patients: pd.DataFrame, config: dict[str, Any], variables: list[str]
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Numeric frame for MICE: categorical variables as integer codes (PMM imputes observed
+    codes), booleans as 0/1; returns it with the category levels to decode."""
+    columns = [
+        *variables,
+        *(f"{o}_{occ}" for o in config["outcomes"] for occ in occasion_names(config)),
+    ]
+    columns = list(dict.fromkeys(columns))
+    frame, levels = pd.DataFrame(index=patients.index), {}
+    for c in columns:
+        values = patients[c]
+        if _is_categorical(values):
+            cat = values.astype("category")
+            levels[c] = list(cat.cat.categories)
+            frame[c] = cat.cat.codes.replace(-1, np.nan).astype(float)
+        else:
+            frame[c] = values.astype("Float64").astype(float)
+    return frame, levels
+
+
+def decode_imputed(
+    patients: pd.DataFrame, imputed: pd.DataFrame, levels: dict[str, list[str]]
+) -> pd.DataFrame:
+    out = patients.copy()
+    for c in imputed.columns:
+        if c in levels:
+            out[c] = pd.Categorical.from_codes(imputed[c].round().astype(int), categories=levels[c])
+        else:
+            out[c] = imputed[c].to_numpy()
+    return out
+
+
+def number_of_imputations(frame: pd.DataFrame, setting: int | str) -> int:
+    """`auto`: at least the percentage of incomplete cases (White, Royston, Wood 2011), min 5."""
+    if setting != "auto":
+        return int(setting)
+    incomplete = float(frame.isna().any(axis=1).mean())
+    return max(5, int(np.ceil(100 * incomplete)))
+
+
+def multiple_imputation(
+    patients: pd.DataFrame, config: dict[str, Any], variables: list[str], settings: dict[str, Any]
+) -> tuple[list[pd.DataFrame], int]:
+    frame, levels = imputation_frame(patients, config, variables)
+    m = number_of_imputations(frame, settings["m"])
+    log.info(
+        "multiple imputation: %d imputations, %d iterations, %d of %d patients incomplete",
+        m,
+        settings["iterations"],
+        int(frame.isna().any(axis=1).sum()),
+        len(frame),
+    )
+    completed = mice(frame, m, settings["iterations"], settings["seed"], settings["donors"])
+    return [decode_imputed(patients, c, levels) for c in completed], m
+
+
+def _categories(classified: pd.DataFrame, outcome: str, occasion: str) -> pd.Series:
+    return classified[(classified["outcome"] == outcome) & (classified["occasion"] == occasion)][
+        "category"
+    ]
+
+
+def sensitivity_table(
+    patients: pd.DataFrame,
+    classified: pd.DataFrame,
+    imputed: list[pd.DataFrame],
+    config: dict[str, Any],
+    level: float,
+) -> pd.DataFrame:
+    """Responder rates: complete case, multiple imputation (Rubin, logit scale) and
+    non-responder imputation, side by side, per outcome and follow-up occasion."""
+    n = len(patients)
+    handling = config["responders"]["could_not_improve"]
+    imputed_classes = [classify_all(p, config) for p in imputed]
+    rows = []
+    for outcome in config["outcomes"]:
+        for occasion in occasion_names(config)[1:]:
+            cats = _categories(classified, outcome, occasion)
+            k = int((cats == RESPONDER).sum())
+            cni = int((cats == "could_not_improve").sum())
+            excluded = cni if handling == "exclude" else 0
+            measured = (
+                int(cats.isin([RESPONDER, NON_RESPONDER, "could_not_improve"]).sum()) - excluded
+            )
+            for analysis, denominator in (
+                ("complete case", measured),
+                ("non-responder imputation", n - excluded),
+            ):
+                low, high = wilson_interval(k, denominator, level)
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "occasion": occasion,
+                        "analysis": analysis,
+                        "responders": k,
+                        "n": denominator,
+                        "pct": 100 * k / denominator,
+                        "ci_low_pct": 100 * low,
+                        "ci_high_pct": 100 * high,
+                        "method": f"Wilson score {level:.0%}",
+                    }
+                )
+            rates, ns = [], []
+            for c in imputed_classes:
+                cat = _categories(c, outcome, occasion)
+                d = len(cat) - (
+                    int((cat == "could_not_improve").sum()) if handling == "exclude" else 0
+                )
+                rates.append(int((cat == RESPONDER).sum()) / d)
+                ns.append(d)
+            estimate, low, high, pooled = pooled_proportion(
+                np.array(rates), int(np.mean(ns)), level
+            )
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "occasion": occasion,
+                    "analysis": "multiple imputation",
+                    "responders": np.nan,
+                    "n": int(np.mean(ns)),
+                    "pct": 100 * estimate,
+                    "ci_low_pct": 100 * low,
+                    "ci_high_pct": 100 * high,
+                    "method": f"MICE (PMM), m = {len(imputed)}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
+                    "fraction_missing_info": pooled.fraction_missing_info,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["denominator_note"] = table["analysis"].map(
+        {
+            "complete case": AVAILABLE,
+            "non-responder imputation": "analysis set, missing = non-responder",
+            "multiple imputation": "analysis set, missing values imputed",
+        }
+    )
+    return table
+
+
+def pooled_predictors(
+    imputed: list[pd.DataFrame], config: dict[str, Any], terms_of: Any, level: float
+) -> pd.DataFrame:
+    """Logistic models fitted in each imputed data set, log odds ratios pooled by Rubin's rules."""
+    rows = []
+    for outcome in config["outcomes"]:
+        for occasion in occasion_names(config)[1:]:
+            variables = terms_of(outcome)
+            fits, notes = [], set()
+            for data in imputed:
+                classified = classify_all(data, config)
+                frame = response_frame(data, classified, outcome, occasion, variables)
+                try:
+                    result, messages = fit_logistic(frame, variables)
+                except Exception as exc:
+                    notes.add(f"{type(exc).__name__}: {exc}")
+                    continue
+                notes.update(messages)
+                fits.append(result)
+            if not fits:
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "occasion": occasion,
+                        "analysis": "multiple imputation",
+                        "term": "(model failed)",
+                        "warnings": " | ".join(sorted(notes)),
+                    }
+                )
+                continue
+            n = int(fits[0].nobs)
+            for term in fits[0].params.index:
+                if term == "Intercept":
+                    continue
+                pooled = rubin_pool(
+                    np.array([f.params[term] for f in fits]),
+                    np.array([f.bse[term] ** 2 for f in fits]),
+                    level,
+                    df_complete=n - len(fits[0].params),
+                )
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "occasion": occasion,
+                        "analysis": "multiple imputation",
+                        "N": n,
+                        "term": term,
+                        "log_or": pooled.estimate,
+                        "se": np.sqrt(pooled.total),
+                        "odds_ratio": np.exp(pooled.estimate),
+                        "ci_low": np.exp(pooled.ci_low),
+                        "ci_high": np.exp(pooled.ci_high),
+                        "p_value": float(
+                            2 * stats.t.sf(abs(pooled.estimate) / np.sqrt(pooled.total), pooled.df)
+                        ),
+                        "method": f"logistic regression in m = {len(fits)} imputations, Rubin's rules (Barnard-Rubin df)",
+                        "fraction_missing_info": pooled.fraction_missing_info,
+                        "warnings": " | ".join(sorted(notes)),
+                    }
+                )
+    return pd.DataFrame(rows)
