@@ -175,23 +175,27 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figu
     return fig
 
 
-def trajectories(
-    levels: pd.DataFrame,
+def _occasion_panels(
+    data: pd.DataFrame,
+    centre: str,
+    low: str,
+    high: str,
+    n: str,
     occasion_labels: dict[str, str],
     ranges: dict[str, list[float]],
     caption: str,
 ) -> plt.Figure:
-    """Median and interquartile range of each outcome at each occasion, on the scale's full
-    range, with the n measured under each occasion."""
-    outcomes = list(dict.fromkeys(levels["outcome"]))
+    """One panel per outcome: a point per occasion with an interval, on the scale's full range,
+    with the n behind each point under its occasion."""
+    outcomes = list(dict.fromkeys(data["outcome"]))
     fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
     for ax, outcome in zip(axes[0], outcomes, strict=True):
-        data = levels[levels["outcome"] == outcome].reset_index(drop=True)
-        x = np.arange(len(data))
+        part = data[data["outcome"] == outcome].reset_index(drop=True)
+        x = np.arange(len(part))
         ax.errorbar(
             x,
-            data["median"],
-            yerr=[data["median"] - data["q1"], data["q3"] - data["median"]],
+            part[centre],
+            yerr=[part[centre] - part[low], part[high] - part[centre]],
             fmt="o-",
             color="#2b4c6f",
             capsize=4,
@@ -199,20 +203,30 @@ def trajectories(
         ax.set_xticks(
             x,
             [
-                f"{occasion_labels[o]}\n(n = {n})"
-                for o, n in zip(data["occasion"], data["n"], strict=True)
+                f"{occasion_labels[o]}\n(n = {k})"
+                for o, k in zip(part["occasion"], part[n], strict=True)
             ],
             fontsize=8,
         )
-        ax.set_xlim(-0.4, len(data) - 0.6)
+        ax.set_xlim(-0.4, len(part) - 0.6)
         ax.set_ylim(*ranges[outcome])
-        ax.set_title(data["label"].iat[0], fontsize=9)
+        ax.set_title(part["label"].iat[0], fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
     fig.text(
         0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
     )
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
+
+
+def trajectories(
+    levels: pd.DataFrame,
+    occasion_labels: dict[str, str],
+    ranges: dict[str, list[float]],
+    caption: str,
+) -> plt.Figure:
+    """Median and interquartile range of each outcome at each occasion, n measured under each."""
+    return _occasion_panels(levels, "median", "q1", "q3", "n", occasion_labels, ranges, caption)
 
 
 def change_distributions(
@@ -349,36 +363,6 @@ def estimated_means(
     """Model-estimated means per occasion with CIs (linear mixed model), per outcome."""
     if means.empty:
         return placeholder("No mixed model could be fitted; see lmm.csv and the rule log.", caption)
-    outcomes = list(dict.fromkeys(means["outcome"]))
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
-    for ax, outcome in zip(axes[0], outcomes, strict=True):
-        data = means[means["outcome"] == outcome].reset_index(drop=True)
-        x = np.arange(len(data))
-        ax.errorbar(
-            x,
-            data["estimated_mean"],
-            yerr=[
-                data["estimated_mean"] - data["ci_low"],
-                data["ci_high"] - data["estimated_mean"],
-            ],
-            fmt="o-",
-            color="#2b4c6f",
-            capsize=4,
-        )
-        ax.set_xticks(
-            x,
-            [
-                f"{occasion_labels[o]}\n(n = {n})"
-                for o, n in zip(data["occasion"], data["observed_n"], strict=True)
-            ],
-            fontsize=8,
-        )
-        ax.set_xlim(-0.4, len(data) - 0.6)
-        ax.set_ylim(*ranges[outcome])
-        ax.set_title(data["label"].iat[0], fontsize=9)
-        ax.spines[["top", "right"]].set_visible(False)
-    fig.text(
-        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
+    return _occasion_panels(
+        means, "estimated_mean", "ci_low", "ci_high", "observed_n", occasion_labels, ranges, caption
     )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return fig
