@@ -10,6 +10,9 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/clean.smk"
 include: "rules/baseline.smk"
@@ -17,14 +20,16 @@ include: "rules/interventions.smk"
 include: "rules/outcomes.smk"
 include: "rules/responders.smk"
 include: "rules/models.smk"
+include: "rules/report.smk"
 
 
 rule all:
     input:
         rules.clean.output,
-        rules.baseline.output,
-        rules.interventions.output,
         rules.outcomes.output,
         rules.responders.output,
         rules.models.output,
+        rules.publish.output,
+        rules.summary.output,
+        rules.provenance.output,
     default_target: True

@@ -6,9 +6,7 @@ rule baseline:
         patients=rules.clean.output.patients,
         code=CODE,
     output:
-        table=f"{RESULTS}/tables/baseline.csv",
-        markdown=f"{RESULTS}/tables/baseline.md",
-        vs_paper=f"{RESULTS}/tables/baseline_vs_paper.csv",
+        table=f"{TABLES}/baseline.csv",
     params:
         settings=settings("study", "baseline"),
     log:

@@ -14,10 +14,14 @@ rule clean:
         sessions=f"{PROCESSED}/sessions.parquet",
         assessments=f"{PROCESSED}/assessments.parquet",
         cleaning_log=f"{PROCESSED}/cleaning_log.csv",
-        flow=f"{RESULTS}/tables/flow.csv",
-        flow_figure=f"{RESULTS}/figures/flow.png",
+        flow=f"{TABLES}/flow.csv",
+        flow_figure=report(
+            f"{RESULTS}/figures/flow.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "flow of patients"},
+        ),
     params:
-        extract_dir=EXTRACT,
         settings=settings(
             "study",
             "occasions",

@@ -25,6 +25,7 @@ except CohortError as exc:
 STUDY = config["study"]["name"]
 RESULTS = config["output"]["results"]
 PROCESSED = config["output"]["processed"]
+TABLES = f"{PROCESSED}/tables"  # tables before disclosure control (rule publish)
 LOGS = f"logs/{STUDY}"
 BENCHMARKS = f"benchmarks/{STUDY}"
 EXTRACT = config["extract"]["dir"]

@@ -8,12 +8,10 @@ rule interventions:
         codebook=config["interventions"]["codebook"],
         code=CODE,
     output:
-        categories=f"{RESULTS}/tables/interventions.csv",
-        dose=f"{RESULTS}/tables/dose.csv",
-        combinations=f"{RESULTS}/tables/intervention_combinations.csv",
-        cooccurrence=f"{RESULTS}/tables/intervention_cooccurrence.csv",
-        bars=f"{RESULTS}/figures/interventions.png",
-        heatmap=f"{RESULTS}/figures/intervention_cooccurrence.png",
+        categories=f"{TABLES}/interventions.csv",
+        dose=f"{TABLES}/dose.csv",
+        combinations=f"{TABLES}/intervention_combinations.csv",
+        cooccurrence=f"{TABLES}/intervention_cooccurrence.csv",
     params:
         settings=settings("study", "interventions"),
     log:

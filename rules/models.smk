@@ -7,12 +7,22 @@ rule models:
         classified=rules.responders.output.classified,
         code=CODE,
     output:
-        lmm=f"{RESULTS}/tables/lmm.csv",
-        lmm_figure=f"{RESULTS}/figures/lmm_means.png",
-        predictors=f"{RESULTS}/tables/predictors.csv",
-        forest=f"{RESULTS}/figures/predictors_forest.png",
-        missingness=f"{RESULTS}/tables/missingness.csv",
-        sensitivity=f"{RESULTS}/tables/missing_data_sensitivity.csv",
+        lmm=f"{TABLES}/lmm.csv",
+        lmm_figure=report(
+            f"{RESULTS}/figures/lmm_means.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "mixed model means"},
+        ),
+        predictors=f"{TABLES}/predictors.csv",
+        forest=report(
+            f"{RESULTS}/figures/predictors_forest.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "predictors of response"},
+        ),
+        missingness=f"{TABLES}/missingness.csv",
+        sensitivity=f"{TABLES}/missing_data_sensitivity.csv",
     params:
         settings=settings(
             "study", "occasions", "outcomes", "covariates", "models", "responders", "statistics"

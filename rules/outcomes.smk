@@ -6,9 +6,19 @@ rule outcomes:
         patients=rules.clean.output.patients,
         code=CODE,
     output:
-        table=f"{RESULTS}/tables/outcomes.csv",
-        trajectories=f"{RESULTS}/figures/outcome_trajectories.png",
-        changes=f"{RESULTS}/figures/outcome_changes.png",
+        table=f"{TABLES}/outcomes.csv",
+        trajectories=report(
+            f"{RESULTS}/figures/outcome_trajectories.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "outcome trajectories"},
+        ),
+        changes=report(
+            f"{RESULTS}/figures/outcome_changes.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "individual change"},
+        ),
     params:
         settings=settings("study", "occasions", "statistics", outcomes=outcome_definitions()),
     log:

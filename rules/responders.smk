@@ -7,12 +7,17 @@ rule responders:
         code=CODE,
     output:
         classified=f"{PROCESSED}/responders.parquet",
-        rates=f"{RESULTS}/tables/responders.csv",
-        stability=f"{RESULTS}/tables/responder_stability.csv",
-        subgroups=f"{RESULTS}/tables/responder_subgroups.csv",
-        sweep=f"{RESULTS}/tables/threshold_sweep.csv",
-        sweep_figure=f"{RESULTS}/figures/threshold_sweep.png",
-        vs_paper=f"{RESULTS}/tables/responders_vs_paper.csv",
+        rates=f"{TABLES}/responders.csv",
+        stability=f"{TABLES}/responder_stability.csv",
+        subgroups=f"{TABLES}/responder_subgroups.csv",
+        sweep=f"{TABLES}/threshold_sweep.csv",
+        sweep_figure=report(
+            f"{RESULTS}/figures/threshold_sweep.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "threshold sweep"},
+        ),
+        vs_paper=f"{TABLES}/responders_vs_paper.csv",
     params:
         settings=settings(
             "study", "occasions", "outcomes", "responders", "subgroups", "statistics"

@@ -1,11 +1,13 @@
 """Rule clean: see cohort.stages.clean_stage."""
 
+from pathlib import Path
+
 from cohort.runlog import rule_log
 from cohort.stages import clean_stage
 
 with rule_log(snakemake.log[0], "clean"):  # noqa: F821 (snakemake is injected)
     clean_stage(
-        snakemake.params.extract_dir,  # noqa: F821
+        Path(snakemake.input.patients).parent,  # noqa: F821
         snakemake.input.contract,  # noqa: F821
         snakemake.params.settings,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821

@@ -181,8 +181,8 @@ def test_stability_counts(patients):
     assert (
         pain["n"],
         pain["responder_both"],
-        pain["responder_end_only"],
-        pain["responder_late_only"],
+        pain["responder_first_only"],
+        pain["responder_second_only"],
         pain["responder_neither"],
     ) == (3, 1, 0, 1, 1)
     assert pain["mcnemar_p"] == 1.0

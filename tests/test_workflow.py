@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import jupytext
 import pandas as pd
 import pytest
 
@@ -17,6 +23,17 @@ from .conftest import ROOT, make_extract, run_snakemake, workflow_copy
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 STUDY = "schouenborg2021"
+RULES = (
+    "clean",
+    "baseline",
+    "interventions",
+    "outcomes",
+    "responders",
+    "models",
+    "publish",
+    "summary",
+    "provenance",
+)
 OUTPUTS = [
     "results/tables/flow.csv",
     "results/figures/flow.png",
@@ -45,6 +62,9 @@ OUTPUTS = [
     "results/figures/predictors_forest.png",
     "results/tables/missingness.csv",
     "results/tables/missing_data_sensitivity.csv",
+    "results/summary.md",
+    "results/provenance.json",
+    "data/processed/tables/responders.csv",
     "data/processed/patients.parquet",
     "data/processed/sessions.parquet",
     "data/processed/assessments.parquet",
@@ -52,33 +72,63 @@ OUTPUTS = [
 ]
 
 
+STUDY_FILE = (
+    "extract:\n  dir: extract\nmodels:\n  imputation: {m: 5, iterations: 5, donors: 5, seed: 1}\n"
+)
+
+
 def small_study(tmp_path: Path, contract, codebook, **kwargs) -> Path:
+    """A workflow copy with a 40-patient extract (5 imputations, to keep the suite quick)."""
     work = workflow_copy(tmp_path / "wf")
     make_extract(work / "extract", contract, codebook, n=40, seed=5, **kwargs)
-    (work / "study.yaml").write_text("extract:\n  dir: extract\n")
+    (work / "study.yaml").write_text(STUDY_FILE)
     return work
 
 
+def without_git(path: Path) -> dict:
+    record = json.loads(path.read_text())
+    record.pop("git")
+    return record
+
+
 def test_default_study_reproduces_committed_results(tmp_path):
-    """A fresh run on the committed synthetic extract gives the committed results/, byte for byte."""
+    """A fresh run on the committed synthetic extract gives the committed results/, byte for byte
+    (provenance.json: all but its git section, since the copy is not a git checkout)."""
     work = workflow_copy(tmp_path / "wf")
     shutil.copytree(ROOT / "data/raw/synthetic", work / "data/raw/synthetic")
+    shutil.copy2(ROOT / "requirements.lock", work / "requirements.lock")
     result = run_snakemake(work)
     assert result.returncode == 0, result.stderr
-    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "results").rglob("*") if p.is_file())
+    committed = sorted(
+        p.relative_to(ROOT)
+        for p in (ROOT / "results").rglob("*")
+        if p.is_file() and p.name != "report.html"
+    )
     fresh = sorted(p.relative_to(work) for p in (work / "results").rglob("*") if p.is_file())
     assert fresh == committed
     for rel in committed:
-        assert filecmp.cmp(ROOT / rel, work / rel, shallow=False), f"{rel} differs from a fresh run"
+        if rel.name == "provenance.json":
+            assert without_git(ROOT / rel) == without_git(work / rel)
+        else:
+            assert filecmp.cmp(ROOT / rel, work / rel, shallow=False), (
+                f"{rel} differs from a fresh run"
+            )
 
 
-def test_small_extract_end_to_end(tmp_path, contract, codebook):
-    work = small_study(tmp_path, contract, codebook)
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, contract, codebook):
+    work = small_study(tmp_path_factory.mktemp("run"), contract, codebook)
+    shutil.copy2(ROOT / "requirements.lock", work / "requirements.lock")
     result = run_snakemake(work, "--configfile", "study.yaml")
     assert result.returncode == 0, result.stderr
+    return work
+
+
+def test_small_extract_end_to_end(small_run):
+    work = small_run
     for rel in OUTPUTS:
         assert (work / rel).is_file(), rel
-    for rule in ("clean", "baseline", "interventions", "outcomes", "responders", "models"):
+    for rule in RULES:
         assert (work / f"logs/{STUDY}/{rule}.log").read_text().strip(), rule
         assert (work / f"benchmarks/{STUDY}/{rule}.tsv").is_file(), rule
     flow = read_csv(work / "results/tables/flow.csv")
@@ -90,14 +140,107 @@ def test_small_extract_end_to_end(tmp_path, contract, codebook):
     )
     injected = pd.read_csv(work / "extract/injected_faults.csv")
     assert len(log) >= len(injected[injected["fault"] != "not_included"])
-    # Nothing to do on a second run.
     again = run_snakemake(work, "--configfile", "study.yaml", "--dry-run", quiet=False)
     assert "Nothing to be done" in again.stdout + again.stderr
-    # No patient id reaches results/.
-    ids = set(pd.read_csv(work / "extract/patients.csv", dtype=str)["patient_id"])
-    for path in (work / "results").rglob("*.csv"):
-        text = path.read_text()
-        assert not any(pid in text for pid in ids), path
+
+
+def test_nothing_patient_level_reaches_results(small_run):
+    """No patient id and no session or assessment date of the extract appears in results/."""
+    work = small_run
+    extract = {
+        name: pd.read_csv(work / f"extract/{name}.csv", dtype=str, keep_default_na=False)
+        for name in ("patients", "sessions", "assessments")
+    }
+    ids = set(extract["patients"]["patient_id"]) | set(extract["sessions"]["patient_id"])
+    dates = set(extract["sessions"]["session_date"]) | set(extract["assessments"]["assessed_on"])
+    dates = {d for d in dates if len(d) == 10}
+    needles = sorted(ids | dates)
+    for path in (work / "results").rglob("*"):
+        if path.suffix in (".csv", ".md", ".json"):
+            text = path.read_text()
+            found = [needle for needle in needles if needle in text]
+            assert not found, f"{path.name} holds {found[:5]}"
+
+
+def test_two_runs_give_byte_identical_results(small_run, tmp_path, contract, codebook):
+    other = small_study(tmp_path, contract, codebook)
+    shutil.copy2(ROOT / "requirements.lock", other / "requirements.lock")
+    assert run_snakemake(other, "--configfile", "study.yaml").returncode == 0
+    first = sorted(
+        p.relative_to(small_run) for p in (small_run / "results").rglob("*") if p.is_file()
+    )
+    second = sorted(p.relative_to(other) for p in (other / "results").rglob("*") if p.is_file())
+    assert first == second
+    for rel in first:
+        assert filecmp.cmp(small_run / rel, other / rel, shallow=False), rel
+
+
+def test_provenance_records_inputs_software_and_no_time(small_run):
+    record = json.loads((small_run / "results/provenance.json").read_text())
+    extract = record["inputs"]["extract"]
+    assert (
+        extract["extract/patients.csv"]
+        == hashlib.sha256((small_run / "extract/patients.csv").read_bytes()).hexdigest()
+    )
+    assert (
+        "results/summary.md" in record["outputs"]
+        and "results/tables/responders.csv" in record["outputs"]
+    )
+    assert record["software"]["snakemake"] and record["software"]["statsmodels"]
+    assert record["config"]["extract"]["dir"] == "extract"
+    assert record["git"]["note"] == "not a git checkout"
+    text = json.dumps(record)
+    assert not re.search(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", text)  # no timestamps
+
+
+def test_html_report_builds(small_run):
+    result = run_snakemake(small_run, "--configfile", "study.yaml", "--report", "report.html")
+    assert result.returncode == 0, result.stderr
+    html = (small_run / "report.html").read_text(errors="replace")
+    assert "SYNTHETIC DATA" in html and "Disclosure control" in html
+
+
+def test_summary_has_banner_headline_and_assumptions(small_run):
+    text = (small_run / "results/summary.md").read_text()
+    assert text.startswith("> **SYNTHETIC DATA")
+    for heading in (
+        "## Patients",
+        "## Headline",
+        "## Responder rates",
+        "## Mixed models",
+        "## Assumptions in force",
+    ):
+        assert heading in text
+    assert "ASSUMPTION" in text
+
+
+def test_notebook_runs_headless_on_a_run(small_run):
+    env = {**os.environ, "COHORT_ROOT": str(small_run), "MPLBACKEND": "Agg"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "notebooks/explore.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Patient P" in result.stdout
+    notebook = jupytext.read(ROOT / "notebooks/explore.py")
+    assert sum(cell.cell_type == "code" for cell in notebook.cells) >= 4
+
+
+def test_lint_warnings_are_only_the_explained_ones():
+    """README, 'snakemake --lint': no conda/container (the lock file is the environment), and
+    the helper functions of rules/common.smk."""
+    result = run_snakemake(ROOT, "--lint", quiet=False)
+    kinds = {
+        line.strip()
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip().startswith("* ")
+    }
+    assert kinds <= {
+        "* Specify a conda environment or container for each rule.:",
+        "* Mixed rules and functions in same snakefile.:",
+    }, kinds
 
 
 def assert_stopped_before_output(result, work: Path, *fragments: str) -> None:
@@ -144,13 +287,12 @@ def planned_jobs(result) -> dict[str, int]:
     return jobs
 
 
-def test_threshold_change_reruns_only_responders_and_downstream(tmp_path, contract, codebook):
-    work = small_study(tmp_path, contract, codebook)
-    assert run_snakemake(work, "--configfile", "study.yaml").returncode == 0
-    (work / "study.yaml").write_text(
-        "extract:\n  dir: extract\noutcomes:\n  pain:\n    mcid:\n      absolute: 3\n"
+def test_threshold_change_reruns_only_responders_and_downstream(small_run):
+    work = small_run
+    (work / "threshold.yaml").write_text(
+        STUDY_FILE + "outcomes:\n  pain:\n    mcid:\n      absolute: 3\n"
     )
-    dry = run_snakemake(work, "--configfile", "study.yaml", "--dry-run", quiet=False)
+    dry = run_snakemake(work, "--configfile", "threshold.yaml", "--dry-run", quiet=False)
     assert dry.returncode == 0, dry.stderr
     jobs = planned_jobs(dry)
     assert "responders" in jobs and "models" in jobs  # models use the classification

@@ -120,7 +120,10 @@ def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
 
 def category_bars(categories: pd.DataFrame, caption: str) -> plt.Figure:
     """Patients per intervention category, sorted, each bar labelled n (%)."""
-    data = categories.sort_values(["patients_n", "code"], ascending=[True, False], kind="stable")
+    data = categories.assign(
+        patients_pct=pd.to_numeric(categories["patients_pct"], errors="coerce").fillna(0),
+        order=pd.to_numeric(categories["patients_n"], errors="coerce").fillna(0),
+    ).sort_values(["order", "code"], ascending=[True, False], kind="stable")
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(data) + 1.6))
     bars = ax.barh(data["category"], data["patients_pct"], color="#4b7bb0")
     for bar, (_, row) in zip(bars, data.iterrows(), strict=True):
@@ -146,15 +149,16 @@ def category_bars(categories: pd.DataFrame, caption: str) -> plt.Figure:
 def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figure:
     """Patients who received both categories; the diagonal is who received the category."""
     codes = [c for c in matrix.columns if c not in ("code", "category")]
-    values = matrix[codes].to_numpy(dtype=float)
+    shown = matrix[codes].astype(str).to_numpy()  # suppressed cells read "<5"
+    values = matrix[codes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(7.5, 6.8))
-    image = ax.imshow(values / n * 100, cmap="Blues", vmin=0, vmax=100)
+    image = ax.imshow(np.nan_to_num(values) / n * 100, cmap="Blues", vmin=0, vmax=100)
     for i in range(len(codes)):
         for j in range(len(codes)):
             ax.text(
                 j,
                 i,
-                f"{int(values[i, j])}",
+                shown[i, j],
                 ha="center",
                 va="center",
                 fontsize=7,

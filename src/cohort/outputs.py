@@ -31,3 +31,9 @@ def write_csv(df: pd.DataFrame, path: str | Path, notes: list[str] | None = None
 def read_csv(path: str | Path) -> pd.DataFrame:
     """Read a table written by write_csv (footers skipped)."""
     return pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
+
+
+def read_notes(path: str | Path) -> list[str]:
+    """The footer lines of a table written by write_csv."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [line[2:] for line in lines if line.startswith("# ")]

@@ -13,6 +13,7 @@ import pandas as pd
 from cohort.cleaning import clean_extract, read_extract, unaccounted_rows
 from cohort.contract import load_codebook, load_contract
 from cohort.derivations import derive_tables, patient_flow
+from cohort.disclosure import TABLE_RULES, suppress
 from cohort.figures import (
     category_bars,
     change_distributions,
@@ -36,7 +37,8 @@ from cohort.models import (
     sensitivity_table,
 )
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
-from cohort.outputs import table_notes, write_csv
+from cohort.outputs import read_csv, read_notes, table_notes, write_csv
+from cohort.provenance import provenance, write_provenance
 from cohort.responders import (
     classify_all,
     composites,
@@ -46,6 +48,7 @@ from cohort.responders import (
     threshold_sweep,
     versus_paper,
 )
+from cohort.summary import summary_markdown
 from cohort.tables import baseline_markdown, baseline_table, baseline_vs_paper
 
 log = logging.getLogger(__name__)
@@ -93,10 +96,8 @@ def clean_stage(
 
 
 def baseline_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
-    """Rule `baseline`: Table 2 of the paper and its comparison with the published figures."""
-    patients = pd.read_parquet(patients_path)
-    analysis = patients[patients["analysis_set"]].reset_index(drop=True)
-    log.info("baseline: analysis set n = %d", len(analysis))
+    """Rule `baseline`: Table 2 of the paper (before disclosure control)."""
+    analysis = _analysis_set(patients_path)
     table = baseline_table(analysis, settings["baseline"])
     notes = table_notes(
         settings,
@@ -104,14 +105,6 @@ def baseline_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         "Quartiles by linear interpolation (Hyndman-Fan type 7); SD with n - 1.",
     )
     write_csv(table, out["table"], notes)
-    Path(out["markdown"]).write_text(
-        baseline_markdown(table, "Baseline characteristics (Table 2)", notes), encoding="utf-8"
-    )
-    write_csv(
-        baseline_vs_paper(table, settings["baseline"]),
-        out["vs_paper"],
-        table_notes(settings, "paper: Trulsson Schouenborg et al. 2021, Table 2 (N = 274)."),
-    )
 
 
 def _analysis_set(patients_path: str) -> pd.DataFrame:
@@ -179,9 +172,6 @@ def interventions_stage(
             + "Patients who received both categories; the diagonal is who received the category.",
         ),
     )
-    caption = " ".join(table_notes(settings, base + "Categories coded from the medical records."))
-    save_figure(category_bars(categories, caption), out["bars"])
-    save_figure(cooccurrence_heatmap(matrix, n, caption), out["heatmap"])
 
 
 def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
@@ -443,3 +433,75 @@ def models_stage(
             "imputed (MICE, PMM) and classified in each imputed set, pooled by Rubin's rules on the logit scale.",
         ),
     )
+
+
+def publish_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `publish`: disclosure control of every table, then the renderings made from the
+    protected tables (Table 2 in Markdown and beside the paper, count-bearing figures)."""
+    min_cell = settings["disclosure"]["min_cell"]
+    protected = {}
+    for name, path in tables.items():
+        table, notes = read_csv(path), read_notes(path)
+        rule = TABLE_RULES.get(name)
+        if rule is not None:
+            table, hidden = suppress(table, rule, min_cell)
+            notes.append(
+                f"Disclosure control: counts below {min_cell} (and the values derived from them) shown as "
+                f"<{min_cell} or blank, with secondary suppression; {hidden} cells suppressed."
+            )
+            log.info("%s: %d cells suppressed", name, hidden)
+        else:
+            log.info(
+                "%s: published without suppression (no counts of patients by characteristic)", name
+            )
+        write_csv(table, out[name], notes)
+        protected[name] = (table, notes)
+    baseline, notes = protected["baseline"]
+    (Path(out["baseline_markdown"])).write_text(
+        baseline_markdown(baseline, "Baseline characteristics (Table 2)", notes), encoding="utf-8"
+    )
+    write_csv(
+        baseline_vs_paper(baseline, settings["baseline"]),
+        out["baseline_vs_paper"],
+        table_notes(
+            settings,
+            "paper: Trulsson Schouenborg et al. 2021, Table 2 (N = 274); this run after disclosure control.",
+        ),
+    )
+    categories, _ = protected["interventions"]
+    n = int(categories["N"].iat[0])
+    caption = " ".join(
+        table_notes(
+            settings,
+            f"N = {n} (analysis set). Categories coded from the medical records; "
+            f"counts below {min_cell} suppressed.",
+        )
+    )
+    save_figure(category_bars(categories, caption), out["interventions_figure"])
+    save_figure(
+        cooccurrence_heatmap(protected["intervention_cooccurrence"][0], n, caption),
+        out["cooccurrence_figure"],
+    )
+
+
+def summary_stage(tables: dict[str, str], settings: dict[str, Any], out: str) -> None:
+    """Rule `summary`: results/summary.md from the published tables."""
+    read = {name: read_csv(path) for name, path in tables.items()}
+    for name, table in read.items():
+        log.info("read %s: %d rows", tables[name], len(table))
+    Path(out).write_text(summary_markdown(read, settings), encoding="utf-8")
+    log.info("wrote %s", out)
+
+
+def provenance_stage(
+    inputs: dict[str, list[str]], outputs: list[str], config: dict[str, Any], repo: str, out: str
+) -> None:
+    """Rule `provenance`: results/provenance.json."""
+    record = provenance(inputs, outputs, config, repo)
+    log.info(
+        "hashed %d input files and %d outputs; git: %s",
+        sum(len(v) for v in record["inputs"].values()),
+        len(record["outputs"]),
+        record["git"],
+    )
+    write_provenance(record, out)

@@ -1,0 +1,117 @@
+# Stage 7: disclosure control and publication of the tables; summary; provenance.
+
+PUBLISHED_TABLES = {
+    "flow": rules.clean.output.flow,
+    "baseline": rules.baseline.output.table,
+    "interventions": rules.interventions.output.categories,
+    "dose": rules.interventions.output.dose,
+    "intervention_combinations": rules.interventions.output.combinations,
+    "intervention_cooccurrence": rules.interventions.output.cooccurrence,
+    "outcomes": rules.outcomes.output.table,
+    "responders": rules.responders.output.rates,
+    "responder_stability": rules.responders.output.stability,
+    "responder_subgroups": rules.responders.output.subgroups,
+    "threshold_sweep": rules.responders.output.sweep,
+    "responders_vs_paper": rules.responders.output.vs_paper,
+    "lmm": rules.models.output.lmm,
+    "predictors": rules.models.output.predictors,
+    "missingness": rules.models.output.missingness,
+    "missing_data_sensitivity": rules.models.output.sensitivity,
+}
+
+
+rule publish:
+    input:
+        **PUBLISHED_TABLES,
+        code=CODE,
+    output:
+        **{
+            name: report(
+                f"{RESULTS}/tables/{name}.csv",
+                caption="../report/table.rst",
+                category="Tables",
+                labels={"table": name},
+            )
+            for name in PUBLISHED_TABLES
+        },
+        baseline_markdown=f"{RESULTS}/tables/baseline.md",
+        baseline_vs_paper=report(
+            f"{RESULTS}/tables/baseline_vs_paper.csv",
+            caption="../report/table.rst",
+            category="Comparison with the paper",
+            labels={"table": "Table 2: paper vs this run"},
+        ),
+        interventions_figure=report(
+            f"{RESULTS}/figures/interventions.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "intervention categories"},
+        ),
+        cooccurrence_figure=report(
+            f"{RESULTS}/figures/intervention_cooccurrence.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "category co-occurrence"},
+        ),
+    params:
+        settings=settings("study", "baseline", "disclosure"),
+        tables=list(PUBLISHED_TABLES),
+    log:
+        f"{LOGS}/publish.log",
+    benchmark:
+        f"{BENCHMARKS}/publish.tsv"
+    script:
+        "../scripts/publish.py"
+
+
+rule summary:
+    input:
+        flow=rules.publish.output.flow,
+        responders=rules.publish.output.responders,
+        responders_vs_paper=rules.publish.output.responders_vs_paper,
+        missing_data_sensitivity=rules.publish.output.missing_data_sensitivity,
+        lmm=rules.publish.output.lmm,
+        baseline_vs_paper=rules.publish.output.baseline_vs_paper,
+        code=CODE,
+    output:
+        report(f"{RESULTS}/summary.md", caption="../report/figure.rst", category="Summary", labels={"document": "summary"}),
+    params:
+        settings=settings("study", "outcomes", "derived", "responders", "models"),
+        tables=["flow", "responders", "responders_vs_paper", "missing_data_sensitivity", "lmm", "baseline_vs_paper"],
+    log:
+        f"{LOGS}/summary.log",
+    benchmark:
+        f"{BENCHMARKS}/summary.tsv"
+    script:
+        "../scripts/summary.py"
+
+
+rule provenance:
+    input:
+        extract=[p for p in (extract_file(t) for t in ("patients", "sessions", "assessments")) if p],
+        config=sorted(
+            os.path.relpath(p) for p in (Path(workflow.basedir) / "config").rglob("*.yaml")
+        )
+        + [os.path.relpath(Path(workflow.basedir) / "requirements.lock")],
+        outputs=[
+            *rules.publish.output,
+            rules.outcomes.output.trajectories,
+            rules.outcomes.output.changes,
+            rules.clean.output.flow_figure,
+            rules.responders.output.sweep_figure,
+            rules.models.output.lmm_figure,
+            rules.models.output.forest,
+            rules.summary.output,
+        ],
+        code=CODE,
+    output:
+        f"{RESULTS}/provenance.json",
+    params:
+        config=config,
+        repo=workflow.basedir,
+    log:
+        f"{LOGS}/provenance.log",
+    benchmark:
+        f"{BENCHMARKS}/provenance.tsv"
+    script:
+        "../scripts/provenance.py"

@@ -1,0 +1,17 @@
+"""Rule provenance: see cohort.stages.provenance_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages import provenance_stage
+
+with rule_log(snakemake.log[0], "provenance"):  # noqa: F821 (snakemake is injected)
+    provenance_stage(
+        {
+            "extract": list(snakemake.input.extract),  # noqa: F821
+            "config": list(snakemake.input.config),  # noqa: F821
+            "code": list(snakemake.input.code),  # noqa: F821
+        },
+        list(snakemake.input.outputs),  # noqa: F821
+        dict(snakemake.params.config),  # noqa: F821
+        snakemake.params.repo,  # noqa: F821
+        snakemake.output[0],  # noqa: F821
+    )

@@ -1,0 +1,11 @@
+"""Rule publish: see cohort.stages.publish_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages import publish_stage
+
+with rule_log(snakemake.log[0], "publish"):  # noqa: F821 (snakemake is injected)
+    publish_stage(
+        {name: snakemake.input[name] for name in snakemake.params.tables},  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        dict(snakemake.output.items()),  # noqa: F821
+    )

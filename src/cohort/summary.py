@@ -1,0 +1,152 @@
+"""results/summary.md: one page for a human, made only from the published (disclosure-controlled)
+tables and the config: the cohort, the flow, the paper's headline numbers beside this run's,
+responder rates, key model results, and the assumptions in force."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from cohort.outputs import SYNTHETIC_NOTE
+from cohort.tables import fmt
+
+
+def _num(value: Any, decimals: int = 0) -> str:
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iat[0]
+    return str(value) if pd.isna(number) else fmt(float(number), decimals)
+
+
+def _rate(row: pd.Series) -> str:
+    if str(row["pct"]).strip() in ("", "nan"):
+        return "suppressed (small cells)"
+    return f"{_num(row['pct'])}% [{_num(row['ci_low_pct'])}, {_num(row['ci_high_pct'])}] ({row['responders']}/{row['n']})"
+
+
+def assumptions(config: dict[str, Any]) -> list[str]:
+    """The defaults in force that the paper does not report (marked ASSUMPTION in the config)."""
+    items = []
+    for spec in config["outcomes"].values():
+        mcid = spec["mcid"]
+        if mcid.get("assumption"):
+            items.append(
+                f"MCID for {spec['label']}: {_mcid_text(mcid)} ({mcid['reference'].strip()})"
+            )
+        source = spec["source"]
+        if "items" in source:
+            items.append(
+                f"{spec['label']}: mean of answered items, at least {source['min_answered']} of {len(source['items'])}"
+            )
+    derived = config.get("derived", {})
+    if derived.get("anxious_depressed", {}).get("assumption"):
+        spec = derived["anxious_depressed"]
+        items.append(
+            f"Anxious or depressed: EQ-5D {spec['column']} level >= {spec['min_level']} at start"
+        )
+    items.append(
+        f"Could-not-improve patients (floor/ceiling) in the responder denominators: {config['responders']['could_not_improve']}"
+    )
+    items.append(
+        "Responder denominators: patients measured at start and at the occasion (complete case)"
+    )
+    models = config.get("models", {})
+    if models:
+        items.append(
+            f"Predictors of response: categories {', '.join(models['categories'])} and dose `{models['dose']}`"
+        )
+    return items
+
+
+def _mcid_text(mcid: dict[str, Any]) -> str:
+    parts = []
+    if mcid["absolute"] is not None:
+        parts.append(f"improvement >= {mcid['absolute']:g}")
+    if mcid["percent"] is not None:
+        parts.append(f">= {mcid['percent']:g}%")
+    return f" {mcid['combine']} ".join(parts) if len(parts) > 1 else parts[0]
+
+
+def summary_markdown(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> str:
+    lines = []
+    if config["study"]["synthetic"]:
+        lines += [f"> **{SYNTHETIC_NOTE}**", ""]
+    lines += ["# Summary of this run", "", config["study"]["title"].strip(), ""]
+    flow = tables["flow"]
+    stages = flow[flow["kind"] == "stage"]
+    lines += (
+        ["## Patients", ""] + [f"- {r['label']}: {r['n']}" for _, r in stages.iterrows()] + [""]
+    )
+    vs = tables["responders_vs_paper"]
+    lines += [
+        "## Headline: clinically important improvement, paper vs this run",
+        "",
+        "| outcome | occasion | paper | this run, % [95% CI] (responders/n) | rule |",
+        "|---|---|---|---|---|",
+    ]
+    for _, r in vs.iterrows():
+        this = _rate(r.rename({"this_run_pct": "pct"}))
+        lines.append(
+            f"| {r['label']} | {r['occasion']} | {_num(r['paper_pct'])}% | {this} | {r['rule']} |"
+        )
+    rates = tables["responders"]
+    lines += [
+        "",
+        "## Responder rates",
+        "",
+        "| outcome | occasion | denominator | rate |",
+        "|---|---|---|---|",
+    ]
+    for _, r in rates.iterrows():
+        lines.append(f"| {r['outcome']} | {r['occasion']} | {r['denominator']} | {_rate(r)} |")
+    sens = tables["missing_data_sensitivity"]
+    lines += [
+        "",
+        "## Sensitivity to loss to follow-up (responder rate, %)",
+        "",
+        "| outcome | occasion | complete case | multiple imputation | non-responder imputation |",
+        "|---|---|---|---|---|",
+    ]
+    for (outcome, occasion), g in sens.groupby(["outcome", "occasion"], sort=False):
+        cell = {
+            r["analysis"]: f"{_num(r['pct'])} [{_num(r['ci_low_pct'])}, {_num(r['ci_high_pct'])}]"
+            for _, r in g.iterrows()
+        }
+        lines.append(
+            f"| {outcome} | {occasion} | {cell.get('complete case', '')} | {cell.get('multiple imputation', '')} | "
+            f"{cell.get('non-responder imputation', '')} |"
+        )
+    lmm = tables["lmm"]
+    means = lmm[lmm["section"] == "estimated mean"]
+    lines += [
+        "",
+        "## Mixed models: estimated means per occasion [95% CI]",
+        "",
+        "| outcome | " + " | ".join(dict.fromkeys(means["occasion"])) + " |",
+        "|---|" + "---|" * means["occasion"].nunique(),
+    ]
+    for outcome, g in means.groupby("outcome", sort=False):
+        decimals = config["outcomes"][outcome].get("decimals", 0) + 1
+        cells = [
+            f"{_num(r['estimated_mean'], decimals)} [{_num(r['ci_low'], decimals)}, {_num(r['ci_high'], decimals)}]"
+            for _, r in g.iterrows()
+        ]
+        lines.append(f"| {g['label'].iat[0]} | " + " | ".join(cells) + " |")
+    baseline = tables["baseline_vs_paper"]
+    lines += [
+        "",
+        "## Table 2: paper vs this run",
+        "",
+        "| characteristic | paper | this run |",
+        "|---|---|---|",
+    ]
+    for _, r in baseline.iterrows():
+        label = r["label"] + (f": {r['level']}" if str(r["level"]) not in ("", "nan") else "")
+        lines.append(f"| {label} | {r['paper']} | {r['this_run']} |")
+    lines += ["", "## Assumptions in force", ""] + [f"- {a}" for a in assumptions(config)]
+    lines += [
+        "",
+        "Every number here comes from the tables in `results/tables/` (after disclosure control); "
+        "`results/provenance.json` records the inputs, software and code of this run.",
+        "",
+    ]
+    return "\n".join(lines)
