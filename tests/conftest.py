@@ -17,7 +17,7 @@ from cohort.derivations import derive_tables
 from cohort.synthetic import synthesize, write_extract
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "src", "report")
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "src", "report", "profiles", "requirements.lock")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -96,3 +96,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cohort", *args], cwd=ROOT, capture_output=True, text=True
     )
+
+
+# Counts of the bad-input corpus, reported at the end of the test run.
+BAD_INPUTS = {"hand-written": 0, "generated": 0}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if any(BAD_INPUTS.values()):
+        terminalreporter.write_line(
+            f"bad-input corpus: {BAD_INPUTS['hand-written']} hand-written and "
+            f"{BAD_INPUTS['generated']} generated inputs tried"
+        )

@@ -96,7 +96,6 @@ def test_default_study_reproduces_committed_results(tmp_path):
     (provenance.json: all but its git section, since the copy is not a git checkout)."""
     work = workflow_copy(tmp_path / "wf")
     shutil.copytree(ROOT / "data/raw/synthetic", work / "data/raw/synthetic")
-    shutil.copy2(ROOT / "requirements.lock", work / "requirements.lock")
     result = run_snakemake(work)
     assert result.returncode == 0, result.stderr
     committed = sorted(
@@ -118,7 +117,6 @@ def test_default_study_reproduces_committed_results(tmp_path):
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory, contract, codebook):
     work = small_study(tmp_path_factory.mktemp("run"), contract, codebook)
-    shutil.copy2(ROOT / "requirements.lock", work / "requirements.lock")
     result = run_snakemake(work, "--configfile", "study.yaml")
     assert result.returncode == 0, result.stderr
     return work
@@ -164,7 +162,6 @@ def test_nothing_patient_level_reaches_results(small_run):
 
 def test_two_runs_give_byte_identical_results(small_run, tmp_path, contract, codebook):
     other = small_study(tmp_path, contract, codebook)
-    shutil.copy2(ROOT / "requirements.lock", other / "requirements.lock")
     assert run_snakemake(other, "--configfile", "study.yaml").returncode == 0
     first = sorted(
         p.relative_to(small_run) for p in (small_run / "results").rglob("*") if p.is_file()
@@ -297,3 +294,61 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
     jobs = planned_jobs(dry)
     assert "responders" in jobs and "models" in jobs  # models use the classification
     assert not {"clean", "baseline", "interventions", "outcomes"} & set(jobs), jobs
+
+
+def test_single_patient_gives_a_clean_result(tmp_path, contract, codebook):
+    work = workflow_copy(tmp_path / "wf")
+    make_extract(work / "extract", contract, codebook, n=1, seed=3, fault_rate=0)
+    (work / "study.yaml").write_text(STUDY_FILE)
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert result.returncode == 0, result.stderr
+    lmm = read_csv(work / "results/tables/lmm.csv")
+    assert "(model failed)" in set(lmm["term"])  # reported in the table, not hidden
+    assert "lmm pain failed" in (work / f"logs/{STUDY}/models.log").read_text()
+
+
+def test_no_included_patient_stops_with_a_message_and_no_output(tmp_path, contract, codebook):
+    work = small_study(tmp_path, contract, codebook)
+    path = work / "extract/patients.csv"
+    patients = pd.read_csv(path, dtype=str, keep_default_na=False).assign(included="no")
+    patients.to_csv(path, index=False)
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert result.returncode != 0
+    assert "no patient is in the analysis set" in result.stderr
+    assert not (work / "results").exists() and not any((work / "data").rglob("*.parquet"))
+
+
+def test_interrupted_run_is_rerun_and_gives_the_same_results(
+    small_run, tmp_path, contract, codebook
+):
+    """Kill Snakemake while the models rule runs: the job's outputs stay marked incomplete, the
+    rerun redoes it (workflow profile: rerun-incomplete) and ends with the same results as an
+    uninterrupted run."""
+    import signal
+    import time
+
+    work = small_study(tmp_path, contract, codebook)
+    snakemake = Path(sys.executable).parent / "snakemake"
+    process = subprocess.Popen(
+        [str(snakemake), "--cores", "2", "--quiet", "--configfile", "study.yaml"],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    marker = work / f"logs/{STUDY}/models.log"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (work / "results/tables/lmm.csv").exists()
+    # A killed Snakemake leaves its lock: the user unlocks (README), then reruns.
+    assert run_snakemake(work, "--configfile", "study.yaml", "--unlock").returncode == 0
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert result.returncode == 0, result.stderr
+    for path in sorted((small_run / "results").rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(small_run)
+            assert filecmp.cmp(path, work / rel, shallow=False), rel

@@ -16,7 +16,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -327,26 +327,54 @@ def _parse_number(
 DATE_RANGE = (datetime(1900, 1, 1), datetime(2100, 12, 31))  # plausible dates of a clinical record
 
 
-def _parse_date(
-    s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog, formats: list[str]
-) -> pd.Series:
-    def parse_one(text: str) -> tuple[datetime | None, str]:
-        for fmt in formats:
+EXCEL_EPOCH = datetime(1899, 12, 30)  # day 0 of Excel's 1900 date system (Windows)
+EXCEL_SERIAL = "excel_serial"  # date format token: a whole number of days since EXCEL_EPOCH
+
+
+def _parse_one_date(text: str, formats: list[str]) -> tuple[datetime | None, str, str]:
+    """(date, fault, format used) for one text; the first format that reads it wins."""
+    if text == MISSING:
+        return None, "", ""
+    for fmt in formats:
+        if fmt == EXCEL_SERIAL:
+            if not text.isdigit() or not 10000 <= int(text) <= 80000:  # 1927-2119
+                continue
+            value = EXCEL_EPOCH + timedelta(days=int(text))
+        else:
             try:
                 value = datetime.strptime(text, fmt)
             except ValueError:
                 continue
-            in_range = DATE_RANGE[0] <= value <= DATE_RANGE[1]
-            return (value, "") if in_range else (None, "out_of_range")
-        return None, "unparseable_date" if text != MISSING else ""
+        in_range = DATE_RANGE[0] <= value <= DATE_RANGE[1]
+        return (value, "", fmt) if in_range else (None, "out_of_range", fmt)
+    return None, "unparseable_date", ""
 
+
+def _parse_date(
+    s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog, formats: list[str]
+) -> pd.Series:
     parsed = _on_uniques(
-        s, lambda u: np.array([parse_one(v) for v in u], dtype=object).reshape(len(u), 2)
+        s,
+        lambda u: np.array([_parse_one_date(v, formats) for v in u], dtype=object).reshape(
+            len(u), 3
+        ),
     )
     values = pd.Series(
         pd.to_datetime(pd.Series(parsed[:, 0], dtype=object)).to_numpy(), index=s.index
     )
     values = values.astype("datetime64[ns]")
+    used = pd.Series(parsed[:, 2], index=s.index)
+    other = (used != "") & (used != formats[0]) & values.notna()
+    clog.add_cells(
+        name,
+        rows,
+        other,
+        col.name,
+        s,
+        "date_format",
+        "normalized",
+        "read as " + used.str.replace(EXCEL_SERIAL, "Excel serial day number", regex=False),
+    )
     fault = pd.Series(parsed[:, 1], index=s.index)
     bad = fault == "unparseable_date"
     clog.add_cells(
@@ -629,6 +657,30 @@ def _check_occasion_order(
     return assessments
 
 
+def _flag_sessions_after_last_occasion(
+    sessions: pd.DataFrame, assessments: pd.DataFrame, last: str, clog: CleaningLog
+) -> None:
+    """A session dated after the patient's last assessment (e.g. the 1-year follow-up) is kept,
+    as it may be a new episode of care, but flagged in the log for a reviewer."""
+    dated = assessments[
+        (assessments["occasion"].astype(str) == last) & assessments["assessed_on"].notna()
+    ]
+    if sessions.empty or dated.empty:
+        return
+    last_date = sessions["patient_id"].map(dated.set_index("patient_id")["assessed_on"])
+    after = sessions["session_date"] > last_date
+    clog.add_cells(
+        "sessions",
+        sessions,
+        after,
+        "session_date",
+        sessions["session_date"].dt.strftime("%Y-%m-%d"),
+        "session_after_last_occasion",
+        "flagged",
+        f"after the patient's {last} assessment; kept",
+    )
+
+
 def clean_extract(
     raw: dict[str, pd.DataFrame], contract: Contract, config: dict[str, Any]
 ) -> CleanedExtract:
@@ -645,6 +697,10 @@ def clean_extract(
     if config["cleaning"]["check_occasion_order"]:
         tables["assessments"] = _check_occasion_order(
             tables["assessments"], occasion_names(config), clog
+        )
+    if "sessions" in tables and len(occasion_names(config)) > 1:
+        _flag_sessions_after_last_occasion(
+            tables["sessions"], tables["assessments"], occasion_names(config)[-1], clog
         )
     cleaning_log = clog.frame()
     for name, df in tables.items():

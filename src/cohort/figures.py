@@ -313,6 +313,10 @@ def threshold_sweep_figure(
 
 def forest_plot(predictors: pd.DataFrame, caption: str) -> plt.Figure:
     """Odds ratios with CIs (log scale) per outcome and term, complete case and imputed."""
+    if "odds_ratio" not in predictors or predictors["odds_ratio"].isna().all():
+        return placeholder(
+            "No model of response could be fitted; see predictors.csv and the rule log.", caption
+        )
     data = predictors.dropna(subset=["odds_ratio"]).reset_index(drop=True)
     groups = list(dict.fromkeys(data["outcome"] + " at " + data["occasion"]))
     terms = list(dict.fromkeys(data["term"]))

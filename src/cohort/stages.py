@@ -10,10 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from cohort.cleaning import clean_extract, read_extract, unaccounted_rows
+from cohort.cleaning import check_extract, clean_extract, read_extract, unaccounted_rows
 from cohort.contract import load_codebook, load_contract
 from cohort.derivations import derive_tables, patient_flow
 from cohort.disclosure import TABLE_RULES, suppress
+from cohort.errors import CohortError
 from cohort.figures import (
     category_bars,
     change_distributions,
@@ -38,6 +39,7 @@ from cohort.models import (
 )
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import read_csv, read_notes, table_notes, write_csv
+from cohort.privacy import guard_identifiers
 from cohort.provenance import provenance, write_provenance
 from cohort.responders import (
     classify_all,
@@ -59,9 +61,15 @@ def clean_stage(
 ) -> None:
     """Rule `clean`: raw extract -> typed tables, cleaning log, derived patient table, flow."""
     contract = load_contract(contract_path, settings)
+    files = check_extract(extract_dir, contract)
     raw = read_extract(extract_dir, contract)
     for name, df in raw.items():
-        log.info("read %s: %d rows, %d columns", name, len(df), df.shape[1] - 1)
+        log.info("read %s: %d rows, %d columns", files[name], len(df), df.shape[1] - 1)
+    guard_identifiers(
+        raw,
+        {name: str(path) for name, path in files.items()},
+        settings["cleaning"]["allow_identifiers"],
+    )
     cleaned = clean_extract(raw, contract, settings)
     problems = unaccounted_rows(raw, cleaned)
     if problems:  # the invariant: a bug, never a user fault
@@ -75,6 +83,11 @@ def clean_stage(
     )
     patients, sessions, assessments = derive_tables(cleaned.tables, settings, codes)
     flow = patient_flow(patients, settings, has_sessions=sessions is not None)
+    if not patients["analysis_set"].any():
+        raise CohortError(
+            "no patient is in the analysis set (included, with a session and a start assessment): "
+            + "; ".join(f"{r['label']}: {r['n']}" for _, r in flow.iterrows())
+        )
     log.info(
         "analysis set: %d of %d referred patients",
         int(patients["analysis_set"].sum()),
