@@ -15,6 +15,13 @@ def _stop(message):
     sys.exit(1)
 
 
+# A study file (--configfile) replaces whole the top-level keys it lists under `replaces`
+# (Snakemake itself merges mappings key by key).
+for _study_file in workflow.config_settings.configfiles:
+    _study = read_yaml(_study_file) or {}
+    for _key in _study.get("replaces", []):
+        config[_key] = _study[_key]
+
 try:
     validate_config(config, read_yaml(workflow.source_path("../config/config.schema.yaml")))
     # File-level faults of the extract (missing file or column) stop the run before any rule.

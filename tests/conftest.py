@@ -17,7 +17,16 @@ from cohort.derivations import derive_tables
 from cohort.synthetic import synthesize, write_extract
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "src", "report", "profiles", "requirements.lock")
+WORKFLOW_PARTS = (
+    "Snakefile",
+    "rules",
+    "scripts",
+    "config",
+    "src",
+    "report",
+    "profiles",
+    "requirements.lock",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -364,6 +364,16 @@ def _parse_date(
     )
     values = values.astype("datetime64[ns]")
     used = pd.Series(parsed[:, 2], index=s.index)
+    counts = used[used != ""].value_counts()
+    if len(counts) > 1:  # e.g. a dd/mm file opened in a US-locale spreadsheet
+        clog.add_note(
+            name,
+            col.name,
+            "mixed_date_formats",
+            "flagged",
+            "; ".join(f"{n} as {fmt}" for fmt, n in counts.items())
+            + ". Day and month may be swapped in one form: check at the source.",
+        )
     other = (used != "") & (used != formats[0]) & values.notna()
     clog.add_cells(
         name,
@@ -538,6 +548,21 @@ def clean_table(
             out[col.name] = _parse_code_list(s, col, name, ids, clog)
         else:  # id, text
             out[col.name] = s.astype("string").replace(MISSING, pd.NA)
+    for col in table.columns.values():
+        if col.zero_missing_with:  # a 0 recorded for a measure that was not taken at all
+            other = col.zero_missing_with
+            zero = (out[col.name] == 0).fillna(False) & out[other].isna()
+            clog.add_cells(
+                name,
+                ids,
+                zero,
+                col.name,
+                df[col.name],
+                "zero_where_missing",
+                "set_missing",
+                f"0 recorded where {other} is missing: not measured",
+            )
+            out.loc[zero, col.name] = np.nan
     for col in table.columns.values():
         if col.not_null:  # blank, or set missing above: the row cannot be used
             empty = out[col.name].isna()

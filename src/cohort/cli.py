@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     dic.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     dic.add_argument("--contract", type=Path, default=None)
     dic.add_argument("--out", type=Path, required=True)
+    imp = sub.add_parser(
+        "import-vickers2006",
+        help="convert the acupuncture-for-headache trial file (Vickers 2006) to the raw-extract contract",
+    )
+    imp.add_argument("--source", type=Path, required=True, help="acupuncture_trial_data.csv")
+    imp.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -44,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "import-vickers2006":
+            from cohort.importers import vickers2006
+
+            if not args.source.is_file():
+                raise CohortError(f"{args.source}: file not found")
+            vickers2006.write_extract(vickers2006.import_trial(args.source), args.out)
+            return 0
         config = load_config(args.config)
         contract_path = getattr(args, "contract", None) or Path(config["extract"]["contract"])
         contract = load_contract(contract_path, config)

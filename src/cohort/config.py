@@ -124,3 +124,19 @@ def outcome_names(config: dict[str, Any]) -> list[str]:
 def occasion_names(config: dict[str, Any]) -> list[str]:
     """Declared occasion names, in time order; the first is the baseline."""
     return [o["name"] for o in config["occasions"]]
+
+
+def merge_study(config: dict[str, Any], study: dict[str, Any]) -> dict[str, Any]:
+    """A study file over the default config: mappings merge key by key (as Snakemake's
+    --configfile does), except the top-level keys the study lists under `replaces`, which it
+    replaces whole (its own outcomes, occasions, baseline rows ...)."""
+
+    def merge(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}
+        return over
+
+    merged = merge(config, study)
+    for key in study.get("replaces", []):
+        merged[key] = study[key]
+    return merged

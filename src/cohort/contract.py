@@ -28,6 +28,7 @@ class Column:
     max: float | None = None
     unit: str | None = None
     references: str | None = None
+    zero_missing_with: str | None = None  # a 0 here means missing when this other column is
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def load_contract(path: str | Path, config: dict[str, Any]) -> Contract:
                 max=col.get("max"),
                 unit=col.get("unit"),
                 references=col.get("references"),
+                zero_missing_with=col.get("zero_missing_with"),
             )
         tables[table_name] = Table(
             name=table_name,

@@ -93,7 +93,8 @@ def patient_table(
         out[f"assessed_{occasion}"] = out.index.isin(at.loc[measured.loc[at.index], "patient_id"])
         for outcome in outcomes:
             out[f"{outcome}_{occasion}"] = rows[outcome].reindex(out.index)
-        out[f"date_{occasion}"] = rows["assessed_on"].reindex(out.index)
+        if "assessed_on" in rows:  # a study may not record assessment dates
+            out[f"date_{occasion}"] = rows["assessed_on"].reindex(out.index)
     if "anxious_depressed" in derived:
         spec = derived["anxious_depressed"]
         level = (

@@ -1,0 +1,134 @@
+"""Between-group comparison, for a study that declares one (config `comparison`, e.g. a trial
+arm): each outcome by group and occasion, responder rates by group, the group difference at each
+follow-up adjusted for the baseline value and covariates (ANCOVA: ordinary least squares,
+t-based CI), and the group x occasion linear mixed model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+
+from cohort.config import occasion_names
+from cohort.models import _model_ready, _term
+from cohort.outcomes import describe
+from cohort.responders import MISSING, RESPONDER, wilson_interval
+
+
+def levels_by_group(patients: pd.DataFrame, config: dict[str, Any], group: str) -> pd.DataFrame:
+    """n, mean (SD), median [Q1, Q3] of each outcome per group and occasion."""
+    rows = []
+    for outcome, spec in config["outcomes"].items():
+        for occasion in occasion_names(config):
+            for level, part in patients.groupby(group, observed=True):
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "label": spec["label"],
+                        "occasion": occasion,
+                        "group": str(level),
+                        **describe(part[f"{outcome}_{occasion}"]),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def ancova(
+    patients: pd.DataFrame,
+    outcome: str,
+    occasion: str,
+    baseline: str,
+    group: str,
+    reference: str,
+    covariates: list[str],
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Follow-up value ~ group + baseline value + covariates (OLS), complete cases: one row per
+    non-reference group with the adjusted difference, its CI and p."""
+    y, x0 = f"{outcome}_{occasion}", f"{outcome}_{baseline}"
+    data = _model_ready(patients[[y, x0, group, *covariates]].dropna())
+    terms = [f"C({group}, Treatment('{reference}'))", x0, *(_term(data, c) for c in covariates)]
+    fit = smf.ols(f"{y} ~ {' + '.join(terms)}", data).fit()
+    if int(fit.nobs) != len(data):
+        raise AssertionError(f"ancova {outcome} {occasion}: nobs {fit.nobs} != {len(data)}")
+    ci = fit.conf_int(alpha=1 - level)
+    rows = []
+    for term in fit.params.index:
+        if term.startswith(f"C({group}"):
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "occasion": occasion,
+                    "term": term,
+                    "difference": float(fit.params[term]),
+                    "ci_low": float(ci.loc[term, 0]),
+                    "ci_high": float(ci.loc[term, 1]),
+                    "p_value": float(fit.pvalues[term]),
+                    "N": int(fit.nobs),
+                    "adjusted_for": ", ".join([x0, *covariates]),
+                    "method": f"ANCOVA (OLS), t-based {level:.0%} CI",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def responders_by_group(
+    classified: pd.DataFrame, patients: pd.DataFrame, group: str, handling: str, level: float = 0.95
+) -> pd.DataFrame:
+    """Available-case responder rates per group, outcome and occasion, with Wilson CIs."""
+    data = classified.assign(
+        group=classified["patient_id"].map(patients.set_index("patient_id")[group])
+    )
+    rows = []
+    for (outcome, occasion, level_value), part in data.groupby(
+        ["outcome", "occasion", "group"], sort=False, observed=True
+    ):
+        cats = part["category"]
+        excluded = int((cats == "could_not_improve").sum()) if handling == "exclude" else 0
+        n = int((cats != MISSING).sum()) - excluded
+        k = int((cats == RESPONDER).sum())
+        low, high = wilson_interval(k, n, level)
+        rows.append(
+            {
+                "outcome": outcome,
+                "occasion": occasion,
+                "group": str(level_value),
+                "responders": k,
+                "n": n,
+                "pct": 100 * k / n if n else np.nan,
+                "ci_low_pct": 100 * low,
+                "ci_high_pct": 100 * high,
+                "ci_method": f"Wilson score {level:.0%}",
+                "rule": part["rule"].iat[0],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def group_by_occasion_lmm(
+    patients: pd.DataFrame,
+    outcome: str,
+    occasions: list[str],
+    group: str,
+    reference: str,
+    covariates: list[str],
+) -> Any:
+    """value ~ occasion * group + covariates, random intercept per patient, REML."""
+    long = patients.melt(
+        id_vars=["patient_id", group, *covariates],
+        value_vars=[f"{outcome}_{o}" for o in occasions],
+        var_name="occasion",
+        value_name="value",
+    )
+    long["occasion"] = pd.Categorical(
+        long["occasion"].str.removeprefix(f"{outcome}_"), categories=occasions
+    )
+    long = _model_ready(long.dropna(subset=["value", *covariates]))
+    terms = [
+        f"C(occasion, Treatment('{occasions[0]}')) * C({group}, Treatment('{reference}'))",
+        *(_term(long, c) for c in covariates),
+    ]
+    model = smf.mixedlm(f"value ~ {' + '.join(terms)}", long, groups=long["patient_id"])
+    return model.fit(reml=True, method=["lbfgs", "bfgs"])
