@@ -16,10 +16,21 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/clean.smk"
 include: "rules/baseline.smk"
-include: "rules/interventions.smk"
+if HAS_SESSIONS:
+
+    include: "rules/interventions.smk"
+
+
 include: "rules/outcomes.smk"
 include: "rules/responders.smk"
 include: "rules/models.smk"
+
+
+if HAS_COMPARISON:
+
+    include: "rules/groups.smk"
+
+
 include: "rules/report.smk"
 
 

@@ -7,7 +7,7 @@ rule clean:
         sessions=extract_file("sessions"),
         assessments=extract_file("assessments"),
         contract=config["extract"]["contract"],
-        codebook=config["interventions"]["codebook"],
+        codebook=config["interventions"]["codebook"] if "interventions" in config else [],
         code=CODE,
     output:
         patients=f"{PROCESSED}/patients.parquet",

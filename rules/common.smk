@@ -25,9 +25,18 @@ for _study_file in workflow.config_settings.configfiles:
 try:
     validate_config(config, read_yaml(workflow.source_path("../config/config.schema.yaml")))
     # File-level faults of the extract (missing file or column) stop the run before any rule.
-    check_extract(config["extract"]["dir"], load_contract(config["extract"]["contract"], config))
+    CONTRACT = load_contract(config["extract"]["contract"], config)
+    check_extract(config["extract"]["dir"], CONTRACT)
 except CohortError as exc:
     _stop(exc)
+
+# Stages that need what not every study has: session data, a between-group comparison.
+HAS_SESSIONS = "sessions" in CONTRACT.tables and "interventions" in config
+HAS_COMPARISON = "comparison" in config
+if not HAS_SESSIONS:
+    print("cohort: this study has no session data: rule interventions is skipped", file=sys.stderr)
+if not HAS_COMPARISON:
+    print("cohort: this study declares no comparison: rule groups is skipped", file=sys.stderr)
 
 STUDY = config["study"]["name"]
 RESULTS = config["output"]["results"]

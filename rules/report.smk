@@ -3,10 +3,6 @@
 PUBLISHED_TABLES = {
     "flow": rules.clean.output.flow,
     "baseline": rules.baseline.output.table,
-    "interventions": rules.interventions.output.categories,
-    "dose": rules.interventions.output.dose,
-    "intervention_combinations": rules.interventions.output.combinations,
-    "intervention_cooccurrence": rules.interventions.output.cooccurrence,
     "outcomes": rules.outcomes.output.table,
     "responders": rules.responders.output.rates,
     "responder_stability": rules.responders.output.stability,
@@ -18,6 +14,38 @@ PUBLISHED_TABLES = {
     "missingness": rules.models.output.missingness,
     "missing_data_sensitivity": rules.models.output.sensitivity,
 }
+if HAS_SESSIONS:
+    PUBLISHED_TABLES.update(
+        interventions=rules.interventions.output.categories,
+        dose=rules.interventions.output.dose,
+        intervention_combinations=rules.interventions.output.combinations,
+        intervention_cooccurrence=rules.interventions.output.cooccurrence,
+    )
+if HAS_COMPARISON:
+    PUBLISHED_TABLES.update(
+        group_outcomes=rules.groups.output.levels,
+        group_ancova=rules.groups.output.ancova,
+        group_responders=rules.groups.output.responders,
+        group_lmm=rules.groups.output.lmm,
+    )
+SESSION_FIGURES = (
+    {
+        "interventions_figure": report(
+            f"{RESULTS}/figures/interventions.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "intervention categories"},
+        ),
+        "cooccurrence_figure": report(
+            f"{RESULTS}/figures/intervention_cooccurrence.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "category co-occurrence"},
+        ),
+    }
+    if HAS_SESSIONS
+    else {}
+)
 
 
 rule publish:
@@ -41,18 +69,7 @@ rule publish:
             category="Comparison with the paper",
             labels={"table": "Table 2: paper vs this run"},
         ),
-        interventions_figure=report(
-            f"{RESULTS}/figures/interventions.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "intervention categories"},
-        ),
-        cooccurrence_figure=report(
-            f"{RESULTS}/figures/intervention_cooccurrence.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "category co-occurrence"},
-        ),
+        **SESSION_FIGURES,
     params:
         settings=settings("study", "baseline", "disclosure"),
         tables=list(PUBLISHED_TABLES),

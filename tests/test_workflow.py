@@ -18,7 +18,7 @@ import pytest
 
 from cohort.outputs import read_csv
 
-from .conftest import ROOT, make_extract, run_snakemake, workflow_copy
+from .conftest import ROOT, make_extract, run_cli, run_snakemake, workflow_copy
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -98,10 +98,16 @@ def test_default_study_reproduces_committed_results(tmp_path):
     shutil.copytree(ROOT / "data/raw/synthetic", work / "data/raw/synthetic")
     result = run_snakemake(work)
     assert result.returncode == 0, result.stderr
+    tracked = (
+        "tables",
+        "figures",
+        "summary.md",
+        "provenance.json",
+    )  # results/<other study>/ is not ours
     committed = sorted(
         p.relative_to(ROOT)
         for p in (ROOT / "results").rglob("*")
-        if p.is_file() and p.name != "report.html"
+        if p.is_file() and p.relative_to(ROOT / "results").parts[0] in tracked
     )
     fresh = sorted(p.relative_to(work) for p in (work / "results").rglob("*") if p.is_file())
     assert fresh == committed
@@ -352,3 +358,44 @@ def test_interrupted_run_is_rerun_and_gives_the_same_results(
         if path.is_file():
             rel = path.relative_to(small_run)
             assert filecmp.cmp(path, work / rel, shallow=False), rel
+
+
+EXTERNAL = ROOT.parent / "shared/external/vickers_acupuncture_headache/acupuncture_trial_data.csv"
+
+
+@pytest.mark.skipif(
+    not EXTERNAL.is_file(),
+    reason=f"the external trial data are not here ({EXTERNAL}); they come with ../shared",
+)
+def test_external_study_runs_with_one_command(tmp_path):
+    """The README's two commands: import the trial, then snakemake --configfile its study file.
+    No session data: the interventions stage is skipped; the group comparison runs."""
+    work = workflow_copy(tmp_path / "wf")
+    imported = run_cli(
+        "import-vickers2006",
+        "--source",
+        str(EXTERNAL),
+        "--out",
+        str(work / "data/raw/acupuncture_headache"),
+    )
+    assert imported.returncode == 0, imported.stderr
+    result = run_snakemake(work, "--configfile", "config/studies/acupuncture_headache.yaml")
+    assert result.returncode == 0, result.stderr
+    out = work / "results/acupuncture_headache"
+    assert not (out / "tables/interventions.csv").exists()
+    assert "no session data: rule interventions is skipped" in result.stderr
+    ancova = read_csv(out / "tables/group_ancova.csv")
+    primary = ancova[(ancova["outcome"] == "headache") & (ancova["occasion"] == "month_12")].iloc[0]
+    assert (primary["difference"], primary["ci_low"], primary["ci_high"]) == pytest.approx(
+        (-4.64, -7.08, -2.20), abs=0.01
+    )
+    assert int(primary["N"]) == 301
+    responders = read_csv(out / "tables/group_responders.csv")
+    row = responders[
+        (responders["outcome"] == "headache") & (responders["occasion"] == "month_12")
+    ].set_index("group")
+    assert (int(row.loc["acupuncture", "responders"]), int(row.loc["acupuncture", "n"])) == (
+        87,
+        161,
+    )
+    assert not (out / "summary.md").read_text().startswith("> **SYNTHETIC")

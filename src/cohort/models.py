@@ -193,12 +193,12 @@ def lmm_tables(
 
 # --- Logistic models of response -----------------------------------------------------------------
 def predictor_terms(
-    outcome: str, covariates: list[str], dose: str | None, categories: list[str]
+    outcome: str, covariates: list[str], dose: str | None, categories: list[str], baseline: str
 ) -> list[str]:
     """Explanatory variables of the response model: covariates, baseline score, dose, categories."""
     return [
         *covariates,
-        f"{outcome}_start",
+        f"{outcome}_{baseline}",
         *([dose] if dose else []),
         *(f"received_{c}" for c in categories),
     ]

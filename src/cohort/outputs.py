@@ -29,8 +29,11 @@ def write_csv(df: pd.DataFrame, path: str | Path, notes: list[str] | None = None
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read a table written by write_csv (footers skipped)."""
-    return pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
+    """Read a table written by write_csv (footers skipped); a table with no columns is empty."""
+    try:
+        return pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def read_notes(path: str | Path) -> list[str]:

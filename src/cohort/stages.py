@@ -26,8 +26,10 @@ from cohort.figures import (
     threshold_sweep_figure,
     trajectories,
 )
+from cohort.groups import ancova, group_by_occasion_lmm, levels_by_group, responders_by_group
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.models import (
+    _fit_quietly,
     completers_vs_lost,
     lmm_tables,
     missingness_table,
@@ -378,7 +380,13 @@ def models_stage(
     models = settings["models"]
 
     def terms_of(outcome: str) -> list[str]:
-        return predictor_terms(outcome, covariates, models["dose"], models["categories"])
+        return predictor_terms(
+            outcome,
+            covariates,
+            models["dose"],
+            models["categories"],
+            settings["occasions"][0]["name"],
+        )
 
     complete_case = predictor_table(analysis, classified, settings, terms_of, level)
     variables = list(
@@ -481,6 +489,9 @@ def publish_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
             "paper: Trulsson Schouenborg et al. 2021, Table 2 (N = 274); this run after disclosure control.",
         ),
     )
+    if "interventions" not in protected:
+        log.info("no session data: no intervention figures")
+        return
     categories, _ = protected["interventions"]
     n = int(categories["N"].iat[0])
     caption = " ".join(
@@ -518,3 +529,88 @@ def provenance_stage(
         record["git"],
     )
     write_provenance(record, out)
+
+
+def groups_stage(
+    patients_path: str, classified_path: str, settings: dict[str, Any], out: dict[str, str]
+) -> None:
+    """Rule `groups`: outcomes and responder rates by group, ANCOVA per follow-up, and the
+    group x occasion mixed model, for the comparison the study declares."""
+    analysis = _analysis_set(patients_path)
+    classified = pd.read_parquet(classified_path)
+    comparison = settings["comparison"]
+    group, reference = comparison["variable"], comparison["reference"]
+    level = settings["statistics"]["confidence_level"]
+    covariates = settings["covariates"]
+    occasions = [o["name"] for o in settings["occasions"]]
+    n = len(analysis)
+    write_csv(
+        levels_by_group(analysis, settings, group),
+        out["levels"],
+        table_notes(
+            settings, f"N = {n}; n measured per group and occasion; mean (SD), median [Q1, Q3]."
+        ),
+    )
+    ancovas = [
+        ancova(analysis, o, occ, occasions[0], group, reference, covariates, level)
+        for o in settings["outcomes"]
+        for occ in occasions[1:]
+    ]
+    write_csv(
+        pd.concat(ancovas, ignore_index=True),
+        out["ancova"],
+        table_notes(
+            settings,
+            f"Difference from {group} = {reference} at each follow-up, adjusted for the baseline value and "
+            f"{', '.join(covariates)}; complete cases (N); OLS, t-based {level:.0%} CI.",
+        ),
+    )
+    write_csv(
+        responders_by_group(
+            classified, analysis, group, settings["responders"]["could_not_improve"], level
+        ),
+        out["responders"],
+        table_notes(settings, f"Available cases per group; Wilson {level:.0%} CI."),
+    )
+    rows = []
+    for outcome in settings["outcomes"]:
+        try:
+            fit, messages = _fit_quietly(
+                lambda o=outcome: group_by_occasion_lmm(
+                    analysis, o, occasions, group, reference, covariates
+                )
+            )
+        except Exception as exc:  # reported, not hidden
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "term": "(model failed)",
+                    "warnings": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            continue
+        ci = fit.conf_int(alpha=1 - level)
+        for term in fit.fe_params.index:
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "term": term,
+                    "estimate": fit.fe_params[term],
+                    "ci_low": ci.loc[term, 0],
+                    "ci_high": ci.loc[term, 1],
+                    "p_value": fit.pvalues[term],
+                    "observations": int(fit.nobs),
+                    "converged": bool(fit.converged),
+                    "warnings": " | ".join(messages),
+                    "method": "REML, random intercept per patient; Wald CI",
+                }
+            )
+    write_csv(
+        pd.DataFrame(rows),
+        out["lmm"],
+        table_notes(
+            settings,
+            f"value ~ occasion x {group} + {', '.join(covariates)}; the occasion:{group} terms are the "
+            "between-group differences in change from baseline.",
+        ),
+    )
