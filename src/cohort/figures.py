@@ -16,6 +16,18 @@ PNG_METADATA = {"Software": None}
 DPI = 150
 
 
+def _with_caption(
+    fig: plt.Figure, caption: str, width: int, bottom: float, y: float = 0.01
+) -> plt.Figure:
+    """Write the caption (method, N, synthetic-data notice) under the panels, wrapped to `width`
+    characters, and lay the panels out above it."""
+    fig.text(
+        0.01, y, "\n".join(textwrap.wrap(caption, width)), fontsize=7, style="italic", va="bottom"
+    )
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    return fig
+
+
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
     """Save a PNG without metadata that changes from run to run, then close it."""
     path = Path(path)
@@ -139,11 +151,7 @@ def category_bars(categories: pd.DataFrame, caption: str) -> plt.Figure:
         f"Patients who received the category at least once, % of N = {int(data['N'].iat[0])}"
     )
     ax.spines[["top", "right"]].set_visible(False)
-    fig.text(
-        0.01, 0.01, "\n".join(textwrap.wrap(caption, 120)), fontsize=7, style="italic", va="bottom"
-    )
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    return fig
+    return _with_caption(fig, caption, 120, 0.08)
 
 
 def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figure:
@@ -172,11 +180,7 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figu
     )
     ax.set_xlabel("Category code")
     fig.colorbar(image, ax=ax, label=f"% of N = {n}", shrink=0.8)
-    fig.text(
-        0.01, 0.01, "\n".join(textwrap.wrap(caption, 120)), fontsize=7, style="italic", va="bottom"
-    )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    return fig
+    return _with_caption(fig, caption, 120, 0.07)
 
 
 def _occasion_panels(
@@ -216,11 +220,7 @@ def _occasion_panels(
         ax.set_ylim(*ranges[outcome])
         ax.set_title(part["label"].iat[0], fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
-    fig.text(
-        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
-    )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return fig
+    return _with_caption(fig, caption, 150, 0.1)
 
 
 def trajectories(
@@ -258,11 +258,7 @@ def change_distributions(
         )
         ax.set_title(f"{labels[outcome]}: change from baseline", fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
-    fig.text(
-        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
-    )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return fig
+    return _with_caption(fig, caption, 150, 0.1)
 
 
 def threshold_sweep_figure(
@@ -304,11 +300,7 @@ def threshold_sweep_figure(
         ax.set_title(labels[outcome], fontsize=9)
         ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1, 0.93))
         ax.spines[["top", "right"]].set_visible(False)
-    fig.text(
-        0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7, style="italic", va="bottom"
-    )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return fig
+    return _with_caption(fig, caption, 150, 0.1)
 
 
 def forest_plot(predictors: pd.DataFrame, caption: str) -> plt.Figure:
@@ -355,11 +347,7 @@ def forest_plot(predictors: pd.DataFrame, caption: str) -> plt.Figure:
     axes[0][0].invert_yaxis()
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.supxlabel("Odds ratio of response (log scale)", fontsize=8)
-    fig.text(
-        0.01, 0.005, "\n".join(textwrap.wrap(caption, 160)), fontsize=7, style="italic", va="bottom"
-    )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    return fig
+    return _with_caption(fig, caption, 160, 0.07, y=0.005)
 
 
 def estimated_means(

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
 from cohort.config import occasion_names
 from cohort.models import _model_ready, _term
 from cohort.outcomes import describe
-from cohort.responders import MISSING, RESPONDER, wilson_interval
+from cohort.responders import rate_rows
 
 
 def levels_by_group(patients: pd.DataFrame, config: dict[str, Any], group: str) -> pd.DataFrame:
@@ -85,22 +84,13 @@ def responders_by_group(
     for (outcome, occasion, level_value), part in data.groupby(
         ["outcome", "occasion", "group"], sort=False, observed=True
     ):
-        cats = part["category"]
-        excluded = int((cats == "could_not_improve").sum()) if handling == "exclude" else 0
-        n = int((cats != MISSING).sum()) - excluded
-        k = int((cats == RESPONDER).sum())
-        low, high = wilson_interval(k, n, level)
+        rate = rate_rows(part["category"], handling, len(part), level)[0]  # available cases
         rows.append(
             {
                 "outcome": outcome,
                 "occasion": occasion,
                 "group": str(level_value),
-                "responders": k,
-                "n": n,
-                "pct": 100 * k / n if n else np.nan,
-                "ci_low_pct": 100 * low,
-                "ci_high_pct": 100 * high,
-                "ci_method": f"Wilson score {level:.0%}",
+                **rate,
                 "rule": part["rule"].iat[0],
             }
         )
