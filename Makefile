@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: all run test lint lock synthetic dictionary clean-results
+.PHONY: all run test lint lock synthetic bench
 
 all: run
 
@@ -31,6 +31,11 @@ lint: $(STAMP)
 synthetic: $(STAMP)
 	$(BIN)/python -m cohort synthesize --n 274 --seed 20211022 --out data/raw/synthetic
 	$(BIN)/python -m cohort dictionary --contract config/contract.yaml --out data/raw/README.md
+
+# Wall time and peak memory per rule on synthetic cohorts (benchmarks/summary.csv; not a test).
+SIZES ?= 1000 10000 100000 1000000
+bench: $(STAMP)
+	$(BIN)/python -m cohort bench --sizes $(SIZES)
 
 # Re-resolve the lock file from pyproject.toml in a throw-away venv.
 lock:

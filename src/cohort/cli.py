@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     dic.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     dic.add_argument("--contract", type=Path, default=None)
     dic.add_argument("--out", type=Path, required=True)
+    bench = sub.add_parser("bench", help="time the pipeline on synthetic cohorts of several sizes")
+    bench.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000])
+    bench.add_argument("--cores", type=int, default=2)
+    bench.add_argument("--out", type=Path, default=Path("benchmarks/summary.csv"))
+    bench.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     imp = sub.add_parser(
         "import-vickers2006",
         help="convert the acupuncture-for-headache trial file (Vickers 2006) to the raw-extract contract",
@@ -60,6 +65,25 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         contract_path = getattr(args, "contract", None) or Path(config["extract"]["contract"])
         contract = load_contract(contract_path, config)
+        if args.command == "bench":
+            import tempfile
+
+            import pandas as pd
+
+            from cohort.benchmark import benchmark_size
+
+            codebook = load_codebook(config["interventions"]["codebook"])
+            frames = []
+            with tempfile.TemporaryDirectory(prefix="cohort-bench-") as tmp:
+                for n in args.sizes:
+                    frames.append(
+                        benchmark_size(n, Path.cwd(), Path(tmp), contract, codebook, args.cores)
+                    )
+                    summary = pd.concat(frames, ignore_index=True)
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    summary.to_csv(args.out, index=False, float_format="%.2f")
+            print(summary.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+            return 0
         if args.command == "synthesize":
             classes = tuple(c for c in args.faults.split(",") if c)
             extract = synthesize(

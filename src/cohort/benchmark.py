@@ -1,0 +1,97 @@
+"""Benchmark harness (`make bench`): generate synthetic cohorts of several sizes, run the
+pipeline on each in a temporary copy of the workflow, and report wall time and peak memory per
+rule (from each rule's Snakemake `benchmark:` file), the total, a no-op rerun and a rerun after
+one MCID change. Speed is measured here, never in tests."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from cohort.contract import Contract
+from cohort.synthetic import synthesize, write_extract
+
+log = logging.getLogger(__name__)
+WORKFLOW_PARTS = (
+    "Snakefile",
+    "rules",
+    "scripts",
+    "config",
+    "src",
+    "report",
+    "profiles",
+    "requirements.lock",
+)
+STUDY = "schouenborg2021"
+
+
+def _snakemake(work: Path, cores: int, *args: str) -> float:
+    """Run snakemake in `work`; return the wall time in seconds (raises on failure)."""
+    snakemake = Path(sys.executable).parent / "snakemake"
+    start = time.perf_counter()
+    result = subprocess.run(
+        [str(snakemake), "--cores", str(cores), "--quiet", *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"snakemake failed in {work}:\n{result.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def benchmark_size(
+    n: int, root: Path, workdir: Path, contract: Contract, codebook: dict, cores: int, seed: int = 1
+) -> pd.DataFrame:
+    """One cohort size: per-rule seconds and peak RSS, total, no-op rerun, threshold rerun."""
+    work = workdir / f"n{n}"
+    work.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = root / part
+        if source.is_dir():
+            shutil.copytree(
+                source,
+                work / part,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        else:
+            shutil.copy2(source, work / part)
+    start = time.perf_counter()
+    write_extract(synthesize(n, seed, contract, codebook, fault_rate=0.01), work / "extract")
+    generate = time.perf_counter() - start
+    log.info("n = %d: extract generated in %.1f s", n, generate)
+    (work / "study.yaml").write_text("extract:\n  dir: extract\n")
+    total = _snakemake(work, cores, "--configfile", "study.yaml")
+    rows = []  # per rule, from the from-scratch run (a rerun overwrites the benchmark files)
+    for tsv in sorted((work / "benchmarks" / STUDY).glob("*.tsv")):
+        bench = pd.read_csv(tsv, sep="\t")
+        rows.append(
+            {
+                "patients": n,
+                "step": f"rule {tsv.stem}",
+                "seconds": float(bench["s"].iat[-1]),
+                "peak_memory_mb": float(bench["max_rss"].iat[-1]),
+            }
+        )
+    noop = _snakemake(work, cores, "--configfile", "study.yaml")
+    (work / "threshold.yaml").write_text(
+        "extract:\n  dir: extract\noutcomes:\n  pain:\n    mcid:\n      absolute: 3\n"
+    )
+    threshold = _snakemake(work, cores, "--configfile", "threshold.yaml")
+    rows += [
+        {"patients": n, "step": "generate extract", "seconds": generate},
+        {"patients": n, "step": "pipeline, from scratch", "seconds": total},
+        {"patients": n, "step": "rerun, nothing changed", "seconds": noop},
+        {"patients": n, "step": "rerun after an MCID change", "seconds": threshold},
+    ]
+    log.info(
+        "n = %d: pipeline %.1f s, no-op %.1f s, threshold change %.1f s", n, total, noop, threshold
+    )
+    return pd.DataFrame(rows)
