@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cohort.benchmark import copy_workflow
 from cohort.cleaning import clean_extract
 from cohort.config import load_config
 from cohort.contract import load_codebook, load_contract
@@ -17,16 +17,6 @@ from cohort.derivations import derive_tables
 from cohort.synthetic import synthesize, write_extract
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = (
-    "Snakefile",
-    "rules",
-    "scripts",
-    "config",
-    "src",
-    "report",
-    "profiles",
-    "requirements.lock",
-)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -63,15 +53,8 @@ def make_extract(tmp: Path, contract, codebook, n=60, seed=7, **kwargs) -> Path:
 
 
 def workflow_copy(tmp: Path) -> Path:
-    """A copy of the workflow (Snakefile, rules, scripts, config, src) in a temporary folder."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, tmp / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, tmp / part)
-    return tmp
+    """A copy of the workflow (Snakefile, rules, scripts, config, src, ...) in a temporary folder."""
+    return copy_workflow(ROOT, tmp)
 
 
 def run_snakemake(workdir: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess:

@@ -28,6 +28,25 @@ WORKFLOW_PARTS = (
     "profiles",
     "requirements.lock",
 )
+
+
+def copy_workflow(root: Path, dest: Path) -> Path:
+    """A runnable copy of the workflow (not the data) in `dest`, for benchmarks and tests."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = root / part
+        if source.is_dir():
+            shutil.copytree(
+                source,
+                dest / part,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        else:
+            shutil.copy2(source, dest / part)
+    return dest
+
+
 STUDY = "schouenborg2021"
 
 
@@ -50,19 +69,7 @@ def benchmark_size(
     n: int, root: Path, workdir: Path, contract: Contract, codebook: dict, cores: int, seed: int = 1
 ) -> pd.DataFrame:
     """One cohort size: per-rule seconds and peak RSS, total, no-op rerun, threshold rerun."""
-    work = workdir / f"n{n}"
-    work.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        source = root / part
-        if source.is_dir():
-            shutil.copytree(
-                source,
-                work / part,
-                dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-        else:
-            shutil.copy2(source, work / part)
+    work = copy_workflow(root, workdir / f"n{n}")
     start = time.perf_counter()
     write_extract(synthesize(n, seed, contract, codebook, fault_rate=0.01), work / "extract")
     generate = time.perf_counter() - start
