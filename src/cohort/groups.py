@@ -5,6 +5,8 @@ t-based CI), and the group x occasion linear mixed model."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 import pandas as pd
@@ -14,6 +16,19 @@ from cohort.config import occasion_names
 from cohort.models import _model_ready, _term
 from cohort.outcomes import describe
 from cohort.responders import rate_rows
+
+log = logging.getLogger(__name__)
+
+
+def fit_quietly(fit: Any) -> tuple[Any, list[str]]:
+    """Run a statsmodels fit, returning the result and the text of every warning it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit()
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    for message in messages:
+        log.warning("%s", message)
+    return result, messages
 
 
 def levels_by_group(patients: pd.DataFrame, config: dict[str, Any], group: str) -> pd.DataFrame:

@@ -3,10 +3,11 @@ missing data, and responder rates under complete-case analysis, multiple imputat
 non-responder imputation.
 
 - Linear mixed model (per outcome): value ~ occasion + covariates, random intercept per patient,
-  REML (statsmodels MixedLM); Wald z CIs; estimated means per occasion at the mean of the
-  covariate design (categorical covariates at their observed proportions).
+  exact REML on per-patient sums (cohort.regression; equal to statsmodels' MixedLM); Wald z CIs;
+  estimated means per occasion at the mean of the covariate design (categorical covariates at
+  their observed proportions).
 - Logistic model (per outcome and follow-up): responder ~ covariates + baseline score + dose +
-  categories received; odds ratios with Wald CIs; events per variable (EPV) = the smaller of
+  categories received (Newton-Raphson, cohort.regression); odds ratios with Wald CIs; events per variable (EPV) = the smaller of
   events and non-events per estimated coefficient, flagged below 10 (Peduzzi et al. 1996).
 - Multiple imputation: cohort.imputation (MICE with PMM), pooled by Rubin's rules.
 """
@@ -14,16 +15,22 @@ non-responder imputation.
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy import stats
 
 from cohort.config import occasion_names
 from cohort.imputation import mice, pooled_proportion, rubin_pool
+from cohort.regression import (
+    LogisticFit,
+    MixedFit,
+    design_matrix,
+    is_categorical,
+    logistic_regression,
+    random_intercept_reml,
+)
 from cohort.responders import (
     AVAILABLE,
     MISSING,
@@ -37,16 +44,9 @@ log = logging.getLogger(__name__)
 EPV_MINIMUM = 10
 
 
-def _is_categorical(series: pd.Series) -> bool:
-    return (
-        isinstance(series.dtype, pd.CategoricalDtype)
-        or series.dtype == object
-        or pd.api.types.is_string_dtype(series)
-    )
-
-
 def _term(data: pd.DataFrame, variable: str) -> str:
-    return f"C({variable})" if _is_categorical(data[variable]) else variable
+    """The variable as a term of a statsmodels formula (cohort.groups)."""
+    return f"C({variable})" if is_categorical(data[variable]) else variable
 
 
 def _model_ready(frame: pd.DataFrame) -> pd.DataFrame:
@@ -59,17 +59,6 @@ def _model_ready(frame: pd.DataFrame) -> pd.DataFrame:
         elif isinstance(out[column].dtype, pd.CategoricalDtype) and column != "occasion":
             out[column] = out[column].cat.remove_unused_categories()
     return out
-
-
-def _fit_quietly(fit: Any) -> tuple[Any, list[str]]:
-    """Run a model fit, returning the result and the text of every warning it raised."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fit()
-    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
-    for message in messages:
-        log.warning("%s", message)
-    return result, messages
 
 
 # --- Linear mixed models -------------------------------------------------------------------------
@@ -90,13 +79,12 @@ def lmm_data(
     return _model_ready(long).reset_index(drop=True)
 
 
-def fit_lmm(
-    long: pd.DataFrame, covariates: list[str], occasions: list[str]
-) -> tuple[Any, list[str]]:
+def fit_lmm(long: pd.DataFrame, covariates: list[str], occasions: list[str]) -> MixedFit:
     """REML fit of value ~ occasion + covariates with a random intercept per patient."""
-    terms = [f"C(occasion, Treatment('{occasions[0]}'))", *(_term(long, c) for c in covariates)]
-    model = smf.mixedlm(f"value ~ {' + '.join(terms)}", long, groups=long["patient_id"])
-    return _fit_quietly(lambda: model.fit(reml=True, method=["lbfgs", "bfgs", "cg"]))
+    x, names = design_matrix(long, ["occasion", *covariates], {"occasion": occasions[0]})
+    return random_intercept_reml(
+        long["value"].to_numpy(dtype=float), x, long["patient_id"].to_numpy(), names
+    )
 
 
 def lmm_tables(
@@ -112,8 +100,8 @@ def lmm_tables(
         expected = expected[expected[[f"{outcome}_{o}" for o in occasions]].notna().any(axis=1)]
         n_patients = long["patient_id"].nunique()
         try:
-            result, messages = fit_lmm(long, covariates, occasions)
-        except Exception as exc:  # a singular or degenerate design: reported, not hidden
+            result = fit_lmm(long, covariates, occasions)
+        except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
             log.warning("lmm %s failed: %s", outcome, exc)
             effects.append(
                 {
@@ -127,56 +115,47 @@ def lmm_tables(
                 }
             )
             continue
-        if n_patients != len(expected) or int(result.nobs) != len(long):
+        if n_patients != len(expected) or result.groups != n_patients or result.nobs != len(long):
             raise AssertionError(
-                f"lmm {outcome}: N {n_patients}/{int(result.nobs)} does not match the analysis set"
+                f"lmm {outcome}: N {result.groups}/{result.nobs} does not match the analysis set"
             )
         fits[outcome] = result
+        notes = ["patient-intercept variance on the boundary (0)"] if result.boundary else []
         common = {
             "outcome": outcome,
             "label": spec["label"],
             "patients": n_patients,
             "observations": len(long),
             "method": "REML, random intercept per patient; Wald z CI",
-            "converged": bool(result.converged),
-            "warnings": " | ".join(messages),
+            "converged": result.converged,
+            "warnings": " | ".join(notes),
         }
-        fe = result.fe_params
-        se = result.bse_fe
-        for term in fe.index:
-            estimate, error = float(fe[term]), float(se[term])
+        for term, estimate, error in zip(result.names, result.params, result.bse, strict=True):
             effects.append(
                 {
                     **common,
                     "term": term,
-                    "estimate": estimate,
-                    "se": error,
+                    "estimate": float(estimate),
+                    "se": float(error),
                     "ci_low": estimate - z * error,
                     "ci_high": estimate + z * error,
                     "p_value": float(2 * stats.norm.sf(abs(estimate / error))),
                 }
             )
         effects.append(
-            {
-                **common,
-                "term": "variance: patient intercept",
-                "estimate": float(result.cov_re.iloc[0, 0]),
-            }
+            {**common, "term": "variance: patient intercept", "estimate": result.group_variance}
         )
-        effects.append({**common, "term": "variance: residual", "estimate": float(result.scale)})
+        effects.append({**common, "term": "variance: residual", "estimate": result.scale})
         # Estimated means per occasion, covariates at the mean of their design columns.
-        exog = pd.DataFrame(result.model.exog, columns=result.model.exog_names)
-        cov_fe = result.cov_params().loc[fe.index, fe.index].to_numpy()
-        occasion_cols = [c for c in exog.columns if c.startswith("C(occasion")]
+        occasion_cols = [i for i, c in enumerate(result.names) if c.startswith("C(occasion")]
         for occasion in occasions:
-            x = exog.mean()
+            x = result.design_mean.copy()
             x[occasion_cols] = 0.0
             col = f"C(occasion, Treatment('{occasions[0]}'))[T.{occasion}]"
-            if col in x:
-                x[col] = 1.0
-            x = x[fe.index].to_numpy()
-            mean = float(x @ fe.to_numpy())
-            error = float(np.sqrt(x @ cov_fe @ x))
+            if col in result.names:
+                x[result.names.index(col)] = 1.0
+            mean = float(x @ result.params)
+            error = float(np.sqrt(x @ result.cov_params @ x))
             means.append(
                 {
                     **common,
@@ -223,23 +202,26 @@ def response_frame(
     return _model_ready(frame.dropna()).reset_index()
 
 
-def fit_logistic(frame: pd.DataFrame, variables: list[str]) -> tuple[Any, list[str]]:
-    formula = "responder ~ " + " + ".join(_term(frame, v) for v in variables)
-    return _fit_quietly(lambda: smf.logit(formula, frame).fit(disp=0, maxiter=200))
+def fit_logistic(frame: pd.DataFrame, variables: list[str]) -> LogisticFit:
+    """Logistic regression of `responder` on the variables (dummies for categorical ones)."""
+    x, names = design_matrix(frame, variables)
+    result = logistic_regression(frame["responder"].to_numpy(dtype=float), x, names)
+    for message in result.warnings:
+        log.warning("%s", message)
+    return result
 
 
-def _odds_rows(result: Any, level: float) -> list[dict[str, Any]]:
+def _odds_rows(result: LogisticFit, level: float) -> list[dict[str, Any]]:
     z = stats.norm.ppf(0.5 + level / 2)
     rows = []
-    for term in result.params.index:
+    for term, b, se in zip(result.names, result.params, result.bse, strict=True):
         if term == "Intercept":
             continue
-        b, se = float(result.params[term]), float(result.bse[term])
         rows.append(
             {
                 "term": term,
-                "log_or": b,
-                "se": se,
+                "log_or": float(b),
+                "se": float(se),
                 "odds_ratio": np.exp(b),
                 "ci_low": np.exp(b - z * se),
                 "ci_high": np.exp(b + z * se),
@@ -272,23 +254,26 @@ def predictor_table(
                 "method": f"logistic regression, Wald {level:.0%} CI",
             }
             try:
-                result, messages = fit_logistic(frame, variables)
-            except Exception as exc:  # perfect separation, singular design: reported, not hidden
+                result = fit_logistic(frame, variables)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
                 log.warning("logistic %s %s failed: %s", outcome, occasion, exc)
                 rows.append(
                     {**common, "term": "(model failed)", "warnings": f"{type(exc).__name__}: {exc}"}
                 )
                 continue
-            if int(result.nobs) != len(frame):
+            if result.nobs != len(frame):
                 raise AssertionError(
                     f"logistic {outcome} {occasion}: nobs {result.nobs} != {len(frame)}"
                 )
             k = len(result.params) - 1
             epv = min(events, len(frame) - events) / k
             warning = " | ".join(
-                [*messages, *([f"EPV {epv:.1f} < {EPV_MINIMUM}"] if epv < EPV_MINIMUM else [])]
+                [
+                    *result.warnings,
+                    *([f"EPV {epv:.1f} < {EPV_MINIMUM}"] if epv < EPV_MINIMUM else []),
+                ]
             )
-            converged = bool(result.mle_retvals.get("converged", True))
+            converged = result.converged
             for row in _odds_rows(result, level):
                 rows.append(
                     {
@@ -335,7 +320,7 @@ def completers_vs_lost(patients: pd.DataFrame, occasion: str, variables: list[st
     rows = []
     for v in variables:
         values = patients[v]
-        if _is_categorical(values) or pd.api.types.is_bool_dtype(values.dtype):
+        if is_categorical(values) or pd.api.types.is_bool_dtype(values.dtype):
             valid = values.dropna().astype(str)
             table = pd.crosstab(valid, lost[valid.index])
             p = (
@@ -402,7 +387,7 @@ def imputation_frame(
     frame, levels = pd.DataFrame(index=patients.index), {}
     for c in columns:
         values = patients[c]
-        if _is_categorical(values):
+        if is_categorical(values):
             cat = values.astype("category")
             levels[c] = list(cat.cat.categories)
             frame[c] = cat.cat.codes.replace(-1, np.nan).astype(float)
@@ -542,11 +527,11 @@ def pooled_predictors(
                 classified = classify_all(data, config)
                 frame = response_frame(data, classified, outcome, occasion, variables)
                 try:
-                    result, messages = fit_logistic(frame, variables)
-                except Exception as exc:
+                    result = fit_logistic(frame, variables)
+                except (ValueError, np.linalg.LinAlgError) as exc:
                     notes.add(f"{type(exc).__name__}: {exc}")
                     continue
-                notes.update(messages)
+                notes.update(result.warnings)
                 fits.append(result)
             if not fits:
                 rows.append(
@@ -559,13 +544,13 @@ def pooled_predictors(
                     }
                 )
                 continue
-            n = int(fits[0].nobs)
-            for term in fits[0].params.index:
+            n = fits[0].nobs
+            for j, term in enumerate(fits[0].names):
                 if term == "Intercept":
                     continue
                 pooled = rubin_pool(
-                    np.array([f.params[term] for f in fits]),
-                    np.array([f.bse[term] ** 2 for f in fits]),
+                    np.array([f.params[j] for f in fits]),
+                    np.array([f.bse[j] ** 2 for f in fits]),
                     level,
                     df_complete=n - len(fits[0].params),
                 )

@@ -26,10 +26,15 @@ from cohort.figures import (
     threshold_sweep_figure,
     trajectories,
 )
-from cohort.groups import ancova, group_by_occasion_lmm, levels_by_group, responders_by_group
+from cohort.groups import (
+    ancova,
+    fit_quietly,
+    group_by_occasion_lmm,
+    levels_by_group,
+    responders_by_group,
+)
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.models import (
-    _fit_quietly,
     completers_vs_lost,
     lmm_tables,
     missingness_table,
@@ -575,7 +580,7 @@ def groups_stage(
     rows = []
     for outcome in settings["outcomes"]:
         try:
-            fit, messages = _fit_quietly(
+            fit, messages = fit_quietly(
                 lambda o=outcome: group_by_occasion_lmm(
                     analysis, o, occasions, group, reference, covariates
                 )

@@ -1,0 +1,221 @@
+"""The regression engines against independent computations: the block-structured REML fit against
+statsmodels' MixedLM (converged tightly) to 1e-6 and against a dense-matrix REML likelihood and
+generalized least squares; the design matrix against patsy; logistic regression against
+statsmodels' Logit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+import pytest
+import statsmodels.formula.api as smf
+
+from cohort.models import fit_lmm, lmm_data
+from cohort.regression import design_matrix, logistic_regression, random_intercept_reml
+
+OCCASIONS = ["start", "discharge", "followup_1y"]
+FORMULA = "value ~ C(occasion, Treatment('start')) + age + C(sex) + C(site)"
+
+
+def long_data(n: int, seed: int, keep: float, intercept_sd: float = 1.2) -> pd.DataFrame:
+    """Three occasions per patient, a random intercept, numeric and categorical covariates; a
+    share `keep` of follow-up rows is kept (1.0 = balanced)."""
+    rng = np.random.default_rng(seed)
+    occasion = np.tile(OCCASIONS, n)
+    age = np.repeat(rng.normal(45, 12, n), 3)
+    sex = np.repeat(rng.choice(["F", "M"], n), 3)
+    site = np.repeat(rng.choice(["north", "south", "west"], n), 3)
+    u = np.repeat(rng.normal(0, intercept_sd, n), 3)
+    value = (6.0 - 1.2 * (occasion != "start") + 0.02 * age + 0.4 * (sex == "M") + u) + rng.normal(
+        0, 1.0, 3 * n
+    )
+    frame = pd.DataFrame(
+        {
+            "patient_id": np.repeat([f"P{i:04d}" for i in range(n)], 3),
+            "occasion": pd.Categorical(occasion, categories=OCCASIONS),
+            "age": age,
+            "sex": sex,
+            "site": pd.Categorical(site, categories=["north", "south", "west"]),
+            "value": value,
+        }
+    )
+    kept = (frame["occasion"] == "start") | (rng.random(len(frame)) < keep)
+    return frame[kept].reset_index(drop=True)
+
+
+def ours(frame: pd.DataFrame):
+    x, names = design_matrix(frame, ["occasion", "age", "sex", "site"], {"occasion": "start"})
+    return random_intercept_reml(
+        frame["value"].to_numpy(), x, frame["patient_id"].to_numpy(), names
+    )
+
+
+def statsmodels_fit(frame: pd.DataFrame):
+    model = smf.mixedlm(FORMULA, frame, groups=frame["patient_id"])
+    return model.fit(reml=True, method="bfgs", gtol=1e-8, maxiter=2000)
+
+
+@pytest.mark.parametrize(
+    "n, seed, keep",
+    [(150, 1, 1.0), (150, 2, 0.6), (400, 3, 0.3)],
+    ids=["balanced", "unbalanced", "sparse"],
+)
+def test_reml_equals_statsmodels_mixedlm(n, seed, keep):
+    """Estimates, standard errors, both variance components and the REML log-likelihood agree with
+    statsmodels to 1e-6 (statsmodels' optimiser is run to a gradient of 1e-10 so that its own
+    convergence error is below the tolerance)."""
+    frame = long_data(n, seed, keep)
+    fit, reference = ours(frame), statsmodels_fit(frame)
+    assert fit.names == list(reference.fe_params.index)
+    assert fit.nobs == len(frame) and fit.groups == n and fit.converged and not fit.boundary
+    np.testing.assert_allclose(fit.params, reference.fe_params.to_numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fit.bse, reference.bse_fe.to_numpy(), rtol=1e-6, atol=1e-6)
+    assert fit.group_variance == pytest.approx(float(reference.cov_re.iloc[0, 0]), abs=1e-6)
+    assert fit.scale == pytest.approx(float(reference.scale), abs=1e-6)
+    assert fit.llf == pytest.approx(float(reference.llf), abs=1e-6)
+
+
+def dense_reml_loglik(frame: pd.DataFrame, x: np.ndarray, s2u: float, s2e: float) -> float:
+    """The REML log-likelihood written with the full covariance matrix V (Harville 1977):
+    -1/2 [(N - p) log 2pi + log|V| + log|X'V^-1 X| + r'V^-1 r]."""
+    y = frame["value"].to_numpy()
+    ids = frame["patient_id"].to_numpy()
+    v = s2e * np.eye(len(y)) + s2u * (ids[:, None] == ids[None, :])
+    v_inv = np.linalg.inv(v)
+    xvx = x.T @ v_inv @ x
+    beta = np.linalg.solve(xvx, x.T @ v_inv @ y)
+    r = y - x @ beta
+    return -0.5 * (
+        (len(y) - x.shape[1]) * np.log(2 * np.pi)
+        + np.linalg.slogdet(v)[1]
+        + np.linalg.slogdet(xvx)[1]
+        + r @ v_inv @ r
+    )
+
+
+def test_reml_matches_the_dense_likelihood_and_gls():
+    """At the estimate, the log-likelihood equals the dense-matrix formula, the estimates are GLS
+    with the fitted V, and nearby variance pairs have a lower likelihood (it is the maximum)."""
+    frame = long_data(60, 4, 0.7)
+    fit = ours(frame)
+    x, _ = design_matrix(frame, ["occasion", "age", "sex", "site"], {"occasion": "start"})
+    s2u, s2e = fit.group_variance, fit.scale
+    assert fit.llf == pytest.approx(dense_reml_loglik(frame, x, s2u, s2e), abs=1e-8)
+    for du, de in [(1.05, 1), (0.95, 1), (1, 1.05), (1, 0.95)]:
+        assert dense_reml_loglik(frame, x, s2u * du, s2e * de) < fit.llf
+    ids = frame["patient_id"].to_numpy()
+    v_inv = np.linalg.inv(s2e * np.eye(len(frame)) + s2u * (ids[:, None] == ids[None, :]))
+    gls = np.linalg.solve(x.T @ v_inv @ x, x.T @ v_inv @ frame["value"].to_numpy())
+    np.testing.assert_allclose(fit.params, gls, rtol=1e-9, atol=1e-9)
+
+
+def test_balanced_standard_errors_are_the_gls_ones():
+    """With balanced data the fixed effects are orthogonal to the variance ratio, so the standard
+    errors are exactly those of GLS, sqrt(diag((X'V^-1 X)^-1))."""
+    frame = long_data(50, 5, 1.0)
+    fit = ours(frame)
+    x, _ = design_matrix(frame, ["occasion", "age", "sex", "site"], {"occasion": "start"})
+    ids = frame["patient_id"].to_numpy()
+    v = fit.scale * np.eye(len(frame)) + fit.group_variance * (ids[:, None] == ids[None, :])
+    se = np.sqrt(np.diag(np.linalg.inv(x.T @ np.linalg.inv(v) @ x)))
+    np.testing.assert_allclose(fit.bse, se, rtol=1e-9)
+
+
+def test_no_patient_variance_gives_the_boundary_and_ordinary_least_squares():
+    """Data with less between-patient spread than chance: the variance sits on the boundary 0 and
+    the fixed effects are the ordinary least-squares ones."""
+    frame = long_data(100, 6, 1.0, intercept_sd=0.0)
+    noise = pd.Series(np.random.default_rng(0).normal(0, 1, len(frame)))
+    noise -= noise.groupby(frame["patient_id"]).transform("mean")  # no between-patient part
+    frame["value"] = 5 - 1.0 * (frame["occasion"] != "start") + 0.02 * frame["age"] + noise
+    fit = ours(frame)
+    assert fit.boundary and fit.group_variance == 0.0
+    x, _ = design_matrix(frame, ["occasion", "age", "sex", "site"], {"occasion": "start"})
+    ols, *_ = np.linalg.lstsq(x, frame["value"].to_numpy(), rcond=None)
+    np.testing.assert_allclose(fit.params, ols, rtol=1e-9, atol=1e-12)
+
+
+def test_single_observation_patients_and_unsorted_rows():
+    """Patients seen once, and rows in any order, give the same fit as sorted rows."""
+    frame = long_data(120, 7, 0.25)
+    shuffled = frame.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    a, b = ours(frame), ours(shuffled)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10)
+    assert a.llf == pytest.approx(b.llf, abs=1e-9)
+    reference = statsmodels_fit(frame)
+    assert a.llf == pytest.approx(float(reference.llf), abs=1e-6)
+
+
+def test_fit_lmm_on_the_pipeline_long_format():
+    """fit_lmm (what rule lmm uses) on lmm_data's long format equals statsmodels' formula fit."""
+    rng = np.random.default_rng(8)
+    n = 90
+    patients = pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "age": rng.normal(45, 12, n),
+            "sex": pd.Categorical(rng.choice(["female", "male"], n)),
+        }
+    )
+    u = rng.normal(0, 1, n)
+    for j, o in enumerate(OCCASIONS):
+        value = np.round(np.clip(6 - j + u + rng.normal(0, 1, n), 0, 10))
+        value[rng.random(n) < 0.2 * j] = np.nan
+        patients[f"pain_{o}"] = value
+    long = lmm_data(patients, "pain", OCCASIONS, ["age", "sex"])
+    fit = fit_lmm(long, ["age", "sex"], OCCASIONS)
+    reference = smf.mixedlm(
+        "value ~ C(occasion, Treatment('start')) + C(sex) + age", long, groups=long["patient_id"]
+    ).fit(reml=True, method="bfgs", gtol=1e-8, maxiter=2000)
+    np.testing.assert_allclose(fit.params, reference.fe_params.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(fit.bse, reference.bse_fe.to_numpy(), atol=1e-6)
+
+
+def test_design_matrix_equals_patsy():
+    frame = long_data(30, 9, 0.8)
+    frame["smoker"] = np.where(frame["age"] > 45, "yes", "no")  # object dtype: sorted levels
+    variables = ["occasion", "age", "sex", "site", "smoker"]
+    x, names = design_matrix(frame, variables, {"occasion": "start"})
+    reference = patsy.dmatrix(
+        "C(occasion, Treatment('start')) + age + C(sex) + C(site) + C(smoker)",
+        frame,
+        return_type="dataframe",
+    )
+    assert names == list(reference.columns)
+    np.testing.assert_array_equal(x, reference.to_numpy())
+
+
+def test_singular_design_is_refused_with_the_columns_named():
+    frame = long_data(30, 10, 1.0)
+    frame["age_again"] = frame["age"] * 2
+    x, names = design_matrix(frame, ["occasion", "age", "age_again"], {"occasion": "start"})
+    with pytest.raises(ValueError, match="collinear columns among .*age_again"):
+        random_intercept_reml(frame["value"].to_numpy(), x, frame["patient_id"].to_numpy(), names)
+
+
+def test_logistic_regression_equals_statsmodels_logit():
+    rng = np.random.default_rng(11)
+    n = 500
+    frame = pd.DataFrame(
+        {"age": rng.normal(45, 12, n), "sex": rng.choice(["F", "M"], n), "dose": rng.poisson(8, n)}
+    )
+    eta = -2 + 0.03 * frame["age"] + 0.5 * (frame["sex"] == "M") + 0.05 * frame["dose"]
+    frame["responder"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    x, names = design_matrix(frame, ["age", "sex", "dose"])
+    fit = logistic_regression(frame["responder"].to_numpy(), x, names)
+    reference = smf.logit("responder ~ age + C(sex) + dose", frame).fit(disp=0, tol=1e-12)
+    assert fit.names == list(reference.params.index) and fit.converged and not fit.warnings
+    np.testing.assert_allclose(fit.params, reference.params.to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(fit.bse, reference.bse.to_numpy(), rtol=1e-8)
+
+
+def test_logistic_regression_refuses_separated_data():
+    x = np.column_stack([np.ones(40), np.arange(40.0)])
+    y = (np.arange(40) >= 20).astype(float)  # a threshold on x separates the classes
+    with pytest.raises(ValueError, match="separation"):
+        logistic_regression(y, x, ["Intercept", "x"])
+    group = (np.arange(40) % 2).astype(float)
+    y_quasi = np.where(group == 1, 1.0, (np.arange(40) % 4 == 0).astype(float))
+    with pytest.raises(ValueError, match="separation"):  # group 1: all responders
+        logistic_regression(y_quasi, np.column_stack([np.ones(40), group]), ["Intercept", "g"])
