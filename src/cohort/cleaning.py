@@ -26,6 +26,7 @@ import pandas as pd
 from cohort.config import occasion_names
 from cohort.contract import TABLE_ORDER, Column, Contract, Table
 from cohort.errors import ContractError
+from cohort.frames import is_in
 
 log = logging.getLogger(__name__)
 
@@ -582,6 +583,15 @@ def clean_table(
     return out.reset_index(drop=True)
 
 
+def _joined_distinct(rows: pd.DataFrame, key: list[str], column: str, keys: pd.Index) -> pd.Series:
+    """The distinct values of `column` per key among `keys`, sorted and joined by ' | ' (what
+    the log shows for a conflict); only the conflicting groups reach Python."""
+    index = pd.MultiIndex.from_frame(rows[key]) if len(key) > 1 else pd.Index(rows[key[0]])
+    v = rows.loc[index.isin(keys), [*key, column]].dropna(subset=[column])
+    v = v.assign(**{column: v[column].astype(str)}).drop_duplicates().sort_values([*key, column])
+    return v.groupby(key, sort=False, observed=True)[column].agg(" | ".join)
+
+
 def _merge_key_duplicates(df: pd.DataFrame, table: Table, clog: CleaningLog) -> pd.DataFrame:
     """Rows sharing a key but differing elsewhere are merged into the first: values that agree (or
     are present in one row only) are kept, values that disagree become missing; all logged."""
@@ -609,7 +619,7 @@ def _merge_key_duplicates(df: pd.DataFrame, table: Table, clog: CleaningLog) -> 
         conflict = distinct[distinct > 1].index
         if len(conflict) == 0:
             continue
-        values = group[c].agg(lambda v: " | ".join(sorted(v.dropna().astype(str).unique())))
+        values = _joined_distinct(df[dup], key, c, conflict)
         rows = merged.loc[conflict].reset_index()
         clog.add(
             table.name,
@@ -632,7 +642,7 @@ def _merge_key_duplicates(df: pd.DataFrame, table: Table, clog: CleaningLog) -> 
 def _drop_unknown_patients(
     df: pd.DataFrame, name: str, known: pd.Series, clog: CleaningLog
 ) -> pd.DataFrame:
-    unknown = ~df["patient_id"].isin(known)
+    unknown = ~is_in(df["patient_id"], known)
     clog.add(
         name,
         df[unknown],

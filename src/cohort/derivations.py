@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cohort.config import occasion_names, outcome_names
+from cohort.frames import is_in
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def patient_table(
         at = a[a["occasion"] == occasion]
         rows = at.set_index("patient_id")
         # Assessed = an assessment row with at least one outcome measured.
-        out[f"assessed_{occasion}"] = out.index.isin(at.loc[measured.loc[at.index], "patient_id"])
+        out[f"assessed_{occasion}"] = is_in(out.index, at.loc[measured.loc[at.index], "patient_id"])
         for outcome in outcomes:
             out[f"{outcome}_{occasion}"] = rows[outcome].reindex(out.index)
         if "assessed_on" in rows:  # a study may not record assessment dates

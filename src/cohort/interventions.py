@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cohort.frames import is_in
 from cohort.tables import QUANTILE_METHOD, fmt, format_stat, percent
 
 
@@ -34,7 +35,7 @@ def category_table(
     """Per category: patients who received it at least once, n (% of N); among them, sessions in
     which it was used, median [Q1, Q3]; and its share of all sessions of the analysis set."""
     n_patients = len(patients)
-    s = sessions[sessions["patient_id"].isin(patients["patient_id"])]
+    s = sessions[is_in(sessions["patient_id"], patients["patient_id"])]
     n_sessions = len(s)
     rows = []
     for code, entry in codebook.items():

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from cohort.contract import Contract
+from cohort.frames import is_in
 
 log = logging.getLogger(__name__)
 
@@ -202,12 +203,16 @@ def synthesize(
     rng = np.random.default_rng(seed)
     log.info("synthesize: %d patients, seed %d", n, seed)
     patients, latent = _patients(rng, n)
+    log.info("synthesize: patients drawn (1/4)")
     sessions, dose = _sessions(rng, latent, codebook)
+    log.info("synthesize: %d sessions drawn (2/4)", len(sessions))
     assessments = _assessments(rng, latent, dose)
+    log.info("synthesize: %d assessments drawn (3/4)", len(assessments))
     tables = {"patients": patients, "sessions": sessions, "assessments": assessments}
     tables = {name: _in_contract_order(df, contract.table(name)) for name, df in tables.items()}
     counts = {c: (max(1, round(fault_rate * n)) if fault_rate > 0 else 0) for c in fault_classes}
     tables, faults = _inject_faults(rng, tables, counts, contract, codebook)
+    log.info("synthesize: faults injected (4/4)")
     log.info(
         "synthesize: %d patient rows, %d session rows, %d assessment rows, %d injected faults",
         len(tables["patients"]),
@@ -461,7 +466,7 @@ def _inject_faults(
         """k distinct rows of a table not yet touched by another fault."""
         df = tables[name]
         ok = np.ones(len(df), dtype=bool) if where is None else where.copy()
-        ok &= ~df["_uid"].isin(taken[name]).to_numpy()
+        ok &= ~is_in(df["_uid"], taken[name])
         choice = rng.choice(np.flatnonzero(ok), size=min(k, int(ok.sum())), replace=False)
         taken[name].update(df["_uid"].to_numpy()[choice].tolist())
         return np.sort(choice)
@@ -553,7 +558,7 @@ def _inject_faults(
         a = tables["assessments"]
         discharge = a[a["occasion"] == "discharge"].set_index("patient_id")["assessed_on"]
         discharge = pd.to_datetime(discharge, format="%Y-%m-%d", errors="coerce").dropna()
-        with_discharge = a["patient_id"].isin(discharge.index)
+        with_discharge = is_in(a["patient_id"], discharge.index)
         rows = pick(
             "assessments", k, ((a["occasion"] == "followup_1y") & with_discharge).to_numpy()
         )
@@ -645,5 +650,6 @@ def write_extract(extract: SyntheticExtract, out_dir: str | Path) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("patients", "sessions", "assessments"):
+        log.info("writing %s/%s.csv (%d rows)", out, name, len(getattr(extract, name)))
         getattr(extract, name).to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
     extract.faults.to_csv(out / "injected_faults.csv", index=False, lineterminator="\n")
