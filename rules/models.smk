@@ -1,19 +1,84 @@
-# Stage 6: mixed models, predictors of response, missing data and its sensitivity.
+# Stage 6: mixed models, missing data, multiple imputation, predictors of response.
+#
+# Only `predictors` uses the MCID classification, so a threshold edit reruns it and nothing else
+# here. The imputations are independent chains split over `models.imputation.jobs` jobs (one
+# Snakemake job each, so a cluster executor can spread them); the result does not depend on the
+# number of jobs, since chain i is seeded by (seed, i).
+
+IMPUTATION_JOBS = config["models"]["imputation"]["jobs"]
 
 
-rule models:
+rule lmm:
     input:
         patients=rules.clean.output.patients,
-        classified=rules.responders.output.classified,
         code=CODE,
     output:
         lmm=f"{TABLES}/lmm.csv",
-        lmm_figure=report(
+        figure=report(
             f"{RESULTS}/figures/lmm_means.png",
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "mixed model means"},
         ),
+    params:
+        settings=settings(
+            "study", "occasions", "covariates", "statistics", outcomes=outcome_definitions()
+        ),
+    log:
+        f"{LOGS}/lmm.log",
+    benchmark:
+        f"{BENCHMARKS}/lmm.tsv"
+    script:
+        "../scripts/lmm.py"
+
+
+rule missing_data:
+    input:
+        patients=rules.clean.output.patients,
+        code=CODE,
+    output:
+        missingness=f"{TABLES}/missingness.csv",
+    params:
+        settings=settings(
+            "study", "occasions", "covariates", "models", outcomes=outcome_definitions()
+        ),
+    log:
+        f"{LOGS}/missing_data.log",
+    benchmark:
+        f"{BENCHMARKS}/missing_data.tsv"
+    script:
+        "../scripts/missing_data.py"
+
+
+rule impute:
+    input:
+        patients=rules.clean.output.patients,
+        code=CODE,
+    output:
+        part=f"{PROCESSED}/imputations/part{{part}}.parquet",
+    wildcard_constraints:
+        part=r"\d+",
+    params:
+        part=lambda wildcards: int(wildcards.part),
+        parts=IMPUTATION_JOBS,
+        settings=settings("occasions", "covariates", "models", outcomes=outcome_definitions()),
+    log:
+        f"{LOGS}/impute_part{{part}}.log",
+    benchmark:
+        f"{BENCHMARKS}/impute_part{{part}}.tsv"
+    script:
+        "../scripts/impute.py"
+
+
+rule predictors:
+    input:
+        patients=rules.clean.output.patients,
+        classified=rules.responders.output.classified,
+        imputations=expand(
+            f"{PROCESSED}/imputations/part{{part}}.parquet", part=range(IMPUTATION_JOBS)
+        ),
+        code=CODE,
+    output:
         predictors=f"{TABLES}/predictors.csv",
         forest=report(
             f"{RESULTS}/figures/predictors_forest.png",
@@ -21,15 +86,14 @@ rule models:
             category="Figures",
             labels={"figure": "predictors of response"},
         ),
-        missingness=f"{TABLES}/missingness.csv",
         sensitivity=f"{TABLES}/missing_data_sensitivity.csv",
     params:
         settings=settings(
             "study", "occasions", "outcomes", "covariates", "models", "responders", "statistics"
         ),
     log:
-        f"{LOGS}/models.log",
+        f"{LOGS}/predictors.log",
     benchmark:
-        f"{BENCHMARKS}/models.tsv"
+        f"{BENCHMARKS}/predictors.tsv"
     script:
-        "../scripts/models.py"
+        "../scripts/predictors.py"

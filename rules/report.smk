@@ -7,12 +7,14 @@ PUBLISHED_TABLES = {
     "responders": rules.responders.output.rates,
     "responder_stability": rules.responders.output.stability,
     "responder_subgroups": rules.responders.output.subgroups,
-    "threshold_sweep": rules.responders.output.sweep,
+    "threshold_sweep": expand(
+        f"{TABLES}/threshold_sweep/{{outcome}}.csv", outcome=list(config["outcomes"])
+    ),
     "responders_vs_paper": rules.responders.output.vs_paper,
-    "lmm": rules.models.output.lmm,
-    "predictors": rules.models.output.predictors,
-    "missingness": rules.models.output.missingness,
-    "missing_data_sensitivity": rules.models.output.sensitivity,
+    "lmm": rules.lmm.output.lmm,
+    "predictors": rules.predictors.output.predictors,
+    "missingness": rules.missing_data.output.missingness,
+    "missing_data_sensitivity": rules.predictors.output.sensitivity,
 }
 if HAS_SESSIONS:
     PUBLISHED_TABLES.update(
@@ -63,6 +65,12 @@ rule publish:
             for name in PUBLISHED_TABLES
         },
         baseline_markdown=f"{RESULTS}/tables/baseline.md",
+        sweep_figure=report(
+            f"{RESULTS}/figures/threshold_sweep.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "threshold sweep"},
+        ),
         baseline_vs_paper=report(
             f"{RESULTS}/tables/baseline_vs_paper.csv",
             caption="../report/table.rst",
@@ -71,7 +79,7 @@ rule publish:
         ),
         **SESSION_FIGURES,
     params:
-        settings=settings("study", "baseline", "disclosure"),
+        settings=settings("study", "baseline", "disclosure", "occasions", "outcomes"),
         tables=list(PUBLISHED_TABLES),
     log:
         f"{LOGS}/publish.log",
@@ -115,9 +123,8 @@ rule provenance:
             rules.outcomes.output.trajectories,
             rules.outcomes.output.changes,
             rules.clean.output.flow_figure,
-            rules.responders.output.sweep_figure,
-            rules.models.output.lmm_figure,
-            rules.models.output.forest,
+            rules.lmm.output.figure,
+            rules.predictors.output.forest,
             rules.summary.output,
         ],
         code=CODE,

@@ -10,13 +10,6 @@ rule responders:
         rates=f"{TABLES}/responders.csv",
         stability=f"{TABLES}/responder_stability.csv",
         subgroups=f"{TABLES}/responder_subgroups.csv",
-        sweep=f"{TABLES}/threshold_sweep.csv",
-        sweep_figure=report(
-            f"{RESULTS}/figures/threshold_sweep.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "threshold sweep"},
-        ),
         vs_paper=f"{TABLES}/responders_vs_paper.csv",
     params:
         settings=settings(
@@ -28,3 +21,29 @@ rule responders:
         f"{BENCHMARKS}/responders.tsv"
     script:
         "../scripts/responders.py"
+
+
+# The share of patients reaching each of a range of thresholds needs no MCID: one job per outcome
+# (a cluster executor can spread them), not rerun when a threshold is edited.
+rule threshold_sweep:
+    input:
+        patients=rules.clean.output.patients,
+        code=CODE,
+    output:
+        f"{TABLES}/threshold_sweep/{{outcome}}.csv",
+    wildcard_constraints:
+        outcome="|".join(config["outcomes"]),
+    params:
+        settings=settings(
+            "study",
+            "occasions",
+            "statistics",
+            outcomes=outcome_definitions(),
+            sweep_points=config["responders"]["sweep_points"],
+        ),
+    log:
+        f"{LOGS}/threshold_sweep_{{outcome}}.log",
+    benchmark:
+        f"{BENCHMARKS}/threshold_sweep_{{outcome}}.tsv"
+    script:
+        "../scripts/threshold_sweep.py"

@@ -11,6 +11,8 @@ import pytest
 
 from cohort.imputation import mice, pooled_proportion, rubin_pool
 from cohort.models import (
+    completed_data_sets,
+    impute_part,
     lmm_tables,
     number_of_imputations,
     predictor_table,
@@ -135,9 +137,11 @@ def test_rubin_rules_by_hand():
 def test_mice_is_reproducible_and_imputes_observed_values():
     patients = cohort(100, 4)
     data = patients[["age", "n_sessions", *(f"pain_{o}" for o in OCCASIONS)]]
-    first = mice(data, 3, 5, seed=9)
-    again = mice(data, 3, 5, seed=9)
-    for a, b in zip(first, again, strict=True):
+    first = dict(mice(data, [0, 1, 2], 5, seed=9))
+    again = dict(mice(data, [2, 0], 5, seed=9))  # another split of the chains over jobs
+    assert not first[0].equals(first[1])  # chains differ
+    for i, b in again.items():
+        a = first[i]
         pd.testing.assert_frame_equal(a, b)
         assert not a.isna().any().any()
         for column in ("pain_discharge", "pain_followup_1y"):
@@ -150,8 +154,12 @@ def test_mice_is_reproducible_and_imputes_observed_values():
 
 def test_number_of_imputations_follows_incomplete_share():
     frame = pd.DataFrame({"a": [1, np.nan, 3, 4], "b": [1, 2, 3, 4]})
-    assert number_of_imputations(frame, "auto") == 25
-    assert number_of_imputations(frame, 7) == 7
+    assert number_of_imputations(frame, {"m": "auto", "max_imputed_records": 1000}) == 25
+    assert number_of_imputations(frame, {"m": 7, "max_imputed_records": 1000}) == 7
+    # The cap: at most max(5, records / N) imputations with `auto`, never below 5.
+    assert number_of_imputations(frame, {"m": "auto", "max_imputed_records": 40}) == 10
+    assert number_of_imputations(frame, {"m": "auto", "max_imputed_records": 4}) == 5
+    assert number_of_imputations(frame, {"m": 30, "max_imputed_records": 4}) == 30
 
 
 def simulate(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,7 +189,7 @@ def test_imputed_responder_rate_covers_the_truth_under_mar():
         data = pd.DataFrame({"age": age, "pain_start": start, "pain_end": observed})
         rates = [
             float(((c["pain_start"] - c["pain_end"]) >= 2).mean())
-            for c in mice(data, 10, 5, seed=r)
+            for _, c in mice(data, list(range(10)), 5, seed=r)
         ]
         _, low, high, _ = pooled_proportion(np.array(rates), n, 0.95)
         covered += low <= truth <= high
@@ -195,3 +203,52 @@ def test_imputed_responder_rate_covers_the_truth_under_mar():
 
 def test_wilson_is_what_the_sensitivity_table_uses():
     assert wilson_interval(108, 240)[0] == pytest.approx(0.38834, abs=1e-5)
+
+
+def imputation_config() -> dict:
+    return {
+        **CONFIG,
+        "covariates": ["age", "sex"],
+        "models": {
+            "dose": "n_sessions",
+            "categories": [],
+            "imputation": {
+                "m": 4,
+                "max_imputed_records": 10**6,
+                "iterations": 3,
+                "donors": 5,
+                "seed": 5,
+                "jobs": 2,
+            },
+        },
+    }
+
+
+def test_imputations_do_not_depend_on_how_they_are_split_into_jobs():
+    """Rule impute splits the m chains over jobs; one job or three give the same data sets, and
+    the completed tables have every patient, observed values untouched."""
+    patients = cohort(80, 12)
+    config = imputation_config()
+    whole, m = impute_part(patients, config, 0, 1)
+    split = pd.concat([impute_part(patients, config, k, 3)[0] for k in range(3)])
+    key = ["imputation", "row"]
+    pd.testing.assert_frame_equal(
+        whole.sort_values(key).reset_index(drop=True),
+        split.sort_values(key).reset_index(drop=True),
+    )
+    completed = list(completed_data_sets(patients, config, split))
+    assert m == 4 and len(completed) == 4
+    for data in completed:
+        assert len(data) == len(patients) and not data["pain_followup_1y"].isna().any()
+        observed = patients["pain_followup_1y"].notna()
+        assert (
+            data.loc[observed, "pain_followup_1y"] == patients.loc[observed, "pain_followup_1y"]
+        ).all()
+
+
+def test_a_missing_imputation_part_is_an_error():
+    patients = cohort(40, 13)
+    config = imputation_config()
+    first, _ = impute_part(patients, config, 0, 2)  # imputations 0 and 2 only
+    with pytest.raises(AssertionError, match="expected"):
+        list(completed_data_sets(patients, config, first))

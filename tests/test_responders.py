@@ -199,7 +199,10 @@ def test_subgroups_partition_the_cohort(patients):
 
 def test_sweep_at_the_configured_threshold_equals_the_rate(patients):
     classified = classify_all(patients, CONFIG)
-    sweep = threshold_sweep(classified, CONFIG, 11, 0.95)
+    sweep = pd.concat(
+        threshold_sweep(patients, o, CONFIG["outcomes"][o], ["start", "end", "late"], 11, 0.95)
+        for o in CONFIG["outcomes"]
+    )
     at_mcid = sweep[
         (sweep["outcome"] == "pain") & (sweep["occasion"] == "end") & (sweep["threshold"] == 2)
     ].iloc[0]
@@ -210,8 +213,13 @@ def test_sweep_at_the_configured_threshold_equals_the_rate(patients):
         & (rates["denominator"] == AVAILABLE)
     ].iloc[0]
     assert (at_mcid["reaching"], at_mcid["n"]) == (rate["responders"], rate["n"])
-    curve = sweep[(sweep["outcome"] == "health") & (sweep["occasion"] == "late")]["pct"].to_numpy()
-    assert (np.diff(curve) <= 0).all()  # reaching a higher threshold is never more common
+    for scale in ("absolute", "percent"):
+        curve = sweep[
+            (sweep["outcome"] == "health")
+            & (sweep["occasion"] == "late")
+            & (sweep["scale"] == scale)
+        ]["pct"].to_numpy()
+        assert (np.diff(curve) <= 0).all()  # reaching a higher threshold is never more common
 
 
 def test_default_extract_discharge_rates_match_the_paper(contract, config, codebook):
@@ -239,3 +247,14 @@ def test_default_extract_discharge_rates_match_the_paper(contract, config, codeb
             outcome,
             row["pct"],
         )
+
+
+def test_sweep_needs_no_mcid_and_counts_the_percent_scale_by_hand(patients):
+    """The sweep uses only the outcome's direction and range (rule threshold_sweep gets no MCID):
+    at 50% of the start value, pain at the end is reached by c (100%) and e (60%) of five."""
+    no_rule = {"label": "Pain", "range": [0, 10], "better": "lower"}
+    sweep = threshold_sweep(patients, "pain", no_rule, ["start", "end", "late"], 11, 0.95)
+    half = sweep[(sweep["scale"] == "percent") & (sweep["occasion"] == "end")]
+    half = half[half["threshold"] == 50].iloc[0]
+    # improvements of start: a 3/8 = 37.5%, b 0%, c 1/1 = 100%, e 3/5 = 60%, f 1/9 = 11%
+    assert (half["reaching"], half["n"]) == (2, 5)

@@ -29,7 +29,11 @@ RULES = (
     "interventions",
     "outcomes",
     "responders",
-    "models",
+    "lmm",
+    "missing_data",
+    "impute_part0",  # rule impute, one log and benchmark per job
+    "impute_part1",
+    "predictors",
     "publish",
     "summary",
     "provenance",
@@ -72,9 +76,7 @@ OUTPUTS = [
 ]
 
 
-STUDY_FILE = (
-    "extract:\n  dir: extract\nmodels:\n  imputation: {m: 5, iterations: 5, donors: 5, seed: 1}\n"
-)
+STUDY_FILE = "extract:\n  dir: extract\nmodels:\n  imputation: {m: 5, max_imputed_records: 5000000, iterations: 5, donors: 5, seed: 1, jobs: 2}\n"
 
 
 def small_study(tmp_path: Path, contract, codebook, **kwargs) -> Path:
@@ -298,8 +300,10 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
     dry = run_snakemake(work, "--configfile", "threshold.yaml", "--dry-run", quiet=False)
     assert dry.returncode == 0, dry.stderr
     jobs = planned_jobs(dry)
-    assert "responders" in jobs and "models" in jobs  # models use the classification
-    assert not {"clean", "baseline", "interventions", "outcomes"} & set(jobs), jobs
+    assert "responders" in jobs and "predictors" in jobs  # response models use the classes
+    # The mixed models, missing-data tables and imputations do not depend on the MCID.
+    untouched = {"clean", "baseline", "interventions", "outcomes", "lmm", "missing_data", "impute"}
+    assert not untouched & set(jobs), jobs
 
 
 def test_single_patient_gives_a_clean_result(tmp_path, contract, codebook):
@@ -310,7 +314,7 @@ def test_single_patient_gives_a_clean_result(tmp_path, contract, codebook):
     assert result.returncode == 0, result.stderr
     lmm = read_csv(work / "results/tables/lmm.csv")
     assert "(model failed)" in set(lmm["term"])  # reported in the table, not hidden
-    assert "lmm pain failed" in (work / f"logs/{STUDY}/models.log").read_text()
+    assert "lmm pain failed" in (work / f"logs/{STUDY}/lmm.log").read_text()
 
 
 def test_no_included_patient_stops_with_a_message_and_no_output(tmp_path, contract, codebook):
@@ -327,7 +331,7 @@ def test_no_included_patient_stops_with_a_message_and_no_output(tmp_path, contra
 def test_interrupted_run_is_rerun_and_gives_the_same_results(
     small_run, tmp_path, contract, codebook
 ):
-    """Kill Snakemake while the models rule runs: the job's outputs stay marked incomplete, the
+    """Kill Snakemake while the predictors rule runs: the job's outputs stay marked incomplete, the
     rerun redoes it (workflow profile: rerun-incomplete) and ends with the same results as an
     uninterrupted run."""
     import signal
@@ -342,14 +346,14 @@ def test_interrupted_run_is_rerun_and_gives_the_same_results(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    marker = work / f"logs/{STUDY}/models.log"
+    marker = work / f"logs/{STUDY}/predictors.log"
     deadline = time.monotonic() + 300
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert process.poll() is None, "the run ended before it could be interrupted"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (work / "results/tables/lmm.csv").exists()
+    assert not (work / "results/tables/predictors.csv").exists()
     # A killed Snakemake leaves its lock: the user unlocks (README), then reruns.
     assert run_snakemake(work, "--configfile", "study.yaml", "--unlock").returncode == 0
     result = run_snakemake(work, "--configfile", "study.yaml")

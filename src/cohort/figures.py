@@ -262,7 +262,11 @@ def change_distributions(
 
 
 def threshold_sweep_figure(
-    sweep: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str], caption: str
+    sweep: pd.DataFrame,
+    labels: dict[str, str],
+    occasion_labels: dict[str, str],
+    mcids: dict[str, float | None],
+    caption: str,
 ) -> plt.Figure:
     """Share of patients whose improvement reaches each threshold (absolute scale), per outcome
     and follow-up occasion, with Wilson bands and the configured MCID marked."""
@@ -290,8 +294,8 @@ def threshold_sweep_figure(
                 color=colour,
                 alpha=0.15,
             )
-        configured = part["configured_threshold"].iat[0]
-        if configured == configured:  # not NaN
+        configured = mcids.get(outcome)
+        if configured is not None:
             ax.axvline(configured, color="black", linestyle="--", linewidth=0.8)
             ax.text(configured, 101, f" MCID {configured:g}", fontsize=7, va="bottom")
         ax.set_ylim(0, 108)

@@ -10,7 +10,6 @@ import warnings
 from typing import Any
 
 import pandas as pd
-import statsmodels.formula.api as smf
 
 from cohort.config import occasion_names
 from cohort.models import _model_ready, _term
@@ -62,6 +61,8 @@ def ancova(
     """Follow-up value ~ group + baseline value + covariates (OLS), complete cases: one row per
     non-reference group with the adjusted difference, its CI and p."""
     y, x0 = f"{outcome}_{occasion}", f"{outcome}_{baseline}"
+    import statsmodels.formula.api as smf  # here: 1 s of start-up only rule groups needs
+
     data = _model_ready(patients[[y, x0, group, *covariates]].dropna())
     terms = [f"C({group}, Treatment('{reference}'))", x0, *(_term(data, c) for c in covariates)]
     fit = smf.ols(f"{y} ~ {' + '.join(terms)}", data).fit()
@@ -120,7 +121,10 @@ def group_by_occasion_lmm(
     reference: str,
     covariates: list[str],
 ) -> Any:
-    """value ~ occasion * group + covariates, random intercept per patient, REML."""
+    """value ~ occasion * group + covariates, random intercept per patient, REML (statsmodels:
+    the interaction model stays on MixedLM; trials are small)."""
+    import statsmodels.formula.api as smf  # here: 1 s of start-up only rule groups needs
+
     long = patients.melt(
         id_vars=["patient_id", group, *covariates],
         value_vars=[f"{outcome}_{o}" for o in occasions],

@@ -12,6 +12,7 @@ coded categorical variables stay in range. The m imputations are m independent c
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,14 +23,16 @@ log = logging.getLogger(__name__)
 
 
 def _draw_regression(
-    rng: np.random.Generator, x: np.ndarray, y: np.ndarray
+    rng: np.random.Generator, gram: np.ndarray, cols: list[int], target: int, n_obs: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares coefficients and one posterior draw of them (flat prior)."""
-    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
-    resid = y - x @ beta
-    df = max(len(y) - x.shape[1], 1)
-    sigma2 = float(resid @ resid) / rng.chisquare(df)
-    xtx_inv = np.linalg.pinv(x.T @ x)
+    """Least-squares coefficients of column `target` on `cols` and one posterior draw of them
+    (flat prior), from the cross-product matrix of the observed rows: O(p^2) work whatever N
+    (the pseudo-inverse gives lstsq's minimum-norm answer when columns are collinear)."""
+    gxx, gxy = gram[np.ix_(cols, cols)], gram[cols, target]
+    xtx_inv = np.linalg.pinv(gxx)
+    beta = xtx_inv @ gxy
+    rss = max(float(gram[target, target] - 2 * beta @ gxy + beta @ gxx @ beta), 0.0)
+    sigma2 = rss / rng.chisquare(max(n_obs - len(cols), 1))
     chol = np.linalg.cholesky(xtx_inv * sigma2 + np.eye(len(beta)) * 1e-12)
     return beta, beta + chol @ rng.standard_normal(len(beta))
 
@@ -56,10 +59,11 @@ def _pmm(
 
 
 def mice(
-    data: pd.DataFrame, m: int, iterations: int, seed: int, donors: int = 5
-) -> list[pd.DataFrame]:
-    """m completed copies of `data` (all columns numeric; NaN = missing)."""
-    rng = np.random.default_rng(seed)
+    data: pd.DataFrame, imputations: list[int], iterations: int, seed: int, donors: int = 5
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Completed copies of `data` (all columns numeric; NaN = missing), one per imputation number.
+    Imputation i is a chain with its own random stream, seeded by (seed, i), so it is the same
+    whichever job computes it and however the imputations are split across jobs."""
     values = data.to_numpy(dtype=float)
     missing = np.isnan(values)
     targets = [
@@ -68,24 +72,27 @@ def mice(
     for j in range(values.shape[1]):
         if missing[:, j].all():
             raise ValueError(f"imputation: column '{data.columns[j]}' has no observed value")
-    completed = []
-    for i in range(m):
-        filled = values.copy()
+    for done, i in enumerate(imputations, start=1):
+        rng = np.random.default_rng([seed, i])
+        design = np.column_stack([np.ones(len(values)), values])  # column j + 1 = variable j
         for j in targets:  # start from random draws of the observed values
             observed = values[~missing[:, j], j]
-            filled[missing[:, j], j] = rng.choice(observed, missing[:, j].sum())
+            design[missing[:, j], j + 1] = rng.choice(observed, missing[:, j].sum())
         for _ in range(iterations):
             for j in targets:
-                obs, mis = ~missing[:, j], missing[:, j]
-                x = np.column_stack([np.ones(len(filled)), np.delete(filled, j, axis=1)])
-                beta, beta_draw = _draw_regression(rng, x[obs], filled[obs, j])
-                filled[mis, j] = _pmm(
-                    rng, x[obs] @ beta, x[mis] @ beta_draw, filled[obs, j], donors
+                target, mis = j + 1, missing[:, j]
+                cols = [c for c in range(design.shape[1]) if c != target]
+                x_mis = design[mis]
+                gram = design.T @ design - x_mis.T @ x_mis  # cross-products of observed rows
+                beta, beta_draw = _draw_regression(rng, gram, cols, target, int((~mis).sum()))
+                fitted, drawn = np.zeros(design.shape[1]), np.zeros(design.shape[1])
+                fitted[cols], drawn[cols] = beta, beta_draw
+                design[mis, target] = _pmm(
+                    rng, (design @ fitted)[~mis], x_mis @ drawn, design[~mis, target], donors
                 )
-        completed.append(pd.DataFrame(filled, index=data.index, columns=data.columns))
-        if (i + 1) % 10 == 0:
-            log.info("imputation %d of %d done", i + 1, m)
-    return completed
+        filled = design[:, 1:]
+        log.info("imputation %d done (%d of %d in this job)", i, done, len(imputations))
+        yield i, pd.DataFrame(filled, index=data.index, columns=data.columns)
 
 
 @dataclass(frozen=True)

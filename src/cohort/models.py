@@ -15,6 +15,8 @@ non-responder imputation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -167,7 +169,12 @@ def lmm_tables(
                     "observed_n": int((long["occasion"] == occasion).sum()),
                 }
             )
-    return pd.DataFrame(effects), pd.DataFrame(means), fits
+    means_columns = ["outcome", "label", "occasion", "estimated_mean", "se", "ci_low", "ci_high"]
+    return (
+        pd.DataFrame(effects),
+        pd.DataFrame(means or None, columns=None if means else means_columns),
+        fits,
+    )
 
 
 # --- Logistic models of response -----------------------------------------------------------------
@@ -408,28 +415,125 @@ def decode_imputed(
     return out
 
 
-def number_of_imputations(frame: pd.DataFrame, setting: int | str) -> int:
-    """`auto`: at least the percentage of incomplete cases (White, Royston, Wood 2011), min 5."""
+def number_of_imputations(frame: pd.DataFrame, settings: dict[str, Any]) -> int:
+    """`auto`: at least the percentage of incomplete cases (White, Royston, Wood 2011), min 5;
+    then at most max(5, `max_imputed_records` / N), so that imputation work (m x N) stays
+    bounded at registry scale (the cost of the cap shows in the reported Monte Carlo error)."""
+    setting = settings["m"]
     if setting != "auto":
         return int(setting)
     incomplete = float(frame.isna().any(axis=1).mean())
-    return max(5, int(np.ceil(100 * incomplete)))
+    m = max(5, int(np.ceil(100 * incomplete)))
+    cap = max(5, int(settings["max_imputed_records"]) // max(len(frame), 1))
+    if m > cap:
+        log.info("m = %d by the incomplete share, capped at %d for N = %d", m, cap, len(frame))
+    return min(m, cap)
 
 
-def multiple_imputation(
-    patients: pd.DataFrame, config: dict[str, Any], variables: list[str], settings: dict[str, Any]
-) -> tuple[list[pd.DataFrame], int]:
-    frame, levels = imputation_frame(patients, config, variables)
-    m = number_of_imputations(frame, settings["m"])
+def imputation_variables(config: dict[str, Any]) -> list[str]:
+    """Baseline variables of the imputation model besides the outcomes: covariates, dose and
+    the categories received (the explanatory variables of the response models)."""
+    models = config["models"]
+    return list(
+        dict.fromkeys(
+            [
+                *config["covariates"],
+                *([models["dose"]] if models["dose"] else []),
+                *(f"received_{c}" for c in models["categories"]),
+            ]
+        )
+    )
+
+
+def impute_part(
+    patients: pd.DataFrame, config: dict[str, Any], part: int, parts: int
+) -> tuple[pd.DataFrame, int]:
+    """Imputations part, part + parts, ... of the m (one Snakemake job each part): the imputed
+    columns in long form (imputation, row, values), and m."""
+    settings = config["models"]["imputation"]
+    frame, _ = imputation_frame(patients, config, imputation_variables(config))
+    m = number_of_imputations(frame, settings)
+    incomplete = [c for c in frame.columns if frame[c].isna().any()]
     log.info(
-        "multiple imputation: %d imputations, %d iterations, %d of %d patients incomplete",
+        "multiple imputation: m = %d, this job %d of %d; %d iterations; %d of %d patients incomplete",
         m,
+        part + 1,
+        parts,
         settings["iterations"],
         int(frame.isna().any(axis=1).sum()),
         len(frame),
     )
-    completed = mice(frame, m, settings["iterations"], settings["seed"], settings["donors"])
-    return [decode_imputed(patients, c, levels) for c in completed], m
+    chains = mice(
+        frame,
+        list(range(part, m, parts)),
+        settings["iterations"],
+        settings["seed"],
+        settings["donors"],
+    )
+    pieces = [
+        completed[incomplete].assign(imputation=i, row=np.arange(len(frame)))
+        for i, completed in chains
+    ]
+    empty = pd.DataFrame(columns=[*incomplete, "imputation", "row"], dtype=float)
+    return (pd.concat(pieces, ignore_index=True) if pieces else empty), m
+
+
+def completed_data_sets(
+    patients: pd.DataFrame, config: dict[str, Any], parts: pd.DataFrame
+) -> Iterator[pd.DataFrame]:
+    """The m completed patient tables from the stacked imputation parts, one at a time (the m
+    tables are never all in memory); checks that imputations 0..m-1 each have every patient."""
+    frame, levels = imputation_frame(patients, config, imputation_variables(config))
+    m = number_of_imputations(frame, config["models"]["imputation"])
+    found = sorted(parts["imputation"].astype(int).unique()) if len(parts) else []
+    if found != list(range(m)):
+        raise AssertionError(f"imputations {found} found, 0..{m - 1} expected")
+    for i, rows in parts.groupby("imputation", sort=True):
+        if len(rows) != len(patients) or not (rows["row"].to_numpy() == np.arange(len(rows))).all():
+            raise AssertionError(f"imputation {i}: {len(rows)} rows for N = {len(patients)}")
+        yield decode_imputed(patients, rows.drop(columns=["imputation", "row"]), levels)
+
+
+@dataclass
+class ImputedAnalyses:
+    """Per outcome and follow-up: the responder rate and its denominator, and the logistic fit,
+    in each imputed data set (the inputs of Rubin's rules)."""
+
+    m: int = 0
+    rates: dict[tuple[str, str], list[tuple[float, int]]] = field(default_factory=dict)
+    fits: dict[tuple[str, str], list[LogisticFit]] = field(default_factory=dict)
+    notes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+
+def analyse_imputed(
+    completed: Iterable[pd.DataFrame], config: dict[str, Any], terms_of: Any
+) -> ImputedAnalyses:
+    """Classify each completed data set with the MCID rule and fit the response models in it."""
+    handling = config["responders"]["could_not_improve"]
+    results = ImputedAnalyses()
+    for data in completed:
+        results.m += 1
+        classified = classify_all(data, config)
+        for outcome in config["outcomes"]:
+            for occasion in occasion_names(config)[1:]:
+                key = (outcome, occasion)
+                cat = _categories(classified, outcome, occasion)
+                d = len(cat) - (
+                    int((cat == "could_not_improve").sum()) if handling == "exclude" else 0
+                )
+                results.rates.setdefault(key, []).append((int((cat == RESPONDER).sum()) / d, d))
+                variables = terms_of(outcome)
+                frame = response_frame(data, classified, outcome, occasion, variables)
+                notes = results.notes.setdefault(key, set())
+                try:
+                    fit = fit_logistic(frame, variables)
+                except (ValueError, np.linalg.LinAlgError) as exc:
+                    notes.add(f"{type(exc).__name__}: {exc}")
+                    continue
+                notes.update(fit.warnings)
+                results.fits.setdefault(key, []).append(fit)
+        log.info("imputed data set %d analysed", results.m)
+    return results
 
 
 def _categories(classified: pd.DataFrame, outcome: str, occasion: str) -> pd.Series:
@@ -441,7 +545,7 @@ def _categories(classified: pd.DataFrame, outcome: str, occasion: str) -> pd.Ser
 def sensitivity_table(
     patients: pd.DataFrame,
     classified: pd.DataFrame,
-    imputed: list[pd.DataFrame],
+    imputed: ImputedAnalyses,
     config: dict[str, Any],
     level: float,
 ) -> pd.DataFrame:
@@ -449,7 +553,6 @@ def sensitivity_table(
     non-responder imputation, side by side, per outcome and follow-up occasion."""
     n = len(patients)
     handling = config["responders"]["could_not_improve"]
-    imputed_classes = [classify_all(p, config) for p in imputed]
     rows = []
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
@@ -478,14 +581,7 @@ def sensitivity_table(
                         "method": f"Wilson score {level:.0%}",
                     }
                 )
-            rates, ns = [], []
-            for c in imputed_classes:
-                cat = _categories(c, outcome, occasion)
-                d = len(cat) - (
-                    int((cat == "could_not_improve").sum()) if handling == "exclude" else 0
-                )
-                rates.append(int((cat == RESPONDER).sum()) / d)
-                ns.append(d)
+            rates, ns = zip(*imputed.rates[(outcome, occasion)], strict=True)
             estimate, low, high, pooled = pooled_proportion(
                 np.array(rates), int(np.mean(ns)), level
             )
@@ -499,8 +595,9 @@ def sensitivity_table(
                     "pct": 100 * estimate,
                     "ci_low_pct": 100 * low,
                     "ci_high_pct": 100 * high,
-                    "method": f"MICE (PMM), m = {len(imputed)}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
+                    "method": f"MICE (PMM), m = {imputed.m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
                     "fraction_missing_info": pooled.fraction_missing_info,
+                    "monte_carlo_se_logit": np.sqrt(pooled.between / imputed.m),
                 }
             )
     table = pd.DataFrame(rows)
@@ -515,24 +612,15 @@ def sensitivity_table(
 
 
 def pooled_predictors(
-    imputed: list[pd.DataFrame], config: dict[str, Any], terms_of: Any, level: float
+    imputed: ImputedAnalyses, config: dict[str, Any], level: float
 ) -> pd.DataFrame:
-    """Logistic models fitted in each imputed data set, log odds ratios pooled by Rubin's rules."""
+    """Log odds ratios of the logistic models fitted in each imputed data set, pooled by Rubin's
+    rules (Barnard-Rubin df), with the Monte Carlo standard error sqrt(B / m)."""
     rows = []
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
-            variables = terms_of(outcome)
-            fits, notes = [], set()
-            for data in imputed:
-                classified = classify_all(data, config)
-                frame = response_frame(data, classified, outcome, occasion, variables)
-                try:
-                    result = fit_logistic(frame, variables)
-                except (ValueError, np.linalg.LinAlgError) as exc:
-                    notes.add(f"{type(exc).__name__}: {exc}")
-                    continue
-                notes.update(result.warnings)
-                fits.append(result)
+            fits = imputed.fits.get((outcome, occasion), [])
+            notes = imputed.notes.get((outcome, occasion), set())
             if not fits:
                 rows.append(
                     {
@@ -571,6 +659,7 @@ def pooled_predictors(
                         ),
                         "method": f"logistic regression in m = {len(fits)} imputations, Rubin's rules (Barnard-Rubin df)",
                         "fraction_missing_info": pooled.fraction_missing_info,
+                        "monte_carlo_se": np.sqrt(pooled.between / len(fits)),
                         "warnings": " | ".join(sorted(notes)),
                     }
                 )

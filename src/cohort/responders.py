@@ -66,15 +66,25 @@ def rule_text(spec: dict[str, Any]) -> str:
     return joiner.join(parts)
 
 
+def improvement_scores(
+    start: pd.Series, follow: pd.Series, spec: dict[str, Any]
+) -> tuple[pd.Series, np.ndarray]:
+    """Improvement (change in the better direction) and percent improvement (of |start|; missing
+    when start is 0): what a threshold applies to, whatever the threshold."""
+    sign = 1.0 if spec["better"] == "higher" else -1.0
+    improvement = sign * (follow.astype(float) - start.astype(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percent = np.where(start != 0, 100 * improvement / start.astype(float).abs(), np.nan)
+    return improvement, percent
+
+
 def classify(start: pd.Series, follow: pd.Series, spec: dict[str, Any]) -> pd.DataFrame:
     """Improvement, percent improvement and category for each patient under one outcome's rule."""
     low, high = spec["range"]
     sign = 1.0 if spec["better"] == "higher" else -1.0
     start = start.astype(float)
     follow = follow.astype(float)
-    improvement = sign * (follow - start)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        percent = np.where(start != 0, 100 * improvement / start.abs(), np.nan)
+    improvement, percent = improvement_scores(start, follow, spec)
     room = (high - start) if sign > 0 else (start - low)
     mcid = spec["mcid"]
     met, reachable = [], []
@@ -268,50 +278,47 @@ def subgroup_rates(
 
 
 def threshold_sweep(
-    classified: pd.DataFrame, config: dict[str, Any], points: int, level: float
+    patients: pd.DataFrame,
+    outcome: str,
+    spec: dict[str, Any],
+    occasions: list[str],
+    points: int,
+    level: float,
 ) -> pd.DataFrame:
-    """Share of available cases whose improvement reaches each threshold (absolute, and percent
-    when the rule has one): the reverse cumulative distribution of improvement."""
+    """Share of available cases whose improvement reaches each threshold, on the absolute scale
+    (0 to half the range) and the percent scale (0 to 100%), per follow-up occasion: the reverse
+    cumulative distribution of improvement. It needs no MCID (rule threshold_sweep runs once per
+    outcome and is not rerun when a threshold is edited)."""
+    low, high = spec["range"]
     rows = []
-    for (outcome, occasion), group in classified.groupby(["outcome", "occasion"], sort=False):
-        spec = config["outcomes"][outcome]
-        measured = group[group["category"] != MISSING]
-        low, high = spec["range"]
+    for occasion in occasions[1:]:
+        improvement, percent = improvement_scores(
+            patients[f"{outcome}_{occasions[0]}"], patients[f"{outcome}_{occasion}"], spec
+        )
         scales = [
             (
                 "absolute",
-                measured["improvement"],
+                improvement.to_numpy(dtype=float),
                 np.linspace(0, (high - low) / 2, points),
-                spec["mcid"]["absolute"],
-            )
+            ),
+            ("percent", np.asarray(percent, dtype=float), np.linspace(0, 100, points)),
         ]
-        if spec["mcid"]["percent"] is not None:
-            scales.append(
-                (
-                    "percent",
-                    measured["percent_improvement"],
-                    np.linspace(0, 100, points),
-                    spec["mcid"]["percent"],
-                )
-            )
-        for scale, values, thresholds, configured in scales:
-            v = values.to_numpy(dtype=float)
-            v = v[~np.isnan(v)]
-            for t in thresholds:
-                k = int((v >= t - TOLERANCE).sum())
-                ci = wilson_interval(k, len(v), level)
+        for scale, values, thresholds in scales:
+            v = np.sort(values[~np.isnan(values)])
+            reaching = len(v) - np.searchsorted(v, thresholds - TOLERANCE, side="left")
+            for t, k in zip(thresholds, reaching, strict=True):
+                ci = wilson_interval(int(k), len(v), level)
                 rows.append(
                     {
                         "outcome": outcome,
                         "occasion": occasion,
                         "scale": scale,
                         "threshold": round(float(t), 6),
-                        "reaching": k,
+                        "reaching": int(k),
                         "n": len(v),
                         "pct": 100 * k / len(v) if len(v) else np.nan,
                         "ci_low_pct": 100 * ci[0],
                         "ci_high_pct": 100 * ci[1],
-                        "configured_threshold": configured,
                     }
                 )
     return pd.DataFrame(rows)

@@ -35,10 +35,13 @@ from cohort.groups import (
 )
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.models import (
+    analyse_imputed,
+    completed_data_sets,
     completers_vs_lost,
+    imputation_variables,
+    impute_part,
     lmm_tables,
     missingness_table,
-    multiple_imputation,
     pooled_predictors,
     predictor_table,
     predictor_terms,
@@ -309,23 +312,7 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
             settings, f"Available cases within each level; {level:.0%} Wilson CI; {cni_note}."
         ),
     )
-    sweep = threshold_sweep(classified, settings, settings["responders"]["sweep_points"], level)
-    write_csv(
-        sweep,
-        out["sweep"],
-        table_notes(
-            settings,
-            f"Available cases; share whose improvement reaches each threshold; {level:.0%} Wilson CI.",
-        ),
-    )
     labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
-    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
-    caption = " ".join(
-        table_notes(settings, "Available cases; bands: 95% Wilson CI; dashed: configured MCID.")
-    )
-    save_figure(
-        threshold_sweep_figure(sweep, labels, occasion_labels, caption), out["sweep_figure"]
-    )
     write_csv(
         versus_paper(rates, settings["responders"].get("paper", {}), labels),
         out["vs_paper"],
@@ -337,18 +324,40 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
     )
 
 
-def models_stage(
-    patients_path: str, classified_path: str, settings: dict[str, Any], out: dict[str, str]
+def threshold_sweep_stage(
+    patients_path: str, outcome: str, settings: dict[str, Any], out: str
 ) -> None:
-    """Rule `models`: mixed models, predictors of response, missing data and its sensitivity."""
+    """Rule `threshold_sweep` (one job per outcome): responder shares over a range of thresholds."""
     analysis = _analysis_set(patients_path)
-    classified = pd.read_parquet(classified_path)
+    level = settings["statistics"]["confidence_level"]
+    sweep = threshold_sweep(
+        analysis,
+        outcome,
+        settings["outcomes"][outcome],
+        [o["name"] for o in settings["occasions"]],
+        settings["sweep_points"],
+        level,
+    )
+    log.info("%s: %d thresholds x scales x occasions", outcome, len(sweep))
+    write_csv(
+        sweep,
+        out,
+        table_notes(
+            settings,
+            f"Available cases; share whose improvement reaches each threshold (absolute: 0 to half the "
+            f"range; percent of the start value: 0-100%); {level:.0%} Wilson CI.",
+        ),
+    )
+
+
+def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `lmm`: linear mixed model per outcome (no MCID needed: a threshold edit skips it)."""
+    analysis = _analysis_set(patients_path)
     n = len(analysis)
     level = settings["statistics"]["confidence_level"]
     covariates = settings["covariates"]
     occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
     ranges = {name: spec["range"] for name, spec in settings["outcomes"].items()}
-
     effects, means, _ = lmm_tables(analysis, settings, covariates, level)
     lmm = pd.concat(
         [
@@ -363,8 +372,8 @@ def models_stage(
         table_notes(
             settings,
             f"N = {n} (analysis set); patients/observations: those with the outcome measured and complete "
-            f"covariates ({', '.join(covariates)}). Linear mixed model, REML, random intercept per patient; "
-            f"Wald {level:.0%} CI. Estimated means at the mean of the covariate design.",
+            f"covariates ({', '.join(covariates)}). Linear mixed model, REML (exact, on per-patient sums), "
+            f"random intercept per patient; Wald {level:.0%} CI. Estimated means at the mean of the covariate design.",
         ),
     )
     save_figure(
@@ -379,59 +388,29 @@ def models_stage(
                 )
             ),
         ),
-        out["lmm_figure"],
+        out["figure"],
     )
 
+
+def _baseline_variables(settings: dict[str, Any]) -> list[str]:
     models = settings["models"]
-
-    def terms_of(outcome: str) -> list[str]:
-        return predictor_terms(
-            outcome,
-            covariates,
-            models["dose"],
-            models["categories"],
-            settings["occasions"][0]["name"],
-        )
-
-    complete_case = predictor_table(analysis, classified, settings, terms_of, level)
-    variables = list(
-        dict.fromkeys(
-            [
-                *covariates,
-                *([models["dose"]] if models["dose"] else []),
-                *(f"received_{c}" for c in models["categories"]),
-            ]
-        )
-    )
-    imputed, m = multiple_imputation(analysis, settings, variables, models["imputation"])
-    pooled = pooled_predictors(imputed, settings, terms_of, level)
-    predictors = pd.concat([complete_case, pooled], ignore_index=True)
-    write_csv(
-        predictors,
-        out["predictors"],
-        table_notes(
-            settings,
-            f"Logistic regression of response (MCID rule of the responders rule) on {', '.join(terms_of('<outcome>'))}. "
-            f"complete case: N = patients classified at the occasion with complete variables; multiple imputation: "
-            f"all N = {n}, m = {m}. Odds ratios with {level:.0%} CI; epv = min(events, non-events) per coefficient, "
-            f"flagged below 10.",
-        ),
-    )
-    save_figure(
-        forest_plot(
-            predictors, " ".join(table_notes(settings, "Odds ratios with CIs, log scale."))
-        ),
-        out["forest"],
-    )
-
-    last = settings["occasions"][-1]["name"]
-    baseline_vars = [
-        *covariates,
+    return [
+        *settings["covariates"],
         *(f"{o}_{settings['occasions'][0]['name']}" for o in settings["outcomes"]),
         *([models["dose"]] if models["dose"] else []),
     ]
+
+
+def missing_data_stage(patients_path: str, settings: dict[str, Any], out: str) -> None:
+    """Rule `missing_data`: the pattern of missing values, and patients assessed vs lost."""
+    analysis = _analysis_set(patients_path)
+    n = len(analysis)
+    last = settings["occasions"][-1]["name"]
+    baseline_vars = _baseline_variables(settings)
     missing = missingness_table(
-        analysis, settings, list(dict.fromkeys([*variables, *baseline_vars]))
+        analysis,
+        settings,
+        list(dict.fromkeys([*imputation_variables(settings), *baseline_vars])),
     )
     compared = completers_vs_lost(analysis, last, baseline_vars)
     write_csv(
@@ -442,12 +421,70 @@ def models_stage(
             ],
             ignore_index=True,
         ),
-        out["missingness"],
+        out,
         table_notes(
             settings,
             f"N = {n}. missing: n and % of N per variable and occasion. assessed vs lost: baseline of "
             "patients assessed at the last occasion vs those lost; smd = standardized mean difference; Welch t or chi-square.",
         ),
+    )
+
+
+def impute_stage(
+    patients_path: str, part: int, parts: int, settings: dict[str, Any], out: str
+) -> None:
+    """Rule `impute` (one job per part): imputations part, part + parts, ... of the m."""
+    imputed, m = impute_part(_analysis_set(patients_path), settings, part, parts)
+    log.info("part %d of %d: %d imputed rows written (m = %d)", part + 1, parts, len(imputed), m)
+    imputed.to_parquet(out, index=False)
+
+
+def predictors_stage(
+    patients_path: str,
+    classified_path: str,
+    imputation_paths: list[str],
+    settings: dict[str, Any],
+    out: dict[str, str],
+) -> None:
+    """Rule `predictors`: response models (complete case and pooled over the imputations) and
+    responder rates under three handlings of missing follow-up."""
+    analysis = _analysis_set(patients_path)
+    classified = pd.read_parquet(classified_path)
+    n = len(analysis)
+    level = settings["statistics"]["confidence_level"]
+    models = settings["models"]
+
+    def terms_of(outcome: str) -> list[str]:
+        return predictor_terms(
+            outcome,
+            settings["covariates"],
+            models["dose"],
+            models["categories"],
+            settings["occasions"][0]["name"],
+        )
+
+    complete_case = predictor_table(analysis, classified, settings, terms_of, level)
+    parts = pd.concat([pd.read_parquet(p) for p in imputation_paths], ignore_index=True)
+    imputed = analyse_imputed(completed_data_sets(analysis, settings, parts), settings, terms_of)
+    predictors = pd.concat(
+        [complete_case, pooled_predictors(imputed, settings, level)], ignore_index=True
+    )
+    write_csv(
+        predictors,
+        out["predictors"],
+        table_notes(
+            settings,
+            f"Logistic regression of response (MCID rule of the responders rule) on {', '.join(terms_of('<outcome>'))}. "
+            f"complete case: N = patients classified at the occasion with complete variables; multiple imputation: "
+            f"all N = {n}, m = {imputed.m}, Monte Carlo SE = sqrt(B / m). Odds ratios with {level:.0%} CI; "
+            "epv = min(events, non-events) per coefficient, flagged below 10.",
+        ),
+    )
+    save_figure(
+        forest_plot(
+            predictors, " ".join(table_notes(settings, "Odds ratios with CIs, log scale."))
+        ),
+        out["forest"],
     )
     write_csv(
         sensitivity_table(analysis, classified, imputed, settings, level),
@@ -456,18 +493,23 @@ def models_stage(
             settings,
             f"Responder rates under three handlings of missing follow-up; N = {n}. complete case: measured at "
             "start and occasion; non-responder imputation: missing = non-responder; multiple imputation: outcomes "
-            "imputed (MICE, PMM) and classified in each imputed set, pooled by Rubin's rules on the logit scale.",
+            f"imputed (MICE, PMM; m = {imputed.m}) and classified in each imputed set, pooled by Rubin's rules on "
+            "the logit scale; Monte Carlo SE on the logit scale.",
         ),
     )
 
 
-def publish_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[str, str]) -> None:
+def publish_stage(
+    tables: dict[str, str | list[str]], settings: dict[str, Any], out: dict[str, str]
+) -> None:
     """Rule `publish`: disclosure control of every table, then the renderings made from the
     protected tables (Table 2 in Markdown and beside the paper, count-bearing figures)."""
     min_cell = settings["disclosure"]["min_cell"]
     protected = {}
     for name, path in tables.items():
-        table, notes = read_csv(path), read_notes(path)
+        paths = [path] if isinstance(path, str) else list(path)  # a table made in parts
+        table = pd.concat([read_csv(p) for p in paths], ignore_index=True)
+        notes = read_notes(paths[0])
         rule = TABLE_RULES.get(name)
         if rule is not None:
             table, hidden = suppress(table, rule, min_cell)
@@ -493,6 +535,19 @@ def publish_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
             settings,
             "paper: Trulsson Schouenborg et al. 2021, Table 2 (N = 274); this run after disclosure control.",
         ),
+    )
+    sweep, notes = protected["threshold_sweep"]
+    shares = ["pct", "ci_low_pct", "ci_high_pct", "n"]  # suppressed cells ("<5", blank) not drawn
+    sweep = sweep.assign(**{c: pd.to_numeric(sweep[c], errors="coerce") for c in shares})
+    save_figure(
+        threshold_sweep_figure(
+            sweep,
+            {name: spec["label"] for name, spec in settings["outcomes"].items()},
+            {o["name"]: o["label"] for o in settings["occasions"]},
+            {name: spec["mcid"]["absolute"] for name, spec in settings["outcomes"].items()},
+            " ".join([*notes, "Dashed: configured MCID."]),
+        ),
+        out["sweep_figure"],
     )
     if "interventions" not in protected:
         log.info("no session data: no intervention figures")

@@ -1,0 +1,11 @@
+"""Rule lmm: see cohort.stages.lmm_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages import lmm_stage
+
+with rule_log(snakemake.log[0], "lmm"):  # noqa: F821 (snakemake is injected)
+    lmm_stage(
+        snakemake.input.patients,  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        dict(snakemake.output.items()),  # noqa: F821
+    )

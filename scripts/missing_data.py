@@ -1,0 +1,11 @@
+"""Rule missing_data: see cohort.stages.missing_data_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages import missing_data_stage
+
+with rule_log(snakemake.log[0], "missing_data"):  # noqa: F821 (snakemake is injected)
+    missing_data_stage(
+        snakemake.input.patients,  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        snakemake.output.missingness,  # noqa: F821
+    )
