@@ -38,7 +38,7 @@ from cohort.responders import (
     MISSING,
     NON_RESPONDER,
     RESPONDER,
-    classify_all,
+    classify,
     wilson_interval,
 )
 
@@ -191,22 +191,31 @@ def predictor_terms(
 
 
 def response_frame(
-    patients: pd.DataFrame,
-    classified: pd.DataFrame,
-    outcome: str,
-    occasion: str,
-    variables: list[str],
+    patients: pd.DataFrame, categories: np.ndarray, variables: list[str]
 ) -> pd.DataFrame:
     """One row per classified patient (responder 1, non-responder or could-not-improve 0),
-    complete on the explanatory variables."""
-    cls = classified[(classified["outcome"] == outcome) & (classified["occasion"] == occasion)]
-    cls = cls[cls["category"] != MISSING].set_index("patient_id")["category"]
-    frame = (
-        patients.set_index("patient_id")
-        .loc[cls.index, variables]
-        .assign(responder=(cls == RESPONDER).astype(float))
+    complete on the explanatory variables; `categories` is aligned with the patient rows."""
+    classified = categories != MISSING
+    frame = patients.loc[classified, ["patient_id", *variables]].assign(
+        responder=(categories[classified] == RESPONDER).astype(float)
     )
-    return _model_ready(frame.dropna()).reset_index()
+    return _model_ready(frame.dropna()).reset_index(drop=True)
+
+
+def patient_categories(
+    classified: pd.DataFrame, patients: pd.DataFrame, outcome: str, occasion: str
+) -> np.ndarray:
+    """The responders rule's categories for one outcome and occasion, aligned with the patient
+    rows (by position when the classification is in patient order, as classify_all writes it;
+    otherwise by patient id). Raises if a patient is unclassified."""
+    part = classified[(classified["outcome"] == outcome) & (classified["occasion"] == occasion)]
+    ids = part["patient_id"].to_numpy(dtype=object)
+    if len(part) == len(patients) and (ids == patients["patient_id"].to_numpy(dtype=object)).all():
+        return part["category"].to_numpy(dtype=object)
+    rows = pd.Index(ids).get_indexer(patients["patient_id"].to_numpy(dtype=object))
+    if (rows < 0).any():
+        raise AssertionError(f"{outcome} {occasion}: {int((rows < 0).sum())} patients unclassified")
+    return part["category"].to_numpy(dtype=object)[rows]
 
 
 def fit_logistic(frame: pd.DataFrame, variables: list[str]) -> LogisticFit:
@@ -250,7 +259,9 @@ def predictor_table(
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
             variables = terms_of(outcome)
-            frame = response_frame(patients, classified, outcome, occasion, variables)
+            frame = response_frame(
+                patients, patient_categories(classified, patients, outcome, occasion), variables
+            )
             events = int(frame["responder"].sum())
             common = {
                 "outcome": outcome,
@@ -511,19 +522,21 @@ def analyse_imputed(
     """Classify each completed data set with the MCID rule and fit the response models in it."""
     handling = config["responders"]["could_not_improve"]
     results = ImputedAnalyses()
+    occasions = occasion_names(config)
     for data in completed:
         results.m += 1
-        classified = classify_all(data, config)
-        for outcome in config["outcomes"]:
-            for occasion in occasion_names(config)[1:]:
+        for outcome, spec in config["outcomes"].items():
+            for occasion in occasions[1:]:
                 key = (outcome, occasion)
-                cat = _categories(classified, outcome, occasion)
+                cat = classify(
+                    data[f"{outcome}_{occasions[0]}"], data[f"{outcome}_{occasion}"], spec
+                )["category"].to_numpy(dtype=object)
                 d = len(cat) - (
                     int((cat == "could_not_improve").sum()) if handling == "exclude" else 0
                 )
                 results.rates.setdefault(key, []).append((int((cat == RESPONDER).sum()) / d, d))
                 variables = terms_of(outcome)
-                frame = response_frame(data, classified, outcome, occasion, variables)
+                frame = response_frame(data, cat, variables)
                 notes = results.notes.setdefault(key, set())
                 try:
                     fit = fit_logistic(frame, variables)
@@ -534,12 +547,6 @@ def analyse_imputed(
                 results.fits.setdefault(key, []).append(fit)
         log.info("imputed data set %d analysed", results.m)
     return results
-
-
-def _categories(classified: pd.DataFrame, outcome: str, occasion: str) -> pd.Series:
-    return classified[(classified["outcome"] == outcome) & (classified["occasion"] == occasion)][
-        "category"
-    ]
 
 
 def sensitivity_table(
@@ -556,7 +563,7 @@ def sensitivity_table(
     rows = []
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
-            cats = _categories(classified, outcome, occasion)
+            cats = pd.Series(patient_categories(classified, patients, outcome, occasion))
             k = int((cats == RESPONDER).sum())
             cni = int((cats == "could_not_improve").sum())
             excluded = cni if handling == "exclude" else 0
