@@ -214,3 +214,19 @@ def test_integer_column_rejects_fractions_and_text(tmp_path, contract, config, c
         and rules.loc[4] == "unparseable_number"
     )
     assert cleaned.tables["assessments"].loc[:2, ["nprs"]].iloc[:2].isna().all().all()
+
+
+def test_the_row_accounting_check_finds_lost_and_double_counted_rows(
+    tmp_path, contract, config, codebook
+):
+    """The invariant's checker itself: a kept row silently removed, and a kept row also logged as
+    dropped, are both reported with their line numbers."""
+    write_extract(synthesize(20, 4, contract, codebook, fault_rate=0.05), tmp_path)
+    raw, cleaned = clean_folder(tmp_path, contract, config)
+    assert unaccounted_rows(raw, cleaned) == {}
+    sessions = cleaned.tables["sessions"]
+    lost, doubled = int(sessions["source_row"].iat[0]), int(sessions["source_row"].iat[1])
+    cleaned.tables["sessions"] = sessions.iloc[1:]
+    extra = cleaned.log.iloc[:1].assign(table="sessions", source_row=doubled, action="dropped_row")
+    broken = type(cleaned)(cleaned.tables, pd.concat([cleaned.log, extra]), cleaned.raw_rows)
+    assert unaccounted_rows(raw, broken) == {"sessions": {lost, doubled}}

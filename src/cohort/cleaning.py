@@ -504,7 +504,8 @@ def clean_table(
     ids = df[[c for c in ("source_row", "patient_id") if c in df.columns]]  # what a log row needs
     stripped = {c: df[c].str.strip() for c in columns}
     blank = pd.Series(
-        np.logical_and.reduce([stripped[c].to_numpy() == MISSING for c in columns]), index=df.index
+        np.logical_and.reduce([(stripped[c] == MISSING).to_numpy(dtype=bool) for c in columns]),
+        index=df.index,
     )
     clog.add(name, ids[blank], "", "", "empty_row", DROPPED, "every cell blank")
     for c in columns:
@@ -522,7 +523,8 @@ def clean_table(
     df = pd.DataFrame({"source_row": df["source_row"], **stripped})[~blank]
     dup = df.duplicated(subset=columns, keep="first")
     if dup.any():
-        first = df.groupby(columns, sort=False, dropna=False)["source_row"].transform("min")
+        involved = df[df.duplicated(subset=columns, keep=False)]  # only these need a group
+        first = involved.groupby(columns, sort=False, dropna=False)["source_row"].transform("min")
         clog.add(
             name,
             df[dup],
@@ -753,14 +755,22 @@ def clean_extract(
 
 def unaccounted_rows(raw: dict[str, pd.DataFrame], cleaned: CleanedExtract) -> dict[str, set[int]]:
     """Raw rows neither in a cleaned table nor logged as dropped (the invariant says: none), and
-    rows that are both (also a violation)."""
+    rows that are both, or either without a raw row (also violations). Counted with arrays:
+    every raw row must appear exactly once among kept + dropped."""
     problems = {}
     dropped = cleaned.log[cleaned.log["action"] == DROPPED]
     for name, df in raw.items():
-        kept = set(cleaned.tables[name]["source_row"].astype(int))
-        gone = set(dropped.loc[dropped["table"] == name, "source_row"].astype(int))
-        raw_rows = set(df["source_row"].astype(int))
-        bad = (raw_rows - kept - gone) | (kept & gone) | ((kept | gone) - raw_rows)
-        if bad:
-            problems[name] = bad
+        raw_rows = df["source_row"].to_numpy(dtype=np.int64)
+        accounted = np.concatenate(
+            [
+                cleaned.tables[name]["source_row"].to_numpy(dtype=np.int64),
+                dropped.loc[dropped["table"] == name, "source_row"].to_numpy(dtype=np.int64),
+            ]
+        )
+        rows, counts = np.unique(np.concatenate([raw_rows, accounted]), return_counts=True)
+        in_raw = np.isin(rows, raw_rows)
+        # each raw row: once in raw + exactly once among kept or dropped = 2
+        bad = rows[(in_raw & (counts != 2)) | ~in_raw]
+        if len(bad):
+            problems[name] = {int(r) for r in bad}
     return problems

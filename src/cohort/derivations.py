@@ -59,6 +59,12 @@ def intervention_flags(sessions: pd.DataFrame, codes: list[str]) -> pd.DataFrame
     return out
 
 
+def _take(values: pd.Series, position: np.ndarray, index: pd.Index) -> pd.Series:
+    """values.reindex(index) from a precomputed position (-1 = absent -> missing): one string
+    lookup serves every column of the same source (reindex would hash the ids each time)."""
+    return pd.Series(values.array.take(position, allow_fill=True), index=index, name=values.name)
+
+
 def patient_table(
     patients: pd.DataFrame,
     sessions: pd.DataFrame | None,
@@ -90,12 +96,13 @@ def patient_table(
     for occasion in occasions:
         at = a[a["occasion"] == occasion]
         rows = at.set_index("patient_id")
+        position = rows.index.get_indexer(out.index)  # once per occasion, not per column
         # Assessed = an assessment row with at least one outcome measured.
         out[f"assessed_{occasion}"] = is_in(out.index, at.loc[measured.loc[at.index], "patient_id"])
         for outcome in outcomes:
-            out[f"{outcome}_{occasion}"] = rows[outcome].reindex(out.index)
+            out[f"{outcome}_{occasion}"] = _take(rows[outcome], position, out.index)
         if "assessed_on" in rows:  # a study may not record assessment dates
-            out[f"date_{occasion}"] = rows["assessed_on"].reindex(out.index)
+            out[f"date_{occasion}"] = _take(rows["assessed_on"], position, out.index)
     if "anxious_depressed" in derived:
         spec = derived["anxious_depressed"]
         level = (
@@ -105,14 +112,20 @@ def patient_table(
 
     if sessions is not None:
         by_patient = sessions.groupby("patient_id", observed=True)
-        out["n_sessions"] = by_patient.size().reindex(out.index).fillna(0).astype(int)
-        out["first_session"] = by_patient["session_date"].min().reindex(out.index)
-        out["last_session"] = by_patient["session_date"].max().reindex(out.index)
+        size = by_patient.size()
+        position = size.index.get_indexer(out.index)
+        out["n_sessions"] = _take(size, position, out.index).fillna(0).astype(int)
+        out["first_session"] = _take(by_patient["session_date"].min(), position, out.index)
+        out["last_session"] = _take(by_patient["session_date"].max(), position, out.index)
         out["programme_months"] = (
             out["last_session"] - out["first_session"]
         ).dt.days / DAYS_PER_MONTH
         flags = [f"intervention_{c}" for c in codes]
-        received = by_patient[flags].any().reindex(out.index).fillna(False).astype(bool)
+        received = by_patient[flags].any()
+        received = pd.DataFrame(
+            {f: _take(received[f], position, out.index) for f in flags}, index=out.index
+        )
+        received = received.fillna(False).astype(bool)
         received.columns = [f"received_{c}" for c in codes]
         out = out.join(received)
         out["n_categories"] = received.sum(axis=1)
