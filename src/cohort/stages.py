@@ -15,17 +15,6 @@ from cohort.contract import load_codebook, load_contract
 from cohort.derivations import derive_tables, patient_flow
 from cohort.disclosure import TABLE_RULES, suppress
 from cohort.errors import CohortError
-from cohort.figures import (
-    category_bars,
-    change_distributions,
-    cooccurrence_heatmap,
-    estimated_means,
-    flow_diagram,
-    forest_plot,
-    save_figure,
-    threshold_sweep_figure,
-    trajectories,
-)
 from cohort.groups import (
     ancova,
     fit_quietly,
@@ -70,6 +59,8 @@ def clean_stage(
     extract_dir: str, contract_path: str, settings: dict[str, Any], out: dict[str, str]
 ) -> None:
     """Rule `clean`: raw extract -> typed tables, cleaning log, derived patient table, flow."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
     contract = load_contract(contract_path, settings)
     files = check_extract(extract_dir, contract)
     raw = read_extract(extract_dir, contract)
@@ -115,7 +106,7 @@ def clean_stage(
         "assessed = at least one outcome measured at that occasion.",
     )
     write_csv(flow, out["flow"], notes)
-    save_figure(flow_diagram(flow, " ".join(notes)), out["flow_figure"])
+    figures.save_figure(figures.flow_diagram(flow, " ".join(notes)), out["flow_figure"])
 
 
 def baseline_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
@@ -146,7 +137,8 @@ def interventions_stage(
     settings: dict[str, Any],
     out: dict[str, str],
 ) -> None:
-    """Rule `interventions`: categories per patient and session, dose, combinations, figures."""
+    """Rule `interventions`: categories per patient and session, dose, combinations (their
+    figures are drawn by `publish`, from the protected tables)."""
     analysis = _analysis_set(patients_path)
     sessions = pd.read_parquet(sessions_path)
     codebook = load_codebook(codebook_path)
@@ -199,6 +191,8 @@ def interventions_stage(
 
 def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `outcomes`: each outcome at each occasion, paired change from baseline, Friedman."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
     analysis = _analysis_set(patients_path)
     level = settings["statistics"]["confidence_level"]
     levels = outcome_levels(analysis, settings)
@@ -236,8 +230,8 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
     caption = " ".join(
         table_notes(settings, f"Analysis set N = {len(analysis)}; n = patients measured.")
     )
-    save_figure(
-        trajectories(
+    figures.save_figure(
+        figures.trajectories(
             levels,
             occasion_labels,
             {name: spec["range"] for name, spec in settings["outcomes"].items()},
@@ -255,8 +249,8 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
             pair.iloc[:, 1] - pair.iloc[:, 0]
         ).to_numpy()
     labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
-    save_figure(
-        change_distributions(individual, labels, occasion_labels, caption),
+    figures.save_figure(
+        figures.change_distributions(individual, labels, occasion_labels, caption),
         out["changes"],
     )
 
@@ -352,6 +346,8 @@ def threshold_sweep_stage(
 
 def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `lmm`: linear mixed model per outcome (no MCID needed: a threshold edit skips it)."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
     analysis = _analysis_set(patients_path)
     n = len(analysis)
     level = settings["statistics"]["confidence_level"]
@@ -376,8 +372,8 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
             f"random intercept per patient; Wald {level:.0%} CI. Estimated means at the mean of the covariate design.",
         ),
     )
-    save_figure(
-        estimated_means(
+    figures.save_figure(
+        figures.estimated_means(
             means,
             occasion_labels,
             ranges,
@@ -448,6 +444,8 @@ def predictors_stage(
 ) -> None:
     """Rule `predictors`: response models (complete case and pooled over the imputations) and
     responder rates under three handlings of missing follow-up."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
     analysis = _analysis_set(patients_path)
     classified = pd.read_parquet(classified_path)
     n = len(analysis)
@@ -480,8 +478,8 @@ def predictors_stage(
             "epv = min(events, non-events) per coefficient, flagged below 10.",
         ),
     )
-    save_figure(
-        forest_plot(
+    figures.save_figure(
+        figures.forest_plot(
             predictors, " ".join(table_notes(settings, "Odds ratios with CIs, log scale."))
         ),
         out["forest"],
@@ -504,6 +502,8 @@ def publish_stage(
 ) -> None:
     """Rule `publish`: disclosure control of every table, then the renderings made from the
     protected tables (Table 2 in Markdown and beside the paper, count-bearing figures)."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
     min_cell = settings["disclosure"]["min_cell"]
     protected = {}
     for name, path in tables.items():
@@ -539,8 +539,8 @@ def publish_stage(
     sweep, notes = protected["threshold_sweep"]
     shares = ["pct", "ci_low_pct", "ci_high_pct", "n"]  # suppressed cells ("<5", blank) not drawn
     sweep = sweep.assign(**{c: pd.to_numeric(sweep[c], errors="coerce") for c in shares})
-    save_figure(
-        threshold_sweep_figure(
+    figures.save_figure(
+        figures.threshold_sweep_figure(
             sweep,
             {name: spec["label"] for name, spec in settings["outcomes"].items()},
             {o["name"]: o["label"] for o in settings["occasions"]},
@@ -561,9 +561,9 @@ def publish_stage(
             f"counts below {min_cell} suppressed.",
         )
     )
-    save_figure(category_bars(categories, caption), out["interventions_figure"])
-    save_figure(
-        cooccurrence_heatmap(protected["intervention_cooccurrence"][0], n, caption),
+    figures.save_figure(figures.category_bars(categories, caption), out["interventions_figure"])
+    figures.save_figure(
+        figures.cooccurrence_heatmap(protected["intervention_cooccurrence"][0], n, caption),
         out["cooccurrence_figure"],
     )
 
