@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.imputation import mice, pooled_proportion, rubin_pool
+from cohort.imputation import mice, nearest_block, pooled_proportion, rubin_pool
 from cohort.models import (
     completed_data_sets,
     impute_part,
@@ -252,3 +252,19 @@ def test_a_missing_imputation_part_is_an_error():
     first, _ = impute_part(patients, config, 0, 2)  # imputations 0 and 2 only
     with pytest.raises(AssertionError, match="expected"):
         list(completed_data_sets(patients, config, first))
+
+
+def test_pmm_donor_pool_is_the_k_nearest_by_brute_force():
+    """The donors of predictive mean matching (a contiguous block of the sorted predictions) are
+    the k observed cases nearest to each missing case's prediction, ties and both ends of the
+    range included: compared with sorting every distance."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(1, 60))
+        k = int(min(rng.integers(1, 8), n))
+        observed = np.sort(np.round(rng.normal(size=n), int(rng.integers(0, 3))))  # ties
+        missing = np.round(rng.normal(size=20) * 1.5, int(rng.integers(0, 3)))  # beyond the ends
+        first = nearest_block(observed, missing, k)
+        for i, x in enumerate(missing):
+            block = np.abs(observed[first[i] : first[i] + k] - x)
+            np.testing.assert_allclose(np.sort(block), np.sort(np.abs(observed - x))[:k])

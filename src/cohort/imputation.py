@@ -37,6 +37,22 @@ def _draw_regression(
     return beta, beta + chol @ rng.standard_normal(len(beta))
 
 
+def nearest_block(sorted_pred: np.ndarray, pred_mis: np.ndarray, k: int) -> np.ndarray:
+    """For each missing case, the first position of the k observed cases with the nearest
+    predictions in `sorted_pred`; they lie within the 2k sorted values around the case.
+    Distances along sorted values fall then rise, so the k nearest form a contiguous block: the
+    block of k with the smallest sum of distances (the first, on ties)."""
+    n = len(sorted_pred)
+    width = min(2 * k, n)
+    pos = np.searchsorted(sorted_pred, pred_mis)
+    start = np.clip(pos - k, 0, n - width)
+    window = start[:, None] + np.arange(width)[None, :]
+    distance = np.abs(sorted_pred[window] - pred_mis[:, None])
+    cumulative = np.concatenate([np.zeros((len(pred_mis), 1)), distance.cumsum(axis=1)], axis=1)
+    block_sums = cumulative[:, k:] - cumulative[:, : width - k + 1]
+    return start + np.argmin(block_sums, axis=1)
+
+
 def _pmm(
     rng: np.random.Generator,
     pred_obs: np.ndarray,
@@ -44,18 +60,12 @@ def _pmm(
     y_obs: np.ndarray,
     donors: int,
 ) -> np.ndarray:
-    """For each missing case, the observed value of a random one of the `donors` nearest cases."""
+    """For each missing case, the observed value of a random one of the `donors` observed cases
+    whose predictions are nearest (one sort of the observed predictions; no sort per case)."""
     order = np.argsort(pred_obs, kind="stable")
-    sorted_pred = pred_obs[order]
     k = min(donors, len(order))
-    pos = np.searchsorted(sorted_pred, pred_mis)
-    start = np.clip(pos - k, 0, len(order) - 1)
-    window = start[:, None] + np.arange(2 * k)[None, :]
-    window = np.clip(window, 0, len(order) - 1)
-    distance = np.abs(sorted_pred[window] - pred_mis[:, None])
-    nearest = np.argsort(distance, axis=1, kind="stable")[:, :k]
-    pick = nearest[np.arange(len(pred_mis)), rng.integers(0, k, len(pred_mis))]
-    return y_obs[order[window[np.arange(len(pred_mis)), pick]]]
+    first = nearest_block(pred_obs[order], pred_mis, k)
+    return y_obs[order[first + rng.integers(0, k, len(pred_mis))]]
 
 
 def mice(
@@ -78,18 +88,22 @@ def mice(
         for j in targets:  # start from random draws of the observed values
             observed = values[~missing[:, j], j]
             design[missing[:, j], j + 1] = rng.choice(observed, missing[:, j].sum())
+        gram = design.T @ design  # kept current: only the imputed column's row changes
         for _ in range(iterations):
             for j in targets:
                 target, mis = j + 1, missing[:, j]
                 cols = [c for c in range(design.shape[1]) if c != target]
                 x_mis = design[mis]
-                gram = design.T @ design - x_mis.T @ x_mis  # cross-products of observed rows
-                beta, beta_draw = _draw_regression(rng, gram, cols, target, int((~mis).sum()))
+                observed_gram = gram - x_mis.T @ x_mis  # cross-products of the observed rows
+                beta, beta_draw = _draw_regression(
+                    rng, observed_gram, cols, target, int((~mis).sum())
+                )
                 fitted, drawn = np.zeros(design.shape[1]), np.zeros(design.shape[1])
                 fitted[cols], drawn[cols] = beta, beta_draw
                 design[mis, target] = _pmm(
                     rng, (design @ fitted)[~mis], x_mis @ drawn, design[~mis, target], donors
                 )
+                gram[:, target] = gram[target, :] = design.T @ design[:, target]
         filled = design[:, 1:]
         log.info("imputation %d done (%d of %d in this job)", i, done, len(imputations))
         yield i, pd.DataFrame(filled, index=data.index, columns=data.columns)

@@ -246,9 +246,11 @@ def subgroup_rates(
 ) -> pd.DataFrame:
     """Available-case responder rates with Wilson CIs within each level of each subgroup."""
     rows = []
+    # Each classified row's patient, looked up once for every subgroup variable.
+    position = pd.Index(patients["patient_id"]).get_indexer(classified["patient_id"])
     for variable in subgroups:
-        levels = patients.set_index("patient_id")[variable]
-        data = classified.assign(level=classified["patient_id"].map(levels))
+        levels = patients[variable]
+        data = classified.assign(level=levels.array.take(position, allow_fill=True))
         order = (
             list(levels.cat.categories)
             if isinstance(levels.dtype, pd.CategoricalDtype)
