@@ -199,7 +199,7 @@ def response_frame(
     frame = patients.loc[classified, ["patient_id", *variables]].assign(
         responder=(categories[classified] == RESPONDER).astype(float)
     )
-    return _model_ready(frame.dropna()).reset_index(drop=True)
+    return frame.dropna().reset_index(drop=True)
 
 
 def patient_categories(
@@ -220,7 +220,7 @@ def patient_categories(
 
 def fit_logistic(frame: pd.DataFrame, variables: list[str]) -> LogisticFit:
     """Logistic regression of `responder` on the variables (dummies for categorical ones)."""
-    x, names = design_matrix(frame, variables)
+    x, names = design_matrix(frame, variables, drop_unused_levels=True)
     result = logistic_regression(frame["responder"].to_numpy(dtype=float), x, names)
     for message in result.warnings:
         log.warning("%s", message)
@@ -526,6 +526,9 @@ def analyse_imputed(
     for data in completed:
         results.m += 1
         for outcome, spec in config["outcomes"].items():
+            # One design per outcome and data set, its rows then selected per occasion.
+            x_all, names_all = design_matrix(data, terms_of(outcome))
+            complete = ~np.isnan(x_all).any(axis=1)
             for occasion in occasions[1:]:
                 key = (outcome, occasion)
                 cat = classify(
@@ -535,11 +538,16 @@ def analyse_imputed(
                     int((cat == "could_not_improve").sum()) if handling == "exclude" else 0
                 )
                 results.rates.setdefault(key, []).append((int((cat == RESPONDER).sum()) / d, d))
-                variables = terms_of(outcome)
-                frame = response_frame(data, cat, variables)
+                rows = complete & (cat != MISSING)
+                x = x_all[rows]
+                used = [j for j, n in enumerate(names_all) if "[T." not in n or x[:, j].any()]
                 notes = results.notes.setdefault(key, set())
                 try:
-                    fit = fit_logistic(frame, variables)
+                    fit = logistic_regression(
+                        (cat[rows] == RESPONDER).astype(float),
+                        x[:, used],
+                        [names_all[j] for j in used],
+                    )
                 except (ValueError, np.linalg.LinAlgError) as exc:
                     notes.add(f"{type(exc).__name__}: {exc}")
                     continue
@@ -640,12 +648,15 @@ def pooled_predictors(
                 )
                 continue
             n = fits[0].nobs
-            for j, term in enumerate(fits[0].names):
+            for term in fits[0].names:
                 if term == "Intercept":
                     continue
+                having = [f for f in fits if term in f.names]  # a level absent in one imputation
+                if len(having) < len(fits):
+                    notes.add(f"{term}: estimable in {len(having)} of {len(fits)} imputations")
                 pooled = rubin_pool(
-                    np.array([f.params[j] for f in fits]),
-                    np.array([f.bse[j] ** 2 for f in fits]),
+                    np.array([f.params[f.names.index(term)] for f in having]),
+                    np.array([f.bse[f.names.index(term)] ** 2 for f in having]),
                     level,
                     df_complete=n - len(fits[0].params),
                 )
@@ -664,9 +675,9 @@ def pooled_predictors(
                         "p_value": float(
                             2 * stats.t.sf(abs(pooled.estimate) / np.sqrt(pooled.total), pooled.df)
                         ),
-                        "method": f"logistic regression in m = {len(fits)} imputations, Rubin's rules (Barnard-Rubin df)",
+                        "method": f"logistic regression in m = {len(having)} imputations, Rubin's rules (Barnard-Rubin df)",
                         "fraction_missing_info": pooled.fraction_missing_info,
-                        "monte_carlo_se": np.sqrt(pooled.between / len(fits)),
+                        "monte_carlo_se": np.sqrt(pooled.between / len(having)),
                         "warnings": " | ".join(sorted(notes)),
                     }
                 )

@@ -43,21 +43,29 @@ def _levels(series: pd.Series) -> list:
 
 
 def design_matrix(
-    frame: pd.DataFrame, variables: list[str], reference: dict[str, str] | None = None
+    frame: pd.DataFrame,
+    variables: list[str],
+    reference: dict[str, str] | None = None,
+    drop_unused_levels: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """Intercept plus treatment-coded dummies per categorical variable and one column per numeric
-    one, named and ordered as patsy does for `~ v1 + C(v2) + C(v3, Treatment('ref'))`
-    (categorical terms first, then numeric ones, each in the order given)."""
+    (or boolean, as 0/1) one, named and ordered as patsy does for
+    `~ v1 + C(v2) + C(v3, Treatment('ref'))` (categorical terms first, then numeric ones, each in
+    the order given). `drop_unused_levels`: categories no row has get no column (a response
+    model on a subset), instead of an all-zero column that makes the design singular."""
     reference = reference or {}
     columns, names = [np.ones(len(frame))], ["Intercept"]
     categorical = [v for v in variables if is_categorical(frame[v])]
     for v in [*categorical, *(v for v in variables if v not in categorical)]:
         values = frame[v]
         if not is_categorical(values):
-            columns.append(values.to_numpy(dtype=float))
+            columns.append(values.to_numpy(dtype=float, na_value=np.nan))
             names.append(v)
             continue
         levels = _levels(values)
+        if drop_unused_levels:
+            present = set(values.dropna().unique())
+            levels = [level for level in levels if level in present]
         if v in reference:
             levels = [reference[v], *(level for level in levels if level != reference[v])]
             prefix = f"C({v}, Treatment('{reference[v]}'))"
