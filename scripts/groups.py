@@ -1,7 +1,7 @@
-"""Rule groups: see cohort.stages.groups_stage."""
+"""Rule groups: see cohort.stages.groups.groups_stage."""
 
 from cohort.runlog import rule_log
-from cohort.stages import groups_stage
+from cohort.stages.groups import groups_stage
 
 with rule_log(snakemake.log[0], "groups"):  # noqa: F821 (snakemake is injected)
     groups_stage(

@@ -1,7 +1,7 @@
-"""Rule outcomes: see cohort.stages.outcomes_stage."""
+"""Rule outcomes: see cohort.stages.outcomes.outcomes_stage."""
 
 from cohort.runlog import rule_log
-from cohort.stages import outcomes_stage
+from cohort.stages.outcomes import outcomes_stage
 
 with rule_log(snakemake.log[0], "outcomes"):  # noqa: F821 (snakemake is injected)
     outcomes_stage(

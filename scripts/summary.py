@@ -1,7 +1,7 @@
-"""Rule summary: see cohort.stages.summary_stage."""
+"""Rule summary: see cohort.stages.report.summary_stage."""
 
 from cohort.runlog import rule_log
-from cohort.stages import summary_stage
+from cohort.stages.report import summary_stage
 
 with rule_log(snakemake.log[0], "summary"):  # noqa: F821 (snakemake is injected)
     summary_stage(

@@ -1,0 +1,21 @@
+"""One function per Snakemake rule: read the rule's inputs, call the pure functions of the
+package, write the rule's outputs. Scripts in scripts/ only pass snakemake's input, output and
+params to these. One module per stage (as rules/*.smk), each importing only what its rules need:
+a job's start-up is a large part of a small study's run time."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def analysis_set(patients_path: str) -> pd.DataFrame:
+    patients = pd.read_parquet(patients_path)
+    analysis = patients[patients["analysis_set"]].reset_index(drop=True)
+    log.info(
+        "read %s: %d patients, analysis set n = %d", patients_path, len(patients), len(analysis)
+    )
+    return analysis

@@ -1,0 +1,24 @@
+"""Rule baseline: Table 2."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cohort.outputs import table_notes, write_csv
+from cohort.stages import analysis_set
+from cohort.tables import baseline_table
+
+log = logging.getLogger(__name__)
+
+
+def baseline_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `baseline`: Table 2 of the paper (before disclosure control)."""
+    analysis = analysis_set(patients_path)
+    table = baseline_table(analysis, settings["baseline"])
+    notes = table_notes(
+        settings,
+        f"N = {len(analysis)} (analysis set). n (%) of valid values; valid n given where below N. "
+        "Quartiles by linear interpolation (Hyndman-Fan type 7); SD with n - 1.",
+    )
+    write_csv(table, out["table"], notes)

@@ -1,0 +1,72 @@
+"""Rule clean: raw extract -> typed tables, cleaning log, derived patient table, flow."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cohort.cleaning import check_extract, clean_extract, read_extract, unaccounted_rows
+from cohort.contract import load_codebook, load_contract
+from cohort.derivations import derive_tables, patient_flow
+from cohort.errors import CohortError
+from cohort.outputs import table_notes, write_csv
+from cohort.privacy import guard_identifiers
+
+log = logging.getLogger(__name__)
+
+
+def clean_stage(
+    extract_dir: str, contract_path: str, settings: dict[str, Any], out: dict[str, str]
+) -> None:
+    """Rule `clean`: raw extract -> typed tables, cleaning log, derived patient table, flow."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
+    contract = load_contract(contract_path, settings)
+    files = check_extract(extract_dir, contract)
+    raw = read_extract(extract_dir, contract)
+    for name, df in raw.items():
+        log.info("read %s: %d rows, %d columns", files[name], len(df), df.shape[1] - 1)
+    guard_identifiers(
+        raw,
+        {name: str(path) for name, path in files.items()},
+        settings["cleaning"]["allow_identifiers"],
+    )
+    cleaned = clean_extract(raw, contract, settings)
+    problems = unaccounted_rows(raw, cleaned)
+    if problems:  # the invariant: a bug, never a user fault
+        raise AssertionError(f"raw rows neither kept nor logged: {problems}")
+    for (rule, action), n in cleaned.log.groupby(["rule", "action"]).size().items():
+        log.info("cleaning: %s -> %s: %d", rule, action, n)
+    codes = (
+        list(load_codebook(settings["interventions"]["codebook"]))
+        if "interventions" in settings
+        else []
+    )
+    patients, sessions, assessments = derive_tables(cleaned.tables, settings, codes)
+    flow = patient_flow(patients, settings, has_sessions=sessions is not None)
+    if not patients["analysis_set"].any():
+        raise CohortError(
+            "no patient is in the analysis set (included, with a session and a start assessment): "
+            + "; ".join(f"{r['label']}: {r['n']}" for _, r in flow.iterrows())
+        )
+    log.info(
+        "analysis set: %d of %d referred patients",
+        int(patients["analysis_set"].sum()),
+        len(patients),
+    )
+
+    Path(out["patients"]).parent.mkdir(parents=True, exist_ok=True)
+    patients.to_parquet(out["patients"], index=False)
+    (sessions if sessions is not None else pd.DataFrame()).to_parquet(out["sessions"], index=False)
+    assessments.to_parquet(out["assessments"], index=False)
+    write_csv(cleaned.log, out["cleaning_log"])
+    notes = table_notes(
+        settings,
+        "Flow of patients from the raw extract to the analysis set; "
+        "assessed = at least one outcome measured at that occasion.",
+    )
+    write_csv(flow, out["flow"], notes)
+    figures.save_figure(figures.flow_diagram(flow, " ".join(notes)), out["flow_figure"])

@@ -1,0 +1,105 @@
+"""Rule groups: the between-group comparison of a study that declares one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from cohort.groups import (
+    ancova,
+    fit_quietly,
+    group_by_occasion_lmm,
+    levels_by_group,
+    responders_by_group,
+)
+from cohort.outputs import table_notes, write_csv
+from cohort.stages import analysis_set
+
+log = logging.getLogger(__name__)
+
+
+def groups_stage(
+    patients_path: str, classified_path: str, settings: dict[str, Any], out: dict[str, str]
+) -> None:
+    """Rule `groups`: outcomes and responder rates by group, ANCOVA per follow-up, and the
+    group x occasion mixed model, for the comparison the study declares."""
+    analysis = analysis_set(patients_path)
+    classified = pd.read_parquet(classified_path)
+    comparison = settings["comparison"]
+    group, reference = comparison["variable"], comparison["reference"]
+    level = settings["statistics"]["confidence_level"]
+    covariates = settings["covariates"]
+    occasions = [o["name"] for o in settings["occasions"]]
+    n = len(analysis)
+    write_csv(
+        levels_by_group(analysis, settings, group),
+        out["levels"],
+        table_notes(
+            settings, f"N = {n}; n measured per group and occasion; mean (SD), median [Q1, Q3]."
+        ),
+    )
+    ancovas = [
+        ancova(analysis, o, occ, occasions[0], group, reference, covariates, level)
+        for o in settings["outcomes"]
+        for occ in occasions[1:]
+    ]
+    write_csv(
+        pd.concat(ancovas, ignore_index=True),
+        out["ancova"],
+        table_notes(
+            settings,
+            f"Difference from {group} = {reference} at each follow-up, adjusted for the baseline value and "
+            f"{', '.join(covariates)}; complete cases (N); OLS, t-based {level:.0%} CI.",
+        ),
+    )
+    write_csv(
+        responders_by_group(
+            classified, analysis, group, settings["responders"]["could_not_improve"], level
+        ),
+        out["responders"],
+        table_notes(settings, f"Available cases per group; Wilson {level:.0%} CI."),
+    )
+    rows = []
+    for outcome in settings["outcomes"]:
+        try:
+            fit, messages = fit_quietly(
+                lambda o=outcome: group_by_occasion_lmm(
+                    analysis, o, occasions, group, reference, covariates
+                )
+            )
+        except Exception as exc:  # reported, not hidden
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "term": "(model failed)",
+                    "warnings": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            continue
+        ci = fit.conf_int(alpha=1 - level)
+        for term in fit.fe_params.index:
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "term": term,
+                    "estimate": fit.fe_params[term],
+                    "ci_low": ci.loc[term, 0],
+                    "ci_high": ci.loc[term, 1],
+                    "p_value": fit.pvalues[term],
+                    "observations": int(fit.nobs),
+                    "converged": bool(fit.converged),
+                    "warnings": " | ".join(messages),
+                    "method": "REML, random intercept per patient; Wald CI",
+                }
+            )
+    write_csv(
+        pd.DataFrame(rows),
+        out["lmm"],
+        table_notes(
+            settings,
+            f"value ~ occasion x {group} + {', '.join(covariates)}; the occasion:{group} terms are the "
+            "between-group differences in change from baseline.",
+        ),
+    )

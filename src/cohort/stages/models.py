@@ -1,0 +1,179 @@
+"""Rules lmm, missing_data, impute and predictors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from cohort.models import (
+    analyse_imputed,
+    completed_data_sets,
+    completers_vs_lost,
+    imputation_variables,
+    impute_part,
+    lmm_tables,
+    missingness_table,
+    pooled_predictors,
+    predictor_table,
+    predictor_terms,
+    sensitivity_table,
+)
+from cohort.outputs import table_notes, write_csv
+from cohort.stages import analysis_set
+
+log = logging.getLogger(__name__)
+
+
+def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `lmm`: linear mixed model per outcome (no MCID needed: a threshold edit skips it)."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
+    analysis = analysis_set(patients_path)
+    n = len(analysis)
+    level = settings["statistics"]["confidence_level"]
+    covariates = settings["covariates"]
+    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
+    ranges = {name: spec["range"] for name, spec in settings["outcomes"].items()}
+    effects, means, _ = lmm_tables(analysis, settings, covariates, level)
+    lmm = pd.concat(
+        [
+            effects.assign(section="fixed effect or variance"),
+            means.assign(section="estimated mean"),
+        ],
+        ignore_index=True,
+    )
+    write_csv(
+        lmm,
+        out["lmm"],
+        table_notes(
+            settings,
+            f"N = {n} (analysis set); patients/observations: those with the outcome measured and complete "
+            f"covariates ({', '.join(covariates)}). Linear mixed model, REML (exact, on per-patient sums), "
+            f"random intercept per patient; Wald {level:.0%} CI. Estimated means at the mean of the covariate design.",
+        ),
+    )
+    figures.save_figure(
+        figures.estimated_means(
+            means,
+            occasion_labels,
+            ranges,
+            " ".join(
+                table_notes(
+                    settings,
+                    f"Linear mixed model estimated means with {level:.0%} CI; n = patients measured.",
+                )
+            ),
+        ),
+        out["figure"],
+    )
+
+
+def _baseline_variables(settings: dict[str, Any]) -> list[str]:
+    models = settings["models"]
+    return [
+        *settings["covariates"],
+        *(f"{o}_{settings['occasions'][0]['name']}" for o in settings["outcomes"]),
+        *([models["dose"]] if models["dose"] else []),
+    ]
+
+
+def missing_data_stage(patients_path: str, settings: dict[str, Any], out: str) -> None:
+    """Rule `missing_data`: the pattern of missing values, and patients assessed vs lost."""
+    analysis = analysis_set(patients_path)
+    n = len(analysis)
+    last = settings["occasions"][-1]["name"]
+    baseline_vars = _baseline_variables(settings)
+    missing = missingness_table(
+        analysis,
+        settings,
+        list(dict.fromkeys([*imputation_variables(settings), *baseline_vars])),
+    )
+    compared = completers_vs_lost(analysis, last, baseline_vars)
+    write_csv(
+        pd.concat(
+            [
+                missing.assign(section="missing"),
+                compared.assign(section=f"assessed vs lost at {last}"),
+            ],
+            ignore_index=True,
+        ),
+        out,
+        table_notes(
+            settings,
+            f"N = {n}. missing: n and % of N per variable and occasion. assessed vs lost: baseline of "
+            "patients assessed at the last occasion vs those lost; smd = standardized mean difference; Welch t or chi-square.",
+        ),
+    )
+
+
+def impute_stage(
+    patients_path: str, part: int, parts: int, settings: dict[str, Any], out: str
+) -> None:
+    """Rule `impute` (one job per part): imputations part, part + parts, ... of the m."""
+    imputed, m = impute_part(analysis_set(patients_path), settings, part, parts)
+    log.info("part %d of %d: %d imputed rows written (m = %d)", part + 1, parts, len(imputed), m)
+    imputed.to_parquet(out, index=False)
+
+
+def predictors_stage(
+    patients_path: str,
+    classified_path: str,
+    imputation_paths: list[str],
+    settings: dict[str, Any],
+    out: dict[str, str],
+) -> None:
+    """Rule `predictors`: response models (complete case and pooled over the imputations) and
+    responder rates under three handlings of missing follow-up."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
+    analysis = analysis_set(patients_path)
+    classified = pd.read_parquet(classified_path)
+    n = len(analysis)
+    level = settings["statistics"]["confidence_level"]
+    models = settings["models"]
+
+    def terms_of(outcome: str) -> list[str]:
+        return predictor_terms(
+            outcome,
+            settings["covariates"],
+            models["dose"],
+            models["categories"],
+            settings["occasions"][0]["name"],
+        )
+
+    complete_case = predictor_table(analysis, classified, settings, terms_of, level)
+    parts = pd.concat([pd.read_parquet(p) for p in imputation_paths], ignore_index=True)
+    imputed = analyse_imputed(completed_data_sets(analysis, settings, parts), settings, terms_of)
+    predictors = pd.concat(
+        [complete_case, pooled_predictors(imputed, settings, level)], ignore_index=True
+    )
+    write_csv(
+        predictors,
+        out["predictors"],
+        table_notes(
+            settings,
+            f"Logistic regression of response (MCID rule of the responders rule) on {', '.join(terms_of('<outcome>'))}. "
+            f"complete case: N = patients classified at the occasion with complete variables; multiple imputation: "
+            f"all N = {n}, m = {imputed.m}, Monte Carlo SE = sqrt(B / m). Odds ratios with {level:.0%} CI; "
+            "epv = min(events, non-events) per coefficient, flagged below 10.",
+        ),
+    )
+    figures.save_figure(
+        figures.forest_plot(
+            predictors, " ".join(table_notes(settings, "Odds ratios with CIs, log scale."))
+        ),
+        out["forest"],
+    )
+    write_csv(
+        sensitivity_table(analysis, classified, imputed, settings, level),
+        out["sensitivity"],
+        table_notes(
+            settings,
+            f"Responder rates under three handlings of missing follow-up; N = {n}. complete case: measured at "
+            "start and occasion; non-responder imputation: missing = non-responder; multiple imputation: outcomes "
+            f"imputed (MICE, PMM; m = {imputed.m}) and classified in each imputed set, pooled by Rubin's rules on "
+            "the logit scale; Monte Carlo SE on the logit scale.",
+        ),
+    )

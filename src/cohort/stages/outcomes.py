@@ -1,0 +1,80 @@
+"""Rule outcomes: each outcome per occasion and its change."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
+from cohort.outputs import table_notes, write_csv
+from cohort.stages import analysis_set
+
+log = logging.getLogger(__name__)
+
+
+def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `outcomes`: each outcome at each occasion, paired change from baseline, Friedman."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
+    analysis = analysis_set(patients_path)
+    level = settings["statistics"]["confidence_level"]
+    levels = outcome_levels(analysis, settings)
+    changes = outcome_changes(analysis, settings, level)
+    friedman = friedman_tests(analysis, settings)
+    for _, row in changes.iterrows():
+        log.info(
+            "%s %s: %d pairs, Wilcoxon %s",
+            row["outcome"],
+            row["comparison"],
+            row["pairs_n"],
+            row["wilcoxon_method"],
+        )
+    table = pd.concat(
+        [
+            levels.assign(section="level"),
+            changes.assign(section="change"),
+            friedman.assign(section="friedman"),
+        ],
+        ignore_index=True,
+    )
+    table = table[["section", *[c for c in table.columns if c != "section"]]]
+    write_csv(
+        table,
+        out["table"],
+        table_notes(
+            settings,
+            f"N = {len(analysis)} (analysis set). level: n measured, median [Q1, Q3], mean (SD). "
+            "change: later occasion minus baseline among patients measured at both (pairs_n); mean change "
+            f"with {level:.0%} CI (t); Wilcoxon signed-rank (zeros dropped); SRM = mean / SD of change. "
+            "friedman: all occasions, complete cases. `better` gives the direction of improvement.",
+        ),
+    )
+    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
+    caption = " ".join(
+        table_notes(settings, f"Analysis set N = {len(analysis)}; n = patients measured.")
+    )
+    figures.save_figure(
+        figures.trajectories(
+            levels,
+            occasion_labels,
+            {name: spec["range"] for name, spec in settings["outcomes"].items()},
+            caption + " Median and interquartile range.",
+        ),
+        out["trajectories"],
+    )
+    baseline = settings["occasions"][0]["name"]
+    individual = {}
+    for _, row in changes.iterrows():
+        pair = analysis[
+            [f"{row['outcome']}_{baseline}", f"{row['outcome']}_{row['occasion']}"]
+        ].dropna()
+        individual[(row["outcome"], row["occasion"])] = (
+            pair.iloc[:, 1] - pair.iloc[:, 0]
+        ).to_numpy()
+    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
+    figures.save_figure(
+        figures.change_distributions(individual, labels, occasion_labels, caption),
+        out["changes"],
+    )

@@ -1,0 +1,111 @@
+"""Rules responders and threshold_sweep: the MCID classification and what it gives, and the threshold-free sweep."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from cohort.outputs import table_notes, write_csv
+from cohort.responders import (
+    classify_all,
+    composites,
+    responder_rates,
+    stability,
+    subgroup_rates,
+    threshold_sweep,
+    versus_paper,
+)
+from cohort.stages import analysis_set
+
+log = logging.getLogger(__name__)
+
+
+def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `responders`: MCID classification, rates, composites, stability, subgroups, sweep."""
+    analysis = analysis_set(patients_path)
+    n = len(analysis)
+    level = settings["statistics"]["confidence_level"]
+    handling = settings["responders"]["could_not_improve"]
+    classified = classify_all(analysis, settings)
+    classified.to_parquet(out["classified"], index=False)
+    for (outcome, occasion), counts in classified.groupby(["outcome", "occasion"], sort=False)[
+        "category"
+    ]:
+        log.info("%s at %s: %s", outcome, occasion, counts.value_counts().to_dict())
+    composite = composites(classified)
+    rates = responder_rates(classified, composite, handling, n, level)
+    cni_note = (
+        "could-not-improve patients (start leaves less room than the MCID) are left out of the denominators"
+        if handling == "exclude"
+        else "could-not-improve patients (start leaves less room than the MCID) count as non-responders"
+    )
+    write_csv(
+        rates,
+        out["rates"],
+        table_notes(
+            settings,
+            f"N = {n} (analysis set). Denominators: '{rates['denominator'].iat[0]}' = measured at start and at the "
+            f"occasion; '{rates['denominator'].iat[1]}' = every patient of the analysis set, a missing follow-up "
+            f"counted as non-responder. {cni_note}. {level:.0%} CI: Wilson score. Composite: all outcomes measured.",
+        ),
+    )
+    follow_ups = [o["name"] for o in settings["occasions"][1:]]
+    stable = (
+        stability(classified, follow_ups[0], follow_ups[-1])
+        if len(follow_ups) > 1
+        else pd.DataFrame()
+    )
+    write_csv(
+        stable,
+        out["stability"],
+        table_notes(
+            settings,
+            "Patients classified (responder or non-responder) at both occasions; exact McNemar test.",
+        ),
+    )
+    subgroups = subgroup_rates(analysis, classified, settings["subgroups"], handling, level)
+    write_csv(
+        subgroups,
+        out["subgroups"],
+        table_notes(
+            settings, f"Available cases within each level; {level:.0%} Wilson CI; {cni_note}."
+        ),
+    )
+    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
+    write_csv(
+        versus_paper(rates, settings["responders"].get("paper", {}), labels),
+        out["vs_paper"],
+        table_notes(
+            settings,
+            "paper: Trulsson Schouenborg et al. 2021, abstract (share with clinically important "
+            "improvement at discharge; rule and denominator not stated in the abstract). this_run: available cases.",
+        ),
+    )
+
+
+def threshold_sweep_stage(
+    patients_path: str, outcome: str, settings: dict[str, Any], out: str
+) -> None:
+    """Rule `threshold_sweep` (one job per outcome): responder shares over a range of thresholds."""
+    analysis = analysis_set(patients_path)
+    level = settings["statistics"]["confidence_level"]
+    sweep = threshold_sweep(
+        analysis,
+        outcome,
+        settings["outcomes"][outcome],
+        [o["name"] for o in settings["occasions"]],
+        settings["sweep_points"],
+        level,
+    )
+    log.info("%s: %d thresholds x scales x occasions", outcome, len(sweep))
+    write_csv(
+        sweep,
+        out,
+        table_notes(
+            settings,
+            f"Available cases; share whose improvement reaches each threshold (absolute: 0 to half the "
+            f"range; percent of the start value: 0-100%); {level:.0%} Wilson CI.",
+        ),
+    )
