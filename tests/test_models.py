@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.imputation import mice, nearest_block, pooled_proportion, rubin_pool
+from cohort.imputation import (
+    mice,
+    nearest_block,
+    pooled_proportion,
+    rubin_pool,
+    stable_argsort,
+)
 from cohort.models import (
     completed_data_sets,
     impute_part,
@@ -268,3 +274,12 @@ def test_pmm_donor_pool_is_the_k_nearest_by_brute_force():
         for i, x in enumerate(missing):
             block = np.abs(observed[first[i] : first[i] + k] - x)
             np.testing.assert_allclose(np.sort(block), np.sort(np.abs(observed - x))[:k])
+
+
+@pytest.mark.parametrize("decimals", [0, 2, 8])
+def test_stable_argsort_equals_numpy_stable_sort_ties_included(decimals):
+    """The bucketed sort that PMM uses gives exactly numpy's stable order (few or many ties)."""
+    values = np.round(np.random.default_rng(decimals).normal(0, 3, 50_000), decimals)
+    np.testing.assert_array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
+    constant = np.full(20_000, 1.5)
+    np.testing.assert_array_equal(stable_argsort(constant), np.arange(20_000))

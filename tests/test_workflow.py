@@ -403,3 +403,20 @@ def test_external_study_runs_with_one_command(tmp_path):
         161,
     )
     assert not (out / "summary.md").read_text().startswith("> **SYNTHETIC")
+
+
+def test_slurm_profile_plans_every_job_with_its_resources(tmp_path, contract, codebook):
+    """profiles/slurm (README): a dry run with the SLURM executor plans the whole workflow, the
+    imputation chains and the sweeps as separate jobs, and gives clean its larger memory."""
+    work = small_study(tmp_path, contract, codebook)
+    (work / "jobs.yaml").write_text(
+        STUDY_FILE.replace("jobs: 2}", "jobs: 4}")  # more imputation jobs, as on a cluster
+    )
+    dry = run_snakemake(
+        work, "--profile", "profiles/slurm", "--configfile", "jobs.yaml", "--dry-run", quiet=False
+    )
+    assert dry.returncode == 0, dry.stderr
+    jobs = planned_jobs(dry)
+    assert jobs["impute"] == 4 and jobs["threshold_sweep"] == 3 and jobs["predictors"] == 1
+    clean = (dry.stdout + dry.stderr).split("rule clean:")[1].split("rule ")[0]
+    assert "mem_mb=16000" in clean and "runtime=60" in clean

@@ -37,6 +37,19 @@ def _draw_regression(
     return beta, beta + chol @ rng.standard_normal(len(beta))
 
 
+def stable_argsort(values: np.ndarray) -> np.ndarray:
+    """np.argsort(values, kind="stable"), about twice as fast for large arrays: a radix sort on
+    16-bit buckets of the value range, then a stable sort of the values in that order, which is
+    nearly sorted (equal values share a bucket and keep their index order, so the result is
+    identical, ties included)."""
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if len(values) < 10_000 or not high > low or not np.isfinite(high - low):
+        return np.argsort(values, kind="stable")
+    buckets = ((values - low) * (65535 / (high - low))).astype(np.uint16)
+    by_bucket = np.argsort(buckets, kind="stable")
+    return by_bucket[np.argsort(values[by_bucket], kind="stable")]
+
+
 def nearest_block(sorted_pred: np.ndarray, pred_mis: np.ndarray, k: int) -> np.ndarray:
     """For each missing case, the first position of the k observed cases with the nearest
     predictions in `sorted_pred`; they lie within the 2k sorted values around the case.
@@ -62,7 +75,7 @@ def _pmm(
 ) -> np.ndarray:
     """For each missing case, the observed value of a random one of the `donors` observed cases
     whose predictions are nearest (one sort of the observed predictions; no sort per case)."""
-    order = np.argsort(pred_obs, kind="stable")
+    order = stable_argsort(pred_obs)
     k = min(donors, len(order))
     first = nearest_block(pred_obs[order], pred_mis, k)
     return y_obs[order[first + rng.integers(0, k, len(pred_mis))]]
