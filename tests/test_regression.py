@@ -219,3 +219,14 @@ def test_logistic_regression_refuses_separated_data():
     y_quasi = np.where(group == 1, 1.0, (np.arange(40) % 4 == 0).astype(float))
     with pytest.raises(ValueError, match="separation"):  # group 1: all responders
         logistic_regression(y_quasi, np.column_stack([np.ones(40), group]), ["Intercept", "g"])
+
+
+def test_logistic_regression_from_a_start_value_reaches_the_same_optimum():
+    rng = np.random.default_rng(12)
+    x = np.column_stack([np.ones(400), rng.normal(size=400), rng.normal(size=400)])
+    y = (rng.random(400) < 1 / (1 + np.exp(-(0.3 + x[:, 1] - 0.5 * x[:, 2])))).astype(float)
+    cold = logistic_regression(y, x, ["Intercept", "a", "b"])
+    warm = logistic_regression(y, x, ["Intercept", "a", "b"], start=cold.params + 0.05)
+    np.testing.assert_allclose(warm.params, cold.params, atol=1e-9)
+    np.testing.assert_allclose(warm.bse, cold.bse, rtol=1e-9)
+    assert warm.iterations < cold.iterations

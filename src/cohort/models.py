@@ -209,10 +209,10 @@ def patient_categories(
     rows (by position when the classification is in patient order, as classify_all writes it;
     otherwise by patient id). Raises if a patient is unclassified."""
     part = classified[(classified["outcome"] == outcome) & (classified["occasion"] == occasion)]
-    ids = part["patient_id"].to_numpy(dtype=object)
-    if len(part) == len(patients) and (ids == patients["patient_id"].to_numpy(dtype=object)).all():
+    ids = part["patient_id"].reset_index(drop=True)
+    if len(ids) == len(patients) and ids.eq(patients["patient_id"].reset_index(drop=True)).all():
         return part["category"].to_numpy(dtype=object)
-    rows = pd.Index(ids).get_indexer(patients["patient_id"].to_numpy(dtype=object))
+    rows = pd.Index(ids).get_indexer(patients["patient_id"])
     if (rows < 0).any():
         raise AssertionError(f"{outcome} {occasion}: {int((rows < 0).sum())} patients unclassified")
     return part["category"].to_numpy(dtype=object)[rows]
@@ -542,11 +542,12 @@ def analyse_imputed(
                 x = x_all[rows]
                 used = [j for j, n in enumerate(names_all) if "[T." not in n or x[:, j].any()]
                 notes = results.notes.setdefault(key, set())
+                names = [names_all[j] for j in used]
+                previous = results.fits.get(key, [])
+                start = previous[-1].params if previous and previous[-1].names == names else None
                 try:
                     fit = logistic_regression(
-                        (cat[rows] == RESPONDER).astype(float),
-                        x[:, used],
-                        [names_all[j] for j in used],
+                        (cat[rows] == RESPONDER).astype(float), x[:, used], names, start=start
                     )
                 except (ValueError, np.linalg.LinAlgError) as exc:
                     notes.add(f"{type(exc).__name__}: {exc}")

@@ -267,15 +267,20 @@ class LogisticFit:
 
 
 def logistic_regression(
-    y: np.ndarray, x: np.ndarray, names: list[str], max_iterations: int = 100
+    y: np.ndarray,
+    x: np.ndarray,
+    names: list[str],
+    max_iterations: int = 100,
+    start: np.ndarray | None = None,
 ) -> LogisticFit:
     """Newton-Raphson on the log-likelihood; converged when the largest step is below 1e-10.
     Complete separation (every outcome predicted exactly) and quasi-complete separation (the
     information matrix becomes singular as a coefficient diverges) are refused with a ValueError;
-    fitted probabilities of 0 or 1 at convergence are reported."""
+    fitted probabilities of 0 or 1 at convergence are reported. `start`: initial coefficients
+    (e.g. the fit in the previous imputed data set: fewer iterations, the same optimum)."""
     check_full_rank(x, names)
     y = np.asarray(y, dtype=float)
-    beta = np.zeros(x.shape[1])
+    beta = np.zeros(x.shape[1]) if start is None else np.array(start, dtype=float)
     notes, converged, iterations = [], False, 0
     while iterations < max_iterations:
         iterations += 1
