@@ -521,9 +521,11 @@ def clean_table(
                 "whitespace removed",
             )
     df = pd.DataFrame({"source_row": df["source_row"], **stripped})[~blank]
-    dup = df.duplicated(subset=columns, keep="first")
-    if dup.any():
-        involved = df[df.duplicated(subset=columns, keep=False)]  # only these need a group
+    repeated = df.duplicated(subset=columns, keep=False)  # one pass over the whole table
+    dup = pd.Series(False, index=df.index)
+    if repeated.any():
+        involved = df[repeated]  # only these need a group
+        dup[involved.index] = involved.duplicated(subset=columns, keep="first")
         first = involved.groupby(columns, sort=False, dropna=False)["source_row"].transform("min")
         clog.add(
             name,
@@ -705,13 +707,13 @@ def _flag_sessions_after_last_occasion(
     if sessions.empty or dated.empty:
         return
     last_date = sessions["patient_id"].map(dated.set_index("patient_id")["assessed_on"])
-    after = sessions["session_date"] > last_date
+    after = (sessions["session_date"] > last_date).fillna(False)
     clog.add_cells(
         "sessions",
         sessions,
         after,
         "session_date",
-        sessions["session_date"].dt.strftime("%Y-%m-%d"),
+        sessions["session_date"].where(after).dt.strftime("%Y-%m-%d"),  # only flagged rows
         "session_after_last_occasion",
         "flagged",
         f"after the patient's {last} assessment; kept",
