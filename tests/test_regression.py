@@ -230,3 +230,42 @@ def test_logistic_regression_from_a_start_value_reaches_the_same_optimum():
     np.testing.assert_allclose(warm.params, cold.params, atol=1e-9)
     np.testing.assert_allclose(warm.bse, cold.bse, rtol=1e-9)
     assert warm.iterations < cold.iterations
+
+
+def test_group_by_occasion_model_equals_statsmodels_mixedlm():
+    """Rule groups' occasion x group model (interaction terms from patsy) on the exact REML
+    equals statsmodels' MixedLM with the same formula, unbalanced follow-up included."""
+    from cohort.groups import group_by_occasion_lmm
+
+    rng = np.random.default_rng(13)
+    n = 160
+    arm = rng.choice(["control", "treated"], n)
+    age = rng.normal(45, 10, n)
+    u = rng.normal(0, 4, n)
+    patients = pd.DataFrame({"patient_id": [f"T{i}" for i in range(n)], "arm": arm, "age": age})
+    for j, occasion in enumerate(["baseline", "month_3", "month_12"]):
+        value = 20 + u - 2 * j - 3 * j * (arm == "treated") + 0.05 * age + rng.normal(0, 3, n)
+        value[(rng.random(n) < 0.2 * j)] = np.nan
+        patients[f"score_{occasion}"] = value
+    occasions = ["baseline", "month_3", "month_12"]
+    fit = group_by_occasion_lmm(patients, "score", occasions, "arm", "control", ["age"])
+    long = patients.melt(
+        id_vars=["patient_id", "arm", "age"],
+        value_vars=[f"score_{o}" for o in occasions],
+        var_name="occasion",
+        value_name="value",
+    ).dropna(subset=["value"])
+    long["occasion"] = pd.Categorical(long["occasion"].str.removeprefix("score_"), occasions)
+    reference = smf.mixedlm(
+        "value ~ C(occasion, Treatment('baseline')) * C(arm, Treatment('control')) + age",
+        long,
+        groups=long["patient_id"],
+    ).fit(reml=True, method="bfgs", gtol=1e-8, maxiter=2000)
+    assert fit.names == list(reference.fe_params.index) and fit.nobs == len(long)
+    np.testing.assert_allclose(fit.params, reference.fe_params.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(fit.bse, reference.bse_fe.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(fit.pvalues, reference.pvalues[fit.names].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        fit.conf_int(0.95).to_numpy(), reference.conf_int(0.05).loc[fit.names].to_numpy(), atol=1e-6
+    )
+    assert fit.llf == pytest.approx(float(reference.llf), abs=1e-6)

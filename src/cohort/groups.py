@@ -1,12 +1,11 @@
 """Between-group comparison, for a study that declares one (config `comparison`, e.g. a trial
 arm): each outcome by group and occasion, responder rates by group, the group difference at each
 follow-up adjusted for the baseline value and covariates (ANCOVA: ordinary least squares,
-t-based CI), and the group x occasion linear mixed model."""
+t-based CI), and the group x occasion linear mixed model (exact REML, cohort.regression)."""
 
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 import pandas as pd
@@ -14,20 +13,10 @@ import pandas as pd
 from cohort.config import occasion_names
 from cohort.models import _model_ready, _term
 from cohort.outcomes import describe
+from cohort.regression import MixedFit, random_intercept_reml
 from cohort.responders import rate_rows
 
 log = logging.getLogger(__name__)
-
-
-def fit_quietly(fit: Any) -> tuple[Any, list[str]]:
-    """Run a statsmodels fit, returning the result and the text of every warning it raised."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fit()
-    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
-    for message in messages:
-        log.warning("%s", message)
-    return result, messages
 
 
 def levels_by_group(patients: pd.DataFrame, config: dict[str, Any], group: str) -> pd.DataFrame:
@@ -120,10 +109,11 @@ def group_by_occasion_lmm(
     group: str,
     reference: str,
     covariates: list[str],
-) -> Any:
-    """value ~ occasion * group + covariates, random intercept per patient, REML (statsmodels:
-    the interaction model stays on MixedLM; trials are small)."""
-    import statsmodels.formula.api as smf  # here: 1 s of start-up only rule groups needs
+) -> MixedFit:
+    """value ~ occasion * group + covariates, random intercept per patient: the exact REML of
+    cohort.regression on the design patsy builds from the formula (interaction columns named as
+    statsmodels names them)."""
+    import patsy  # here: only rule groups needs formulas with interactions
 
     long = patients.melt(
         id_vars=["patient_id", group, *covariates],
@@ -134,10 +124,17 @@ def group_by_occasion_lmm(
     long["occasion"] = pd.Categorical(
         long["occasion"].str.removeprefix(f"{outcome}_"), categories=occasions
     )
-    long = _model_ready(long.dropna(subset=["value", *covariates]))
+    long = _model_ready(long.dropna(subset=["value", *covariates])).reset_index(drop=True)
     terms = [
         f"C(occasion, Treatment('{occasions[0]}')) * C({group}, Treatment('{reference}'))",
         *(_term(long, c) for c in covariates),
     ]
-    model = smf.mixedlm(f"value ~ {' + '.join(terms)}", long, groups=long["patient_id"])
-    return model.fit(reml=True, method=["lbfgs", "bfgs"])
+    design = patsy.dmatrix(" + ".join(terms), long, return_type="dataframe")
+    if len(design) != len(long):
+        raise AssertionError(f"group lmm {outcome}: design rows {len(design)} != {len(long)}")
+    return random_intercept_reml(
+        long["value"].to_numpy(dtype=float),
+        design.to_numpy(),
+        long["patient_id"].to_numpy(),
+        list(design.columns),
+    )

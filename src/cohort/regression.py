@@ -10,8 +10,9 @@ leaves a likelihood in the one variance ratio g, maximised on a log-grid and ref
 root search on its analytic derivative. Since w_i depends on a patient only through n_i, the sums
 are pooled by cluster size once (O(N p + G p^2) for N observations, G patients, p fixed
 effects); each evaluation then costs O(K p^2) for K distinct cluster sizes. 10^6 patients fit in
-about a second. statsmodels' MixedLM is kept for any other random-effects structure
-(cohort.groups).
+about a second. Both random-intercept models of the pipeline use it (rule lmm; rule groups'
+occasion x group model, its design built by patsy); a model with another random-effects
+structure would use statsmodels' MixedLM.
 """
 
 from __future__ import annotations
@@ -115,6 +116,16 @@ class MixedFit:
     @property
     def fe_params(self) -> pd.Series:
         return pd.Series(self.params, index=self.names)
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided Wald z p-values of the fixed effects."""
+        return pd.Series(2 * special.ndtr(-np.abs(self.params / self.bse)), index=self.names)
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald z confidence intervals of the fixed effects (columns 0 and 1, as statsmodels)."""
+        half = special.ndtri(0.5 + level / 2) * self.bse
+        return pd.DataFrame({0: self.params - half, 1: self.params + half}, index=self.names)
 
 
 class _Profile:

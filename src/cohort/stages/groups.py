@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cohort.groups import (
     ancova,
-    fit_quietly,
     group_by_occasion_lmm,
     levels_by_group,
     responders_by_group,
@@ -64,12 +64,8 @@ def groups_stage(
     rows = []
     for outcome in settings["outcomes"]:
         try:
-            fit, messages = fit_quietly(
-                lambda o=outcome: group_by_occasion_lmm(
-                    analysis, o, occasions, group, reference, covariates
-                )
-            )
-        except Exception as exc:  # reported, not hidden
+            fit = group_by_occasion_lmm(analysis, outcome, occasions, group, reference, covariates)
+        except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
             rows.append(
                 {
                     "outcome": outcome,
@@ -78,8 +74,9 @@ def groups_stage(
                 }
             )
             continue
-        ci = fit.conf_int(alpha=1 - level)
-        for term in fit.fe_params.index:
+        ci, p_values = fit.conf_int(level), fit.pvalues
+        notes = "patient-intercept variance on the boundary (0)" if fit.boundary else ""
+        for term in fit.names:
             rows.append(
                 {
                     "outcome": outcome,
@@ -87,11 +84,12 @@ def groups_stage(
                     "estimate": fit.fe_params[term],
                     "ci_low": ci.loc[term, 0],
                     "ci_high": ci.loc[term, 1],
-                    "p_value": fit.pvalues[term],
-                    "observations": int(fit.nobs),
-                    "converged": bool(fit.converged),
-                    "warnings": " | ".join(messages),
-                    "method": "REML, random intercept per patient; Wald CI",
+                    "p_value": p_values[term],
+                    "observations": fit.nobs,
+                    "patients": fit.groups,
+                    "converged": fit.converged,
+                    "warnings": notes,
+                    "method": "REML (exact, on per-patient sums), random intercept per patient; Wald z CI",
                 }
             )
     write_csv(
