@@ -269,3 +269,13 @@ def test_group_by_occasion_model_equals_statsmodels_mixedlm():
         fit.conf_int(0.95).to_numpy(), reference.conf_int(0.05).loc[fit.names].to_numpy(), atol=1e-6
     )
     assert fit.llf == pytest.approx(float(reference.llf), abs=1e-6)
+
+
+def test_one_observation_per_patient_is_refused():
+    """With a single observation per patient the two variances are not identifiable (the REML
+    likelihood is flat in their ratio): refused with a reason, not an arbitrary split."""
+    rng = np.random.default_rng(14)
+    x = np.column_stack([np.ones(200), rng.normal(size=200)])
+    y = x @ [1.0, 2.0] + rng.normal(size=200)
+    with pytest.raises(ValueError, match="one observation"):
+        random_intercept_reml(y, x, np.arange(200), ["Intercept", "a"])

@@ -226,6 +226,11 @@ def random_intercept_reml(
     """Exact REML fit of y = Xb + u_group + e (one random intercept per group)."""
     codes, uniques = pd.factorize(groups, sort=False)
     check_full_rank(x, names)
+    if len(uniques) == len(codes):  # the likelihood is flat in the variance ratio
+        raise ValueError(
+            "every patient has one observation: the patient and residual variances cannot be "
+            "told apart (a random intercept needs repeated measurements)"
+        )
     profile = _Profile(np.asarray(y, dtype=float), x, codes)
     if profile.nobs <= profile.p:
         raise ValueError(f"{profile.nobs} observations for {profile.p} fixed effects")
