@@ -237,6 +237,9 @@ def test_imputations_do_not_depend_on_how_they_are_split_into_jobs():
     config = imputation_config()
     whole, m = impute_part(patients, config, 0, 1)
     split = pd.concat([impute_part(patients, config, k, 3)[0] for k in range(3)])
+    more_jobs_than_chains = [impute_part(patients, config, k, 6)[0] for k in range(6)]
+    assert [len(p) for p in more_jobs_than_chains[4:]] == [0, 0]  # parts 4, 5: nothing to do
+    assert len(list(completed_data_sets(patients, config, pd.concat(more_jobs_than_chains)))) == 4
     key = ["imputation", "row"]
     pd.testing.assert_frame_equal(
         whole.sort_values(key).reset_index(drop=True),

@@ -16,14 +16,19 @@ PNG_METADATA = {"Software": None}
 DPI = 150
 
 
-def _with_caption(
-    fig: plt.Figure, caption: str, width: int, bottom: float, y: float = 0.01
-) -> plt.Figure:
-    """Write the caption (method, N, synthetic-data notice) under the panels, wrapped to `width`
-    characters, and lay the panels out above it."""
+def _caption(fig: plt.Figure, caption: str, width: int, y: float) -> None:
+    """Write the caption (method, N, synthetic-data notice) at the foot of the figure, wrapped to
+    `width` characters."""
     fig.text(
         0.01, y, "\n".join(textwrap.wrap(caption, width)), fontsize=7, style="italic", va="bottom"
     )
+
+
+def _with_caption(
+    fig: plt.Figure, caption: str, width: int, bottom: float, y: float = 0.01
+) -> plt.Figure:
+    """The caption under the panels, and the panels laid out above it."""
+    _caption(fig, caption, width, y)
     fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
@@ -360,9 +365,7 @@ def forest_plot(predictors: pd.DataFrame, caption: str) -> plt.Figure:
         bottom=0.09 + 0.45 / height,
         wspace=0.08,
     )
-    fig.text(
-        0.01, 0.005, "\n".join(textwrap.wrap(caption, 160)), fontsize=7, style="italic", va="bottom"
-    )
+    _caption(fig, caption, 160, 0.005)
     return fig
 
 

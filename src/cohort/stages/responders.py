@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
-    """Rule `responders`: MCID classification, rates, composites, stability, subgroups, sweep."""
+    """Rule `responders`: MCID classification, rates, composites, stability, subgroups."""
     analysis = analysis_set(patients_path)
     n = len(analysis)
     level = settings["statistics"]["confidence_level"]
