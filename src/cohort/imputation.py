@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from cohort.distributions import t_critical
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def rubin_pool(
             gamma = (1 + 1 / m) * b / t
             df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - gamma)
             df = 1 / (1 / df + 1 / df_obs)
-    half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(t)
+    half = t_critical(level, df) * np.sqrt(t)
     fmi = (1 + 1 / m) * b / t if t > 0 else 0.0
     return Pooled(q_bar, u_bar, b, t, float(df), q_bar - half, q_bar + half, fmi)
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cohort.config import occasion_names
+from cohort.distributions import normal_critical, normal_p_value, t_p_value
 from cohort.imputation import mice, pooled_proportion, rubin_pool
 from cohort.regression import (
     LogisticFit,
@@ -94,7 +94,7 @@ def lmm_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Fixed effects, variance components and estimated means per occasion for every outcome."""
     occasions = occasion_names(config)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = normal_critical(level)
     effects, means, fits = [], [], {}
     for outcome, spec in config["outcomes"].items():
         long = lmm_data(patients, outcome, occasions, covariates)
@@ -141,7 +141,7 @@ def lmm_tables(
                     "se": float(error),
                     "ci_low": estimate - z * error,
                     "ci_high": estimate + z * error,
-                    "p_value": float(2 * stats.norm.sf(abs(estimate / error))),
+                    "p_value": float(normal_p_value(estimate / error)),
                 }
             )
         effects.append(
@@ -228,7 +228,7 @@ def fit_logistic(frame: pd.DataFrame, variables: list[str]) -> LogisticFit:
 
 
 def _odds_rows(result: LogisticFit, level: float) -> list[dict[str, Any]]:
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = normal_critical(level)
     rows = []
     for term, b, se in zip(result.names, result.params, result.bse, strict=True):
         if term == "Intercept":
@@ -241,7 +241,7 @@ def _odds_rows(result: LogisticFit, level: float) -> list[dict[str, Any]]:
                 "odds_ratio": np.exp(b),
                 "ci_low": np.exp(b - z * se),
                 "ci_high": np.exp(b + z * se),
-                "p_value": float(2 * stats.norm.sf(abs(b / se))),
+                "p_value": float(normal_p_value(b / se)),
             }
         )
     return rows
@@ -334,6 +334,8 @@ def missingness_table(
 def completers_vs_lost(patients: pd.DataFrame, occasion: str, variables: list[str]) -> pd.DataFrame:
     """Baseline of patients assessed at `occasion` vs those lost: mean (SD) or %, standardized
     difference, and Welch's t test or a chi-square test."""
+    from scipy import stats  # 0.6-1 s to import: only rule missing_data needs it
+
     lost = ~patients[f"assessed_{occasion}"].astype(bool)
     rows = []
     for v in variables:
@@ -673,9 +675,7 @@ def pooled_predictors(
                         "odds_ratio": np.exp(pooled.estimate),
                         "ci_low": np.exp(pooled.ci_low),
                         "ci_high": np.exp(pooled.ci_high),
-                        "p_value": float(
-                            2 * stats.t.sf(abs(pooled.estimate) / np.sqrt(pooled.total), pooled.df)
-                        ),
+                        "p_value": t_p_value(pooled.estimate / np.sqrt(pooled.total), pooled.df),
                         "method": f"logistic regression in m = {len(having)} imputations, Rubin's rules (Barnard-Rubin df)",
                         "fraction_missing_info": pooled.fraction_missing_info,
                         "monte_carlo_se": np.sqrt(pooled.between / len(having)),

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from cohort.config import occasion_names
+from cohort.distributions import t_critical
 from cohort.tables import QUANTILE_METHOD
 
 WILCOXON_EXACT_MAX_N = 50
@@ -48,7 +49,7 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
     if n < 2:
         return mean, np.nan, np.nan
     se = float(np.std(values, ddof=1)) / np.sqrt(n)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * se
+    half = t_critical(level, n - 1) * se
     return mean, mean - half, mean + half
 
 

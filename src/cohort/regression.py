@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from cohort.distributions import normal_critical, normal_p_value
+
 log = logging.getLogger(__name__)
 
 
@@ -120,11 +122,11 @@ class MixedFit:
     @property
     def pvalues(self) -> pd.Series:
         """Two-sided Wald z p-values of the fixed effects."""
-        return pd.Series(2 * special.ndtr(-np.abs(self.params / self.bse)), index=self.names)
+        return pd.Series(normal_p_value(self.params / self.bse), index=self.names)
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Wald z confidence intervals of the fixed effects (columns 0 and 1, as statsmodels)."""
-        half = special.ndtri(0.5 + level / 2) * self.bse
+        half = normal_critical(level) * self.bse
         return pd.DataFrame({0: self.params - half, 1: self.params + half}, index=self.names)
 
 

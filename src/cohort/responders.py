@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special  # distribution functions without scipy.stats' 0.6 s import
+from scipy import special
 
 from cohort.config import occasion_names
+from cohort.distributions import normal_critical
 
 RESPONDER, NON_RESPONDER, COULD_NOT_IMPROVE, MISSING = (
     "responder",
@@ -40,7 +41,7 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for k successes out of n (Wilson 1927; Newcombe 1998, method 3)."""
     if n == 0:
         return np.nan, np.nan
-    z = special.ndtri(0.5 + level / 2)  # the normal quantile, = scipy.stats.norm.ppf
+    z = normal_critical(level)
     p = k / n
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
