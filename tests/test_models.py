@@ -17,6 +17,7 @@ from cohort.imputation import (
     stable_argsort,
 )
 from cohort.models import (
+    analyse_imputed,
     completed_data_sets,
     impute_part,
     lmm_tables,
@@ -253,6 +254,36 @@ def test_imputations_do_not_depend_on_how_they_are_split_into_jobs():
         assert (
             data.loc[observed, "pain_followup_1y"] == patients.loc[observed, "pain_followup_1y"]
         ).all()
+
+
+def test_stacked_imputed_analyses_equal_one_data_set_at_a_time():
+    """analyse_imputed stacks small completed data sets into batches: the rates and every fit
+    are those of one data set at a time, whatever the batch size (a categorical covariate is
+    imputed too, so stacked categories are exercised)."""
+    patients = cohort(80, 14)
+    patients.loc[::7, "sex"] = np.nan
+    config = imputation_config()
+    parts, m = impute_part(patients, config, 0, 1)
+
+    def terms_of(outcome):
+        return ["age", "sex", f"{outcome}_start", "n_sessions"]
+
+    def analyses(batch_rows):
+        completed = completed_data_sets(patients, config, parts)
+        return analyse_imputed(completed, config, terms_of, batch_rows=batch_rows)
+
+    one_at_a_time = analyses(1)
+    for batch_rows in (3 * len(patients) - 1, 10**6):  # batches of 3 and 1, or all 4 at once
+        stacked = analyses(batch_rows)
+        assert stacked.m == one_at_a_time.m == m
+        assert stacked.rates == one_at_a_time.rates
+        assert stacked.fits.keys() == one_at_a_time.fits.keys()
+        for key, fits in stacked.fits.items():
+            assert len(fits) == m
+            for a, b in zip(fits, one_at_a_time.fits[key], strict=True):
+                assert a.names == b.names
+                np.testing.assert_array_equal(a.params, b.params)
+                np.testing.assert_array_equal(a.bse, b.bse)
 
 
 def test_a_missing_imputation_part_is_an_error():

@@ -519,45 +519,68 @@ class ImputedAnalyses:
 
 
 def analyse_imputed(
-    completed: Iterable[pd.DataFrame], config: dict[str, Any], terms_of: Any
+    completed: Iterable[pd.DataFrame],
+    config: dict[str, Any],
+    terms_of: Any,
+    batch_rows: int = 200_000,
 ) -> ImputedAnalyses:
-    """Classify each completed data set with the MCID rule and fit the response models in it."""
-    handling = config["responders"]["could_not_improve"]
+    """Classify each completed data set with the MCID rule and fit the response models in it.
+    Small data sets are stacked into batches of about `batch_rows` rows, so that the design
+    matrices and classifications are built once per batch (same numbers: both act row by row)."""
     results = ImputedAnalyses()
-    occasions = occasion_names(config)
+    batch: list[pd.DataFrame] = []
     for data in completed:
-        results.m += 1
-        for outcome, spec in config["outcomes"].items():
-            # One design per outcome and data set, its rows then selected per occasion.
-            x_all, names_all = design_matrix(data, terms_of(outcome))
-            complete = ~np.isnan(x_all).any(axis=1)
-            for occasion in occasions[1:]:
-                key = (outcome, occasion)
-                cat = classify(
-                    data[f"{outcome}_{occasions[0]}"], data[f"{outcome}_{occasion}"], spec
-                )["category"].to_numpy(dtype=object)
-                d = len(cat) - (
-                    int((cat == "could_not_improve").sum()) if handling == "exclude" else 0
-                )
-                results.rates.setdefault(key, []).append((int((cat == RESPONDER).sum()) / d, d))
-                rows = complete & (cat != MISSING)
-                x = x_all[rows]
-                used = [j for j, n in enumerate(names_all) if "[T." not in n or x[:, j].any()]
-                notes = results.notes.setdefault(key, set())
-                names = [names_all[j] for j in used]
-                previous = results.fits.get(key, [])
-                start = previous[-1].params if previous and previous[-1].names == names else None
-                try:
-                    fit = logistic_regression(
-                        (cat[rows] == RESPONDER).astype(float), x[:, used], names, start=start
-                    )
-                except (ValueError, np.linalg.LinAlgError) as exc:
-                    notes.add(f"{type(exc).__name__}: {exc}")
-                    continue
-                notes.update(fit.warnings)
-                results.fits.setdefault(key, []).append(fit)
-        log.info("imputed data set %d analysed", results.m)
+        batch.append(data)
+        if len(batch) * len(data) >= batch_rows:
+            _analyse_batch(batch, config, terms_of, results)
+            batch = []
+    if batch:
+        _analyse_batch(batch, config, terms_of, results)
     return results
+
+
+def _analyse_batch(
+    batch: list[pd.DataFrame], config: dict[str, Any], terms_of: Any, results: ImputedAnalyses
+) -> None:
+    """`analyse_imputed` for completed data sets of equal length, stacked."""
+    handling = config["responders"]["could_not_improve"]
+    occasions = occasion_names(config)
+    n = len(batch[0])
+    data = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
+    designs = {outcome: design_matrix(data, terms_of(outcome)) for outcome in config["outcomes"]}
+    categories = {
+        (outcome, occasion): classify(
+            data[f"{outcome}_{occasions[0]}"], data[f"{outcome}_{occasion}"], spec
+        )["category"].to_numpy(dtype=object)
+        for outcome, spec in config["outcomes"].items()
+        for occasion in occasions[1:]
+    }
+    for j in range(len(batch)):
+        rows_of_set = slice(j * n, (j + 1) * n)
+        results.m += 1
+        for (outcome, occasion), all_categories in categories.items():
+            key = (outcome, occasion)
+            x_all, names_all = designs[outcome][0][rows_of_set], designs[outcome][1]
+            cat = all_categories[rows_of_set]
+            d = len(cat) - (int((cat == "could_not_improve").sum()) if handling == "exclude" else 0)
+            results.rates.setdefault(key, []).append((int((cat == RESPONDER).sum()) / d, d))
+            rows = ~np.isnan(x_all).any(axis=1) & (cat != MISSING)
+            x = x_all[rows]
+            used = [c for c, name in enumerate(names_all) if "[T." not in name or x[:, c].any()]
+            notes = results.notes.setdefault(key, set())
+            names = [names_all[c] for c in used]
+            previous = results.fits.get(key, [])
+            start = previous[-1].params if previous and previous[-1].names == names else None
+            try:
+                fit = logistic_regression(
+                    (cat[rows] == RESPONDER).astype(float), x[:, used], names, start=start
+                )
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                notes.add(f"{type(exc).__name__}: {exc}")
+                continue
+            notes.update(fit.warnings)
+            results.fits.setdefault(key, []).append(fit)
+        log.info("imputed data set %d analysed", results.m)
 
 
 def sensitivity_table(
