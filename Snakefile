@@ -43,6 +43,5 @@ rule all:
         rules.missing_data.output,
         rules.predictors.output,
         rules.publish.output,
-        rules.summary.output,
         rules.provenance.output,
     default_target: True

@@ -1,7 +1,8 @@
 # Stage 6: mixed models, missing data, multiple imputation, predictors of response.
 #
 # Only `predictors` uses the MCID classification, so a threshold edit reruns it and nothing else
-# here. The imputations are independent chains split over `models.imputation.jobs` jobs (one
+# here. It applies the MCID rule itself (cohort.responders.classify_all, as rule responders does)
+# rather than reading responders' output, so that both run side by side after a threshold edit. The imputations are independent chains split over `models.imputation.jobs` jobs (one
 # Snakemake job each, so a cluster executor can spread them); the result does not depend on the
 # number of jobs, since chain i is seeded by (seed, i).
 
@@ -73,7 +74,6 @@ rule impute:
 rule predictors:
     input:
         patients=rules.clean.output.patients,
-        classified=rules.responders.output.classified,
         imputations=expand(
             f"{PROCESSED}/imputations/part{{part}}.parquet", part=range(IMPUTATION_JOBS)
         ),

@@ -1,4 +1,7 @@
-# Stage 7: disclosure control and publication of the tables; summary; provenance.
+# Stage 7: disclosure control and publication of the tables, with what is rendered from them
+# (Table 2 in Markdown and beside the paper, summary.md), in one job; then provenance. Figures are
+# drawn by the rules that compute them, those that show counts from their tables after the same
+# disclosure control (cohort.outputs.read_protected, cohort.disclosure.protect).
 
 PUBLISHED_TABLES = {
     "flow": rules.clean.output.flow,
@@ -30,24 +33,20 @@ if HAS_COMPARISON:
         group_responders=rules.groups.output.responders,
         group_lmm=rules.groups.output.lmm,
     )
-SESSION_FIGURES = (
-    {
-        "interventions_figure": report(
-            f"{RESULTS}/figures/interventions.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "intervention categories"},
-        ),
-        "cooccurrence_figure": report(
-            f"{RESULTS}/figures/intervention_cooccurrence.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "category co-occurrence"},
-        ),
-    }
-    if HAS_SESSIONS
-    else {}
-)
+# Figures, each drawn by the rule that computes its numbers.
+FIGURES_OF_ANALYSIS_RULES = [
+    rules.clean.output.flow_figure,
+    rules.outcomes.output.trajectories,
+    rules.outcomes.output.changes,
+    rules.lmm.output.figure,
+    rules.predictors.output.forest,
+    rules.responders.output.sweep_figure,
+]
+if HAS_SESSIONS:
+    FIGURES_OF_ANALYSIS_RULES += [
+        rules.interventions.output.categories_figure,
+        rules.interventions.output.cooccurrence_figure,
+    ]
 
 
 rule publish:
@@ -65,11 +64,11 @@ rule publish:
             for name in PUBLISHED_TABLES
         },
         baseline_markdown=f"{RESULTS}/tables/baseline.md",
-        sweep_figure=report(
-            f"{RESULTS}/figures/threshold_sweep.png",
+        summary=report(
+            f"{RESULTS}/summary.md",
             caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "threshold sweep"},
+            category="Summary",
+            labels={"document": "summary"},
         ),
         baseline_vs_paper=report(
             f"{RESULTS}/tables/baseline_vs_paper.csv",
@@ -77,38 +76,32 @@ rule publish:
             category="Comparison with the paper",
             labels={"table": "Table 2: paper vs this run"},
         ),
-        **SESSION_FIGURES,
     params:
-        settings=settings("study", "baseline", "disclosure", "occasions", "outcomes"),
+        settings=settings(
+            "study",
+            "baseline",
+            "disclosure",
+            "occasions",
+            "outcomes",
+            "derived",
+            "responders",
+            "models",
+        ),
         tables=list(PUBLISHED_TABLES),
+        summary_tables=[
+            "flow",
+            "responders",
+            "responders_vs_paper",
+            "missing_data_sensitivity",
+            "lmm",
+            "baseline_vs_paper",
+        ],
     log:
         f"{LOGS}/publish.log",
     benchmark:
         f"{BENCHMARKS}/publish.tsv"
     script:
         "../scripts/publish.py"
-
-
-rule summary:
-    input:
-        flow=rules.publish.output.flow,
-        responders=rules.publish.output.responders,
-        responders_vs_paper=rules.publish.output.responders_vs_paper,
-        missing_data_sensitivity=rules.publish.output.missing_data_sensitivity,
-        lmm=rules.publish.output.lmm,
-        baseline_vs_paper=rules.publish.output.baseline_vs_paper,
-        code=CODE,
-    output:
-        report(f"{RESULTS}/summary.md", caption="../report/figure.rst", category="Summary", labels={"document": "summary"}),
-    params:
-        settings=settings("study", "outcomes", "derived", "responders", "models"),
-        tables=["flow", "responders", "responders_vs_paper", "missing_data_sensitivity", "lmm", "baseline_vs_paper"],
-    log:
-        f"{LOGS}/summary.log",
-    benchmark:
-        f"{BENCHMARKS}/summary.tsv"
-    script:
-        "../scripts/summary.py"
 
 
 rule provenance:
@@ -120,12 +113,7 @@ rule provenance:
         + [os.path.relpath(Path(workflow.basedir) / "requirements.lock")],
         outputs=[
             *rules.publish.output,
-            rules.outcomes.output.trajectories,
-            rules.outcomes.output.changes,
-            rules.clean.output.flow_figure,
-            rules.lmm.output.figure,
-            rules.predictors.output.forest,
-            rules.summary.output,
+            *FIGURES_OF_ANALYSIS_RULES,
         ],
         code=CODE,
     output:

@@ -4,6 +4,7 @@
 rule responders:
     input:
         patients=rules.clean.output.patients,
+        sweeps=expand(f"{TABLES}/threshold_sweep/{{outcome}}.csv", outcome=list(config["outcomes"])),
         code=CODE,
     output:
         classified=f"{PROCESSED}/responders.parquet",
@@ -11,9 +12,23 @@ rule responders:
         stability=f"{TABLES}/responder_stability.csv",
         subgroups=f"{TABLES}/responder_subgroups.csv",
         vs_paper=f"{TABLES}/responders_vs_paper.csv",
+        # The threshold sweeps (no MCID) with the configured MCIDs marked, drawn here after
+        # disclosure control of the sweep tables.
+        sweep_figure=report(
+            f"{RESULTS}/figures/threshold_sweep.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "threshold sweep"},
+        ),
     params:
         settings=settings(
-            "study", "occasions", "outcomes", "responders", "subgroups", "statistics"
+            "study",
+            "occasions",
+            "outcomes",
+            "responders",
+            "subgroups",
+            "statistics",
+            "disclosure",
         ),
     log:
         f"{LOGS}/responders.log",

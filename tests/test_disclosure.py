@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cohort.disclosure import TABLE_RULES, Disclosure, suppress
+from cohort.outputs import read_csv, read_protected, write_csv
 
 MIN = 5
 
@@ -91,3 +92,77 @@ def test_every_published_table_with_counts_has_a_rule():
         "responder_stability",
         "threshold_sweep",
     } <= set(TABLE_RULES)
+
+
+SETTINGS = {
+    "study": {"synthetic": False},
+    "disclosure": {"min_cell": MIN},
+    "outcomes": {"pain": {"label": "Pain", "mcid": {"absolute": 2}}},
+    "occasions": [{"name": "start", "label": "Start"}, {"name": "end", "label": "End"}],
+}
+
+
+def small_sweep() -> pd.DataFrame:
+    """Two points of a threshold sweep; 3 of 50 reach the second threshold (a small cell)."""
+    return pd.DataFrame(
+        {
+            "outcome": ["pain"] * 2,
+            "occasion": ["end"] * 2,
+            "scale": ["absolute"] * 2,
+            "threshold": [1, 2],
+            "reaching": [40, 3],
+            "n": [50, 50],
+            "pct": [80.0, 6.0],
+            "ci_low_pct": [67.0, 2.0],
+            "ci_high_pct": [89.0, 16.0],
+        }
+    )
+
+
+def test_read_protected_suppresses_as_publish_and_says_so(tmp_path):
+    sweep = small_sweep()
+    halves = [tmp_path / "a.csv", tmp_path / "b.csv"]  # a table made in parts
+    write_csv(sweep.iloc[:1], halves[0], ["made by a test"])
+    write_csv(sweep.iloc[1:], halves[1], ["made by a test"])
+    table, notes, count = read_protected([str(p) for p in halves], "threshold_sweep", MIN)
+    whole = pd.concat([read_csv(p) for p in halves], ignore_index=True)
+    expected, expected_count = suppress(whole, TABLE_RULES["threshold_sweep"], MIN)
+    pd.testing.assert_frame_equal(table, expected)
+    assert count == expected_count >= 1 and hidden(table["reaching"]).tolist() == [False, True]
+    assert notes[0] == "made by a test" and f"{count} cells suppressed" in notes[1]
+    write_csv(sweep, tmp_path / "lmm.csv", ["estimates"])
+    table, notes, count = read_protected(str(tmp_path / "lmm.csv"), "lmm", MIN)
+    assert count is None and notes == ["estimates"] and table["reaching"].tolist() == [40, 3]
+
+
+def test_figures_with_counts_are_drawn_from_protected_tables(tmp_path, monkeypatch):
+    """Figures drawn outside publish get the tables after disclosure control: a suppressed
+    share is not drawn, a suppressed count reaches the bar chart as '<5'."""
+    from cohort import figures
+    from cohort.stages.interventions import draw_intervention_figures
+    from cohort.stages.responders import draw_sweep_figure
+
+    drawn = {}
+
+    def capture(name):
+        def draw(table, *args):
+            drawn[name] = table
+            return figures.placeholder("test", "")
+
+        return draw
+
+    monkeypatch.setattr(figures, "threshold_sweep_figure", capture("sweep"))
+    monkeypatch.setattr(figures, "category_bars", capture("bars"))
+    monkeypatch.setattr(figures, "cooccurrence_heatmap", capture("heatmap"))
+    sweep = small_sweep()
+    write_csv(sweep, tmp_path / "pain.csv")
+    draw_sweep_figure([str(tmp_path / "pain.csv")], SETTINGS, str(tmp_path / "sweep.png"))
+    assert drawn["sweep"]["pct"].isna().tolist() == [False, True]
+    categories = pd.DataFrame(
+        {"category": ["a", "b"], "patients_n": [2, 38], "patients_pct": [5.0, 95.0], "N": 40}
+    )
+    matrix = pd.DataFrame({"category": ["a", "b"], "1": [2, 1], "2": [1, 38]})
+    out = {"categories_figure": tmp_path / "i.png", "cooccurrence_figure": tmp_path / "c.png"}
+    draw_intervention_figures(categories, matrix, SETTINGS, out)
+    assert hidden(drawn["bars"]["patients_n"]).tolist() == [True, True]  # + its complement
+    assert hidden(drawn["heatmap"]["1"]).tolist() == [True, True]

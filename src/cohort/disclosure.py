@@ -145,3 +145,13 @@ TABLE_RULES: dict[str, Disclosure] = {
         ["responders"], {"responders": RATE}, complement={"responders": "n"}
     ),
 }
+
+
+def protect(table: pd.DataFrame, name: str, min_cell: int) -> tuple[pd.DataFrame, int | None]:
+    """The table as it may be published: suppressed by its rule in TABLE_RULES, with the number
+    of cells hidden, or unchanged with None when no rule applies. Rule publish applies it to every
+    table, and a rule that draws counts applies it before drawing."""
+    rule = TABLE_RULES.get(name)
+    if rule is None:
+        return table, None
+    return suppress(table, rule, min_cell)

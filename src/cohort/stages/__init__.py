@@ -6,13 +6,18 @@ a job's start-up is a large part of a small study's run time."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 
 def analysis_set(patients_path: str) -> pd.DataFrame:
+    """The patients of the analysis set, read from the processed patient table."""
+    import pandas as pd  # here, not at the top: rule provenance imports the package without pandas
+
     patients = pd.read_parquet(patients_path)
     analysis = patients[patients["analysis_set"]].reset_index(drop=True)
     log.info(

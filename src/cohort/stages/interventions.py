@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from cohort.contract import load_codebook
+from cohort.disclosure import protect
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.outputs import table_notes, write_csv
 from cohort.stages import analysis_set
@@ -22,8 +23,8 @@ def interventions_stage(
     settings: dict[str, Any],
     out: dict[str, str],
 ) -> None:
-    """Rule `interventions`: categories per patient and session, dose, combinations (their
-    figures are drawn by `publish`, from the protected tables)."""
+    """Rule `interventions`: categories per patient and session, dose, combinations, and the
+    figures of categories and co-occurrence (drawn from the tables after disclosure control)."""
     analysis = analysis_set(patients_path)
     sessions = pd.read_parquet(sessions_path)
     codebook = load_codebook(codebook_path)
@@ -71,4 +72,29 @@ def interventions_stage(
             base
             + "Patients who received both categories; the diagonal is who received the category.",
         ),
+    )
+    draw_intervention_figures(categories, matrix, settings, out)
+
+
+def draw_intervention_figures(
+    categories: pd.DataFrame, matrix: pd.DataFrame, settings: dict[str, Any], out: dict[str, str]
+) -> None:
+    """Category bars and co-occurrence heatmap, from the tables as rule publish protects them
+    (the figures show counts of patients)."""
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
+    min_cell = settings["disclosure"]["min_cell"]
+    n = int(categories["N"].iat[0])
+    caption = " ".join(
+        table_notes(
+            settings,
+            f"N = {n} (analysis set). Categories coded from the medical records; "
+            f"counts below {min_cell} suppressed.",
+        )
+    )
+    bars, _ = protect(categories, "interventions", min_cell)
+    figures.save_figure(figures.category_bars(bars, caption), out["categories_figure"])
+    heatmap, _ = protect(matrix, "intervention_cooccurrence", min_cell)
+    figures.save_figure(
+        figures.cooccurrence_heatmap(heatmap, n, caption), out["cooccurrence_figure"]
     )

@@ -21,6 +21,7 @@ from cohort.models import (
     sensitivity_table,
 )
 from cohort.outputs import table_notes, write_csv
+from cohort.responders import classify_all
 from cohort.stages import analysis_set
 
 log = logging.getLogger(__name__)
@@ -119,17 +120,19 @@ def impute_stage(
 
 def predictors_stage(
     patients_path: str,
-    classified_path: str,
     imputation_paths: list[str],
     settings: dict[str, Any],
     out: dict[str, str],
 ) -> None:
     """Rule `predictors`: response models (complete case and pooled over the imputations) and
-    responder rates under three handlings of missing follow-up."""
+    responder rates under three handlings of missing follow-up; the forest plot (model
+    estimates: no counts to protect)."""
     from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
 
     analysis = analysis_set(patients_path)
-    classified = pd.read_parquet(classified_path)
+    # The MCID rule applied here as in rule responders (the same function), not read from its
+    # output: the two jobs then run side by side after a threshold edit.
+    classified = classify_all(analysis, settings)
     n = len(analysis)
     level = settings["statistics"]["confidence_level"]
     models = settings["models"]

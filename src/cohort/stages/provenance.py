@@ -1,0 +1,27 @@
+"""Rule provenance (rules/report.smk): results/provenance.json, after every other output.
+
+Its own module, without pandas or matplotlib, because it reruns after every change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cohort.provenance import provenance, write_provenance
+
+log = logging.getLogger(__name__)
+
+
+def provenance_stage(
+    inputs: dict[str, list[str]], outputs: list[str], config: dict[str, Any], repo: str, out: str
+) -> None:
+    """Rule `provenance`: hash the inputs and outputs of the run into results/provenance.json."""
+    record = provenance(inputs, outputs, config, repo)
+    log.info(
+        "hashed %d input files and %d outputs; git: %s",
+        sum(len(v) for v in record["inputs"].values()),
+        len(record["outputs"]),
+        record["git"],
+    )
+    write_provenance(record, out)
