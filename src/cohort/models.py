@@ -35,10 +35,12 @@ from cohort.regression import (
 )
 from cohort.responders import (
     AVAILABLE,
+    CATEGORIES,
+    COULD_NOT_IMPROVE,
     MISSING,
     NON_RESPONDER,
     RESPONDER,
-    classify,
+    category_codes,
     wilson_interval,
 )
 
@@ -548,13 +550,18 @@ def _analyse_batch(
     n = len(batch[0])
     data = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
     designs = {outcome: design_matrix(data, terms_of(outcome)) for outcome in config["outcomes"]}
-    categories = {
-        (outcome, occasion): classify(
-            data[f"{outcome}_{occasions[0]}"], data[f"{outcome}_{occasion}"], spec
-        )["category"].to_numpy(dtype=object)
+    categories = {  # indices into CATEGORIES
+        (outcome, occasion): category_codes(
+            data[f"{outcome}_{occasions[0]}"].to_numpy(dtype=float, na_value=np.nan),
+            data[f"{outcome}_{occasion}"].to_numpy(dtype=float, na_value=np.nan),
+            spec,
+        )
         for outcome, spec in config["outcomes"].items()
         for occasion in occasions[1:]
     }
+    responder, could_not_improve, missing = (
+        CATEGORIES.index(c) for c in (RESPONDER, COULD_NOT_IMPROVE, MISSING)
+    )
     for j in range(len(batch)):
         rows_of_set = slice(j * n, (j + 1) * n)
         results.m += 1
@@ -562,9 +569,9 @@ def _analyse_batch(
             key = (outcome, occasion)
             x_all, names_all = designs[outcome][0][rows_of_set], designs[outcome][1]
             cat = all_categories[rows_of_set]
-            d = len(cat) - (int((cat == "could_not_improve").sum()) if handling == "exclude" else 0)
-            results.rates.setdefault(key, []).append((int((cat == RESPONDER).sum()) / d, d))
-            rows = ~np.isnan(x_all).any(axis=1) & (cat != MISSING)
+            d = len(cat) - (int((cat == could_not_improve).sum()) if handling == "exclude" else 0)
+            results.rates.setdefault(key, []).append((int((cat == responder).sum()) / d, d))
+            rows = ~np.isnan(x_all).any(axis=1) & (cat != missing)
             x = x_all[rows]
             used = [c for c, name in enumerate(names_all) if "[T." not in name or x[:, c].any()]
             notes = results.notes.setdefault(key, set())
@@ -573,7 +580,7 @@ def _analyse_batch(
             start = previous[-1].params if previous and previous[-1].names == names else None
             try:
                 fit = logistic_regression(
-                    (cat[rows] == RESPONDER).astype(float), x[:, used], names, start=start
+                    (cat[rows] == responder).astype(float), x[:, used], names, start=start
                 )
             except (ValueError, np.linalg.LinAlgError) as exc:
                 notes.add(f"{type(exc).__name__}: {exc}")

@@ -68,41 +68,51 @@ def rule_text(spec: dict[str, Any]) -> str:
 
 
 def improvement_scores(
-    start: pd.Series, follow: pd.Series, spec: dict[str, Any]
-) -> tuple[pd.Series, np.ndarray]:
+    start: pd.Series | np.ndarray, follow: pd.Series | np.ndarray, spec: dict[str, Any]
+) -> tuple[pd.Series | np.ndarray, np.ndarray]:
     """Improvement (change in the better direction) and percent improvement (of |start|; missing
     when start is 0): what a threshold applies to, whatever the threshold."""
     sign = 1.0 if spec["better"] == "higher" else -1.0
-    improvement = sign * (follow.astype(float) - start.astype(float))
+    start = start.astype(float)
+    improvement = sign * (follow.astype(float) - start)
     with np.errstate(divide="ignore", invalid="ignore"):
-        percent = np.where(start != 0, 100 * improvement / start.astype(float).abs(), np.nan)
+        percent = np.where(start != 0, 100 * improvement / np.abs(start), np.nan)
     return improvement, percent
 
 
-def classify(start: pd.Series, follow: pd.Series, spec: dict[str, Any]) -> pd.DataFrame:
-    """Improvement, percent improvement and category for each patient under one outcome's rule."""
+def category_codes(start: np.ndarray, follow: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Each patient's category under one outcome's MCID rule, as an index into CATEGORIES: the
+    row-by-row core of `classify`, on numpy arrays (the imputed analyses classify millions)."""
     low, high = spec["range"]
-    sign = 1.0 if spec["better"] == "higher" else -1.0
-    start = start.astype(float)
-    follow = follow.astype(float)
+    start = np.asarray(start, dtype=float)
+    follow = np.asarray(follow, dtype=float)
     improvement, percent = improvement_scores(start, follow, spec)
-    room = (high - start) if sign > 0 else (start - low)
+    room = (high - start) if spec["better"] == "higher" else (start - low)
     mcid = spec["mcid"]
     met, reachable = [], []
     if mcid["absolute"] is not None:
         met.append(improvement >= mcid["absolute"] - TOLERANCE)
         reachable.append(room >= mcid["absolute"] - TOLERANCE)
     if mcid["percent"] is not None:
-        needed = start.abs() * mcid["percent"] / 100
-        met.append(pd.Series(percent, index=start.index) >= mcid["percent"] - TOLERANCE)
+        needed = np.abs(start) * mcid["percent"] / 100
+        met.append(percent >= mcid["percent"] - TOLERANCE)
         reachable.append((start != 0) & (room >= needed - TOLERANCE))
     combine = np.logical_or.reduce if mcid["combine"] == "either" else np.logical_and.reduce
-    is_met = combine([m.to_numpy() for m in met])
-    can = combine([r.to_numpy() for r in reachable])
-    measured = (start.notna() & follow.notna()).to_numpy()
-    category = np.select(
-        [~measured, ~can, is_met], [MISSING, COULD_NOT_IMPROVE, RESPONDER], default=NON_RESPONDER
-    )
+    measured = ~np.isnan(start) & ~np.isnan(follow)
+    code = CATEGORIES.index
+    return np.select(
+        [~measured, ~combine(reachable), combine(met)],
+        [code(MISSING), code(COULD_NOT_IMPROVE), code(RESPONDER)],
+        default=code(NON_RESPONDER),
+    ).astype(np.int8)
+
+
+def classify(start: pd.Series, follow: pd.Series, spec: dict[str, Any]) -> pd.DataFrame:
+    """Improvement, percent improvement and category for each patient under one outcome's rule."""
+    start = start.astype(float)
+    follow = follow.astype(float)
+    improvement, percent = improvement_scores(start, follow, spec)
+    codes = category_codes(start.to_numpy(), follow.to_numpy(), spec)
     return pd.DataFrame(
         {
             "start": start,
@@ -110,7 +120,7 @@ def classify(start: pd.Series, follow: pd.Series, spec: dict[str, Any]) -> pd.Da
             "change": follow - start,
             "improvement": improvement,
             "percent_improvement": percent,
-            "category": category,
+            "category": np.array(CATEGORIES, dtype=object)[codes],
         },
         index=start.index,
     )
