@@ -20,7 +20,9 @@ rule outcomes:
             labels={"figure": "individual change"},
         ),
     params:
-        settings=settings("study", "occasions", "statistics", outcomes=outcome_definitions()),
+        settings=settings(
+            "study", "occasions", "statistics", "disclosure", outcomes=outcome_definitions()
+        ),
     log:
         f"{LOGS}/outcomes.log",
     benchmark:

@@ -166,3 +166,23 @@ def test_figures_with_counts_are_drawn_from_protected_tables(tmp_path, monkeypat
     draw_intervention_figures(categories, matrix, SETTINGS, out)
     assert hidden(drawn["bars"]["patients_n"]).tolist() == [True, True]  # + its complement
     assert hidden(drawn["heatmap"]["1"]).tolist() == [True, True]
+
+
+def test_change_figure_shows_no_individual_change_and_no_small_group():
+    """results/ holds aggregates: the change figure draws boxes, not the patients' changes, and
+    no box for a group below min_cell (its n reads <5, as in the published outcomes table)."""
+    import numpy as np
+
+    from cohort import figures
+
+    small = np.array([1.5, 2.5, 3.5])
+    changes = {("pain", "end"): np.arange(40.0), ("pain", "late"): small}
+    fig = figures.change_distributions(
+        changes, {"pain": "Pain"}, {"end": "End", "late": "Late"}, "caption", MIN
+    )
+    ax = fig.axes[0]
+    assert not ax.collections  # no scatter of individual values
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["End\n(n = 40)", "Late\n(n = <5)"]
+    drawn = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.lines])
+    assert not np.isin(small, drawn).any()
+    assert {9.75, 19.5, 29.25} <= set(drawn)  # the large group's quartiles are drawn

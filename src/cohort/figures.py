@@ -244,22 +244,26 @@ def change_distributions(
     labels: dict[str, str],
     occasion_labels: dict[str, str],
     caption: str,
+    min_cell: int,
 ) -> plt.Figure:
-    """Individual change from baseline per outcome and later occasion (box and points), zero
-    marked. (MCID thresholds belong to the responders rule and its threshold-sweep figure.)"""
+    """Distribution of the change from baseline per outcome and later occasion, zero marked: a
+    box (quartiles; whiskers to the last change within 1.5 IQR), no individual points (results/
+    holds aggregates only), and no box for fewer than `min_cell` patients (disclosure control).
+    (MCID thresholds belong to the responders rule and its threshold-sweep figure.)"""
     outcomes = list(dict.fromkeys(o for o, _ in changes))
     fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
-    rng = np.random.default_rng(0)  # jitter only; fixed for byte-identical figures
     for ax, outcome in zip(axes[0], outcomes, strict=True):
         keys = [k for k in changes if k[0] == outcome]
-        data = [changes[k] for k in keys]
+        shown = [len(changes[k]) >= min_cell for k in keys]
+        data = [changes[k] if ok else np.array([]) for k, ok in zip(keys, shown, strict=True)]
         ax.boxplot(data, showfliers=False, widths=0.5)
-        for i, d in enumerate(data, start=1):
-            ax.scatter(i + rng.uniform(-0.15, 0.15, len(d)), d, s=4, alpha=0.35, color="#4b7bb0")
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(
             range(1, len(keys) + 1),
-            [f"{occasion_labels[o]}\n(n = {len(changes[(outcome, o)])})" for _, o in keys],
+            [
+                f"{occasion_labels[o]}\n(n = {len(changes[(outcome, o)]) if ok else f'<{min_cell}'})"
+                for (_, o), ok in zip(keys, shown, strict=True)
+            ],
             fontsize=8,
         )
         ax.set_title(f"{labels[outcome]}: change from baseline", fontsize=9)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from cohort.disclosure import protect
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
 from cohort.stages import analysis_set
@@ -55,9 +56,11 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
     caption = " ".join(
         table_notes(settings, f"Analysis set N = {len(analysis)}; n = patients measured.")
     )
+    min_cell = settings["disclosure"]["min_cell"]
+    protected_levels, _ = protect(levels, "outcomes", min_cell)  # n below min_cell reads <5
     figures.save_figure(
         figures.trajectories(
-            levels,
+            protected_levels,
             occasion_labels,
             {name: spec["range"] for name, spec in settings["outcomes"].items()},
             caption + " Median and interquartile range.",
@@ -75,6 +78,14 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         ).to_numpy()
     labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
     figures.save_figure(
-        figures.change_distributions(individual, labels, occasion_labels, caption),
+        figures.change_distributions(
+            individual,
+            labels,
+            occasion_labels,
+            caption
+            + " Box: quartiles of the change, whiskers to the last change within 1.5 IQR; "
+            + f"individual changes are not shown, nor groups of fewer than {min_cell}.",
+            min_cell,
+        ),
         out["changes"],
     )
