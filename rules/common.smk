@@ -56,9 +56,7 @@ def extract_file(table):
 
 # The package source is an input of every rule: editing the code behind a number reruns the rules
 # that compute it (Snakemake tracks a rule's script, not the modules the script imports).
-CODE = sorted(
-    os.path.relpath(p) for p in (Path(workflow.basedir) / "src" / "cohort").glob("*.py")
-)
+CODE = sorted(os.path.relpath(p) for p in (Path(workflow.basedir) / "src" / "cohort").glob("*.py"))
 
 
 def settings(*keys, **overrides):
@@ -69,4 +67,7 @@ def settings(*keys, **overrides):
 def outcome_definitions():
     """The outcomes without their MCID rules: what the rules before `responders` need, so that
     editing a threshold reruns `responders` and what follows, nothing upstream."""
-    return {name: {k: v for k, v in spec.items() if k != "mcid"} for name, spec in config["outcomes"].items()}
+    return {
+        name: {k: v for k, v in spec.items() if k != "mcid"}
+        for name, spec in config["outcomes"].items()
+    }

@@ -1,8 +1,8 @@
 """Benchmark harness (`make bench`): generate synthetic cohorts of several sizes, run the
 pipeline on each in a temporary copy of the workflow, and report wall time and peak memory per
 rule (from each rule's Snakemake `benchmark:` file), the total with the peak memory of the whole
-run (all concurrent jobs), a no-op rerun and a rerun after one MCID change. Speed is measured
-here, never in tests."""
+run (all concurrent jobs), a no-op rerun and a rerun after one MCID change; the same for the
+default study, a few times. Speed is measured here, never in tests."""
 
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ def copy_workflow(root: Path, dest: Path) -> Path:
 
 
 STUDY = "schouenborg2021"
+DEFAULT_EXTRACT = "data/raw/synthetic"  # the committed synthetic extract (config/config.yaml)
+DEFAULT_STUDY_PATIENTS = 274
 
 
 def _tree_rss_mb(process: psutil.Process) -> float:
@@ -88,45 +90,66 @@ def _snakemake(work: Path, cores: int, *args: str) -> tuple[float, float]:
     return seconds, peak
 
 
+def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) -> pd.DataFrame:
+    """In a workflow copy with its extract in place: the run from scratch (per rule from the
+    rules' benchmark files, in total with the whole run's peak memory), a no-op rerun and a
+    rerun after one MCID change (pain: 3 points). `study_files`: config files merged over
+    config/config.yaml; `label`: columns identifying the cohort in every row."""
+    study = ["--configfile", *study_files] if study_files else []
+    total, peak = _snakemake(work, cores, *study)
+    rows = []  # per rule, from the from-scratch run (a rerun overwrites the benchmark files)
+    for tsv in sorted((work / "benchmarks" / STUDY).glob("*.tsv")):
+        bench = pd.read_csv(tsv, sep="\t")
+        rows.append(
+            {
+                **label,
+                "step": f"rule {tsv.stem}",
+                "seconds": float(bench["s"].iat[-1]),
+                "peak_memory_mb": float(bench["max_rss"].iat[-1]),
+            }
+        )
+    noop, _ = _snakemake(work, cores, *study)
+    (work / "threshold.yaml").write_text(
+        "outcomes:\n  pain:\n    mcid:\n      absolute: 3\n"  # merged over the study's config
+    )
+    # One --configfile with both files: a second --configfile would replace the first.
+    threshold, _ = _snakemake(work, cores, "--configfile", *study_files, "threshold.yaml")
+    rows += [
+        # the whole run: every job at the same time
+        {**label, "step": "pipeline, from scratch", "seconds": total, "peak_memory_mb": peak},
+        {**label, "step": "rerun, nothing changed", "seconds": noop},
+        {**label, "step": "rerun after an MCID change", "seconds": threshold},
+    ]
+    log.info(
+        "%s: pipeline %.1f s, no-op %.1f s, threshold change %.1f s", label, total, noop, threshold
+    )
+    return pd.DataFrame(rows)
+
+
 def benchmark_size(
     n: int, root: Path, workdir: Path, contract: Contract, codebook: dict, cores: int, seed: int = 1
 ) -> pd.DataFrame:
-    """One cohort size: per-rule seconds and peak RSS, total, no-op rerun, threshold rerun."""
+    """One cohort size: generate the extract, then `measure_runs`."""
     work = copy_workflow(root, workdir / f"n{n}")
     start = time.perf_counter()
     write_extract(synthesize(n, seed, contract, codebook, fault_rate=0.01), work / "extract")
     generate = time.perf_counter() - start
     log.info("n = %d: extract generated in %.1f s", n, generate)
     (work / "study.yaml").write_text("extract:\n  dir: extract\n")
-    total, peak = _snakemake(work, cores, "--configfile", "study.yaml")
-    rows = []  # per rule, from the from-scratch run (a rerun overwrites the benchmark files)
-    for tsv in sorted((work / "benchmarks" / STUDY).glob("*.tsv")):
-        bench = pd.read_csv(tsv, sep="\t")
-        rows.append(
-            {
-                "patients": n,
-                "step": f"rule {tsv.stem}",
-                "seconds": float(bench["s"].iat[-1]),
-                "peak_memory_mb": float(bench["max_rss"].iat[-1]),
-            }
-        )
-    noop, _ = _snakemake(work, cores, "--configfile", "study.yaml")
-    (work / "threshold.yaml").write_text(
-        "extract:\n  dir: extract\noutcomes:\n  pain:\n    mcid:\n      absolute: 3\n"
+    label = {"cohort": f"generated (seed {seed}, 1% faults)", "patients": n}
+    return pd.concat(
+        [
+            pd.DataFrame([{**label, "step": "generate extract", "seconds": generate}]),
+            measure_runs(work, cores, ["study.yaml"], label),
+        ],
+        ignore_index=True,
     )
-    threshold, _ = _snakemake(work, cores, "--configfile", "threshold.yaml")
-    rows += [
-        {"patients": n, "step": "generate extract", "seconds": generate},
-        {
-            "patients": n,
-            "step": "pipeline, from scratch",
-            "seconds": total,
-            "peak_memory_mb": peak,  # the whole run: every job at the same time
-        },
-        {"patients": n, "step": "rerun, nothing changed", "seconds": noop},
-        {"patients": n, "step": "rerun after an MCID change", "seconds": threshold},
-    ]
-    log.info(
-        "n = %d: pipeline %.1f s, no-op %.1f s, threshold change %.1f s", n, total, noop, threshold
-    )
-    return pd.DataFrame(rows)
+
+
+def benchmark_default_study(root: Path, workdir: Path, cores: int, repeat: int) -> pd.DataFrame:
+    """The default study (config/config.yaml, the committed extract) from a fresh copy:
+    `measure_runs`, the `repeat`-th time (the targets for small studies are set on it)."""
+    work = copy_workflow(root, workdir / f"default{repeat}")
+    shutil.copytree(root / DEFAULT_EXTRACT, work / DEFAULT_EXTRACT)
+    label = {"cohort": f"default study, run {repeat}", "patients": DEFAULT_STUDY_PATIENTS}
+    return measure_runs(work, cores, [], label)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 
 from cohort.config import load_config
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time the pipeline on synthetic cohorts of several sizes")
     bench.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000])
     bench.add_argument("--cores", type=int, default=2)
+    bench.add_argument(
+        "--default-study-runs", type=int, default=3, help="runs of the default study (0: none)"
+    )
     bench.add_argument("--out", type=Path, default=Path("benchmarks/summary.csv"))
     bench.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     imp = sub.add_parser(
@@ -70,15 +74,30 @@ def main(argv: list[str] | None = None) -> int:
 
             import pandas as pd
 
-            from cohort.benchmark import benchmark_size
+            from cohort.benchmark import benchmark_default_study, benchmark_size
 
             codebook = load_codebook(config["interventions"]["codebook"])
+            runs = [
+                *(
+                    partial(benchmark_default_study, Path.cwd(), cores=args.cores, repeat=k)
+                    for k in range(1, args.default_study_runs + 1)
+                ),
+                *(
+                    partial(
+                        benchmark_size,
+                        n,
+                        Path.cwd(),
+                        contract=contract,
+                        codebook=codebook,
+                        cores=args.cores,
+                    )
+                    for n in args.sizes
+                ),
+            ]
             frames = []
             with tempfile.TemporaryDirectory(prefix="cohort-bench-") as tmp:
-                for n in args.sizes:
-                    frames.append(
-                        benchmark_size(n, Path.cwd(), Path(tmp), contract, codebook, args.cores)
-                    )
+                for run in runs:
+                    frames.append(run(workdir=Path(tmp)))
                     summary = pd.concat(frames, ignore_index=True)
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     summary.to_csv(args.out, index=False, float_format="%.2f")
