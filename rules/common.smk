@@ -56,7 +56,7 @@ def extract_file(table):
 
 # The package source is an input of every rule: editing the code behind a number reruns the rules
 # that compute it (Snakemake tracks a rule's script, not the modules the script imports).
-CODE = sorted(os.path.relpath(p) for p in (Path(workflow.basedir) / "src" / "cohort").glob("*.py"))
+CODE = sorted(os.path.relpath(p) for p in (Path(workflow.basedir) / "src" / "cohort").rglob("*.py"))
 
 
 def settings(*keys, **overrides):

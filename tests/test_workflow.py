@@ -307,6 +307,25 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
     assert "responders.parquet" not in order
 
 
+def test_every_module_of_the_package_is_an_input_of_the_rules(small_run):
+    """Editing the code behind a number reruns the rules that compute it: the package source,
+    stage modules included, is an input of every rule (rules/common.smk, CODE)."""
+    dry = run_snakemake(
+        small_run,
+        "--configfile",
+        "study.yaml",
+        "--dry-run",
+        "--forcerun",
+        "predictors",
+        quiet=False,
+    )
+    assert dry.returncode == 0, dry.stderr
+    job = (dry.stdout + dry.stderr).split("rule predictors:")[1].split("rule ")[0]
+    package = ROOT / "src/cohort"
+    for module in ("models.py", "stages/models.py", "stages/__init__.py", "importers/__init__.py"):
+        assert (package / module).is_file() and f"src/cohort/{module}" in job, module
+
+
 def test_predictors_classify_as_responders_do(small_run):
     """Rule predictors applies the MCID rule itself (not reading responders' output): its
     complete-case responder counts are those of the responders table, outcome by occasion."""
