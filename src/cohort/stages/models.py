@@ -148,7 +148,18 @@ def predictors_stage(
 
     complete_case = predictor_table(analysis, classified, settings, terms_of, level)
     parts = pd.concat([pd.read_parquet(p) for p in imputation_paths], ignore_index=True)
-    imputed = analyse_imputed(completed_data_sets(analysis, settings, parts), settings, terms_of)
+    # The completed data sets hold only what the response models read (each is a copy: at
+    # registry size the other columns of the patient table would double the job's memory).
+    outcome_columns = [
+        f"{o}_{occ['name']}" for o in settings["outcomes"] for occ in settings["occasions"]
+    ]
+    model_columns = [t for outcome in settings["outcomes"] for t in terms_of(outcome)]
+    needed = list(
+        dict.fromkeys([*imputation_variables(settings), *outcome_columns, *model_columns])
+    )
+    imputed = analyse_imputed(
+        completed_data_sets(analysis[needed], settings, parts), settings, terms_of
+    )
     predictors = pd.concat(
         [complete_case, pooled_predictors(imputed, settings, level)], ignore_index=True
     )
