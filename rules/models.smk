@@ -59,6 +59,9 @@ rule impute:
         part=f"{PROCESSED}/imputations/part{{part}}.parquet",
     wildcard_constraints:
         part=r"\d+",
+    # The imputations and the predictors that wait for them are the longest path at registry
+    # size: started first when the cores are busy, the other rules fill the gaps.
+    priority: 10
     params:
         part=lambda wildcards: int(wildcards.part),
         parts=IMPUTATION_JOBS,
@@ -91,6 +94,7 @@ rule predictors:
         settings=settings(
             "study", "occasions", "outcomes", "covariates", "models", "responders", "statistics"
         ),
+    priority: 10
     log:
         f"{LOGS}/predictors.log",
     benchmark:
