@@ -23,7 +23,6 @@ def publish_stage(
     protected tables: Table 2 in Markdown and beside the paper, and results/summary.md. (Rules
     that draw counts draw them from their tables protected the same way: `read_protected`.)"""
     min_cell = settings["disclosure"]["min_cell"]
-    protected = {}
     for name, paths in tables.items():
         table, notes, hidden = read_protected(paths, name, min_cell)
         if hidden is not None:
@@ -33,10 +32,11 @@ def publish_stage(
                 "%s: published without suppression (no counts of patients by characteristic)", name
             )
         write_csv(table, out[name], notes)
-        protected[name] = (table, notes)
-    baseline, notes = protected["baseline"]
-    (Path(out["baseline_markdown"])).write_text(
-        baseline_markdown(baseline, "Baseline characteristics (Table 2)", notes), encoding="utf-8"
+        if name == "baseline":  # Table 2 is rendered from its protected form
+            baseline, baseline_notes = table, notes
+    Path(out["baseline_markdown"]).write_text(
+        baseline_markdown(baseline, "Baseline characteristics (Table 2)", baseline_notes),
+        encoding="utf-8",
     )
     write_csv(
         baseline_vs_paper(baseline, settings["baseline"]),
