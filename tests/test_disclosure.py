@@ -186,3 +186,26 @@ def test_change_figure_shows_no_individual_change_and_no_small_group():
     drawn = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.lines])
     assert not np.isin(small, drawn).any()
     assert {9.75, 19.5, 29.25} <= set(drawn)  # the large group's quartiles are drawn
+
+
+def test_trajectory_figure_labels_n_as_the_outcomes_table_publishes_it():
+    """Rule outcomes draws the trajectories from its level rows after the outcomes table's rule:
+    an occasion measured in fewer than min_cell patients reads n = <5 under its point."""
+    from cohort import figures
+    from cohort.disclosure import protect
+
+    levels = pd.DataFrame(
+        {
+            "outcome": ["pain", "pain"],
+            "label": ["Pain", "Pain"],
+            "occasion": ["start", "end"],
+            "n": [40, 3],
+            "median": [6.0, 4.0],
+            "q1": [5.0, 3.0],
+            "q3": [7.0, 5.0],
+        }
+    )
+    protected, count = protect(levels, "outcomes", MIN)
+    fig = figures.trajectories(protected, {"start": "Start", "end": "End"}, {"pain": [0, 10]}, "")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert count == 1 and labels == ["Start\n(n = 40)", "End\n(n = <5)"]
