@@ -43,5 +43,6 @@ rule all:
         rules.missing_data.output,
         rules.predictors.output,
         rules.publish.output,
+        rules.figures.output,
         rules.provenance.output,
     default_target: True

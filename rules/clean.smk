@@ -15,12 +15,6 @@ rule clean:
         assessments=f"{PROCESSED}/assessments.parquet",
         cleaning_log=f"{PROCESSED}/cleaning_log.csv",
         flow=f"{TABLES}/flow.csv",
-        flow_figure=report(
-            f"{RESULTS}/figures/flow.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "flow of patients"},
-        ),
     params:
         settings=settings(
             "study",

@@ -12,21 +12,8 @@ rule interventions:
         dose=f"{TABLES}/dose.csv",
         combinations=f"{TABLES}/intervention_combinations.csv",
         cooccurrence=f"{TABLES}/intervention_cooccurrence.csv",
-        # Drawn here from the tables after disclosure control (the same function as publish's).
-        categories_figure=report(
-            f"{RESULTS}/figures/interventions.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "intervention categories"},
-        ),
-        cooccurrence_figure=report(
-            f"{RESULTS}/figures/intervention_cooccurrence.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "category co-occurrence"},
-        ),
     params:
-        settings=settings("study", "interventions", "disclosure"),
+        settings=settings("study", "interventions"),
     log:
         f"{LOGS}/interventions.log",
     benchmark:

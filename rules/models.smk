@@ -15,12 +15,6 @@ rule lmm:
         code=CODE,
     output:
         lmm=f"{TABLES}/lmm.csv",
-        figure=report(
-            f"{RESULTS}/figures/lmm_means.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "mixed model means"},
-        ),
     params:
         settings=settings(
             "study", "occasions", "covariates", "statistics", outcomes=outcome_definitions()
@@ -83,12 +77,6 @@ rule predictors:
         code=CODE,
     output:
         predictors=f"{TABLES}/predictors.csv",
-        forest=report(
-            f"{RESULTS}/figures/predictors_forest.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "predictors of response"},
-        ),
         sensitivity=f"{TABLES}/missing_data_sensitivity.csv",
     params:
         settings=settings(

@@ -7,12 +7,6 @@ rule outcomes:
         code=CODE,
     output:
         table=f"{TABLES}/outcomes.csv",
-        trajectories=report(
-            f"{RESULTS}/figures/outcome_trajectories.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "outcome trajectories"},
-        ),
         changes=report(
             f"{RESULTS}/figures/outcome_changes.png",
             caption="../report/figure.rst",

@@ -1,7 +1,7 @@
-# Stage 7: disclosure control and publication of the tables, with what is rendered from them
-# (Table 2 in Markdown and beside the paper, summary.md), in one job; then provenance. Figures are
-# drawn by the rules that compute them, those that show counts from their tables after the same
-# disclosure control (cohort.outputs.read_protected, cohort.disclosure.protect).
+# Stage 7: disclosure control of every table under one suppression pattern across all of them
+# (cohort.disclosure.protect_tables), with what is rendered from the protected tables (Table 2 in
+# Markdown and beside the paper, summary.md, the output-checking report), in one job; the figures,
+# drawn from the published tables; then provenance.
 
 PUBLISHED_TABLES = {
     "flow": rules.clean.output.flow,
@@ -33,20 +33,10 @@ if HAS_COMPARISON:
         group_responders=rules.groups.output.responders,
         group_lmm=rules.groups.output.lmm,
     )
-# Figures, each drawn by the rule that computes its numbers.
-FIGURES_OF_ANALYSIS_RULES = [
-    rules.clean.output.flow_figure,
-    rules.outcomes.output.trajectories,
-    rules.outcomes.output.changes,
-    rules.lmm.output.figure,
-    rules.predictors.output.forest,
-    rules.responders.output.sweep_figure,
-]
-if HAS_SESSIONS:
-    FIGURES_OF_ANALYSIS_RULES += [
-        rules.interventions.output.categories_figure,
-        rules.interventions.output.cooccurrence_figure,
-    ]
+# Figures drawn from patient-level data by the rule that computes them (no counts: a box of
+# quartiles only for groups of at least min_cell patients); every other figure is drawn by rule
+# figures from the tables as published.
+FIGURES_OF_ANALYSIS_RULES = [rules.outcomes.output.changes]
 
 
 rule publish:
@@ -70,6 +60,12 @@ rule publish:
             category="Summary",
             labels={"document": "summary"},
         ),
+        disclosure_report=report(
+            f"{RESULTS}/disclosure_report.md",
+            caption="../report/table.rst",
+            category="Summary",
+            labels={"document": "output-checking report"},
+        ),
         baseline_vs_paper=report(
             f"{RESULTS}/tables/baseline_vs_paper.csv",
             caption="../report/table.rst",
@@ -86,6 +82,7 @@ rule publish:
             "derived",
             "responders",
             "models",
+            "statistics",
         ),
         tables=list(PUBLISHED_TABLES),
         summary_tables=[
@@ -104,6 +101,55 @@ rule publish:
         "../scripts/publish.py"
 
 
+def _figure(name, label):
+    return report(
+        f"{RESULTS}/figures/{name}.png",
+        caption="../report/figure.rst",
+        category="Figures",
+        labels={"figure": label},
+    )
+
+
+rule figures:
+    input:
+        flow=rules.publish.output.flow,
+        outcomes=rules.publish.output.outcomes,
+        lmm=rules.publish.output.lmm,
+        predictors=rules.publish.output.predictors,
+        threshold_sweep=rules.publish.output.threshold_sweep,
+        **(
+            {
+                "interventions": rules.publish.output.interventions,
+                "intervention_cooccurrence": rules.publish.output.intervention_cooccurrence,
+            }
+            if HAS_SESSIONS
+            else {}
+        ),
+        code=CODE,
+    output:
+        flow=_figure("flow", "flow of patients"),
+        trajectories=_figure("outcome_trajectories", "outcome trajectories"),
+        lmm=_figure("lmm_means", "mixed model means"),
+        forest=_figure("predictors_forest", "predictors of response"),
+        sweep=_figure("threshold_sweep", "threshold sweep"),
+        **(
+            {
+                "interventions": _figure("interventions", "intervention categories"),
+                "cooccurrence": _figure("intervention_cooccurrence", "category co-occurrence"),
+            }
+            if HAS_SESSIONS
+            else {}
+        ),
+    params:
+        settings=settings("study", "occasions", "outcomes"),
+    log:
+        f"{LOGS}/figures.log",
+    benchmark:
+        f"{BENCHMARKS}/figures.tsv"
+    script:
+        "../scripts/figures.py"
+
+
 rule provenance:
     input:
         extract=[p for p in (extract_file(t) for t in ("patients", "sessions", "assessments")) if p],
@@ -113,6 +159,7 @@ rule provenance:
         + [os.path.relpath(Path(workflow.basedir) / "requirements.lock")],
         outputs=[
             *rules.publish.output,
+            *rules.figures.output,
             *FIGURES_OF_ANALYSIS_RULES,
         ],
         code=CODE,

@@ -4,7 +4,6 @@
 rule responders:
     input:
         patients=rules.clean.output.patients,
-        sweeps=expand(f"{TABLES}/threshold_sweep/{{outcome}}.csv", outcome=list(config["outcomes"])),
         code=CODE,
     output:
         classified=f"{PROCESSED}/responders.parquet",
@@ -12,14 +11,6 @@ rule responders:
         stability=f"{TABLES}/responder_stability.csv",
         subgroups=f"{TABLES}/responder_subgroups.csv",
         vs_paper=f"{TABLES}/responders_vs_paper.csv",
-        # The threshold sweeps (no MCID) with the configured MCIDs marked, drawn here after
-        # disclosure control of the sweep tables.
-        sweep_figure=report(
-            f"{RESULTS}/figures/threshold_sweep.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "threshold sweep"},
-        ),
     params:
         settings=settings(
             "study",
@@ -28,7 +19,6 @@ rule responders:
             "responders",
             "subgroups",
             "statistics",
-            "disclosure",
         ),
     log:
         f"{LOGS}/responders.log",

@@ -6,7 +6,6 @@ from cohort.stages.responders import responders_stage
 with rule_log(snakemake.log[0], "responders"):  # noqa: F821 (snakemake is injected)
     responders_stage(
         snakemake.input.patients,  # noqa: F821
-        list(snakemake.input.sweeps),  # noqa: F821
         snakemake.params.settings,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
     )

@@ -416,22 +416,37 @@ def _parse_category(
     s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog
 ) -> pd.Series:
     canonical = {str(c).lower(): str(c) for c in col.codes or ()}
+    canonical.update({label.lower(): code for code, label in (col.labels or {}).items()})
     mapped = pd.Series(
         _on_uniques(s, lambda u: [canonical.get(v.lower()) for v in u]), index=s.index
     )
     present = s != MISSING
     unknown = present & mapped.isna()
-    clog.add_cells(
-        name,
-        rows,
-        unknown,
-        col.name,
-        s,
-        "unknown_code",
-        "set_missing",
-        f"allowed: {', '.join(col.codes or ())}",
-    )
-    recased = present & ~unknown & (mapped != s)
+    if col.other_code is not None:  # free text: counted as the 'other' code, never published
+        clog.add_cells(
+            name,
+            rows,
+            unknown,
+            col.name,
+            s,
+            "uncoded_text",
+            f"recoded_{col.other_code}",
+            f"not a code or label of the contract: counted as {col.other_code} (free text is never published)",
+        )
+        mapped = mapped.where(~unknown, col.other_code)
+        unknown = unknown & False
+    else:
+        clog.add_cells(
+            name,
+            rows,
+            unknown,
+            col.name,
+            s,
+            "unknown_code",
+            "set_missing",
+            f"allowed: {', '.join(col.codes or ())}",
+        )
+    recased = present & ~unknown & (mapped != s) & mapped.str.lower().eq(s.str.lower())
     clog.add_cells(
         name,
         rows,

@@ -85,6 +85,12 @@ def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
                 f"config key 'outcomes.{name}.source.min_answered': {source['min_answered']} "
                 f"is more than the {len(source['items'])} items"
             )
+    disclosure = config["disclosure"]
+    if disclosure["min_cell"] < 5 and not disclosure.get("acknowledge_min_cell_below_5", False):
+        problems.append(
+            f"config key 'disclosure.min_cell': {disclosure['min_cell']} is below 5; set "
+            "'disclosure.acknowledge_min_cell_below_5: true' to publish counts that small"
+        )
     for occasion, figures in config.get("responders", {}).get("paper", {}).items():
         if occasion not in names[1:]:
             problems.append(

@@ -24,6 +24,8 @@ class Column:
     required: bool = False
     not_null: bool = False
     codes: tuple[str, ...] | None = None
+    labels: dict[str, str] | None = None  # code -> label, where the contract gives labels
+    other_code: str | None = None  # a value that is not a code becomes this code (free text)
     min: float | None = None
     max: float | None = None
     unit: str | None = None
@@ -87,6 +89,13 @@ def load_contract(path: str | Path, config: dict[str, Any]) -> Contract:
                     f"{', '.join(COLUMN_TYPES)}, got {col.get('type')!r}"
                 )
             codes = col.get("codes")
+            labels = {str(k): str(v) for k, v in codes.items()} if isinstance(codes, dict) else None
+            other = col.get("other_code")
+            if other is not None and (codes is None or str(other) not in {str(c) for c in codes}):
+                raise ConfigError(
+                    f"{path}: tables.{table_name}.columns.{col_name}.other_code: '{other}' is not "
+                    "one of its codes"
+                )
             if "codes_from" in col:
                 source = col["codes_from"]
                 if source not in code_sources:
@@ -102,6 +111,8 @@ def load_contract(path: str | Path, config: dict[str, Any]) -> Contract:
                 required=bool(col.get("required", False)),
                 not_null=bool(col.get("not_null", False)),
                 codes=tuple(str(c) for c in codes) if codes is not None else None,
+                labels=labels,
+                other_code=str(other) if other is not None else None,
                 min=col.get("min"),
                 max=col.get("max"),
                 unit=col.get("unit"),
@@ -195,7 +206,10 @@ def data_dictionary_markdown(contract: Contract, contract_path: str) -> str:
 
 def _allowed(col: Column) -> str:
     if col.codes is not None:
-        return ", ".join(f"`{c}`" for c in col.codes)
+        codes = ", ".join(
+            f"`{c}` ({col.labels[c]})" if col.labels else f"`{c}`" for c in col.codes
+        )
+        return codes + (f"; any other value counts as `{col.other_code}`" if col.other_code else "")
     if col.min is not None or col.max is not None:
         unit = f" {col.unit}" if col.unit else ""
         return f"{_num(col.min)} to {_num(col.max)}{unit}"

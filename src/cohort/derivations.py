@@ -143,9 +143,14 @@ def patient_table(
 
 
 def patient_flow(
-    patients: pd.DataFrame, config: dict[str, Any], has_sessions: bool
+    patients: pd.DataFrame,
+    config: dict[str, Any],
+    has_sessions: bool,
+    reason_labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """STROBE-style flow counts: stages with n, and each exclusion with its reason and n."""
+    """STROBE-style flow counts: stages with n, and each exclusion with its reason and n. Reasons
+    are the contract's coded labels (`reason_labels`); without a codebook the not-included are
+    one row: a free-text reason never reaches a published table."""
     occasions = config["occasions"]
     rows: list[dict[str, Any]] = []
 
@@ -158,9 +163,17 @@ def patient_flow(
     status = patients["flow_status"]
     stage("referred", "Referred patients in the extract", len(patients))
     not_included = patients[status == NOT_INCLUDED]
-    reasons = not_included["exclusion_reason"].fillna("reason not recorded").astype(str)
-    for reason, n in sorted(reasons.value_counts().items(), key=lambda kv: (-kv[1], kv[0])):
-        excluded("not_included", f"Not included: {reason}", int(n))
+    if reason_labels:
+        reasons = (
+            not_included["exclusion_reason"]
+            .astype("string")
+            .map(reason_labels)
+            .fillna("reason not recorded")
+        )
+        for reason, n in sorted(reasons.value_counts().items(), key=lambda kv: (-kv[1], kv[0])):
+            excluded("not_included", f"Not included: {reason}", int(n))
+    elif len(not_included):
+        excluded("not_included", "Not included (reason not coded)", len(not_included))
     excluded(
         "inclusion_unknown", "Inclusion status unknown", int((status == INCLUSION_UNKNOWN).sum())
     )

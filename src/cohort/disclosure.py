@@ -1,157 +1,1366 @@
-"""Disclosure control of publishable tables: counts below `min_cell` (and the percentages and
-intervals derived from them) are suppressed, and a second cell is suppressed wherever a lone
-suppressed cell could be recovered from a known total (secondary suppression).
+"""Disclosure control of everything published in results/: one suppression pattern over the
+counts of all tables at once, so that no hidden cell can be recovered from any combination of
+published cells, in any table.
 
-A table declares its count columns, which columns derive from each count, and the groups of
-cells that add up to a published total (e.g. the levels of one variable, or responders +
-non-responders + could-not-improve + missing = N). Zero counts are not suppressed: a zero
-discloses no individual (the usual rule of Statistics Sweden and the Swedish National Board of
-Health and Welfare). Suppressed cells read `<{min_cell}`.
+How it works (rule `publish`, `protect_tables`):
+1. **One register of counts.** Each table's rule (`TABLE_RULES`) names the counts it publishes
+   by a key that identifies the count itself, not its place: the responders at discharge are one
+   key whether `responders.csv`, `responders_vs_paper.csv`, `missing_data_sensitivity.csv` or the
+   threshold sweep prints them. The rule also states the linear relations between counts
+   (responders + non-responders + could-not-improve = measured; measured + missing = N; the
+   levels of a subgroup add up to the whole; flow stages minus exclusions; ...), including counts
+   that are not published but implied (e.g. N minus those who received a category).
+2. **Primary suppression**: a published count below `min_cell` (and zero, where zeros are
+   declared disclosive) is hidden; an implied count below `min_cell` is sensitive too.
+3. **Secondary suppression across tables**: wherever a relation would leave a hidden or
+   sensitive count as its only unknown, one more count of that relation is hidden (the one in the
+   fewest relations, then the smallest), until no relation has a lone unknown.
+4. **Audit by linear programming** (scipy's HiGHS): for every hidden or sensitive count, the
+   smallest and largest value consistent with every published count and relation. Where a cell
+   is pinned to one value, or a small cell provably below `min_cell`, more cells are hidden and
+   the audit repeats. (tests/test_disclosure_attack.py runs an independent attacker on the
+   published files.)
+5. **Everything computed from a hidden count or a small group is hidden with it**: percentages,
+   CIs, p-values, means, SDs, medians, quartiles; model estimates of a model with fewer than
+   `min_cell` patients or events or fewer than 10 residual degrees of freedom. Min and max are
+   single patients' values: dropped unless `disclosure.allow_min_max` is true.
+6. **Honest markers**: `<5` (a count below min_cell), `[c]` (hidden so that another cell cannot
+   be recovered, or computed from such a cell), `[s]` (a statistic of fewer than min_cell
+   patients, or computed from a count below min_cell).
+7. Optional **rounding** of every published count to a base (as OpenSAFELY does), with the
+   percentages and Wilson CIs recomputed from the rounded counts.
+
+Why not ACRO (PyPI `acro`, the output checker of trusted research environments): it checks one
+output at a time as the analyst makes it (wrapping pandas crosstabs and statsmodels fits), with
+primary suppression per table; it has no model of the relations between tables, which is what
+leaked here (a count hidden in one table recovered from two others). Its per-output rules
+(threshold, zeros, dominance of magnitude tables, residual df of models) are applied here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cohort.errors import CohortError
+
+Key = tuple
+N_KEY: Key = ("analysis set",)
+SECONDARY = "[c]"
+SMALL_GROUP = "[s]"
+MIN_RESIDUAL_DF = 10  # models with fewer residual degrees of freedom are not published (ACRO)
+
+
+class DisclosureError(CohortError):
+    """A table cannot be published safely (no rule, or a count no suppression can protect)."""
+
 
 @dataclass(frozen=True)
-class Disclosure:
-    """How to protect one table: `derived` maps each count column to the columns computed from
-    it; `groups` lists (row-grouping columns, count columns) whose cells add up to a total."""
+class DisclosureSettings:
+    """The config section `disclosure`: threshold, rounding base, zeros, min/max."""
 
-    counts: Sequence[str]
-    derived: dict[str, Sequence[str]] = field(default_factory=dict)
-    row_groups: Sequence[str] | None = None  # rows with equal values here share a total
-    across_columns: bool = False  # the count columns of one row add up to a total
-    complement: dict[str, str] = field(default_factory=dict)  # count -> its published total
-    hide_with: Sequence[str] = ()  # blanked in any row with a suppressed count (partial totals)
+    min_cell: int = 5
+    rounding: int | None = None
+    zeros_disclosive: bool = False
+    allow_min_max: bool = False
 
-
-def _small(values: pd.Series, min_cell: int) -> pd.Series:
-    numeric = pd.to_numeric(values, errors="coerce")
-    return (numeric > 0) & (numeric < min_cell)
-
-
-def _secondary(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """In one group of cells adding to a total: if exactly one cell is suppressed, suppress the
-    smallest other non-zero cell too (repeat until no lone suppressed cell remains)."""
-    mask = mask.copy()
-    while mask.sum() == 1:
-        candidates = np.where(~mask & (values > 0), values, np.inf)
-        if not np.isfinite(candidates).any():
-            break
-        mask[int(np.argmin(candidates))] = True
-    return mask
-
-
-def suppress(table: pd.DataFrame, rule: Disclosure, min_cell: int) -> tuple[pd.DataFrame, int]:
-    """The table with small cells and their derived values suppressed; number of cells hidden."""
-    out = table.copy()
-    counts = [c for c in rule.counts if c in out.columns]
-    if not counts or out.empty:
-        return out, 0
-    numeric = out[counts].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(dtype=float)
-    mask = np.column_stack([_small(out[c], min_cell).to_numpy() for c in counts])
-    for j, column in enumerate(counts):  # n of a total shown beside it discloses total - n too
-        if column in rule.complement and rule.complement[column] in out.columns:
-            rest = pd.to_numeric(out[rule.complement[column]], errors="coerce") - numeric[:, j]
-            mask[:, j] |= _small(rest, min_cell).to_numpy()
-    if rule.across_columns:
-        for i in range(len(out)):
-            mask[i] = _secondary(mask[i], numeric[i])
-    if rule.row_groups is not None:
-        keys = (
-            out[list(rule.row_groups)].astype(str).agg("|".join, axis=1)
-            if rule.row_groups
-            else pd.Series("", index=out.index)
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> DisclosureSettings:
+        return cls(
+            min_cell=int(section["min_cell"]),
+            rounding=section.get("rounding"),
+            zeros_disclosive=bool(section.get("zeros_disclosive", False)),
+            allow_min_max=bool(section.get("allow_min_max", False)),
         )
-        for j in range(len(counts)):
-            for _, positions in keys.reset_index(drop=True).groupby(keys.to_numpy()).groups.items():
-                idx = np.asarray(list(positions))
-                mask[idx, j] = _secondary(mask[idx, j], numeric[idx, j])
-    hidden = 0
-    any_row = mask.any(axis=1)
-    for column in rule.hide_with:
-        if column in out.columns and any_row.any():
-            out[column] = out[column].astype(object)
-            out.loc[any_row, column] = ""
-    for j, column in enumerate(counts):
-        rows = mask[:, j]
-        if not rows.any():
-            continue
-        hidden += int(rows.sum())
-        out[column] = out[column].astype(object)
-        out.loc[rows, column] = f"<{min_cell}"
-        for derived in rule.derived.get(column, ()):
-            if derived in out.columns:
-                text = not pd.api.types.is_numeric_dtype(out[derived])
-                out[derived] = out[derived].astype(object)
-                out.loc[rows, derived] = f"<{min_cell}" if text else ""
-    return out, hidden
+
+    @property
+    def primary(self) -> str:
+        return f"<{self.min_cell}"
+
+    def small(self, value: float) -> bool:
+        """A count that is disclosive by itself."""
+        return (0 < value < self.min_cell) or (self.zeros_disclosive and value == 0)
+
+    def footer(self) -> str:
+        """The footer line every protected output carries."""
+        rounding = (
+            f" Counts rounded to the nearest {self.rounding}, percentages and CIs recomputed from the rounded counts."
+            if self.rounding
+            else ""
+        )
+        zeros = " Zero counts are treated as disclosive." if self.zeros_disclosive else ""
+        minmax = (
+            " Min and max are published by the study's explicit choice (disclosure.allow_min_max): each is one patient's value."
+            if self.allow_min_max
+            else ""
+        )
+        return (
+            f"Disclosure control (min_cell = {self.min_cell}): {self.primary} = a count below {self.min_cell}; "
+            f"{SECONDARY} = hidden so that another hidden cell cannot be recovered from the published "
+            f"tables, or computed from such a cell; {SMALL_GROUP} = a statistic of fewer than "
+            f"{self.min_cell} patients, or computed from a count below {self.min_cell}.{rounding}{zeros}{minmax}"
+        )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the table rules need to know about the study to name and relate its counts."""
+
+    n_analysis: int
+    handling: str = "non_responder"  # could-not-improve patients: non_responder or exclude
+    mcid: dict[str, dict[str, Any]] = field(default_factory=dict)  # outcome -> its MCID rule
+    shown_level: dict[str, str] = field(default_factory=dict)  # Table 2 rows of one level
+    confidence_level: float = 0.95
+
+
+@dataclass
+class Register:
+    """Every count of the tables to publish, by key, with the linear relations between them."""
+
+    values: dict[Key, int] = field(default_factory=dict)
+    cells: dict[str, list[tuple[int, str, Key]]] = field(default_factory=lambda: defaultdict(list))
+    equations: list[tuple[tuple[Key, ...], Key]] = field(default_factory=list)
+    published: set[Key] = field(default_factory=set)
+    fixed: set[Key] = field(default_factory=set)  # never suppressed (the analysis set N)
+    origin: dict[Key, str] = field(default_factory=dict)
+    tables_of: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def value(self, key: Key, value: Any, where: str) -> bool:
+        """Record a count (False if it is missing); the same key must carry the same value."""
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return False
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False
+        if not math.isfinite(number):
+            return False
+        count = int(round(number))
+        if key in self.values and self.values[key] != count:
+            raise AssertionError(
+                f"disclosure: {key} is {self.values[key]} in {self.origin[key]} but {count} in {where}"
+            )
+        self.values.setdefault(key, count)
+        self.origin.setdefault(key, where)
+        return True
+
+    def cell(self, table: str, row: int, column: str, key: Key, value: Any) -> None:
+        """A count published in `table` at (row, column)."""
+        if self.value(key, value, f"{table}.csv row {row + 1}, column {column}"):
+            self.cells[table].append((row, column, key))
+            self.published.add(key)
+            self.tables_of[key].add(table)
+
+    def implied(self, key: Key, value: Any) -> None:
+        """A count not published but implied by the relations (its value, where known)."""
+        self.value(key, value, "implied")
+
+    def equation(self, parts: Iterable[Key], total: Key) -> None:
+        """sum(parts) == total."""
+        self.equations.append((tuple(parts), total))
+
+
+# --- Table rules: which counts a table publishes and how they relate -----------------------------
+Builder = Callable[[pd.DataFrame, str, Register, Context], None]
+
+
+@dataclass(frozen=True)
+class TableRule:
+    """How one published table is protected. `describe` says it in words (disclosure report)."""
+
+    describe: str
+    counts: Builder | None = None
+    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> its counts
+    group_stats: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group n -> its stats
+    rates: tuple[tuple[str, str, str, str | None, str | None], ...] = ()  # pct, num, den, lo, hi
+    min_max: tuple[str, ...] = ()  # single patients' values: dropped unless allowed
+    finish: (
+        Callable[
+            [pd.DataFrame, pd.DataFrame, DisclosureSettings, Context],
+            tuple[pd.DataFrame, dict[str, int]],
+        ]
+        | None
+    ) = None
 
 
 RESPONDER_COUNTS = ("responders", "non_responders", "could_not_improve", "missing")
-RATE = ("pct", "ci_low_pct", "ci_high_pct")
+# Where a reader looks first: their counts are hidden as secondary cells only when nothing else will do.
+HEADLINE_TABLES = {"flow", "baseline", "responders", "responders_vs_paper"}
+RATE_COLUMNS = ("pct", "ci_low_pct", "ci_high_pct")
+AVAILABLE = "available cases"
 
-# How each publishable table is protected (file stem -> rule). Tables not listed are published as
-# they are: model estimates (lmm, predictors) hold no cell counts; the flow of patients is
-# published in full, as STROBE asks (its exclusions follow from its stage totals anyway); and
-# the missing-data table counts missing answers, which Table 2's valid n already discloses.
-TABLE_RULES: dict[str, Disclosure] = {
-    "baseline": Disclosure(
-        ["count"],
-        {"count": ["pct", "value"]},
-        row_groups=["variable"],
-        complement={"count": "valid_n"},
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _breakdown(
+    reg: Register,
+    table: str,
+    i: int,
+    row: pd.Series,
+    prefix: Key,
+    measured: Key,
+    total: Key,
+    ctx: Context,
+    n_column: str | None = "n",
+    denominator: str = AVAILABLE,
+) -> None:
+    """Responders, non-responders, could-not-improve and missing of one population: the first
+    three add up to those measured at start and at the occasion, and with missing to its total."""
+    keys = {part: (*prefix, part) for part in RESPONDER_COUNTS}
+    for part in RESPONDER_COUNTS:
+        if part in row.index:
+            reg.cell(table, i, part, keys[part], row[part])
+    r, nr, cni = (_num(row.get(p)) for p in RESPONDER_COUNTS[:3])
+    reg.implied(measured, r + nr + cni)
+    reg.equation([keys["responders"], keys["non_responders"], keys["could_not_improve"]], measured)
+    reg.equation([measured, keys["missing"]], total)
+    if n_column is not None and n_column in row.index:
+        reg.cell(
+            table,
+            i,
+            n_column,
+            _denominator_key(reg, prefix, measured, total, denominator, ctx, row),
+            row[n_column],
+        )
+
+
+def _denominator_key(
+    reg: Register,
+    prefix: Key,
+    measured: Key,
+    total: Key,
+    denominator: str,
+    ctx: Context,
+    row: pd.Series,
+) -> Key:
+    """The key of a responder rate's denominator: measured (available cases) or the whole
+    population, less the could-not-improve patients where they are left out."""
+    base = measured if denominator == AVAILABLE else total
+    if ctx.handling != "exclude":
+        return base
+    key = (*prefix, "denominator", denominator)
+    reg.equation([key, (*prefix, "could_not_improve")], base)
+    return key
+
+
+def _flow(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Stages minus the exclusions after them give the next stage; after the analysis set, each
+    occasion's assessed and not assessed add up to the analysis set."""
+    current: Key | None = None
+    pending: list[Key] = []
+    assessed: dict[str, Key] = {}
+    for i, row in table.reset_index(drop=True).iterrows():
+        kind, key_name = row["kind"], str(row["key"])
+        if kind == "stage":
+            key = N_KEY if key_name == "analysis_set" else ("flow", key_name)
+            reg.cell(name, i, "n", key, row["n"])
+            if key_name.startswith("assessed_"):
+                assessed[key_name.removeprefix("assessed_")] = key
+                continue
+            if current is not None:
+                reg.equation([*pending, key], current)
+            current, pending = key, []
+        else:
+            key = ("flow", key_name, str(row["label"]))
+            reg.cell(name, i, "n", key, row["n"])
+            occasion = key_name.removeprefix("missing_")
+            if key_name.startswith("missing_") and occasion in assessed:
+                reg.equation([assessed[occasion], key], N_KEY)
+            else:
+                pending.append(key)
+
+
+def _outcome_variable(variable: str, ctx: Context) -> tuple[str, str] | None:
+    """(outcome, occasion) when a variable is an outcome at an occasion (e.g. pain_start)."""
+    for outcome in ctx.mcid:
+        if variable.startswith(f"{outcome}_"):
+            return outcome, variable.removeprefix(f"{outcome}_")
+    return None
+
+
+def _valid_keys(variable: str, ctx: Context) -> tuple[Key, Key]:
+    """(valid, missing) keys of a variable in the analysis set; outcomes share them with the
+    outcome tables."""
+    pair = _outcome_variable(variable, ctx)
+    if pair:
+        return ("measured", *pair), ("not measured", *pair)
+    return ("valid", variable), ("missing", variable)
+
+
+def _baseline(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Table 2: levels add up to the valid n (or, for one shown level, with the rest); valid and
+    missing add up to N."""
+    table = table.reset_index(drop=True)
+    for variable, rows in table.groupby("variable", sort=False):
+        valid, missing = _valid_keys(str(variable), ctx)
+        first = rows.index[0]
+        reg.implied(missing, ctx.n_analysis - _num(rows["valid_n"].iat[0]))
+        reg.equation([valid, missing], N_KEY)
+        levels = []
+        for i, row in rows.iterrows():
+            reg.cell(name, i, "valid_n", valid, row["valid_n"])
+            reg.cell(name, i, "n", N_KEY, row["n"])
+            if math.isfinite(_num(row.get("count"))):
+                level = ctx.shown_level.get(str(variable), row["level"])
+                key = ("count", str(variable), str(level))
+                reg.cell(name, i, "count", key, row["count"])
+                levels.append(key)
+        if len(levels) == 1:
+            rest = ("count rest", str(variable))
+            reg.implied(rest, _num(rows["valid_n"].iat[0]) - _num(rows.loc[first, "count"]))
+            reg.equation([levels[0], rest], valid)
+        elif levels:
+            reg.equation(levels, valid)
+
+
+def _missingness(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Missing counts per variable and occasion (missing + valid = N); assessed vs lost: valid
+    counts of each group, and each level's share as the count it implies."""
+    table = table.reset_index(drop=True)
+    miss = table[table["section"] == "missing"]
+    for i, row in miss.iterrows():
+        variable, occasion = str(row["variable"]), str(row["occasion"])
+        if variable in ctx.mcid:
+            valid, missing = ("measured", variable, occasion), ("not measured", variable, occasion)
+        else:
+            valid, missing = _valid_keys(variable, ctx)
+        reg.cell(name, i, "missing", missing, row["missing"])
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        reg.implied(valid, ctx.n_analysis - _num(row["missing"]))
+        reg.equation([valid, missing], N_KEY)
+    lost = table[table["section"] != "missing"]
+    for (occasion, variable), rows in lost.groupby(["occasion", "variable"], sort=False):
+        valid, _ = _valid_keys(str(variable), ctx)
+        groups = {}
+        for group, flow_key in (
+            ("completers", f"assessed_{occasion}"),
+            ("lost", f"missing_{occasion}"),
+        ):
+            key = ("valid in group", str(variable), str(occasion), group)
+            for i in rows.index:
+                reg.cell(name, i, f"{group}_n", key, rows.loc[i, f"{group}_n"])
+            groups[group] = key
+            rest = ("missing in group", str(variable), str(occasion), group)
+            whole = (
+                ("flow", flow_key)
+                if group == "completers"
+                else ("flow", flow_key, _missing_label(occasion, reg))
+            )
+            if whole in reg.values:
+                reg.implied(rest, reg.values[whole] - _num(rows[f"{group}_n"].iat[0]))
+                reg.equation([key, rest], whole)
+        reg.equation([groups["completers"], groups["lost"]], valid)
+        if (rows["statistic"] == "%").all():
+            parts: dict[str, list[Key]] = {"completers": [], "lost": []}
+            for i, row in rows.iterrows():
+                level = str(row["level"])
+                for group in parts:
+                    key = ("level in group", str(variable), str(occasion), level, group)
+                    reg.cell(name, i, group, key, _num(row[group]) * _num(row[f"{group}_n"]) / 100)
+                    parts[group].append(key)
+                reg.equation(
+                    [("level in group", str(variable), str(occasion), level, g) for g in parts],
+                    ("count", str(variable), level),
+                )
+            for group, keys in parts.items():
+                reg.equation(keys, groups[group])
+
+
+def _missing_label(occasion: str, reg: Register) -> str:
+    """The label of the flow's 'not assessed at <occasion>' row, as the flow registered it."""
+    for key in reg.values:
+        if len(key) == 3 and key[0] == "flow" and key[1] == f"missing_{occasion}":
+            return key[2]
+    return ""
+
+
+def _outcomes(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """n measured per occasion (with the unmeasured, N), pairs measured at start and at the
+    occasion, non-zero changes among them, complete cases over all occasions."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome = str(row["outcome"])
+        if row["section"] == "level":
+            key = ("measured", outcome, str(row["occasion"]))
+            reg.cell(name, i, "n", key, row["n"])
+            reg.cell(name, i, "N", N_KEY, row["N"])
+            missing = ("not measured", outcome, str(row["occasion"]))
+            reg.implied(missing, _num(row["N"]) - _num(row["n"]))
+            reg.equation([key, missing], N_KEY)
+        elif row["section"] == "change":
+            pairs = ("measured both", outcome, str(row["occasion"]))
+            reg.cell(name, i, "pairs_n", pairs, row["pairs_n"])
+            if "N" in row.index:
+                reg.cell(name, i, "N", N_KEY, row["N"])
+            nonzero = ("non-zero change", outcome, str(row["occasion"]))
+            reg.cell(name, i, "wilcoxon_n_nonzero", nonzero, row.get("wilcoxon_n_nonzero"))
+            zero = ("zero change", outcome, str(row["occasion"]))
+            reg.implied(zero, _num(row["pairs_n"]) - _num(row.get("wilcoxon_n_nonzero")))
+            reg.equation([nonzero, zero], pairs)
+        else:
+            reg.cell(
+                name,
+                i,
+                "complete_cases_n",
+                ("measured at all occasions", outcome),
+                row["complete_cases_n"],
+            )
+
+
+def _responders(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome, occasion = str(row["outcome"]), str(row["occasion"])
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        _breakdown(
+            reg, name, i, row, ("responders of", outcome, occasion),
+            ("measured both", outcome, occasion), N_KEY, ctx, "n", str(row["denominator"]),
+        )  # fmt: skip
+
+
+def _versus_paper(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """The same responders and available-case n as responders.csv."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        prefix = ("responders of", str(row["outcome"]), str(row["occasion"]))
+        measured = ("measured both", str(row["outcome"]), str(row["occasion"]))
+        reg.cell(name, i, "responders", (*prefix, "responders"), row["responders"])
+        reg.cell(
+            name,
+            i,
+            "n",
+            _denominator_key(reg, prefix, measured, N_KEY, AVAILABLE, ctx, row),
+            row["n"],
+        )
+
+
+def _sensitivity(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Complete case and non-responder imputation: the responders and denominators of
+    responders.csv; multiple imputation: N."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        prefix = ("responders of", str(row["outcome"]), str(row["occasion"]))
+        measured = ("measured both", str(row["outcome"]), str(row["occasion"]))
+        if row["analysis"] == "multiple imputation":
+            if ctx.handling != "exclude":
+                reg.cell(name, i, "n", N_KEY, row["n"])
+            continue
+        denominator = AVAILABLE if row["analysis"] == "complete case" else "all"
+        reg.cell(name, i, "responders", (*prefix, "responders"), row["responders"])
+        reg.cell(
+            name,
+            i,
+            "n",
+            _denominator_key(reg, prefix, measured, N_KEY, denominator, ctx, row),
+            row["n"],
+        )
+
+
+def _subgroups(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Each level's breakdown (as responders.csv); the levels of a variable add up to the whole,
+    part by part, and their sizes to N (the sizes are Table 2's counts)."""
+    table = table.reset_index(drop=True)
+    parts_of: dict[tuple, dict[str, list[Key]]] = defaultdict(lambda: defaultdict(list))
+    sizes: dict[str, dict[Key, None]] = defaultdict(dict)
+    for i, row in table.iterrows():
+        variable, level = str(row["subgroup"]), str(row["level"])
+        outcome, occasion = str(row["outcome"]), str(row["occasion"])
+        # The '(missing)' level is Table 2's and missingness.csv's count of missing values.
+        size = _valid_keys(variable, ctx)[1] if level == "(missing)" else ("count", variable, level)
+        reg.cell(name, i, "patients_in_level", size, row["patients_in_level"])
+        sizes[variable][size] = None
+        prefix = ("responders in level", variable, level, outcome, occasion)
+        measured = (*prefix, "measured")
+        _breakdown(reg, name, i, row, prefix, measured, size, ctx, "n", AVAILABLE)
+        whole = parts_of[(variable, outcome, occasion)]
+        for part in RESPONDER_COUNTS:
+            whole[part].append((*prefix, part))
+        whole["measured"].append(measured)
+    for (_, outcome, occasion), whole in parts_of.items():
+        for part, keys in whole.items():
+            total = (
+                ("measured both", outcome, occasion)
+                if part == "measured"
+                else ("responders of", outcome, occasion, part)
+            )
+            reg.equation(keys, total)
+    for keys in sizes.values():
+        reg.equation(list(keys), N_KEY)
+
+
+def _stability(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    columns = (
+        "responder_both",
+        "responder_first_only",
+        "responder_second_only",
+        "responder_neither",
+    )
+    for i, row in table.reset_index(drop=True).iterrows():
+        prefix = ("stability", str(row["outcome"]), str(row["occasions"]))
+        for c in columns:
+            reg.cell(name, i, c, (*prefix, c), row[c])
+        reg.cell(name, i, "n", (*prefix, "n"), row["n"])
+        reg.equation([(*prefix, c) for c in columns], (*prefix, "n"))
+
+
+def _sweep(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Patients reaching each threshold among those measured at start and occasion; the point at
+    a one-part MCID is the responders count of responders.csv."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome, occasion, scale = str(row["outcome"]), str(row["occasion"]), str(row["scale"])
+        measured = ("measured both", outcome, occasion)
+        if scale != "absolute":  # a percent of the start value: starts of 0 are left out
+            base = ("percent base", outcome, occasion)
+            zero = ("start of zero", outcome, occasion)
+            if base not in reg.values and measured in reg.values:
+                reg.implied(zero, reg.values[measured] - _num(row["n"]))
+                reg.equation([base, zero], measured)
+            measured = base
+        reg.cell(name, i, "n", measured, row["n"])
+        key: Key = ("reaching", outcome, occasion, scale, float(row["threshold"]))
+        mcid = ctx.mcid.get(outcome, {})
+        other = "percent" if scale == "absolute" else "absolute"
+        responders = ("responders of", outcome, occasion, "responders")
+        if (
+            mcid.get(scale) is not None
+            and mcid.get(other) is None
+            and math.isclose(float(row["threshold"]), float(mcid[scale]), abs_tol=1e-9)
+            and reg.values.get(responders) == int(_num(row["reaching"]))
+        ):
+            key = responders
+        reg.cell(name, i, "reaching", key, row["reaching"])
+        rest = ("not reaching", outcome, occasion, scale, float(row["threshold"]))
+        reg.implied(rest, _num(row["n"]) - _num(row["reaching"]))
+        reg.equation([key, rest], measured)
+
+
+def _interventions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    for i, row in table.reset_index(drop=True).iterrows():
+        key = ("received", str(row["code"]))
+        reg.cell(name, i, "patients_n", key, row["patients_n"])
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        rest = ("not received", str(row["code"]))
+        reg.implied(rest, _num(row["N"]) - _num(row["patients_n"]))
+        reg.equation([key, rest], N_KEY)
+
+
+def _pair(a: str, b: str) -> Key:
+    return ("received both", *sorted((a, b), key=lambda c: (len(c), c)))
+
+
+def _cooccurrence(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Diagonal: who received the category (interventions.csv); off the diagonal: both, with
+    the implied 'first but not the second'."""
+    codes = [c for c in table.columns if c not in ("code", "category")]
+    for i, row in table.reset_index(drop=True).iterrows():
+        a = str(row["code"])
+        for b in codes:
+            key = ("received", a) if a == b else _pair(a, b)
+            reg.cell(name, i, b, key, row[b])
+            if a != b:
+                rest = ("received first only", a, b)
+                reg.implied(rest, _num(row[a]) - _num(row[b]) if a in row.index else math.nan)
+                reg.equation([key, rest], ("received", a))
+
+
+def _combinations(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    keys = []
+    for i, row in table.reset_index(drop=True).iterrows():
+        key = (
+            "combination",
+            str(row["codes"]) if str(row["codes"]) not in ("", "nan") else "other",
+        )
+        reg.cell(name, i, "n", key, row["n"])
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        keys.append(key)
+    reg.equation(keys, N_KEY)
+
+
+def _dose(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    for i, row in table.reset_index(drop=True).iterrows():
+        key = ("valid", str(row["variable"]))
+        reg.cell(name, i, "n", key, row["n"])
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        rest = ("missing", str(row["variable"]))
+        reg.implied(rest, _num(row["N"]) - _num(row["n"]))
+        reg.equation([key, rest], N_KEY)
+
+
+def _predictors(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Patients and events of each model (with the implied non-events)."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        model = ("model", str(row["outcome"]), str(row["occasion"]), str(row["analysis"]))
+        if row["analysis"] == "multiple imputation":
+            if ctx.handling != "exclude":
+                reg.cell(name, i, "N", N_KEY, row["N"])
+            continue
+        reg.cell(name, i, "N", (*model, "N"), row["N"])
+        reg.cell(name, i, "events", (*model, "events"), row["events"])
+        reg.implied((*model, "non-events"), _num(row["N"]) - _num(row["events"]))
+        reg.equation([(*model, "events"), (*model, "non-events")], (*model, "N"))
+
+
+def _lmm(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Patients and observations of each mixed model; patients measured at each occasion."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        model = ("mixed model", name, str(row["outcome"]))
+        reg.cell(name, i, "patients", (*model, "patients"), row.get("patients"))
+        reg.cell(name, i, "observations", (*model, "observations"), row.get("observations"))
+        if "observed_n" in row.index and math.isfinite(_num(row["observed_n"])):
+            group = str(row.get("group", "")) if "group" in row.index else ""
+            reg.cell(
+                name,
+                i,
+                "observed_n",
+                (*model, "observed", str(row["occasion"]), group),
+                row["observed_n"],
+            )
+
+
+def _group_outcomes(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """n per arm and occasion: the arms add up to those measured at the occasion."""
+    arms: dict[Key, list[Key]] = defaultdict(list)
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome, occasion = str(row["outcome"]), str(row["occasion"])
+        key = ("measured in arm", str(row["group"]), outcome, occasion)
+        reg.cell(name, i, "n", key, row["n"])
+        arms[("measured", outcome, occasion)].append(key)
+    for total, keys in arms.items():
+        reg.equation(keys, total)
+
+
+def _group_responders(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Each arm's breakdown (as responders.csv); the arms add up to the whole, part by part."""
+    whole: dict[tuple, dict[str, list[Key]]] = defaultdict(lambda: defaultdict(list))
+    for i, row in table.reset_index(drop=True).iterrows():
+        arm, outcome, occasion = str(row["group"]), str(row["outcome"]), str(row["occasion"])
+        size = ("arm size", arm)
+        if "N" in row.index:
+            reg.cell(name, i, "N", size, row["N"])
+        prefix = ("responders in arm", arm, outcome, occasion)
+        _breakdown(reg, name, i, row, prefix, (*prefix, "measured"), size, ctx, "n", AVAILABLE)
+        for part in (*RESPONDER_COUNTS, "measured"):
+            whole[(outcome, occasion)][part].append((*prefix, part))
+    for (outcome, occasion), parts in whole.items():
+        for part, keys in parts.items():
+            total = (
+                ("measured both", outcome, occasion)
+                if part == "measured"
+                else ("responders of", outcome, occasion, part)
+            )
+            reg.equation(keys, total)
+
+
+def _ancova(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    for i, row in table.reset_index(drop=True).iterrows():
+        reg.cell(name, i, "N", ("ancova", str(row["outcome"]), str(row["occasion"])), row["N"])
+
+
+# --- Models: not published when too small (ACRO's rules) ----------------------------------------
+def _suppress_models(
+    out: pd.DataFrame,
+    original: pd.DataFrame,
+    by: list[str],
+    reasons: Callable[[pd.DataFrame], str],
+    estimates: Sequence[str],
+) -> tuple[pd.DataFrame, int]:
+    """Blank the estimates of every model (rows grouped by `by`) whose `reasons` are not empty,
+    with the reason in column `disclosure`."""
+    if original.empty:
+        return out, 0
+    out = out.copy()
+    out["disclosure"] = ""
+    hidden = 0
+    for _, rows in original.groupby(by, sort=False, dropna=False):
+        reason = reasons(rows)
+        if not reason:
+            continue
+        hidden += 1
+        for column in estimates:
+            if column in out.columns:
+                out[column] = out[column].astype(object)
+                out.loc[rows.index, column] = SMALL_GROUP
+        out.loc[rows.index, "disclosure"] = reason
+    return out, hidden
+
+
+def _model_reasons(n: float, events: float | None, parameters: float, min_cell: int) -> str:
+    reasons = []
+    if not math.isfinite(n) or n < min_cell:
+        reasons.append(f"fewer than {min_cell} patients")
+    if (
+        events is not None
+        and math.isfinite(events)
+        and (events < min_cell or n - events < min_cell)
+    ):
+        reasons.append(f"fewer than {min_cell} patients with or without the event")
+    if math.isfinite(parameters) and math.isfinite(n) and n - parameters < MIN_RESIDUAL_DF:
+        reasons.append(f"fewer than {MIN_RESIDUAL_DF} residual degrees of freedom")
+    return "not published: " + "; ".join(reasons) if reasons else ""
+
+
+def _finish_predictors(out, original, settings, ctx):
+    def reasons(rows: pd.DataFrame) -> str:
+        first = rows.iloc[0]
+        if first["analysis"] == "multiple imputation":
+            return ""  # the complete-case model of the same outcome carries the check
+        return _model_reasons(
+            _num(first["N"]), _num(first["events"]), _num(first["parameters"]), settings.min_cell
+        )
+
+    out, models = _suppress_models(
+        out, original, ["outcome", "occasion", "analysis"], reasons,
+        ["log_or", "se", "odds_ratio", "ci_low", "ci_high", "p_value", "epv", "fraction_missing_info", "monte_carlo_se"],
+    )  # fmt: skip
+    # The pooled model of an outcome and occasion whose complete-case model is not published
+    # is not published either (the same few events).
+    blocked = out[(out["analysis"] == "complete case") & (out["disclosure"] != "")][
+        ["outcome", "occasion"]
+    ]
+    for _, b in blocked.drop_duplicates().iterrows():
+        rows = (
+            (out["outcome"] == b["outcome"])
+            & (out["occasion"] == b["occasion"])
+            & (out["analysis"] == "multiple imputation")
+        )
+        for column in (
+            "log_or",
+            "se",
+            "odds_ratio",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "fraction_missing_info",
+            "monte_carlo_se",
+        ):
+            out[column] = out[column].astype(object)
+            out.loc[rows, column] = SMALL_GROUP
+        out.loc[rows, "disclosure"] = "not published: its complete-case model is not"
+    return out, {"models not published": models}
+
+
+def _finish_lmm(out, original, settings, ctx):
+    def reasons(rows: pd.DataFrame) -> str:
+        fixed = rows[
+            (rows["section"] != "estimated mean")
+            & ~rows["term"].astype(str).str.startswith("variance")
+        ]
+        first = rows.iloc[0]
+        return _model_reasons(_num(first["patients"]), None, math.nan, settings.min_cell) or (
+            _model_reasons(_num(first["observations"]), None, len(fixed) + 2, settings.min_cell)
+        )
+
+    out, models = _suppress_models(
+        out,
+        original,
+        ["outcome"],
+        reasons,
+        ["estimate", "se", "ci_low", "ci_high", "p_value", "estimated_mean", "df"],
+    )
+    return out, {"models not published": models}
+
+
+def _finish_ancova(out, original, settings, ctx):
+    def reasons(rows: pd.DataFrame) -> str:
+        first = rows.iloc[0]
+        parameters = 2 + len(str(first.get("adjusted_for", "")).split(", ")) + len(rows)
+        return _model_reasons(_num(first["N"]), None, parameters, settings.min_cell)
+
+    out, models = _suppress_models(
+        out,
+        original,
+        ["outcome", "occasion"],
+        reasons,
+        ["difference", "ci_low", "ci_high", "p_value"],
+    )
+    return out, {"models not published": models}
+
+
+def _finish_baseline(out, original, settings, ctx):
+    """'n (%)' text of a level whose percentage is hidden (its valid n is): 'n ([c])'."""
+    out = out.copy()
+    markers = [SECONDARY, SMALL_GROUP, settings.primary]
+    rows = out["pct"].isin(markers) & ~out["count"].isin(markers) & original["count"].notna()
+    out["value"] = out["value"].astype(object)
+    out.loc[rows, "value"] = [
+        f"{int(float(k))} ({p})" for k, p in zip(out.loc[rows, "count"], out.loc[rows, "pct"], strict=True)
+    ]
+    return out, {}
+
+
+def _finish_missingness(out, original, settings, ctx):
+    """Assessed vs lost: the means of two groups and of both (Table 2) give each other, so a
+    group below min_cell hides the statistics of both groups; SMD and p go with any hidden share."""
+    out = out.copy()
+    hidden = 0
+    rows = original["section"] != "missing"
+    stats = ["completers", "lost", "smd", "p_value"]
+    for column in stats:
+        out[column] = out[column].astype(object)
+    for _, group in original[rows].groupby(["occasion", "variable"], sort=False):
+        small = (
+            group[["completers_n", "lost_n"]].apply(pd.to_numeric, errors="coerce")
+            < settings.min_cell
+        ).any(axis=None)
+        if small:
+            out.loc[group.index, stats] = SMALL_GROUP
+            hidden += len(group)
+            continue
+        shares_hidden = (
+            out.loc[group.index, ["completers", "lost"]]
+            .isin([SECONDARY, SMALL_GROUP, settings.primary])
+            .any(axis=None)
+        )
+        if shares_hidden:
+            out.loc[group.index, ["smd", "p_value"]] = SECONDARY
+    return out, {"rows of groups below min_cell": hidden}
+
+
+def _finish_sweep(out, original, settings, ctx):
+    """Published only at thresholds where the count reaching is shown and each step from the
+    previous published threshold carries at least min_cell patients (or none); the rest of the
+    curve's points are merged into their neighbours (left out)."""
+    keep = pd.Series(False, index=out.index)
+    reaching = pd.to_numeric(out["reaching"], errors="coerce")
+    for _, rows in out.groupby(["outcome", "occasion", "scale"], sort=False):
+        previous = None
+        for i in rows.sort_values("threshold", kind="stable").index:
+            value = reaching[i]
+            if not math.isfinite(value):
+                continue
+            step = None if previous is None else previous - value
+            if (
+                step is None
+                or step >= settings.min_cell
+                or (step == 0 and not settings.zeros_disclosive)
+            ):
+                keep[i] = True
+                previous = value
+    return out[keep].reset_index(drop=True), {
+        "thresholds merged into neighbours": int((~keep).sum())
+    }
+
+
+# Statistics computed from a whole group of patients, hidden when the group is below min_cell.
+LEVEL_STATS = ("median", "q1", "q3", "mean", "sd")
+CHANGE_STATS = (
+    "median_change", "q1_change", "q3_change", "mean_change", "sd_change", "ci_low", "ci_high",
+    "wilcoxon_statistic", "wilcoxon_p", "srm",
+)  # fmt: skip
+RESPONDER_RATE = {c: ("responders", "n") for c in RATE_COLUMNS}
+
+TABLE_RULES: dict[str, TableRule] = {
+    "flow": TableRule(
+        "STROBE flow: stage totals and exclusions (coded reasons only), related by stage - exclusions = next stage.",
+        _flow,
     ),
-    "interventions": Disclosure(
-        ["patients_n"],
-        {
-            "patients_n": [
-                "patients_pct",
-                "patients",
+    "baseline": TableRule(
+        "Table 2: counts of levels with their valid n and N; statistics of variables with fewer than min_cell valid values hidden; min and max dropped unless allowed.",
+        _baseline,
+        derived={"pct": ("count", "valid_n"), "value": ("count",)},
+        group_stats={"valid_n": (*LEVEL_STATS, "value")},
+        rates=(("pct", "count", "valid_n", None, None),),
+        min_max=("min", "max"),
+        finish=_finish_baseline,
+    ),
+    "missingness": TableRule(
+        "Missing values per variable and occasion; assessed vs lost: the shares as the counts they imply, the statistics of both groups hidden when one is below min_cell.",
+        _missingness,
+        derived={"pct": ("missing",)},
+        rates=(("pct", "missing", "N", None, None),),
+        finish=_finish_missingness,
+    ),
+    "outcomes": TableRule(
+        "Each outcome per occasion: n measured, pairs, non-zero changes, complete cases; statistics of fewer than min_cell patients hidden.",
+        _outcomes,
+        derived={
+            "wilcoxon_statistic": ("wilcoxon_n_nonzero",),
+            "wilcoxon_p": ("wilcoxon_n_nonzero",),
+        },
+        group_stats={
+            "n": LEVEL_STATS,
+            "pairs_n": CHANGE_STATS,
+            "complete_cases_n": ("statistic", "df", "p_value"),
+        },
+    ),
+    "responders": TableRule(
+        "Responders, non-responders, could-not-improve and missing add up to the measured and to N; the same counts as in responders_vs_paper, missing_data_sensitivity, the subgroups and the sweep.",
+        _responders,
+        derived=RESPONDER_RATE,
+        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+    ),
+    "responders_vs_paper": TableRule(
+        "The responders and available-case n of responders.csv, with the same suppression.",
+        _versus_paper,
+        derived={
+            c: ("responders", "n")
+            for c in ("this_run_pct", "ci_low_pct", "ci_high_pct", "paper_within_ci")
+        },
+        rates=(("this_run_pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+    ),
+    "missing_data_sensitivity": TableRule(
+        "Complete case and non-responder imputation: the counts of responders.csv with the same suppression; multiple imputation: estimates over N.",
+        _sensitivity,
+        derived=RESPONDER_RATE,
+        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+    ),
+    "responder_subgroups": TableRule(
+        "Each level's responder breakdown; levels add up to the whole (responders.csv) and their sizes to N (Table 2's counts).",
+        _subgroups,
+        derived=RESPONDER_RATE,
+        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+    ),
+    "responder_stability": TableRule(
+        "Responder at both, first only, second only, neither add up to n; McNemar's p derives from the discordant cells.",
+        _stability,
+        derived={"mcnemar_p": ("responder_first_only", "responder_second_only")},
+    ),
+    "threshold_sweep": TableRule(
+        "Patients reaching each threshold among the measured (the point at a one-part MCID is the responders count); published only where each step carries at least min_cell patients.",
+        _sweep,
+        derived={c: ("reaching", "n") for c in RATE_COLUMNS},
+        rates=(("pct", "reaching", "n", "ci_low_pct", "ci_high_pct"),),
+        finish=_finish_sweep,
+    ),
+    "interventions": TableRule(
+        "Patients per category (with those who did not receive it, implied by N); session statistics of categories received by fewer than min_cell patients hidden.",
+        _interventions,
+        derived={"patients_pct": ("patients_n",), "patients": ("patients_n",)},
+        group_stats={
+            "patients_n": (
                 "sessions_with_category_median",
                 "sessions_with_category_q1",
                 "sessions_with_category_q3",
                 "sessions_with_category",
-            ]
-        },
-        complement={"patients_n": "N"},
+                "sessions_n",
+                "share_of_sessions_pct",
+            )
+        },  # fmt: skip
+        rates=(("patients_pct", "patients_n", "N", None, None),),
     ),
-    "intervention_combinations": Disclosure(["n"], {"n": ["pct"]}, row_groups=[]),
-    "intervention_cooccurrence": Disclosure([str(c) for c in range(1, 100)]),
-    "dose": Disclosure(["n"]),
-    "outcomes": Disclosure(["n", "pairs_n", "complete_cases_n"]),
-    # n (the denominator) is a partial total of the breakdown: hidden with any suppressed cell.
-    "responders": Disclosure(list(RESPONDER_COUNTS), across_columns=True, hide_with=("n", *RATE)),
-    "responder_subgroups": Disclosure(
-        list(RESPONDER_COUNTS), across_columns=True, hide_with=("n", *RATE)
+    "intervention_cooccurrence": TableRule(
+        "Patients who received both categories (the diagonal: interventions.csv), with those who received one but not the other.",
+        _cooccurrence,
     ),
-    "responder_stability": Disclosure(
-        ["responder_both", "responder_first_only", "responder_second_only", "responder_neither"],
-        across_columns=True,
+    "intervention_combinations": TableRule(
+        "Patients per set of categories; the sets (with the rest) add up to N.",
+        _combinations,
+        derived={"pct": ("n",)},
+        rates=(("pct", "n", "N", None, None),),
     ),
-    "threshold_sweep": Disclosure(["reaching"], {"reaching": RATE}, complement={"reaching": "n"}),
-    "responders_vs_paper": Disclosure(
-        ["responders"],
-        {"responders": ["this_run_pct", "ci_low_pct", "ci_high_pct"]},
-        complement={"responders": "n"},
+    "dose": TableRule(
+        "Sessions and programme months: statistics of fewer than min_cell patients hidden; min and max dropped unless allowed.",
+        _dose,
+        group_stats={"n": ("median", "q1", "q3", "value")},
+        min_max=("min", "max"),
     ),
-    "missing_data_sensitivity": Disclosure(
-        ["responders"], {"responders": RATE}, complement={"responders": "n"}
+    "lmm": TableRule(
+        "Mixed models: not published with fewer than min_cell patients or 10 residual df; estimated means of occasions with fewer than min_cell patients hidden.",
+        _lmm,
+        group_stats={"observed_n": ("estimated_mean", "ci_low", "ci_high")},
+        finish=_finish_lmm,
+    ),
+    "predictors": TableRule(
+        "Logistic models: not published with fewer than min_cell patients, events or non-events, or 10 residual df.",
+        _predictors,
+        finish=_finish_predictors,
+    ),
+    "group_outcomes": TableRule(
+        "Each outcome per arm: n measured (arms add up to the measured); statistics of fewer than min_cell patients hidden.",
+        _group_outcomes,
+        group_stats={"n": LEVEL_STATS},
+    ),
+    "group_responders": TableRule(
+        "Each arm's responder breakdown; arms add up to the whole (responders.csv).",
+        _group_responders,
+        derived=RESPONDER_RATE,
+        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+    ),
+    "group_ancova": TableRule(
+        "ANCOVA: not published with fewer than min_cell patients or 10 residual df.",
+        _ancova,
+        finish=_finish_ancova,
+    ),
+    "group_lmm": TableRule(
+        "Group x occasion mixed models: not published with fewer than min_cell patients or 10 residual df.",
+        _lmm,
+        group_stats={"observed_n": ("estimated_mean", "ci_low", "ci_high")},
+        finish=_finish_lmm,
     ),
 }
 
+# Published files that are not tables of counts, and why they need no rule of their own.
+EXEMPTIONS: dict[str, str] = {
+    "provenance.json": "hashes of files, package versions and the resolved config: no value of the data",
+    "disclosure_report.md": "the number of cells hidden per table and the rules: no hidden value",
+}
+# Published files rendered from tables after disclosure control (never from unprotected data).
+RENDERED_FROM: dict[str, tuple[str, ...]] = {
+    "baseline.md": ("baseline",),
+    "baseline_vs_paper": ("baseline",),
+    "summary.md": (
+        "flow",
+        "responders",
+        "responders_vs_paper",
+        "missing_data_sensitivity",
+        "lmm",
+        "baseline",
+    ),
+}
+# Figures, and how each is protected: drawn from a published (protected) table, or checked here.
+FIGURES: dict[str, str] = {
+    "flow": "drawn from results/tables/flow.csv",
+    "interventions": "drawn from results/tables/interventions.csv",
+    "intervention_cooccurrence": "drawn from results/tables/intervention_cooccurrence.csv",
+    "threshold_sweep": "drawn from results/tables/threshold_sweep.csv (merged steps only)",
+    "outcome_trajectories": "drawn from results/tables/outcomes.csv (statistics of small groups hidden)",
+    "outcome_changes": "box of quartiles only for groups of at least min_cell patients; no individual values",
+    "lmm_means": "drawn from results/tables/lmm.csv",
+    "predictors_forest": "drawn from results/tables/predictors.csv",
+}
 
-def protect(table: pd.DataFrame, name: str, min_cell: int) -> tuple[pd.DataFrame, int | None]:
-    """The table as it may be published: suppressed by its rule in TABLE_RULES, with the number
-    of cells hidden, or unchanged with None when no rule applies. Rule publish applies it to every
-    table, and a rule that draws counts applies it before drawing."""
-    rule = TABLE_RULES.get(name)
-    if rule is None:
-        return table, None
-    return suppress(table, rule, min_cell)
+
+# --- The suppression pattern ----------------------------------------------------------------------
+@dataclass
+class Pattern:
+    """Which keys are hidden, why (primary or secondary), and what could not be protected."""
+
+    hidden: dict[Key, str]
+    unprotectable: list[Key] = field(default_factory=list)
+
+
+def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
+    """Primary suppression, secondary suppression wherever a relation leaves one unknown, then
+    the LP audit, repeated until no hidden or sensitive count can be pinned down."""
+    hidden = {k: "primary" for k in reg.published - reg.fixed if settings.small(reg.values[k])}
+    sensitive = {k for k, v in reg.values.items() if k not in reg.published and settings.small(v)}
+    relations_of: dict[Key, list[tuple[Key, ...]]] = defaultdict(list)
+    for parts, total in reg.equations:
+        for k in (*parts, total):
+            relations_of[k].append((*parts, total))
+
+    def visible(k: Key) -> bool:
+        return k in reg.published and k not in hidden
+
+    def cascade(k: Key) -> int:
+        """Relations in which hiding k would leave k the only unknown (each asks for one more)."""
+        return sum(all(visible(x) for x in keys if x != k) for keys in relations_of[k])
+
+    revealed: set[Key] = set()  # hidden, then found derivable anyway: published, never hidden again
+
+    def cheapest(options: Iterable[Key]) -> Key | None:
+        """The count to hide: not a zero if it can be helped (a zero protects nothing by itself),
+        then the one that starts the fewest further suppressions, then one outside the headline
+        tables (flow, Table 2, responders), then the smallest."""
+        usable = {
+            k
+            for k in options
+            if visible(k) and k not in reg.fixed and k in reg.values and k not in revealed
+        }
+        if not usable:
+            return None
+        return min(
+            usable,
+            key=lambda k: (
+                reg.values[k] == 0,
+                cascade(k),
+                bool(reg.tables_of[k] & HEADLINE_TABLES),
+                reg.values[k],
+                str(k),
+            ),
+        )
+
+    cache: dict[frozenset, dict[Key, list[Key]]] = {}
+    exposed: dict[Key, list[Key]] = {}
+    for _ in range(10_000):
+        changed = True
+        while changed:
+            changed = False
+            for parts, total in reg.equations:
+                unknown = [k for k in (*parts, total) if not visible(k)]
+                if len(unknown) == 1 and (unknown[0] in hidden or unknown[0] in sensitive):
+                    pick = cheapest((*parts, total))
+                    if pick is not None:
+                        hidden[pick] = "secondary"
+                        changed = True
+        exposed = audit(reg, set(hidden), sensitive, settings.min_cell, cache)
+        added = False
+        for key, binding in exposed.items():
+            if hidden.get(key) == "secondary":  # derivable anyway: hiding it protects nothing
+                del hidden[key]
+                revealed.add(key)
+                added = True
+                continue
+            pick = cheapest(binding)
+            if pick is not None:
+                hidden[pick] = "secondary"
+                added = True
+        if not added:
+            break
+    return Pattern(hidden, sorted(exposed, key=str))
+
+
+def audit(
+    reg: Register,
+    hidden: set[Key],
+    sensitive: set[Key],
+    min_cell: int,
+    cache: dict[frozenset, dict[Key, list[Key]]] | None = None,
+) -> dict[Key, list[Key]]:
+    """Hidden and sensitive counts that the published counts and the relations pin to one value,
+    or (for a count below min_cell) prove to be below min_cell, by linear programming; each with
+    the published counts of the relations that bind it (the candidates to hide next).
+    Components of unknowns linked by relations are solved on their own, and a component already
+    solved with the same unknowns (`cache`) is not solved again."""
+    from scipy.optimize import linprog  # only rule publish needs it
+
+    cache = {} if cache is None else cache
+
+    def known(k: Key) -> bool:
+        return k in reg.published and k not in hidden
+
+    parent: dict[Key, Key] = {}
+
+    def find(k: Key) -> Key:
+        parent.setdefault(k, k)
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    relevant = []
+    for parts, total in reg.equations:
+        unknown = [k for k in (*parts, total) if not known(k)]
+        if unknown:
+            relevant.append((parts, total, unknown))
+            for k in unknown[1:]:
+                parent[find(k)] = find(unknown[0])
+    targets = {k for k in {*hidden, *sensitive} if k in parent and k in reg.values}
+    components: dict[Key, list[int]] = defaultdict(list)
+    for e, (_, _, unknown) in enumerate(relevant):
+        components[find(unknown[0])].append(e)
+    exposed: dict[Key, list[Key]] = {}
+    for root, equations in components.items():
+        wanted = sorted((k for k in targets if find(k) == root), key=str)
+        if not wanted:
+            continue
+        variables = sorted({k for e in equations for k in relevant[e][2]}, key=str)
+        signature = frozenset(variables)
+        if signature not in cache:
+            cache[signature] = _solve_component(reg, relevant, equations, variables, wanted, known, min_cell, linprog)
+        exposed.update(cache[signature])
+    return exposed
+
+
+def _solve_component(reg, relevant, equations, variables, wanted, known, min_cell, linprog):
+    """Bounds of each wanted count of one component: one LP (its maximum) where that settles
+    it, the minimum too where the maximum is the count itself."""
+    index = {k: j for j, k in enumerate(variables)}
+    a = np.zeros((len(equations), len(variables)))
+    b = np.zeros(len(equations))
+    visible_of: list[list[Key]] = []
+    for row, e in enumerate(equations):
+        parts, total, _ = relevant[e]
+        visible_of.append([k for k in (*parts, total) if known(k)])
+        for k, sign in [*((p, 1.0) for p in parts), (total, -1.0)]:
+            if known(k):
+                b[row] -= sign * reg.values[k]
+            else:
+                a[row, index[k]] += sign
+    exposed: dict[Key, list[Key]] = {}
+    for k in wanted:
+        value = reg.values[k]
+        c = np.zeros(len(variables))
+        c[index[k]] = 1.0
+        high = linprog(-c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+        if high.status == 3:
+            continue  # unbounded above: nothing pinned
+        if high.status != 0:
+            continue  # infeasible only through the rounding of implied shares
+        if -high.fun >= (min_cell if value < min_cell else value + 0.5) - 1e-6:
+            continue
+        binding = [high]
+        if value >= min_cell:  # the maximum is the value: is the minimum too?
+            low = linprog(c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+            if low.status == 0 and low.fun <= value - 0.5 + 1e-6:
+                continue
+            binding.append(low)
+        rows = {
+            r for res in binding for r, m in enumerate(res.eqlin.marginals) if abs(m) > 1e-9
+        }
+        candidates = [v for r in sorted(rows) for v in visible_of[r] if v not in reg.fixed]
+        if not candidates:  # (a degenerate LP may name only fixed counts): any of the component
+            candidates = [v for r in range(len(equations)) for v in visible_of[r] if v not in reg.fixed]
+        exposed[k] = candidates
+    return exposed
+
+
+# --- Applying the pattern to the tables -----------------------------------------------------------
+@dataclass
+class TableReport:
+    """What disclosure control did to one table (for results/disclosure_report.md)."""
+
+    rule: str
+    primary: int = 0
+    secondary: int = 0
+    derived: int = 0
+    small_groups: int = 0
+    other: dict[str, int] = field(default_factory=dict)
+
+
+def _wilson(k: float, n: float, level: float) -> tuple[float, float]:
+    from cohort.distributions import normal_quantile
+
+    if n <= 0:
+        return math.nan, math.nan
+    z = normal_quantile(0.5 + level / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def _whole(value: Any) -> Any:
+    """A count as a whole number (240, not 240.0); markers and blanks as they are."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _round_to(value: float, base: int) -> int:
+    return int(math.floor(value / base + 0.5) * base)
+
+
+def apply_pattern(
+    name: str,
+    table: pd.DataFrame,
+    rule: TableRule,
+    reg: Register,
+    pattern: Pattern,
+    settings: DisclosureSettings,
+    ctx: Context,
+) -> tuple[pd.DataFrame, TableReport]:
+    """One table as it may be published under the pattern."""
+    original = table.reset_index(drop=True)
+    out = original.copy()
+    report = TableReport(rule.describe)
+    status: dict[tuple[int, str], str] = {}
+    for row, column, key in reg.cells.get(name, []):
+        if key in pattern.hidden:
+            status[(row, column)] = pattern.hidden[key]
+    # Counts: markers for hidden cells; rounding of the rest.
+    for (row, column), why in status.items():
+        out[column] = out[column].astype(object)
+        if column in ("completers", "lost"):  # a share standing for the count it implies
+            out.at[row, column] = SMALL_GROUP if why == "primary" else SECONDARY
+        else:
+            out.at[row, column] = settings.primary if why == "primary" else SECONDARY
+        report.primary += why == "primary"
+        report.secondary += why == "secondary"
+    if settings.rounding:
+        for row, column, _ in reg.cells.get(name, []):
+            if (row, column) not in status and column not in ("completers", "lost"):
+                value = _num(original.at[row, column])
+                if math.isfinite(value):
+                    out[column] = out[column].astype(object)
+                    out.at[row, column] = _round_to(value, settings.rounding)
+        for pct, num, den, low, high in rule.rates:
+            if pct not in out.columns:
+                continue
+            for row in out.index:
+                k, n = _num(out.at[row, num]), _num(out.at[row, den])
+                if math.isfinite(k) and math.isfinite(n) and n > 0:
+                    out[pct] = out[pct].astype(object)
+                    out.at[row, pct] = 100 * k / n
+                    if low and high:
+                        out[low], out[high] = out[low].astype(object), out[high].astype(object)
+                        out.at[row, low], out.at[row, high] = _wilson(k, n, ctx.confidence_level)
+        if "value" in rule.derived and "count" in out.columns:
+            for row in out.index:
+                k, p = _num(out.at[row, "count"]), _num(out.at[row, "pct"])
+                if math.isfinite(k) and math.isfinite(p):
+                    out.at[row, "value"] = f"{int(k)} ({p:.0f}%)"
+        if "patients" in rule.derived:
+            for row in out.index:
+                k, p = _num(out.at[row, "patients_n"]), _num(out.at[row, "patients_pct"])
+                if math.isfinite(k) and math.isfinite(p):
+                    out.at[row, "patients"] = f"{int(k)} ({p:.0f}%)"
+    # Values computed from hidden counts.
+    for column, sources in rule.derived.items():
+        if column not in out.columns:
+            continue
+        for row in out.index:
+            why = {status.get((row, s)) for s in sources} - {None}
+            if why:
+                out[column] = out[column].astype(object)
+                out.at[row, column] = SMALL_GROUP if "primary" in why else SECONDARY
+                report.derived += 1
+    # Statistics of groups below min_cell.
+    for size, stats in rule.group_stats.items():
+        if size not in original.columns:
+            continue
+        n = pd.to_numeric(original[size], errors="coerce")
+        small = (n < settings.min_cell) & (n >= 0)
+        for column in stats:
+            if column in out.columns and small.any():
+                present = small & original[column].notna() & (original[column].astype(str) != "")
+                out[column] = out[column].astype(object)
+                out.loc[present, column] = SMALL_GROUP
+                report.small_groups += int(present.sum())
+    for column in {column for _, column, _ in reg.cells.get(name, [])}:  # counts print as 240
+        if column in out.columns and column not in ("completers", "lost"):
+            out[column] = out[column].map(_whole).astype(object)
+    if rule.finish is not None:
+        out, other = rule.finish(out, original, settings, ctx)
+        report.other.update(other)
+    if rule.min_max and not settings.allow_min_max:
+        out = out.drop(columns=[c for c in rule.min_max if c in out.columns])
+    return out, report
+
+
+def protect_tables(
+    tables: dict[str, pd.DataFrame], settings: DisclosureSettings, ctx: Context
+) -> tuple[dict[str, pd.DataFrame], dict[str, TableReport], Pattern]:
+    """Every table to publish, protected under one pattern over all their counts. Stops (naming
+    the table) when a table has no rule, and when a count cannot be protected."""
+    unknown = [name for name in tables if name not in TABLE_RULES]
+    if unknown:
+        raise DisclosureError(
+            f"publish: no disclosure rule for table(s) {', '.join(sorted(unknown))}; declare one in "
+            "cohort.disclosure.TABLE_RULES (or an exemption, with its reason, in EXEMPTIONS)"
+        )
+    reg = Register()
+    reg.fixed.add(N_KEY)
+    reg.value(N_KEY, ctx.n_analysis, "the analysis set")
+    for name in TABLE_RULES:  # the rules' order: shared counts are registered before their copies
+        if name in tables and TABLE_RULES[name].counts is not None:
+            TABLE_RULES[name].counts(tables[name].reset_index(drop=True), name, reg, ctx)
+    pattern = suppression_pattern(reg, settings)
+    if pattern.unprotectable:
+        where = "; ".join(str(k) for k in pattern.unprotectable[:5])
+        raise DisclosureError(
+            f"publish: {len(pattern.unprotectable)} count(s) cannot be protected by suppression "
+            f"(no other published count of their relations can be hidden): {where}"
+        )
+    out, reports = {}, {}
+    for name, table in tables.items():
+        out[name], reports[name] = apply_pattern(
+            name, table, TABLE_RULES[name], reg, pattern, settings, ctx
+        )
+    return out, reports, pattern
+
+
+def protect_one(
+    table: pd.DataFrame, name: str, settings: DisclosureSettings, ctx: Context
+) -> pd.DataFrame:
+    """One table protected on its own (its own relations only): for checks and tests of a single
+    table. What is published goes through `protect_tables`, across all tables."""
+    protected, _, _ = protect_tables({name: table}, settings, ctx)
+    return protected[name]

@@ -17,6 +17,12 @@ PNG_METADATA = {"Software": None}
 DPI = 150
 
 
+def count_text(value: object) -> str:
+    """A count as a label: '240', or the disclosure marker the published table prints."""
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iat[0]
+    return str(value) if pd.isna(number) else f"{int(number)}"
+
+
 def _caption(fig: plt.Figure, caption: str, width: int, y: float) -> None:
     """Write the caption (method, N, synthetic-data notice) at the foot of the figure, wrapped to
     `width` characters."""
@@ -166,7 +172,9 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figu
     shown = matrix[codes].astype(str).to_numpy()  # suppressed cells read "<5"
     values = matrix[codes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(7.5, 6.8))
-    image = ax.imshow(np.nan_to_num(values) / n * 100, cmap="Blues", vmin=0, vmax=100)
+    colours = matplotlib.colormaps["Blues"].copy()
+    colours.set_bad("#d9d9d9")  # a suppressed cell is grey with its marker, not a zero
+    image = ax.imshow(np.ma.masked_invalid(values / n * 100), cmap=colours, vmin=0, vmax=100)
     for i in range(len(codes)):
         for j in range(len(codes)):
             ax.text(
@@ -176,7 +184,7 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figu
                 ha="center",
                 va="center",
                 fontsize=7,
-                color="white" if values[i, j] / n > 0.6 else "black",
+                color="white" if np.nan_to_num(values[i, j]) / n > 0.6 else "black",
             )
     ax.set_xticks(range(len(codes)), codes)
     ax.set_yticks(
@@ -217,7 +225,7 @@ def _occasion_panels(
         ax.set_xticks(
             x,
             [
-                f"{occasion_labels[o]}\n(n = {k})"
+                f"{occasion_labels[o]}\n(n = {count_text(k)})"
                 for o, k in zip(part["occasion"], part[n], strict=True)
             ],
             fontsize=8,
@@ -294,7 +302,7 @@ def threshold_sweep_figure(
                 curve["pct"],
                 where="post",
                 color=colour,
-                label=f"{occasion_labels[occasion]} (n = {int(curve['n'].iat[0])})",
+                label=f"{occasion_labels[occasion]} (n = {count_text(curve['n'].iat[0])})",
             )
             ax.fill_between(
                 curve["threshold"],

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cohort.frames import is_in
-from cohort.tables import QUANTILE_METHOD, fmt, format_stat, percent
+from cohort.tables import QUANTILE_METHOD, format_stat, percent
 
 
 def _quartiles(values: pd.Series) -> dict[str, float]:
@@ -73,7 +73,7 @@ def category_table(
 
 def dose_table(patients: pd.DataFrame) -> pd.DataFrame:
     """Sessions per patient and programme duration (months from first to last session):
-    n, median [Q1, Q3] (min-max)."""
+    n, median [Q1, Q3], and min and max (published only where a study allows them)."""
     rows = []
     for variable, label, decimals in (
         ("n_sessions", "Sessions per patient", 0),
@@ -88,7 +88,7 @@ def dose_table(patients: pd.DataFrame) -> pd.DataFrame:
                 "n": int(values.notna().sum()),
                 "N": len(patients),
                 **q,
-                "value": f"{format_stat(q, 'median_iqr', decimals)} ({fmt(q['min'], decimals)}-{fmt(q['max'], decimals)})",
+                "value": format_stat(q, "median_iqr", decimals),
             }
         )
     return pd.DataFrame(rows)

@@ -7,8 +7,6 @@ from typing import Any
 
 import pandas as pd
 
-from cohort.disclosure import protect
-
 SYNTHETIC_NOTE = (
     "SYNTHETIC DATA: made by the project's generator, calibrated to the paper; not patient data."
 )
@@ -42,22 +40,3 @@ def read_notes(path: str | Path) -> list[str]:
     """The footer lines of a table written by write_csv."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [line[2:] for line in lines if line.startswith("# ")]
-
-
-def read_protected(
-    paths: str | list[str], name: str, min_cell: int
-) -> tuple[pd.DataFrame, list[str], int | None]:
-    """A table (one CSV, or the parts of one) as it may be published: disclosure control by its
-    rule (`cohort.disclosure.protect`), its notes with one on the suppression; cells hidden, or
-    None when the table has no rule. Rule publish reads every table so; a rule that draws counts
-    reads its table so before drawing."""
-    paths = [paths] if isinstance(paths, str) else list(paths)
-    table = pd.concat([read_csv(p) for p in paths], ignore_index=True)
-    notes = read_notes(paths[0])
-    table, hidden = protect(table, name, min_cell)
-    if hidden is not None:
-        notes.append(
-            f"Disclosure control: counts below {min_cell} (and the values derived from them) shown as "
-            f"<{min_cell} or blank, with secondary suppression; {hidden} cells suppressed."
-        )
-    return table, notes, hidden

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from cohort.disclosure import DisclosureSettings
 from cohort.outputs import SYNTHETIC_NOTE
 from cohort.tables import fmt
 
@@ -18,8 +19,9 @@ def _num(value: Any, decimals: int = 0) -> str:
 
 
 def _rate(row: pd.Series) -> str:
-    if str(row["pct"]).strip() in ("", "nan"):
-        return "suppressed (small cells)"
+    """'45% [39, 51] (108/240)'; a suppressed rate reads its marker, as the table prints it."""
+    if pd.isna(pd.to_numeric(pd.Series([row["pct"]]), errors="coerce").iat[0]):
+        return f"{row['pct']} ({row['responders']}/{row['n']})"
     return f"{_num(row['pct'])}% [{_num(row['ci_low_pct'])}, {_num(row['ci_high_pct'])}] ({row['responders']}/{row['n']})"
 
 
@@ -143,6 +145,12 @@ def summary_markdown(tables: dict[str, pd.DataFrame], config: dict[str, Any]) ->
         label = r["label"] + (f": {r['level']}" if str(r["level"]) not in ("", "nan") else "")
         lines.append(f"| {label} | {r['paper']} | {r['this_run']} |")
     lines += ["", "## Assumptions in force", ""] + [f"- {a}" for a in assumptions(config)]
+    lines += [
+        "",
+        "## Disclosure control",
+        "",
+        DisclosureSettings.from_config(config["disclosure"]).footer(),
+    ]
     lines += [
         "",
         "Every number here comes from the tables in `results/tables/` (after disclosure control); "

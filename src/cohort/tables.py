@@ -11,7 +11,6 @@ import pandas as pd
 
 STATISTIC_LABELS = {
     "mean_sd": "mean ± SD",
-    "mean_sd_range": "mean ± SD (min-max)",
     "median_iqr": "median [Q1, Q3]",
     "n_pct": "n (%)",
 }
@@ -103,17 +102,16 @@ def baseline_table(analysis: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.Dat
         if variable not in analysis.columns:
             raise KeyError(f"baseline row '{variable}': no such variable in the analysis set")
         statistic = row["statistic"]
-        label_stat = "mean_sd_range" if statistic == "mean_sd" and row.get("range") else statistic
         for level, stat in summarize(analysis[variable], statistic, row.get("level")):
             lines.append(
                 {
                     "variable": variable,
                     "label": row["label"],
                     "level": level,
-                    "statistic": STATISTIC_LABELS[label_stat],
-                    "value": format_stat(
-                        stat, statistic, row.get("decimals", 0), bool(row.get("range"))
-                    ),
+                    "statistic": STATISTIC_LABELS[statistic],
+                    # Min and max (single patients' values) are columns that disclosure
+                    # control drops unless a study allows them; never inside the text.
+                    "value": format_stat(stat, statistic, row.get("decimals", 0)),
                     "valid_n": stat["valid_n"],
                     "n": n_total,
                     **{
@@ -165,7 +163,9 @@ def baseline_markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:
     out = [f"# {title}", "", f"| Characteristic | N = {n_total} |", "|---|---|"]
     previous = None
     for _, line in table.iterrows():
-        valid = f" (valid n {line['valid_n']})" if line["valid_n"] < n_total else ""
+        valid_n = pd.to_numeric(pd.Series([line["valid_n"]]), errors="coerce").iat[0]
+        shown = not pd.isna(valid_n) and valid_n >= n_total  # a hidden valid n reads its marker
+        valid = "" if shown else f" (valid n {line['valid_n']})"
         if line["level"]:
             if line["variable"] != previous:
                 out.append(f"| {line['label']}, {line['statistic']}{valid} | |")

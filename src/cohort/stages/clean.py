@@ -22,8 +22,6 @@ def clean_stage(
     extract_dir: str, contract_path: str, settings: dict[str, Any], out: dict[str, str]
 ) -> None:
     """Rule `clean`: raw extract -> typed tables, cleaning log, derived patient table, flow."""
-    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
-
     contract = load_contract(contract_path, settings)
     files = check_extract(extract_dir, contract)
     raw = read_extract(extract_dir, contract)
@@ -46,7 +44,15 @@ def clean_stage(
         else []
     )
     patients, sessions, assessments = derive_tables(cleaned.tables, settings, codes)
-    flow = patient_flow(patients, settings, has_sessions=sessions is not None)
+    reason = contract.table("patients").columns.get("exclusion_reason")
+    flow = patient_flow(
+        patients,
+        settings,
+        has_sessions=sessions is not None,
+        reason_labels=(reason.labels or {c: c for c in reason.codes or ()})
+        if reason and reason.type == "category"
+        else None,
+    )
     if not patients["analysis_set"].any():
         raise CohortError(
             "no patient is in the analysis set (included, with a session and a start assessment): "
@@ -69,4 +75,3 @@ def clean_stage(
         "assessed = at least one outcome measured at that occasion.",
     )
     write_csv(flow, out["flow"], notes)
-    figures.save_figure(figures.flow_diagram(flow, " ".join(notes)), out["flow_figure"])

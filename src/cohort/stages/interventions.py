@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 
 from cohort.contract import load_codebook
-from cohort.disclosure import protect
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.outputs import table_notes, write_csv
 from cohort.stages import analysis_set
@@ -49,7 +48,7 @@ def interventions_stage(
         out["dose"],
         table_notes(
             settings,
-            base + "median [Q1, Q3] (min-max); programme duration from first to last session, "
+            base + "median [Q1, Q3] (min and max published only where the study allows them); programme duration from first to last session, "
             "months of 365.25/12 days; quartiles by linear interpolation.",
         ),
     )
@@ -72,29 +71,4 @@ def interventions_stage(
             base
             + "Patients who received both categories; the diagonal is who received the category.",
         ),
-    )
-    draw_intervention_figures(categories, matrix, settings, out)
-
-
-def draw_intervention_figures(
-    categories: pd.DataFrame, matrix: pd.DataFrame, settings: dict[str, Any], out: dict[str, str]
-) -> None:
-    """Category bars and co-occurrence heatmap, from the tables as rule publish protects them
-    (the figures show counts of patients)."""
-    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
-
-    min_cell = settings["disclosure"]["min_cell"]
-    n = int(categories["N"].iat[0])
-    caption = " ".join(
-        table_notes(
-            settings,
-            f"N = {n} (analysis set). Categories coded from the medical records; "
-            f"counts below {min_cell} suppressed.",
-        )
-    )
-    bars, _ = protect(categories, "interventions", min_cell)
-    figures.save_figure(figures.category_bars(bars, caption), out["categories_figure"])
-    heatmap, _ = protect(matrix, "intervention_cooccurrence", min_cell)
-    figures.save_figure(
-        figures.cooccurrence_heatmap(heatmap, n, caption), out["cooccurrence_figure"]
     )

@@ -29,14 +29,11 @@ log = logging.getLogger(__name__)
 
 def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `lmm`: linear mixed model per outcome (no MCID needed: a threshold edit skips it)."""
-    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
 
     analysis = analysis_set(patients_path)
     n = len(analysis)
     level = settings["statistics"]["confidence_level"]
     covariates = settings["covariates"]
-    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
-    ranges = {name: spec["range"] for name, spec in settings["outcomes"].items()}
     effects, means, _ = lmm_tables(analysis, settings, covariates, level)
     lmm = pd.concat(
         [
@@ -54,20 +51,6 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
             f"covariates ({', '.join(covariates)}). Linear mixed model, REML (exact, on per-patient sums), "
             f"random intercept per patient; Wald {level:.0%} CI. Estimated means at the mean of the covariate design.",
         ),
-    )
-    figures.save_figure(
-        figures.estimated_means(
-            means,
-            occasion_labels,
-            ranges,
-            " ".join(
-                table_notes(
-                    settings,
-                    f"Linear mixed model estimated means with {level:.0%} CI; n = patients measured.",
-                )
-            ),
-        ),
-        out["figure"],
     )
 
 
@@ -125,9 +108,7 @@ def predictors_stage(
     out: dict[str, str],
 ) -> None:
     """Rule `predictors`: response models (complete case and pooled over the imputations) and
-    responder rates under three handlings of missing follow-up; the forest plot (model
-    estimates: no counts to protect)."""
-    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+    responder rates under three handlings of missing follow-up."""
 
     analysis = analysis_set(patients_path)
     # The MCID rule applied here as in rule responders (the same function), not read from its
@@ -173,12 +154,6 @@ def predictors_stage(
             f"all N = {n}, m = {imputed.m}, Monte Carlo SE = sqrt(B / m). Odds ratios with {level:.0%} CI; "
             "epv = min(events, non-events) per coefficient, flagged below 10.",
         ),
-    )
-    figures.save_figure(
-        figures.forest_plot(
-            predictors, " ".join(table_notes(settings, "Odds ratios with CIs, log scale."))
-        ),
-        out["forest"],
     )
     write_csv(
         sensitivity_table(analysis, classified, imputed, settings, level),

@@ -7,7 +7,6 @@ from typing import Any
 
 import pandas as pd
 
-from cohort.disclosure import protect
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
 from cohort.stages import analysis_set
@@ -57,16 +56,6 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         table_notes(settings, f"Analysis set N = {len(analysis)}; n = patients measured.")
     )
     min_cell = settings["disclosure"]["min_cell"]
-    protected_levels, _ = protect(levels, "outcomes", min_cell)  # n below min_cell reads <5
-    figures.save_figure(
-        figures.trajectories(
-            protected_levels,
-            occasion_labels,
-            {name: spec["range"] for name, spec in settings["outcomes"].items()},
-            caption + " Median and interquartile range.",
-        ),
-        out["trajectories"],
-    )
     baseline = settings["occasions"][0]["name"]
     individual = {}
     for _, row in changes.iterrows():

@@ -1,4 +1,5 @@
-"""Rule publish (rules/report.smk): disclosure control and what is rendered from its tables."""
+"""Rules publish and figures (rules/report.smk): disclosure control of every table under one
+pattern, what is rendered from the protected tables, and the figures drawn from them."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from cohort.outputs import read_csv, read_protected, table_notes, write_csv
+from cohort.disclosure import Context, DisclosureSettings, protect_tables
+from cohort.outputs import read_csv, read_notes, table_notes, write_csv
 from cohort.summary import summary_markdown
 from cohort.tables import baseline_markdown, baseline_vs_paper
 
 log = logging.getLogger(__name__)
+
+
+def disclosure_context(settings: dict[str, Any], n_analysis: int) -> Context:
+    """What the disclosure rules need to know of the study (from its config sections)."""
+    return Context(
+        n_analysis=n_analysis,
+        handling=settings["responders"]["could_not_improve"],
+        mcid={name: spec["mcid"] for name, spec in settings["outcomes"].items()},
+        shown_level={r["variable"]: str(r["level"]) for r in settings["baseline"] if "level" in r},
+        confidence_level=settings["statistics"]["confidence_level"],
+    )
 
 
 def publish_stage(
@@ -19,34 +32,172 @@ def publish_stage(
     summary_tables: list[str],
     out: dict[str, str],
 ) -> None:
-    """Rule `publish`: disclosure control of every table, then what is rendered from the
-    protected tables: Table 2 in Markdown and beside the paper, and results/summary.md. (Rules
-    that draw counts draw them from their tables protected the same way: `read_protected`.)"""
-    min_cell = settings["disclosure"]["min_cell"]
+    """Rule `publish`: every table protected under one suppression pattern over all their counts
+    (`cohort.disclosure.protect_tables`), then Table 2 in Markdown and beside the paper,
+    results/summary.md and results/disclosure_report.md, all from the protected tables."""
+    import pandas as pd
+
+    disclosure = DisclosureSettings.from_config(settings["disclosure"])
+    raw, notes = {}, {}
     for name, paths in tables.items():
-        table, notes, hidden = read_protected(paths, name, min_cell)
-        if hidden is not None:
-            log.info("%s: %d cells suppressed", name, hidden)
-        else:
-            log.info(
-                "%s: published without suppression (no counts of patients by characteristic)", name
-            )
-        write_csv(table, out[name], notes)
-        if name == "baseline":  # Table 2 is rendered from its protected form
-            baseline, baseline_notes = table, notes
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        raw[name] = pd.concat([read_csv(p) for p in paths], ignore_index=True)
+        notes[name] = read_notes(paths[0])
+    flow = raw["flow"]
+    n_analysis = int(flow.loc[flow["key"] == "analysis_set", "n"].iat[0])
+    protected, reports, pattern = protect_tables(
+        raw, disclosure, disclosure_context(settings, n_analysis)
+    )
+    footer = disclosure.footer()
+    for name, table in protected.items():
+        report = reports[name]
+        extra = [f"{k}: {v}" for k, v in report.other.items() if v]
+        log.info(
+            "%s: %d primary, %d secondary, %d derived, %d small-group statistics hidden%s",
+            name, report.primary, report.secondary, report.derived, report.small_groups,
+            "; " + "; ".join(extra) if extra else "",
+        )  # fmt: skip
+        write_csv(
+            table, out[name], [*notes[name], footer + (f" {'; '.join(extra)}." if extra else "")]
+        )
+    baseline = protected["baseline"]
+    baseline_notes = [*notes["baseline"], footer]
     Path(out["baseline_markdown"]).write_text(
         baseline_markdown(baseline, "Baseline characteristics (Table 2)", baseline_notes),
         encoding="utf-8",
     )
+    paper = settings["study"].get("paper")
     write_csv(
         baseline_vs_paper(baseline, settings["baseline"]),
         out["baseline_vs_paper"],
         table_notes(
             settings,
-            "paper: Trulsson Schouenborg et al. 2021, Table 2 (N = 274); this run after disclosure control.",
+            f"paper: {paper}; this run after disclosure control (the paper's min-max is the paper's figure only)."
+            if paper
+            else "paper: the figures given in the study file; this run after disclosure control.",
+            footer,
         ),
     )
     # The summary reads the tables back as published, as a reader of results/ would.
     summary = {name: read_csv(out[name]) for name in summary_tables}
     Path(out["summary"]).write_text(summary_markdown(summary, settings), encoding="utf-8")
     log.info("wrote %s from %s", out["summary"], ", ".join(summary_tables))
+    Path(out["disclosure_report"]).write_text(
+        disclosure_report(reports, pattern.hidden, disclosure), encoding="utf-8"
+    )
+
+
+def disclosure_report(reports: dict[str, Any], hidden: dict, settings: DisclosureSettings) -> str:
+    """results/disclosure_report.md: per published file, the rule and how many cells it hid; the
+    rendered files, figures and exemptions with their reasons. No hidden value."""
+    from cohort.disclosure import EXEMPTIONS, FIGURES, MIN_RESIDUAL_DF, RENDERED_FROM
+
+    primary = sum(1 for why in hidden.values() if why == "primary")
+    lines = [
+        "# Output-checking report",
+        "",
+        f"- Threshold: counts below **{settings.min_cell}** are not published (`disclosure.min_cell`).",
+        f"- Rounding of published counts: {f'to the nearest {settings.rounding}' if settings.rounding else 'none'} (`disclosure.rounding`).",
+        f"- Zero counts disclosive: {'yes' if settings.zeros_disclosive else 'no'} (`disclosure.zeros_disclosive`).",
+        f"- Min and max: {'published (disclosure.allow_min_max: true)' if settings.allow_min_max else 'not published'}.",
+        f"- Models: not published with fewer than {settings.min_cell} patients (or events, or non-events) or fewer than {MIN_RESIDUAL_DF} residual degrees of freedom.",
+        f"- One suppression pattern over all tables: {len(hidden)} distinct counts hidden "
+        f"({primary} below the threshold, {len(hidden) - primary} to protect them), each possibly printed in several tables.",
+        "",
+        "## Tables",
+        "",
+        "| file | cells below min_cell | cells hidden to protect others | values derived from hidden counts | small-group statistics | other | rule |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in reports.items():
+        other = "; ".join(f"{k}: {v}" for k, v in r.other.items()) or ""
+        lines.append(
+            f"| `tables/{name}.csv` | {r.primary} | {r.secondary} | {r.derived} | {r.small_groups} | {other} | {r.rule} |"
+        )
+    lines += ["", "## Rendered from the protected tables", ""]
+    lines += [f"- `{name}`: from {', '.join(sources)}" for name, sources in RENDERED_FROM.items()]
+    lines += ["", "## Figures", ""]
+    lines += [f"- `figures/{name}.png`: {how}" for name, how in FIGURES.items()]
+    lines += ["", "## Exemptions", ""]
+    lines += [f"- `{name}`: {why}" for name, why in EXEMPTIONS.items()]
+    lines += [
+        "",
+        "## For the output checker to look at by hand",
+        "",
+        "- Dominance in magnitude tables (a few patients dominating a mean, e.g. session counts) is not checked.",
+        "- Relations the rules do not know: a study-specific derived variable that is a sum of published counts, or outputs made outside this workflow.",
+        "- Figures: their numbers are the protected tables'; check that labels and captions add nothing.",
+        "- The flow's stage totals are published (STROBE); a stage may be hidden where an exclusion below the threshold would otherwise follow from two stages.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[str, str]) -> None:
+    """Rule `figures`: every figure of counts or estimates, drawn from the tables as published
+    (after disclosure control): a hidden value is not drawn, a hidden n is printed as its marker."""
+    import pandas as pd
+
+    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
+
+    def numeric(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
+        return table.assign(
+            **{c: pd.to_numeric(table[c], errors="coerce") for c in columns if c in table}
+        )
+
+    def caption(name: str, *extra: str) -> str:
+        return " ".join([*read_notes(tables[name]), *extra])
+
+    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
+    ranges = {name: spec["range"] for name, spec in settings["outcomes"].items()}
+    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
+    flow = read_csv(tables["flow"])
+    figures.save_figure(figures.flow_diagram(flow, caption("flow")), out["flow"])
+
+    outcomes = read_csv(tables["outcomes"])
+    levels = numeric(outcomes[outcomes["section"] == "level"], "median", "q1", "q3")
+    figures.save_figure(
+        figures.trajectories(
+            levels, occasion_labels, ranges, caption("outcomes", "Median and interquartile range.")
+        ),
+        out["trajectories"],
+    )
+    lmm = read_csv(tables["lmm"])
+    means = numeric(lmm[lmm["section"] == "estimated mean"], "estimated_mean", "ci_low", "ci_high")
+    figures.save_figure(
+        figures.estimated_means(
+            means, occasion_labels, ranges, caption("lmm", "Estimated means with CIs.")
+        ),
+        out["lmm"],
+    )
+    predictors = numeric(read_csv(tables["predictors"]), "odds_ratio", "ci_low", "ci_high")
+    figures.save_figure(
+        figures.forest_plot(predictors, caption("predictors", "Odds ratios with CIs, log scale.")),
+        out["forest"],
+    )
+    sweep = numeric(read_csv(tables["threshold_sweep"]), "pct", "ci_low_pct", "ci_high_pct")
+    figures.save_figure(
+        figures.threshold_sweep_figure(
+            sweep,
+            labels,
+            occasion_labels,
+            {name: spec["mcid"]["absolute"] for name, spec in settings["outcomes"].items()},
+            caption("threshold_sweep", "Dashed: configured MCID."),
+        ),
+        out["sweep"],
+    )
+    if "interventions" in tables:
+        categories = read_csv(tables["interventions"])
+        n = int(pd.to_numeric(categories["N"], errors="coerce").max())
+        figures.save_figure(
+            figures.category_bars(categories, caption("interventions")), out["interventions"]
+        )
+        figures.save_figure(
+            figures.cooccurrence_heatmap(
+                read_csv(tables["intervention_cooccurrence"]),
+                n,
+                caption("intervention_cooccurrence"),
+            ),
+            out["cooccurrence"],
+        )
+    log.info("drew %d figures from the published tables", len(out))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from cohort.outputs import read_protected, table_notes, write_csv
+from cohort.outputs import table_notes, write_csv
 from cohort.responders import (
     classify_all,
     composites,
@@ -23,10 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def responders_stage(
-    patients_path: str, sweep_paths: list[str], settings: dict[str, Any], out: dict[str, str]
+    patients_path: str, settings: dict[str, Any], out: dict[str, str]
 ) -> None:
-    """Rule `responders`: MCID classification, rates, composites, stability, subgroups; the
-    threshold-sweep figure with the MCIDs marked."""
+    """Rule `responders`: MCID classification, rates, composites, stability, subgroups."""
     analysis = analysis_set(patients_path)
     n = len(analysis)
     level = settings["statistics"]["confidence_level"]
@@ -85,31 +84,6 @@ def responders_stage(
             "paper: Trulsson Schouenborg et al. 2021, abstract (share with clinically important "
             "improvement at discharge; rule and denominator not stated in the abstract). this_run: available cases.",
         ),
-    )
-
-    draw_sweep_figure(sweep_paths, settings, out["sweep_figure"])
-
-
-def draw_sweep_figure(sweep_paths: list[str], settings: dict[str, Any], out: str) -> None:
-    """Responder shares over the thresholds, from the sweep tables after disclosure control
-    (suppressed points are not drawn), with each outcome's configured MCID marked."""
-    from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
-
-    sweep, notes, _ = read_protected(
-        sweep_paths, "threshold_sweep", settings["disclosure"]["min_cell"]
-    )
-    shares = ["pct", "ci_low_pct", "ci_high_pct", "n"]  # suppressed cells ("<5", blank) not drawn
-    sweep = sweep.assign(**{c: pd.to_numeric(sweep[c], errors="coerce") for c in shares})
-    outcomes = settings["outcomes"]
-    figures.save_figure(
-        figures.threshold_sweep_figure(
-            sweep,
-            {name: spec["label"] for name, spec in outcomes.items()},
-            {o["name"]: o["label"] for o in settings["occasions"]},
-            {name: spec["mcid"]["absolute"] for name, spec in outcomes.items()},
-            " ".join([*notes, "Dashed: configured MCID."]),
-        ),
-        out,
     )
 
 

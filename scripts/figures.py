@@ -1,0 +1,11 @@
+"""Rule figures: see cohort.stages.report.figures_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages.report import figures_stage
+
+with rule_log(snakemake.log[0], "figures"):  # noqa: F821 (snakemake is injected)
+    figures_stage(
+        {k: v for k, v in snakemake.input.items() if k != "code"},  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        dict(snakemake.output.items()),  # noqa: F821
+    )
