@@ -45,7 +45,12 @@ def test_latin1_with_swedish_letters(tmp_path, contract, config, codebook):
     patients.loc[0, ["included", "exclusion_reason"]] = ["no", "avböjde, för långt att åka"]
     patients.to_csv(tmp_path / "patients.csv", index=False, encoding="latin-1")
     _, cleaned, _ = run_clean(tmp_path, contract, config, codebook)
-    assert cleaned.tables["patients"]["exclusion_reason"].iat[0] == "avböjde, för långt att åka"
+    # Decoded right (as the cleaning log shows), and as free text counted as the 'other' code:
+    # free text never reaches a published table.
+    assert cleaned.tables["patients"]["exclusion_reason"].iat[0] == "other_reason"
+    logged = cleaned.log[cleaned.log["rule"] == "uncoded_text"]
+    assert logged["value"].tolist() == ["avböjde, för långt att åka"]
+    assert logged["action"].tolist() == ["recoded_other_reason"]
 
 
 def test_swedish_excel_export_semicolons_and_decimal_commas(tmp_path, contract, config, codebook):

@@ -1,211 +1,265 @@
-"""Disclosure control on tiny subgroups: small cells and what derives from them are hidden, and
-no hidden cell can be recovered from a published total."""
+"""Disclosure control (cohort.disclosure): one suppression pattern over all tables, markers that
+say what they hide, statistics of small groups, models, curves, rounding; checked by the
+independent attacker of tests/disclosure_attack.py where counts relate across tables."""
 
 from __future__ import annotations
 
-import pandas as pd
+import math
 
-from cohort.disclosure import TABLE_RULES, Disclosure, suppress
-from cohort.outputs import read_csv, read_protected, write_csv
+import pandas as pd
+import pytest
+
+from cohort.config import validate_config
+from cohort.disclosure import (
+    SECONDARY,
+    SMALL_GROUP,
+    Context,
+    DisclosureError,
+    DisclosureSettings,
+    protect_tables,
+)
 
 MIN = 5
+SETTINGS = DisclosureSettings(min_cell=MIN)
+PAIN = {"pain": {"absolute": 2, "percent": None}}
 
 
-def hidden(series: pd.Series) -> pd.Series:
-    return series.astype(str) == f"<{MIN}"
+def responders_table(
+    r: int, nr: int, cni: int, miss: int, outcome="pain", occasion="end"
+) -> pd.DataFrame:
+    """responders.csv rows of one outcome and occasion, under both denominators."""
+    n = r + nr + cni
+    total = n + miss
+    rows = []
+    for denominator, d in (
+        ("available cases", n),
+        ("all in analysis set, missing = non-responder", total),
+    ):
+        rows.append(
+            {
+                "outcome": outcome,
+                "occasion": occasion,
+                "denominator": denominator,
+                "responders": r,
+                "n": d,
+                "pct": 100 * r / d,
+                "ci_low_pct": 1.0,
+                "ci_high_pct": 2.0,
+                "non_responders": nr,
+                "could_not_improve": cni,
+                "missing": miss,
+                "N": total,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-def test_primary_suppression_hides_derived_values_but_not_zeros():
-    table = pd.DataFrame(
-        {
-            "level": ["a", "b", "c"],
-            "n": [3, 0, 40],
-            "pct": [7.0, 0.0, 93.0],
-            "label": ["3 (7%)", "0 (0%)", "40 (93%)"],
-        }
-    )
-    out, count = suppress(table, Disclosure(["n"], {"n": ["pct", "label"]}), MIN)
-    assert list(out["n"]) == ["<5", 0, 40] and count == 1
-    assert out.loc[0, "pct"] == "" and out.loc[0, "label"] == "<5"
-    assert out.loc[1, "pct"] == 0.0  # a zero discloses no one
-
-
-def test_secondary_suppression_within_a_group_that_adds_to_a_total():
-    # Levels of one variable add up to its valid n: one hidden level would be total - the rest.
-    table = pd.DataFrame(
-        {"variable": ["x"] * 3 + ["y"] * 2, "level": list("abcde"), "count": [2, 30, 50, 12, 20]}
-    )
-    out, _ = suppress(table, Disclosure(["count"], row_groups=["variable"]), MIN)
-    x = out[out["variable"] == "x"]
-    assert hidden(x["count"]).sum() == 2  # the small cell and the next smallest
-    assert hidden(x["count"]).tolist() == [True, True, False]
-    assert not hidden(out[out["variable"] == "y"]["count"]).any()
-
-
-def test_complement_of_a_published_total_is_protected():
-    # 'Women 52 of valid n 55' discloses 3 men.
-    table = pd.DataFrame(
-        {"count": [52, 30], "valid_n": [55, 60], "value": ["52 (95%)", "30 (50%)"]}
-    )
-    out, _ = suppress(
-        table, Disclosure(["count"], {"count": ["value"]}, complement={"count": "valid_n"}), MIN
-    )
-    assert out["count"].tolist() == ["<5", 30] and out.loc[0, "value"] == "<5"
-
-
-def test_responder_breakdown_of_a_tiny_subgroup_cannot_be_recovered():
-    table = pd.DataFrame(
-        {
-            "level": ["small", "large"],
-            "responders": [8, 60],
-            "non_responders": [3, 40],
-            "could_not_improve": [0, 6],
-            "missing": [2, 20],
-            "n": [11, 106],
-            "pct": [72.7, 56.6],
-            "ci_low_pct": [43.4, 47.1],
-            "ci_high_pct": [90.3, 65.7],
-            "patients_in_level": [13, 126],
-        }
-    )
-    out, _ = suppress(table, TABLE_RULES["responder_subgroups"], MIN)
-    small = out.iloc[0]
-    counts = ["responders", "non_responders", "could_not_improve", "missing"]
-    # At least two non-zero cells hidden, and n and the rate too (n - responders would reveal them).
-    assert sum(hidden(pd.Series([small[c] for c in counts]))) >= 2
-    assert small["n"] == "" and small["pct"] == "" and small["ci_low_pct"] == ""
-    # What is left cannot pin down a hidden cell: patients_in_level minus the shown counts is a
-    # sum of at least two hidden non-zero cells.
-    shown = sum(int(small[c]) for c in counts if not hidden(pd.Series([small[c]])).iat[0])
-    assert int(small["patients_in_level"]) - shown == 3 + 2  # non_responders + missing, both hidden
-    large = out.iloc[1]
-    assert not hidden(pd.Series([large[c] for c in counts])).any() and large["pct"] == 56.6
-
-
-def test_every_published_table_with_counts_has_a_rule():
-    assert {
-        "baseline",
-        "interventions",
-        "intervention_combinations",
-        "responders",
-        "responder_subgroups",
-        "responder_stability",
-        "threshold_sweep",
-    } <= set(TABLE_RULES)
-
-
-SETTINGS = {
-    "study": {"synthetic": False},
-    "disclosure": {"min_cell": MIN},
-    "outcomes": {"pain": {"label": "Pain", "mcid": {"absolute": 2}}},
-    "occasions": [{"name": "start", "label": "Start"}, {"name": "end", "label": "End"}],
-}
-
-
-def small_sweep() -> pd.DataFrame:
-    """Two points of a threshold sweep; 3 of 50 reach the second threshold (a small cell)."""
+def flow_table(n: int) -> pd.DataFrame:
     return pd.DataFrame(
-        {
-            "outcome": ["pain"] * 2,
-            "occasion": ["end"] * 2,
-            "scale": ["absolute"] * 2,
-            "threshold": [1, 2],
-            "reaching": [40, 3],
-            "n": [50, 50],
-            "pct": [80.0, 6.0],
-            "ci_low_pct": [67.0, 2.0],
-            "ci_high_pct": [89.0, 16.0],
-        }
+        {"order": [1, 2], "kind": ["stage", "stage"], "key": ["referred", "analysis_set"],
+         "label": ["Referred", "Analysis set"], "n": [n, n]}
+    )  # fmt: skip
+
+
+def protect(tables, n, settings=SETTINGS, mcid=PAIN):
+    return protect_tables(tables, settings, Context(n_analysis=n, mcid=mcid))
+
+
+def test_markers_say_what_they_hide():
+    """<5 for a count below min_cell, [c] for a cell hidden to protect it (never '<5' on a
+    count of 40), and the rate computed from them hidden with them."""
+    out, reports, _ = protect(
+        {"flow": flow_table(100), "responders": responders_table(50, 40, 3, 7)}, 100
     )
+    row = out["responders"].iloc[0]
+    assert row["could_not_improve"] == "<5"
+    hidden = [c for c in ("responders", "non_responders", "missing") if row[c] == SECONDARY]
+    assert len(hidden) == 1  # one more cell of the breakdown, marked as protecting another
+    assert reports["responders"].primary == 2 and reports["responders"].secondary == 2  # both rows
+    if hidden == ["responders"]:
+        assert row["pct"] == SECONDARY
 
 
-def test_read_protected_suppresses_as_publish_and_says_so(tmp_path):
-    sweep = small_sweep()
-    halves = [tmp_path / "a.csv", tmp_path / "b.csv"]  # a table made in parts
-    write_csv(sweep.iloc[:1], halves[0], ["made by a test"])
-    write_csv(sweep.iloc[1:], halves[1], ["made by a test"])
-    table, notes, count = read_protected([str(p) for p in halves], "threshold_sweep", MIN)
-    whole = pd.concat([read_csv(p) for p in halves], ignore_index=True)
-    expected, expected_count = suppress(whole, TABLE_RULES["threshold_sweep"], MIN)
-    pd.testing.assert_frame_equal(table, expected)
-    assert count == expected_count >= 1 and hidden(table["reaching"]).tolist() == [False, True]
-    assert notes[0] == "made by a test" and f"{count} cells suppressed" in notes[1]
-    write_csv(sweep, tmp_path / "lmm.csv", ["estimates"])
-    table, notes, count = read_protected(str(tmp_path / "lmm.csv"), "lmm", MIN)
-    assert count is None and notes == ["estimates"] and table["reaching"].tolist() == [40, 3]
-
-
-def test_figures_with_counts_are_drawn_from_protected_tables(tmp_path, monkeypatch):
-    """Figures drawn outside publish get the tables after disclosure control: a suppressed
-    share is not drawn, a suppressed count reaches the bar chart as '<5'."""
-    from cohort import figures
-    from cohort.stages.interventions import draw_intervention_figures
-    from cohort.stages.responders import draw_sweep_figure
-
-    drawn = {}
-
-    def capture(name):
-        def draw(table, *args):
-            drawn[name] = table
-            return figures.placeholder("test", "")
-
-        return draw
-
-    monkeypatch.setattr(figures, "threshold_sweep_figure", capture("sweep"))
-    monkeypatch.setattr(figures, "category_bars", capture("bars"))
-    monkeypatch.setattr(figures, "cooccurrence_heatmap", capture("heatmap"))
-    sweep = small_sweep()
-    write_csv(sweep, tmp_path / "pain.csv")
-    draw_sweep_figure([str(tmp_path / "pain.csv")], SETTINGS, str(tmp_path / "sweep.png"))
-    assert drawn["sweep"]["pct"].isna().tolist() == [False, True]
-    categories = pd.DataFrame(
-        {"category": ["a", "b"], "patients_n": [2, 38], "patients_pct": [5.0, 95.0], "N": 40}
+def test_the_issues_leak_is_closed_across_tables():
+    """At min_cell 10, could-not-improve = 9 hidden in responders.csv was recovered as
+    n - responders - non-responders from responders_vs_paper.csv: now the same counts carry
+    the same suppression wherever they are printed, and the hidden cell's range stays wide."""
+    settings = DisclosureSettings(min_cell=10)
+    rates = responders_table(132, 101, 9, 32, outcome="health", occasion="discharge")
+    vs_paper = pd.DataFrame(
+        {"outcome": ["health"], "label": ["Health"], "occasion": ["discharge"], "paper_pct": [50],
+         "this_run_pct": [54.5], "ci_low_pct": [48.2], "ci_high_pct": [60.7], "responders": [132],
+         "n": [242], "paper_within_ci": [True], "rule": ["improvement >= 10"]}
+    )  # fmt: skip
+    out, _, _ = protect(
+        {"flow": flow_table(274), "responders": rates, "responders_vs_paper": vs_paper},
+        274,
+        settings,
+        {"health": {"absolute": 10, "percent": None}},
     )
-    matrix = pd.DataFrame({"category": ["a", "b"], "1": [2, 1], "2": [1, 38]})
-    out = {"categories_figure": tmp_path / "i.png", "cooccurrence_figure": tmp_path / "c.png"}
-    draw_intervention_figures(categories, matrix, SETTINGS, out)
-    assert hidden(drawn["bars"]["patients_n"]).tolist() == [True, True]  # + its complement
-    assert hidden(drawn["heatmap"]["1"]).tolist() == [True, True]
-
-
-def test_change_figure_shows_no_individual_change_and_no_small_group():
-    """results/ holds aggregates: the change figure draws boxes, not the patients' changes, and
-    no box for a group below min_cell (its n reads <5, as in the published outcomes table)."""
-    import numpy as np
-
-    from cohort import figures
-
-    small = np.array([1.5, 2.5, 3.5])
-    changes = {("pain", "end"): np.arange(40.0), ("pain", "late"): small}
-    fig = figures.change_distributions(
-        changes, {"pain": "Pain"}, {"end": "End", "late": "Late"}, "caption", MIN
+    row = out["responders"].iloc[0]
+    shown = {
+        c: row[c] for c in ("responders", "non_responders", "could_not_improve", "missing", "n")
+    }
+    assert shown["could_not_improve"] == "<10"
+    # Whatever is shown of responders, non-responders and n, the hidden cells keep a range.
+    published = out["responders_vs_paper"].iloc[0]
+    numbers = [
+        v for v in (*shown.values(), published["responders"], published["n"]) if isinstance(v, int)
+    ]
+    assert str(published["n"]) == str(shown["n"]) and str(published["responders"]) == str(
+        shown["responders"]
     )
-    ax = fig.axes[0]
-    assert not ax.collections  # no scatter of individual values
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["End\n(n = 40)", "Late\n(n = <5)"]
-    drawn = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.lines])
-    assert not np.isin(small, drawn).any()
-    assert {9.75, 19.5, 29.25} <= set(drawn)  # the large group's quartiles are drawn
-
-
-def test_trajectory_figure_labels_n_as_the_outcomes_table_publishes_it():
-    """Rule outcomes draws the trajectories from its level rows after the outcomes table's rule:
-    an occasion measured in fewer than min_cell patients reads n = <5 under its point."""
-    from cohort import figures
-    from cohort.disclosure import protect
-
-    levels = pd.DataFrame(
-        {
-            "outcome": ["pain", "pain"],
-            "label": ["Pain", "Pain"],
-            "occasion": ["start", "end"],
-            "n": [40, 3],
-            "median": [6.0, 4.0],
-            "q1": [5.0, 3.0],
-            "q3": [7.0, 5.0],
-        }
+    assert not (
+        {"responders", "non_responders", "n"} <= {k for k, v in shown.items() if isinstance(v, int)}
     )
-    protected, count = protect(levels, "outcomes", MIN)
-    fig = figures.trajectories(protected, {"start": "Start", "end": "End"}, {"pain": [0, 10]}, "")
-    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert count == 1 and labels == ["Start\n(n = 40)", "End\n(n = <5)"]
+    assert numbers  # something is still published
+
+
+def test_statistics_of_a_small_group_are_hidden_not_only_its_count():
+    baseline = pd.DataFrame(
+        {"variable": ["age", "bmi"], "label": ["Age", "BMI"], "level": ["", ""],
+         "statistic": ["mean ± SD", "mean ± SD"], "value": ["44 ± 12.7", "31 ± 2.0"],
+         "valid_n": [40, 3], "n": [40, 40], "mean": [44.0, 31.0], "sd": [12.7, 2.0],
+         "min": [18, 29], "max": [76, 33], "median": [math.nan] * 2, "q1": [math.nan] * 2,
+         "q3": [math.nan] * 2, "count": [math.nan] * 2, "pct": [math.nan] * 2}
+    )  # fmt: skip
+    out, reports, _ = protect({"flow": flow_table(40), "baseline": baseline}, 40)
+    table = out["baseline"]
+    assert table.loc[1, "mean"] == SMALL_GROUP and table.loc[1, "sd"] == SMALL_GROUP
+    assert table.loc[1, "value"] == SMALL_GROUP and table.loc[0, "value"] == "44 ± 12.7"
+    # Min and max are single patients' values: not published unless a study allows them.
+    assert "min" not in table.columns and "max" not in table.columns
+    allowed, _, _ = protect(
+        {"flow": flow_table(40), "baseline": baseline},
+        40,
+        DisclosureSettings(MIN, allow_min_max=True),
+    )
+    assert allowed["baseline"]["min"].tolist()[0] == 18
+    assert "Min and max are published" in DisclosureSettings(MIN, allow_min_max=True).footer()
+
+
+def test_a_model_of_few_patients_or_events_is_not_published_and_says_why():
+    predictors = pd.DataFrame(
+        {"outcome": ["pain"] * 2, "occasion": ["end"] * 2, "analysis": ["complete case"] * 2,
+         "N": [30, 30], "events": [3, 3], "method": ["logistic"] * 2, "term": ["age", "sex"],
+         "log_or": [0.1, 0.2], "se": [0.1, 0.1], "odds_ratio": [1.1, 1.2], "ci_low": [0.9, 1.0],
+         "ci_high": [1.3, 1.4], "p_value": [0.3, 0.2], "parameters": [3, 3], "epv": [1.0, 1.0]}
+    )  # fmt: skip
+    lmm = pd.DataFrame(
+        {"outcome": ["pain"] * 3, "label": ["Pain"] * 3, "patients": [8, 8, 8],
+         "observations": [14, 14, 14], "term": ["Intercept", "age", "variance: residual"],
+         "estimate": [5.0, 0.1, 1.0], "se": [1.0, 0.1, 0.1], "ci_low": [3.0, 0.0, 0.8],
+         "ci_high": [7.0, 0.2, 1.2], "p_value": [0.01, 0.3, math.nan],
+         "section": ["fixed effect or variance"] * 3, "occasion": [math.nan] * 3,
+         "estimated_mean": [math.nan] * 3, "observed_n": [math.nan] * 3}
+    )  # fmt: skip
+    out, reports, _ = protect({"flow": flow_table(40), "predictors": predictors, "lmm": lmm}, 40)
+    table = out["predictors"]
+    assert (table["odds_ratio"] == SMALL_GROUP).all() and (table["ci_low"] == SMALL_GROUP).all()
+    assert "with or without the event" in table["disclosure"].iat[0]
+    assert (table["events"] == "<5").all()
+    # 14 observations, 2 fixed effects + 2 variances: 10 residual df is the least published.
+    assert out["lmm"]["disclosure"].iat[0] == "" and out["lmm"]["estimate"].iat[0] == 5.0
+    fewer = lmm.assign(observations=13)
+    out, _, _ = protect({"flow": flow_table(40), "lmm": fewer}, 40)
+    assert "residual degrees of freedom" in out["lmm"]["disclosure"].iat[0]
+    assert (out["lmm"]["estimate"] == SMALL_GROUP).all()
+
+
+def test_threshold_sweep_publishes_only_steps_of_at_least_min_cell():
+    reaching = [50, 49, 47, 40, 38, 30, 29, 10, 8, 2]
+    sweep = pd.DataFrame(
+        {"outcome": "pain", "occasion": "end", "scale": "absolute", "threshold": range(10),
+         "reaching": reaching, "n": 60, "pct": [100 * r / 60 for r in reaching],
+         "ci_low_pct": 1.0, "ci_high_pct": 2.0}
+    )  # fmt: skip
+    out, reports, _ = protect({"flow": flow_table(60), "threshold_sweep": sweep}, 60, mcid={})
+    shown = out["threshold_sweep"]
+    values = [int(v) for v in shown["reaching"]]
+    assert values == [50, 40, 30, 10]  # 2 reaching the last threshold is below min_cell
+    assert all(a - b >= MIN for a, b in zip(values, values[1:], strict=False))
+    assert reports["threshold_sweep"].other["thresholds merged into neighbours"] == 6
+
+
+def test_rounding_recomputes_percentages_and_wilson_intervals_from_rounded_counts():
+    settings = DisclosureSettings(min_cell=MIN, rounding=5)
+    out, _, _ = protect(
+        {"flow": flow_table(101), "responders": responders_table(52, 38, 6, 5)}, 101, settings
+    )
+    row = out["responders"].iloc[0]
+    assert (row["responders"], row["non_responders"], row["could_not_improve"]) == (50, 40, 5)
+    assert row["n"] == 95 and row["pct"] == pytest.approx(100 * 50 / 95)
+    from cohort.responders import wilson_interval
+
+    low, high = wilson_interval(50, 95, 0.95)
+    assert (row["ci_low_pct"], row["ci_high_pct"]) == pytest.approx((100 * low, 100 * high))
+    assert "rounded to the nearest 5" in settings.footer()
+
+
+def test_zeros_are_disclosive_only_when_declared():
+    table = responders_table(60, 40, 0, 10)
+    plain, _, _ = protect({"flow": flow_table(110), "responders": table}, 110)
+    assert plain["responders"]["could_not_improve"].iat[0] == 0
+    strict, _, _ = protect(
+        {"flow": flow_table(110), "responders": table},
+        110,
+        DisclosureSettings(MIN, zeros_disclosive=True),
+    )
+    assert strict["responders"]["could_not_improve"].iat[0] == "<5"
+
+
+def test_a_table_without_a_rule_stops_publish_naming_it():
+    with pytest.raises(DisclosureError, match="no disclosure rule for table.*new_table"):
+        protect({"flow": flow_table(10), "new_table": pd.DataFrame({"n": [3]})}, 10)
+
+
+def test_min_cell_below_5_needs_an_acknowledgment(config):
+    from cohort.config import read_yaml
+    from cohort.errors import ConfigError
+
+    schema = read_yaml("config/config.schema.yaml")
+    low = {**config, "disclosure": {**config["disclosure"], "min_cell": 3}}
+    with pytest.raises(ConfigError, match="acknowledge_min_cell_below_5"):
+        validate_config(low, schema)
+    low["disclosure"]["acknowledge_min_cell_below_5"] = True
+    validate_config(low, schema)
+    assert "min_cell = 3" in DisclosureSettings(3).footer()
+
+
+def test_subgroup_levels_add_up_to_the_whole_so_one_small_level_hides_a_rectangle(tmp_path):
+    """A level of 4 patients: its breakdown is hidden, and enough of the other levels and of
+    the overall counts that no cell follows from the sums (checked by the attacker)."""
+    from cohort.outputs import write_csv
+
+    from .disclosure_attack import exposed
+
+    overall = responders_table(60, 50, 6, 24)
+    levels = []
+    for level, (r, nr, cni, miss) in {
+        "a": (2, 1, 0, 1),
+        "b": (30, 25, 3, 12),
+        "c": (28, 24, 3, 11),
+    }.items():
+        row = responders_table(r, nr, cni, miss).iloc[[0]].assign(subgroup="x", level=level)
+        levels.append(row.rename(columns={"N": "patients_in_level"}))
+    subgroups = pd.concat(levels, ignore_index=True)
+    out, _, _ = protect(
+        {"flow": flow_table(140), "responders": overall, "responder_subgroups": subgroups}, 140
+    )
+    small = out["responder_subgroups"].iloc[0]
+    assert all(
+        small[c] in ("<5", SECONDARY, 0)
+        for c in (
+            "responders",
+            "non_responders",
+            "could_not_improve",
+            "missing",
+            "patients_in_level",
+            "n",
+        )
+    )
+    assert small["pct"] in (SMALL_GROUP, SECONDARY)
+    for name, table in out.items():
+        write_csv(table, tmp_path / "tables" / f"{name}.csv")
+    assert exposed(tmp_path, MIN, PAIN) == []

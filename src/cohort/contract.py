@@ -206,9 +206,7 @@ def data_dictionary_markdown(contract: Contract, contract_path: str) -> str:
 
 def _allowed(col: Column) -> str:
     if col.codes is not None:
-        codes = ", ".join(
-            f"`{c}` ({col.labels[c]})" if col.labels else f"`{c}`" for c in col.codes
-        )
+        codes = ", ".join(f"`{c}` ({col.labels[c]})" if col.labels else f"`{c}`" for c in col.codes)
         return codes + (f"; any other value counts as `{col.other_code}`" if col.other_code else "")
     if col.min is not None or col.max is not None:
         unit = f" {col.unit}" if col.unit else ""

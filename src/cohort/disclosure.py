@@ -40,7 +40,7 @@ leaked here (a count hidden in one table recovered from two others). Its per-out
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,12 +49,16 @@ import numpy as np
 import pandas as pd
 
 from cohort.errors import CohortError
+from cohort.responders import wilson_interval
 
 Key = tuple
 N_KEY: Key = ("analysis set",)
 SECONDARY = "[c]"
 SMALL_GROUP = "[s]"
 MIN_RESIDUAL_DF = 10  # models with fewer residual degrees of freedom are not published (ACRO)
+
+
+MAX_AUDIT_ROUNDS = 200  # of hiding more after an audit; what is still exposed then stops publish
 
 
 class DisclosureError(CohortError):
@@ -116,6 +120,7 @@ class Context:
     handling: str = "non_responder"  # could-not-improve patients: non_responder or exclude
     mcid: dict[str, dict[str, Any]] = field(default_factory=dict)  # outcome -> its MCID rule
     shown_level: dict[str, str] = field(default_factory=dict)  # Table 2 rows of one level
+    occasions: tuple[str, ...] = ()
     confidence_level: float = 0.95
 
 
@@ -284,8 +289,9 @@ def _flow(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
 def _outcome_variable(variable: str, ctx: Context) -> tuple[str, str] | None:
     """(outcome, occasion) when a variable is an outcome at an occasion (e.g. pain_start)."""
     for outcome in ctx.mcid:
-        if variable.startswith(f"{outcome}_"):
-            return outcome, variable.removeprefix(f"{outcome}_")
+        for occasion in ctx.occasions:
+            if variable == f"{outcome}_{occasion}":
+                return outcome, occasion
     return None
 
 
@@ -691,6 +697,28 @@ def _suppress_models(
     return out, hidden
 
 
+def _small_levels(
+    out: pd.DataFrame, original: pd.DataFrame, estimates: Sequence[str], min_cell: int
+) -> tuple[pd.DataFrame, int]:
+    """Terms comparing a level (or its reference) of fewer than min_cell patients: hidden."""
+    if "level_n" not in original.columns:
+        return out, 0
+    small = pd.to_numeric(original["level_n"], errors="coerce") < min_cell
+    small &= out["disclosure"].eq("") if "disclosure" in out.columns else True
+    if not small.any():
+        return out, 0
+    out = out.copy()
+    for column in [c for c in estimates if c in out.columns]:
+        out[column] = out[column].astype(object)
+        out.loc[small, column] = SMALL_GROUP
+    out.loc[small, "disclosure"] = (
+        f"not published: a level or its reference has fewer than {min_cell} patients"
+    )
+    out["level_n"] = out["level_n"].astype(object)
+    out.loc[small, "level_n"] = f"<{min_cell}"
+    return out, int(small.sum())
+
+
 def _model_reasons(n: float, events: float | None, parameters: float, min_cell: int) -> str:
     reasons = []
     if not math.isfinite(n) or n < min_cell:
@@ -706,6 +734,12 @@ def _model_reasons(n: float, events: float | None, parameters: float, min_cell: 
     return "not published: " + "; ".join(reasons) if reasons else ""
 
 
+PREDICTOR_ESTIMATES = (
+    "log_or", "se", "odds_ratio", "ci_low", "ci_high", "p_value", "epv",
+    "fraction_missing_info", "monte_carlo_se",
+)  # fmt: skip
+
+
 def _finish_predictors(out, original, settings, ctx):
     def reasons(rows: pd.DataFrame) -> str:
         first = rows.iloc[0]
@@ -716,40 +750,34 @@ def _finish_predictors(out, original, settings, ctx):
         )
 
     out, models = _suppress_models(
-        out, original, ["outcome", "occasion", "analysis"], reasons,
-        ["log_or", "se", "odds_ratio", "ci_low", "ci_high", "p_value", "epv", "fraction_missing_info", "monte_carlo_se"],
-    )  # fmt: skip
-    # The pooled model of an outcome and occasion whose complete-case model is not published
-    # is not published either (the same few events).
-    blocked = out[(out["analysis"] == "complete case") & (out["disclosure"] != "")][
-        ["outcome", "occasion"]
-    ]
-    for _, b in blocked.drop_duplicates().iterrows():
+        out, original, ["outcome", "occasion", "analysis"], reasons, PREDICTOR_ESTIMATES
+    )
+    out, terms = _small_levels(out, original, PREDICTOR_ESTIMATES, settings.min_cell)
+    # What is not published of a complete-case model is not published of the pooled model of
+    # the same outcome and occasion either (the same few events, the same small level).
+    blocked = out[(out["analysis"] == "complete case") & (out["disclosure"] != "")]
+    for _, b in blocked.iterrows():
         rows = (
             (out["outcome"] == b["outcome"])
             & (out["occasion"] == b["occasion"])
             & (out["analysis"] == "multiple imputation")
+            & (
+                out["term"] == b["term"]
+                if b["disclosure"].startswith("not published: a level")
+                else True
+            )
         )
-        for column in (
-            "log_or",
-            "se",
-            "odds_ratio",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "fraction_missing_info",
-            "monte_carlo_se",
-        ):
+        for column in [c for c in PREDICTOR_ESTIMATES if c in out.columns]:
             out[column] = out[column].astype(object)
             out.loc[rows, column] = SMALL_GROUP
-        out.loc[rows, "disclosure"] = "not published: its complete-case model is not"
-    return out, {"models not published": models}
+        out.loc[rows, "disclosure"] = "not published: as its complete-case model"
+    return out, {"models not published": models, "terms of small levels not published": terms}
 
 
 def _finish_lmm(out, original, settings, ctx):
     def reasons(rows: pd.DataFrame) -> str:
         fixed = rows[
-            (rows["section"] != "estimated mean")
+            (rows.get("section", pd.Series("", index=rows.index)) != "estimated mean")
             & ~rows["term"].astype(str).str.startswith("variance")
         ]
         first = rows.iloc[0]
@@ -757,14 +785,10 @@ def _finish_lmm(out, original, settings, ctx):
             _model_reasons(_num(first["observations"]), None, len(fixed) + 2, settings.min_cell)
         )
 
-    out, models = _suppress_models(
-        out,
-        original,
-        ["outcome"],
-        reasons,
-        ["estimate", "se", "ci_low", "ci_high", "p_value", "estimated_mean", "df"],
-    )
-    return out, {"models not published": models}
+    estimates = ["estimate", "se", "ci_low", "ci_high", "p_value", "estimated_mean", "df"]
+    out, models = _suppress_models(out, original, ["outcome"], reasons, estimates)
+    out, terms = _small_levels(out, original, estimates, settings.min_cell)
+    return out, {"models not published": models, "terms of small levels not published": terms}
 
 
 def _finish_ancova(out, original, settings, ctx):
@@ -790,7 +814,8 @@ def _finish_baseline(out, original, settings, ctx):
     rows = out["pct"].isin(markers) & ~out["count"].isin(markers) & original["count"].notna()
     out["value"] = out["value"].astype(object)
     out.loc[rows, "value"] = [
-        f"{int(float(k))} ({p})" for k, p in zip(out.loc[rows, "count"], out.loc[rows, "pct"], strict=True)
+        f"{int(float(k))} ({p})"
+        for k, p in zip(out.loc[rows, "count"], out.loc[rows, "pct"], strict=True)
     ]
     return out, {}
 
@@ -1039,6 +1064,8 @@ class Pattern:
 def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
     """Primary suppression, secondary suppression wherever a relation leaves one unknown, then
     the LP audit, repeated until no hidden or sensitive count can be pinned down."""
+    if reg.values[N_KEY] < settings.min_cell:  # a study of fewer than min_cell: every count
+        return Pattern({k: "primary" for k in reg.published})
     hidden = {k: "primary" for k in reg.published - reg.fixed if settings.small(reg.values[k])}
     sensitive = {k for k, v in reg.values.items() if k not in reg.published and settings.small(v)}
     relations_of: dict[Key, list[tuple[Key, ...]]] = defaultdict(list)
@@ -1079,7 +1106,7 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
 
     cache: dict[frozenset, dict[Key, list[Key]]] = {}
     exposed: dict[Key, list[Key]] = {}
-    for _ in range(10_000):
+    for _ in range(MAX_AUDIT_ROUNDS):
         changed = True
         while changed:
             changed = False
@@ -1093,14 +1120,13 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
         exposed = audit(reg, set(hidden), sensitive, settings.min_cell, cache)
         added = False
         for key, binding in exposed.items():
-            if hidden.get(key) == "secondary":  # derivable anyway: hiding it protects nothing
-                del hidden[key]
-                revealed.add(key)
-                added = True
-                continue
             pick = cheapest(binding)
             if pick is not None:
                 hidden[pick] = "secondary"
+                added = True
+            elif hidden.get(key) == "secondary":  # derivable anyway: hiding it protects nothing
+                del hidden[key]
+                revealed.add(key)
                 added = True
         if not added:
             break
@@ -1154,14 +1180,32 @@ def audit(
         variables = sorted({k for e in equations for k in relevant[e][2]}, key=str)
         signature = frozenset(variables)
         if signature not in cache:
-            cache[signature] = _solve_component(reg, relevant, equations, variables, wanted, known, min_cell, linprog)
+            cache[signature] = _solve_component(
+                reg, relevant, equations, variables, wanted, known, min_cell, linprog
+            )
         exposed.update(cache[signature])
     return exposed
 
 
+def _nearest_published(k: Key, relevant, equations, visible_of, reg) -> list[Key]:
+    """The published counts nearest to k through the relations (those of k's own relations,
+    else of its unknown neighbours', ...): where a degenerate LP names no binding relation."""
+    seen, frontier = {k}, {k}
+    while frontier:
+        rows = [r for r, e in enumerate(equations) if frontier & set(relevant[e][2])]
+        found = [v for r in rows for v in visible_of[r] if v not in reg.fixed]
+        if found:
+            return found
+        frontier = {u for r in rows for u in relevant[equations[r]][2]} - seen
+        seen |= frontier
+    return []
+
+
 def _solve_component(reg, relevant, equations, variables, wanted, known, min_cell, linprog):
-    """Bounds of each wanted count of one component: one LP (its maximum) where that settles
-    it, the minimum too where the maximum is the count itself."""
+    """Bounds of each wanted count of one component by linear programming. A count is settled
+    by any feasible point that takes it high enough (or low enough): the points of earlier
+    solutions are kept as witnesses, and an LP is solved only where none settles it. Counts are
+    bounded by twice the largest count (a count that can reach it can reach min_cell)."""
     index = {k: j for j, k in enumerate(variables)}
     a = np.zeros((len(equations), len(variables)))
     b = np.zeros(len(equations))
@@ -1174,31 +1218,49 @@ def _solve_component(reg, relevant, equations, variables, wanted, known, min_cel
                 b[row] -= sign * reg.values[k]
             else:
                 a[row, index[k]] += sign
+    cap = 2.0 * max([*reg.values.values(), min_cell]) + min_cell
+    options = {"A_eq": a, "b_eq": b, "bounds": (0, cap), "method": "highs"}
+    witnesses: list[np.ndarray] = []
+    columns = [index[k] for k in wanted]
+    for sign in (-1.0, 1.0):  # the points furthest up and down for all wanted counts at once
+        c = np.zeros(len(variables))
+        c[columns] = sign
+        res = linprog(c, **options)
+        if res.status == 0:
+            witnesses.append(res.x)
+    if not witnesses:
+        return {}  # infeasible only through the rounding of implied shares: nothing pinned
     exposed: dict[Key, list[Key]] = {}
     for k in wanted:
-        value = reg.values[k]
-        c = np.zeros(len(variables))
-        c[index[k]] = 1.0
-        high = linprog(-c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
-        if high.status == 3:
-            continue  # unbounded above: nothing pinned
-        if high.status != 0:
-            continue  # infeasible only through the rounding of implied shares
-        if -high.fun >= (min_cell if value < min_cell else value + 0.5) - 1e-6:
-            continue
-        binding = [high]
-        if value >= min_cell:  # the maximum is the value: is the minimum too?
-            low = linprog(c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
-            if low.status == 0 and low.fun <= value - 0.5 + 1e-6:
+        j, value = index[k], reg.values[k]
+        need_high = min_cell if value < min_cell else value + 0.5
+        binding = []
+        if not any(w[j] >= need_high - 1e-6 for w in witnesses):
+            c = np.zeros(len(variables))
+            c[j] = -1.0
+            high = linprog(c, **options)
+            if high.status != 0:
+                continue
+            witnesses.append(high.x)
+            if -high.fun < need_high - 1e-6:
+                binding.append(high)
+        if not binding and value >= min_cell:  # high enough: does it move down too?
+            if any(w[j] <= value - 0.5 + 1e-6 for w in witnesses):
+                continue
+            c = np.zeros(len(variables))
+            c[j] = 1.0
+            low = linprog(c, **options)
+            if low.status != 0:
+                continue
+            witnesses.append(low.x)
+            if low.fun <= value - 0.5 + 1e-6:
                 continue
             binding.append(low)
-        rows = {
-            r for res in binding for r, m in enumerate(res.eqlin.marginals) if abs(m) > 1e-9
-        }
+        if not binding:
+            continue
+        rows = {r for res in binding for r, m in enumerate(res.eqlin.marginals) if abs(m) > 1e-9}
         candidates = [v for r in sorted(rows) for v in visible_of[r] if v not in reg.fixed]
-        if not candidates:  # (a degenerate LP may name only fixed counts): any of the component
-            candidates = [v for r in range(len(equations)) for v in visible_of[r] if v not in reg.fixed]
-        exposed[k] = candidates
+        exposed[k] = candidates or _nearest_published(k, relevant, equations, visible_of, reg)
     return exposed
 
 
@@ -1213,18 +1275,6 @@ class TableReport:
     derived: int = 0
     small_groups: int = 0
     other: dict[str, int] = field(default_factory=dict)
-
-
-def _wilson(k: float, n: float, level: float) -> tuple[float, float]:
-    from cohort.distributions import normal_quantile
-
-    if n <= 0:
-        return math.nan, math.nan
-    z = normal_quantile(0.5 + level / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
 
 
 def _whole(value: Any) -> Any:
@@ -1281,7 +1331,9 @@ def apply_pattern(
                     out.at[row, pct] = 100 * k / n
                     if low and high:
                         out[low], out[high] = out[low].astype(object), out[high].astype(object)
-                        out.at[row, low], out.at[row, high] = _wilson(k, n, ctx.confidence_level)
+                        out.at[row, low], out.at[row, high] = (
+                            100 * x for x in wilson_interval(int(k), int(n), ctx.confidence_level)
+                        )
         if "value" in rule.derived and "count" in out.columns:
             for row in out.index:
                 k, p = _num(out.at[row, "count"]), _num(out.at[row, "pct"])

@@ -15,6 +15,7 @@ non-responder imputation.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,41 @@ def _model_ready(frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = out[column].astype("Float64").astype(float)
         elif isinstance(out[column].dtype, pd.CategoricalDtype) and column != "occasion":
             out[column] = out[column].cat.remove_unused_categories()
+    return out
+
+
+LEVEL_TERM = re.compile(r"C\((\w+)[^\[]*\[T\.([^\]]+)\]")
+
+
+def term_level_n(
+    terms: list[str], frame: pd.DataFrame, patient: str | None = None
+) -> dict[str, float]:
+    """For each term of a categorical level (`C(var)[T.level]`), the patients in that level or
+    in the reference level, whichever is fewer: the estimate compares those two groups, and
+    disclosure control hides it when either is small. NaN for other terms (occasion excepted:
+    its patients per occasion are the observed n)."""
+    people = frame.drop_duplicates(patient) if patient else frame
+    counts: dict[str, pd.Series] = {}
+    in_terms: dict[str, set[str]] = {}
+    for term in terms:
+        for variable, level in LEVEL_TERM.findall(term):
+            in_terms.setdefault(variable, set()).add(level)
+    for variable in in_terms:
+        if variable in people.columns and variable != "occasion":
+            counts[variable] = people[variable].astype(str).value_counts()
+    out = {}
+    for term in terms:
+        smallest = np.nan
+        for variable, level in LEVEL_TERM.findall(term):
+            if variable not in counts:
+                continue
+            present = counts[variable][counts[variable] > 0]
+            reference = present[[lv not in in_terms[variable] for lv in present.index]]
+            n = min(
+                float(present.get(level, 0)), float(reference.min()) if len(reference) else np.inf
+            )
+            smallest = n if np.isnan(smallest) else min(smallest, n)
+        out[term] = smallest
     return out
 
 
@@ -134,11 +170,13 @@ def lmm_tables(
             "converged": result.converged,
             "warnings": " | ".join(notes),
         }
+        level_n = term_level_n(result.names, long, "patient_id")
         for term, estimate, error in zip(result.names, result.params, result.bse, strict=True):
             effects.append(
                 {
                     **common,
                     "term": term,
+                    "level_n": level_n[term],
                     "estimate": float(estimate),
                     "se": float(error),
                     "ci_low": estimate - z * error,
@@ -294,11 +332,13 @@ def predictor_table(
                 ]
             )
             converged = result.converged
+            level_n = term_level_n(result.names, frame)
             for row in _odds_rows(result, level):
                 rows.append(
                     {
                         **common,
                         **row,
+                        "level_n": level_n[row["term"]],
                         "parameters": k,
                         "epv": epv,
                         "converged": converged,

@@ -159,8 +159,9 @@ def baseline_vs_paper(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.Dat
 
 def baseline_markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:
     """Table 2 as Markdown: valid n shown where it is below N, notes as a footer."""
-    n_total = int(table["n"].iat[0]) if len(table) else 0
-    out = [f"# {title}", "", f"| Characteristic | N = {n_total} |", "|---|---|"]
+    n_shown = table["n"].iat[0] if len(table) else 0  # a marker where the study is too small
+    n_total = pd.to_numeric(pd.Series([n_shown]), errors="coerce").iat[0]
+    out = [f"# {title}", "", f"| Characteristic | N = {n_shown} |", "|---|---|"]
     previous = None
     for _, line in table.iterrows():
         valid_n = pd.to_numeric(pd.Series([line["valid_n"]]), errors="coerce").iat[0]

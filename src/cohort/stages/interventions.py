@@ -48,7 +48,8 @@ def interventions_stage(
         out["dose"],
         table_notes(
             settings,
-            base + "median [Q1, Q3] (min and max published only where the study allows them); programme duration from first to last session, "
+            base
+            + "median [Q1, Q3] (min and max published only where the study allows them); programme duration from first to last session, "
             "months of 365.25/12 days; quartiles by linear interpolation.",
         ),
     )

@@ -22,6 +22,7 @@ def disclosure_context(settings: dict[str, Any], n_analysis: int) -> Context:
         handling=settings["responders"]["could_not_improve"],
         mcid={name: spec["mcid"] for name, spec in settings["outcomes"].items()},
         shown_level={r["variable"]: str(r["level"]) for r in settings["baseline"] if "level" in r},
+        occasions=tuple(o["name"] for o in settings["occasions"]),
         confidence_level=settings["statistics"]["confidence_level"],
     )
 

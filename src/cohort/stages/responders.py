@@ -22,9 +22,7 @@ from cohort.stages import analysis_set
 log = logging.getLogger(__name__)
 
 
-def responders_stage(
-    patients_path: str, settings: dict[str, Any], out: dict[str, str]
-) -> None:
+def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `responders`: MCID classification, rates, composites, stability, subgroups."""
     analysis = analysis_set(patients_path)
     n = len(analysis)
