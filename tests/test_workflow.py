@@ -35,6 +35,7 @@ RULES = (
     "impute_part1",
     "predictors",
     "publish",
+    "figures",
     "provenance",
 )
 OUTPUTS = [
@@ -66,6 +67,7 @@ OUTPUTS = [
     "results/tables/missingness.csv",
     "results/tables/missing_data_sensitivity.csv",
     "results/summary.md",
+    "results/disclosure_report.md",
     "results/provenance.json",
     "data/processed/tables/responders.csv",
     "data/processed/patients.parquet",
@@ -103,6 +105,7 @@ def test_default_study_reproduces_committed_results(tmp_path):
         "tables",
         "figures",
         "summary.md",
+        "disclosure_report.md",
         "provenance.json",
     )  # results/<other study>/ is not ours
     committed = sorted(
@@ -299,9 +302,16 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
     dry = run_snakemake(work, "--configfile", "threshold.yaml", "--dry-run", quiet=False)
     assert dry.returncode == 0, dry.stderr
     jobs = planned_jobs(dry)
-    # Response models use the classes; publish and provenance follow. Nothing else: the mixed
-    # models, missing-data tables, imputations and threshold sweeps do not depend on the MCID.
-    assert set(jobs) - {"all"} == {"responders", "predictors", "publish", "provenance"}, jobs
+    # Response models use the classes; publish (one suppression pattern over all tables), the
+    # figures drawn from its tables and provenance follow. Nothing else: the mixed models,
+    # missing-data tables, imputations and threshold sweeps do not depend on the MCID.
+    assert set(jobs) - {"all"} == {
+        "responders",
+        "predictors",
+        "publish",
+        "figures",
+        "provenance",
+    }, jobs
     # responders and predictors do not wait for each other (they run side by side).
     order = (dry.stdout + dry.stderr).split("rule predictors:")[1].split("rule ")[0]
     assert "responders.parquet" not in order

@@ -446,7 +446,8 @@ def _parse_category(
             "set_missing",
             f"allowed: {', '.join(col.codes or ())}",
         )
-    recased = present & ~unknown & (mapped != s) & mapped.str.lower().eq(s.str.lower())
+    same_text = mapped.astype("string").str.lower().eq(s.astype("string").str.lower()).fillna(False)
+    recased = present & ~unknown & (mapped != s) & same_text
     clog.add_cells(
         name,
         rows,

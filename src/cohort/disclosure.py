@@ -746,7 +746,10 @@ def _finish_predictors(out, original, settings, ctx):
         if first["analysis"] == "multiple imputation":
             return ""  # the complete-case model of the same outcome carries the check
         return _model_reasons(
-            _num(first["N"]), _num(first["events"]), _num(first["parameters"]), settings.min_cell
+            _num(first.get("N")),
+            _num(first.get("events")),
+            _num(first.get("parameters")),
+            settings.min_cell,
         )
 
     out, models = _suppress_models(
@@ -781,8 +784,8 @@ def _finish_lmm(out, original, settings, ctx):
             & ~rows["term"].astype(str).str.startswith("variance")
         ]
         first = rows.iloc[0]
-        return _model_reasons(_num(first["patients"]), None, math.nan, settings.min_cell) or (
-            _model_reasons(_num(first["observations"]), None, len(fixed) + 2, settings.min_cell)
+        return _model_reasons(_num(first.get("patients")), None, math.nan, settings.min_cell) or (
+            _model_reasons(_num(first.get("observations")), None, len(fixed) + 2, settings.min_cell)
         )
 
     estimates = ["estimate", "se", "ci_low", "ci_high", "p_value", "estimated_mean", "df"]
@@ -795,7 +798,7 @@ def _finish_ancova(out, original, settings, ctx):
     def reasons(rows: pd.DataFrame) -> str:
         first = rows.iloc[0]
         parameters = 2 + len(str(first.get("adjusted_for", "")).split(", ")) + len(rows)
-        return _model_reasons(_num(first["N"]), None, parameters, settings.min_cell)
+        return _model_reasons(_num(first.get("N")), None, parameters, settings.min_cell)
 
     out, models = _suppress_models(
         out,
@@ -1117,6 +1120,10 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
                     if pick is not None:
                         hidden[pick] = "secondary"
                         changed = True
+                    elif hidden.get(unknown[0]) == "secondary":  # derivable: protects nothing
+                        del hidden[unknown[0]]
+                        revealed.add(unknown[0])
+                        changed = True
         exposed = audit(reg, set(hidden), sensitive, settings.min_cell, cache)
         added = False
         for key, binding in exposed.items():
@@ -1166,8 +1173,9 @@ def audit(
         unknown = [k for k in (*parts, total) if not known(k)]
         if unknown:
             relevant.append((parts, total, unknown))
+            root = find(unknown[0])
             for k in unknown[1:]:
-                parent[find(k)] = find(unknown[0])
+                parent[find(k)] = root
     targets = {k for k in {*hidden, *sensitive} if k in parent and k in reg.values}
     components: dict[Key, list[int]] = defaultdict(list)
     for e, (_, _, unknown) in enumerate(relevant):

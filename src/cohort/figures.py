@@ -20,7 +20,9 @@ DPI = 150
 def count_text(value: object) -> str:
     """A count as a label: '240', or the disclosure marker the published table prints."""
     number = pd.to_numeric(pd.Series([value]), errors="coerce").iat[0]
-    return str(value) if pd.isna(number) else f"{int(number)}"
+    if pd.isna(number):
+        return "(not published)" if isinstance(value, float) else str(value)
+    return f"{int(number)}"
 
 
 def _caption(fig: plt.Figure, caption: str, width: int, y: float) -> None:
@@ -160,7 +162,7 @@ def category_bars(categories: pd.DataFrame, caption: str) -> plt.Figure:
         )
     ax.set_xlim(0, 115)
     ax.set_xlabel(
-        f"Patients who received the category at least once, % of N = {int(data['N'].iat[0])}"
+        f"Patients who received the category at least once, % of N = {count_text(data['N'].iat[0])}"
     )
     ax.spines[["top", "right"]].set_visible(False)
     return _with_caption(fig, caption, 120, 0.08)
@@ -193,7 +195,7 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figu
         fontsize=8,
     )
     ax.set_xlabel("Category code")
-    fig.colorbar(image, ax=ax, label=f"% of N = {n}", shrink=0.8)
+    fig.colorbar(image, ax=ax, label=f"% of N = {count_text(n)}", shrink=0.8)
     return _with_caption(fig, caption, 120, 0.07)
 
 
@@ -210,6 +212,8 @@ def _occasion_panels(
     """One panel per outcome: a point per occasion with an interval, on the scale's full range,
     with the n behind each point under its occasion."""
     outcomes = list(dict.fromkeys(data["outcome"]))
+    if not outcomes:
+        return placeholder("Nothing to draw: see the table and the rule log.", caption)
     fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
     for ax, outcome in zip(axes[0], outcomes, strict=True):
         part = data[data["outcome"] == outcome].reset_index(drop=True)
@@ -289,6 +293,11 @@ def threshold_sweep_figure(
     """Share of patients whose improvement reaches each threshold (absolute scale), per outcome
     and follow-up occasion, with Wilson bands and the configured MCID marked."""
     data = sweep[sweep["scale"] == "absolute"]
+    if data.empty:
+        return placeholder(
+            "No threshold can be published: each step carries too few patients (see the table).",
+            caption,
+        )
     outcomes = list(dict.fromkeys(data["outcome"]))
     fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
     colours = ["#2b4c6f", "#9a6324", "#4b7b3a", "#7b3a6f"]

@@ -189,7 +189,7 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
     )
     if "interventions" in tables:
         categories = read_csv(tables["interventions"])
-        n = int(pd.to_numeric(categories["N"], errors="coerce").max())
+        n = float(pd.to_numeric(categories["N"], errors="coerce").max())  # NaN when hidden
         figures.save_figure(
             figures.category_bars(categories, caption("interventions")), out["interventions"]
         )
