@@ -191,23 +191,29 @@ def skewed_extract(
         )
 
 
-@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(
     n=st.integers(1, 40),
     seed=st.integers(1, 10_000),
     min_cell=st.sampled_from([5, 10]),
     level_of_4=st.booleans(),
+    lost=st.booleans(),
 )
-@example(n=1, seed=3, min_cell=5, level_of_4=False)
-@example(n=40, seed=11, min_cell=5, level_of_4=True)
+@example(n=1, seed=3, min_cell=5, level_of_4=False, lost=False)
+@example(n=40, seed=11, min_cell=5, level_of_4=True, lost=False)
+@example(n=30, seed=5, min_cell=5, level_of_4=False, lost=True)
 def test_small_cohorts_publish_nothing_of_fewer_than_min_cell(
-    tmp_path_factory, contract, codebook, config, n, seed, min_cell, level_of_4
+    tmp_path_factory, contract, codebook, config, n, seed, min_cell, level_of_4, lost
 ):
+    """Generated cohorts of 1 to 40 patients, a subgroup level of 4, all follow-up missing,
+    free text in the exclusion reasons: the whole workflow runs, and the published files hold
+    no count or statistic of fewer than min_cell patients, nothing the attacker recovers, and
+    no free text."""
     work = default_study(
         tmp_path_factory.mktemp("small"),
         QUICK + f"extract: {{dir: extract}}\ndisclosure: {{min_cell: {min_cell}}}\n",
     )
-    skewed_extract(work / "extract", contract, codebook, n, seed, level_of_4, lost=False)
+    skewed_extract(work / "extract", contract, codebook, n, seed, level_of_4, lost)
     result = run_snakemake(work, "--configfile", "study.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     assert small_values(work, min_cell) == []

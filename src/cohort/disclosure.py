@@ -1068,7 +1068,7 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
     """Primary suppression, secondary suppression wherever a relation leaves one unknown, then
     the LP audit, repeated until no hidden or sensitive count can be pinned down."""
     if reg.values[N_KEY] < settings.min_cell:  # a study of fewer than min_cell: every count
-        return Pattern({k: "primary" for k in reg.published})
+        return Pattern({k: "primary" for k in reg.published if settings.small(reg.values[k])})
     hidden = {k: "primary" for k in reg.published - reg.fixed if settings.small(reg.values[k])}
     sensitive = {k for k, v in reg.values.items() if k not in reg.published and settings.small(v)}
     relations_of: dict[Key, list[tuple[Key, ...]]] = defaultdict(list)
@@ -1108,6 +1108,8 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
         )
 
     cache: dict[frozenset, dict[Key, list[Key]]] = {}
+    reach: dict[Key, tuple[float, float]] = {}
+    seen_revealed: set[Key] = set()
     exposed: dict[Key, list[Key]] = {}
     for _ in range(MAX_AUDIT_ROUNDS):
         changed = True
@@ -1124,7 +1126,10 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
                         del hidden[unknown[0]]
                         revealed.add(unknown[0])
                         changed = True
-        exposed = audit(reg, set(hidden), sensitive, settings.min_cell, cache)
+        if revealed != seen_revealed:  # a cell published again narrows the feasible set
+            reach.clear()
+            seen_revealed = set(revealed)
+        exposed = audit(reg, set(hidden), sensitive, settings.min_cell, cache, reach)
         added = False
         for key, binding in exposed.items():
             pick = cheapest(binding)
@@ -1146,6 +1151,7 @@ def audit(
     sensitive: set[Key],
     min_cell: int,
     cache: dict[frozenset, dict[Key, list[Key]]] | None = None,
+    reach: dict[Key, tuple[float, float]] | None = None,
 ) -> dict[Key, list[Key]]:
     """Hidden and sensitive counts that the published counts and the relations pin to one value,
     or (for a count below min_cell) prove to be below min_cell, by linear programming; each with
@@ -1155,6 +1161,7 @@ def audit(
     from scipy.optimize import linprog  # only rule publish needs it
 
     cache = {} if cache is None else cache
+    reach = {} if reach is None else reach
 
     def known(k: Key) -> bool:
         return k in reg.published and k not in hidden
@@ -1176,20 +1183,23 @@ def audit(
             root = find(unknown[0])
             for k in unknown[1:]:
                 parent[find(k)] = root
-    targets = {k for k in {*hidden, *sensitive} if k in parent and k in reg.values}
+    targets_of: dict[Key, list[Key]] = defaultdict(list)
+    for k in {*hidden, *sensitive}:
+        if k in parent and k in reg.values:
+            targets_of[find(k)].append(k)
     components: dict[Key, list[int]] = defaultdict(list)
     for e, (_, _, unknown) in enumerate(relevant):
         components[find(unknown[0])].append(e)
     exposed: dict[Key, list[Key]] = {}
     for root, equations in components.items():
-        wanted = sorted((k for k in targets if find(k) == root), key=str)
+        wanted = sorted(targets_of.get(root, []), key=str)
         if not wanted:
             continue
         variables = sorted({k for e in equations for k in relevant[e][2]}, key=str)
         signature = frozenset(variables)
         if signature not in cache:
             cache[signature] = _solve_component(
-                reg, relevant, equations, variables, wanted, known, min_cell, linprog
+                reg, relevant, equations, variables, wanted, known, min_cell, linprog, reach
             )
         exposed.update(cache[signature])
     return exposed
@@ -1209,11 +1219,14 @@ def _nearest_published(k: Key, relevant, equations, visible_of, reg) -> list[Key
     return []
 
 
-def _solve_component(reg, relevant, equations, variables, wanted, known, min_cell, linprog):
+def _solve_component(reg, relevant, equations, variables, wanted, known, min_cell, linprog, reach):
     """Bounds of each wanted count of one component by linear programming. A count is settled
-    by any feasible point that takes it high enough (or low enough): the points of earlier
-    solutions are kept as witnesses, and an LP is solved only where none settles it. Counts are
-    bounded by twice the largest count (a count that can reach it can reach min_cell)."""
+    by any feasible point that takes it high enough (and, for a count of min_cell or more, low
+    enough). `reach` keeps, per count, the lowest and highest value of every feasible point
+    found so far: hiding more cells only widens the feasible set, so they stay feasible (rule
+    `suppression_pattern` clears it when it publishes a hidden cell again), and an LP is solved
+    only for counts they do not settle. Counts are bounded by twice the largest count (a count
+    that can reach that can reach min_cell)."""
     index = {k: j for j, k in enumerate(variables)}
     a = np.zeros((len(equations), len(variables)))
     b = np.zeros(len(equations))
@@ -1228,40 +1241,54 @@ def _solve_component(reg, relevant, equations, variables, wanted, known, min_cel
                 a[row, index[k]] += sign
     cap = 2.0 * max([*reg.values.values(), min_cell]) + min_cell
     options = {"A_eq": a, "b_eq": b, "bounds": (0, cap), "method": "highs"}
-    witnesses: list[np.ndarray] = []
-    columns = [index[k] for k in wanted]
-    for sign in (-1.0, 1.0):  # the points furthest up and down for all wanted counts at once
-        c = np.zeros(len(variables))
-        c[columns] = sign
+
+    def record(x: np.ndarray) -> None:
+        for key, value in zip(variables, x, strict=True):
+            low, high = reach.get(key, (math.inf, -math.inf))
+            reach[key] = (min(low, value), max(high, value))
+
+    def need_high(k: Key) -> float:
+        return min_cell if reg.values[k] < min_cell else reg.values[k] + 0.5
+
+    def high_enough(k: Key) -> bool:
+        return reach.get(k, (math.inf, -math.inf))[1] >= need_high(k) - 1e-6
+
+    def low_enough(k: Key) -> bool:
+        value = reg.values[k]
+        return value < min_cell or reach.get(k, (math.inf, -math.inf))[0] <= value - 0.5 + 1e-6
+
+    def solve(c: np.ndarray):
         res = linprog(c, **options)
         if res.status == 0:
-            witnesses.append(res.x)
-    if not witnesses:
-        return {}  # infeasible only through the rounding of implied shares: nothing pinned
+            record(res.x)
+        return res
+
+    unsettled = [k for k in wanted if not (high_enough(k) and low_enough(k))]
+    if not unsettled:
+        return {}
+    columns = [index[k] for k in unsettled]
+    for sign in (-1.0, 1.0):  # the points furthest up and down for all of them at once
+        c = np.zeros(len(variables))
+        c[columns] = sign
+        if solve(c).status == 2:
+            return {}  # infeasible only through the rounding of implied shares: nothing pinned
     exposed: dict[Key, list[Key]] = {}
-    for k in wanted:
-        j, value = index[k], reg.values[k]
-        need_high = min_cell if value < min_cell else value + 0.5
+    for k in unsettled:
+        j = index[k]
         binding = []
-        if not any(w[j] >= need_high - 1e-6 for w in witnesses):
+        if not high_enough(k):
             c = np.zeros(len(variables))
             c[j] = -1.0
-            high = linprog(c, **options)
+            high = solve(c)
             if high.status != 0:
                 continue
-            witnesses.append(high.x)
-            if -high.fun < need_high - 1e-6:
+            if not high_enough(k):
                 binding.append(high)
-        if not binding and value >= min_cell:  # high enough: does it move down too?
-            if any(w[j] <= value - 0.5 + 1e-6 for w in witnesses):
-                continue
+        if not binding and not low_enough(k):
             c = np.zeros(len(variables))
             c[j] = 1.0
-            low = linprog(c, **options)
-            if low.status != 0:
-                continue
-            witnesses.append(low.x)
-            if low.fun <= value - 0.5 + 1e-6:
+            low = solve(c)
+            if low.status != 0 or low_enough(k):
                 continue
             binding.append(low)
         if not binding:
@@ -1376,7 +1403,7 @@ def apply_pattern(
                 report.small_groups += int(present.sum())
     for column in {column for _, column, _ in reg.cells.get(name, [])}:  # counts print as 240
         if column in out.columns and column not in ("completers", "lost"):
-            out[column] = out[column].map(_whole).astype(object)
+            out[column] = pd.Series([_whole(v) for v in out[column]], index=out.index, dtype=object)
     if rule.finish is not None:
         out, other = rule.finish(out, original, settings, ctx)
         report.other.update(other)

@@ -500,6 +500,16 @@ def imputation_variables(config: dict[str, Any]) -> list[str]:
     )
 
 
+def not_imputable(frame: pd.DataFrame) -> dict[str, str]:
+    """Columns MICE cannot impute (missing values, fewer than 2 observed): left missing, with
+    the reason; the analyses of those outcomes say they are not estimable."""
+    return {
+        c: f"{int(frame[c].notna().sum())} observed value(s): not imputed"
+        for c in frame.columns
+        if frame[c].isna().any() and frame[c].notna().sum() < 2
+    }
+
+
 def impute_part(
     patients: pd.DataFrame, config: dict[str, Any], part: int, parts: int
 ) -> tuple[pd.DataFrame, int]:
@@ -508,6 +518,10 @@ def impute_part(
     settings = config["models"]["imputation"]
     frame, _ = imputation_frame(patients, config, imputation_variables(config))
     m = number_of_imputations(frame, settings)
+    skipped = not_imputable(frame)
+    for column, reason in skipped.items():
+        log.warning("multiple imputation: %s: %s", column, reason)
+    frame = frame.drop(columns=list(skipped))
     incomplete = [c for c in frame.columns if frame[c].isna().any()]
     log.info(
         "multiple imputation: m = %d, this job %d of %d; %d iterations; %d of %d patients incomplete",
@@ -602,11 +616,22 @@ def _analyse_batch(
     responder, could_not_improve, missing = (
         CATEGORIES.index(c) for c in (RESPONDER, COULD_NOT_IMPROVE, MISSING)
     )
+    unobserved = {  # not imputed (too few observed values): not estimable
+        (outcome, occasion)
+        for outcome in config["outcomes"]
+        for occasion in occasions[1:]
+        if data[f"{outcome}_{occasion}"].isna().all()
+    }
     for j in range(len(batch)):
         rows_of_set = slice(j * n, (j + 1) * n)
         results.m += 1
         for (outcome, occasion), all_categories in categories.items():
             key = (outcome, occasion)
+            if key in unobserved:
+                results.notes.setdefault(key, set()).add(
+                    "not estimable: too few patients measured at this occasion to impute"
+                )
+                continue
             x_all, names_all = designs[outcome][0][rows_of_set], designs[outcome][1]
             cat = all_categories[rows_of_set]
             d = len(cat) - (int((cat == could_not_improve).sum()) if handling == "exclude" else 0)
@@ -663,12 +688,23 @@ def sensitivity_table(
                         "analysis": analysis,
                         "responders": k,
                         "n": denominator,
-                        "pct": 100 * k / denominator,
+                        "pct": 100 * k / denominator if denominator else np.nan,
                         "ci_low_pct": 100 * low,
                         "ci_high_pct": 100 * high,
                         "method": f"Wilson score {level:.0%}",
                     }
                 )
+            if (outcome, occasion) not in imputed.rates:
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "occasion": occasion,
+                        "analysis": "multiple imputation",
+                        "n": n,
+                        "method": "not estimable: too few patients measured at this occasion to impute",
+                    }
+                )
+                continue
             rates, ns = zip(*imputed.rates[(outcome, occasion)], strict=True)
             estimate, low, high, pooled = pooled_proportion(
                 np.array(rates), int(np.mean(ns)), level

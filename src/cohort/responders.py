@@ -274,8 +274,7 @@ def subgroup_rates(
                     if level_value is None
                     else group[group["level"] == level_value]
                 )
-                if level_value is None and part.empty:
-                    continue
+                # The '(missing)' level is listed even when empty: its absence would say so.
                 n_level = len(part)
                 row = rate_rows(part["category"], handling, n_level, level)[0]
                 rows.append(

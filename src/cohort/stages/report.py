@@ -147,7 +147,14 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
         )
 
     def caption(name: str, *extra: str) -> str:
-        return " ".join([*read_notes(tables[name]), *extra])
+        """The table's notes, its disclosure footer shortened (the table explains the markers)."""
+        notes = [
+            "Disclosure control: nothing of fewer than min_cell patients is drawn (markers as in the table)."
+            if note.startswith("Disclosure control")
+            else note
+            for note in read_notes(tables[name])
+        ]
+        return " ".join([*notes, *extra])
 
     occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
     ranges = {name: spec["range"] for name, spec in settings["outcomes"].items()}
