@@ -199,7 +199,7 @@ def skewed_extract(
     level_of_4=st.booleans(),
     lost=st.booleans(),
 )
-@example(n=1, seed=3, min_cell=5, level_of_4=False, lost=False)
+@example(n=3, seed=3, min_cell=5, level_of_4=False, lost=False)
 @example(n=40, seed=11, min_cell=5, level_of_4=True, lost=False)
 @example(n=30, seed=5, min_cell=5, level_of_4=False, lost=True)
 def test_small_cohorts_publish_nothing_of_fewer_than_min_cell(

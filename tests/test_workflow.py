@@ -358,6 +358,12 @@ def test_single_patient_gives_a_clean_result(tmp_path, contract, codebook):
     lmm = read_csv(work / "results/tables/lmm.csv")
     assert "(model failed)" in set(lmm["term"])  # reported in the table, not hidden
     assert "lmm pain failed" in (work / f"logs/{STUDY}/lmm.log").read_text()
+    # One patient: no count, no statistic, no estimate of them is published (issue 14).
+    from .test_disclosure_workflow import small_values
+
+    assert small_values(work, 5) == []
+    flow = read_csv(work / "results/tables/flow.csv")
+    assert set(flow["n"].astype(str)) == {"<5"}
 
 
 def test_no_included_patient_stops_with_a_message_and_no_output(tmp_path, contract, codebook):

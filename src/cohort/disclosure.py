@@ -814,7 +814,12 @@ def _finish_baseline(out, original, settings, ctx):
     """'n (%)' text of a level whose percentage is hidden (its valid n is): 'n ([c])'."""
     out = out.copy()
     markers = [SECONDARY, SMALL_GROUP, settings.primary]
-    rows = out["pct"].isin(markers) & ~out["count"].isin(markers) & original["count"].notna()
+    rows = (
+        out["pct"].isin(markers)
+        & ~out["count"].isin(markers)
+        & ~out["value"].isin(markers)  # a statistic of a small group stays hidden
+        & original["count"].notna()
+    )
     out["value"] = out["value"].astype(object)
     out.loc[rows, "value"] = [
         f"{int(float(k))} ({p})"
@@ -1067,8 +1072,8 @@ class Pattern:
 def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
     """Primary suppression, secondary suppression wherever a relation leaves one unknown, then
     the LP audit, repeated until no hidden or sensitive count can be pinned down."""
-    if reg.values[N_KEY] < settings.min_cell:  # a study of fewer than min_cell: every count
-        return Pattern({k: "primary" for k in reg.published if settings.small(reg.values[k])})
+    if reg.values[N_KEY] < settings.min_cell:  # a study of fewer than min_cell: every count,
+        return Pattern({k: "primary" for k in reg.published})  # zeros too (all share a trait)
     hidden = {k: "primary" for k in reg.published - reg.fixed if settings.small(reg.values[k])}
     sensitive = {k for k, v in reg.values.items() if k not in reg.published and settings.small(v)}
     relations_of: dict[Key, list[tuple[Key, ...]]] = defaultdict(list)
@@ -1100,8 +1105,8 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
             usable,
             key=lambda k: (
                 reg.values[k] == 0,
-                cascade(k),
                 bool(reg.tables_of[k] & HEADLINE_TABLES),
+                cascade(k),
                 reg.values[k],
                 str(k),
             ),

@@ -167,7 +167,7 @@ def baseline_markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:
         valid_n = pd.to_numeric(pd.Series([line["valid_n"]]), errors="coerce").iat[0]
         shown = not pd.isna(valid_n) and valid_n >= n_total  # a hidden valid n reads its marker
         valid = "" if shown else f" (valid n {line['valid_n']})"
-        if line["level"]:
+        if str(line["level"]) not in ("", "nan", "None"):
             if line["variable"] != previous:
                 out.append(f"| {line['label']}, {line['statistic']}{valid} | |")
             out.append(f"| &nbsp;&nbsp;{line['level']} | {line['value']} |")
