@@ -57,6 +57,19 @@ def workflow_copy(tmp: Path) -> Path:
     return copy_workflow(ROOT, tmp)
 
 
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """The default study (committed synthetic extract, config/config.yaml) run once in a copy of
+    the workflow; tests that need another run of it copy this folder and rerun what changes."""
+    import shutil
+
+    work = workflow_copy(tmp_path_factory.mktemp("default") / "wf")
+    shutil.copytree(ROOT / "data/raw/synthetic", work / "data/raw/synthetic")
+    result = run_snakemake(work)
+    assert result.returncode == 0, result.stderr
+    return work
+
+
 def run_snakemake(workdir: Path, *args: str, quiet: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake in `workdir` with the test interpreter's environment."""
     snakemake = Path(sys.executable).parent / "snakemake"

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,13 +93,10 @@ def without_git(path: Path) -> dict:
     return record
 
 
-def test_default_study_reproduces_committed_results(tmp_path):
+def test_default_study_reproduces_committed_results(default_run):
     """A fresh run on the committed synthetic extract gives the committed results/, byte for byte
     (provenance.json: all but its git section, since the copy is not a git checkout)."""
-    work = workflow_copy(tmp_path / "wf")
-    shutil.copytree(ROOT / "data/raw/synthetic", work / "data/raw/synthetic")
-    result = run_snakemake(work)
-    assert result.returncode == 0, result.stderr
+    work = default_run
     tracked = (
         "tables",
         "figures",

@@ -1147,7 +1147,28 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
                 added = True
         if not added:
             break
+    if exposed:  # last resort: every published count related to what is still exposed
+        for key in _related(reg, exposed):
+            if visible(key) and key not in reg.fixed:
+                hidden[key] = "secondary"
+        exposed = audit(reg, set(hidden), sensitive, settings.min_cell)
     return Pattern(hidden, sorted(exposed, key=str))
+
+
+def _related(reg: Register, keys: Iterable[Key]) -> set[Key]:
+    """Every count linked to `keys` by relations, through any count but a fixed one (N)."""
+    relations: dict[Key, list[tuple[Key, ...]]] = defaultdict(list)
+    for parts, total in reg.equations:
+        for k in (*parts, total):
+            relations[k].append((*parts, total))
+    seen, frontier = set(keys), list(keys)
+    while frontier:
+        for relation in relations[frontier.pop()]:
+            for k in relation:
+                if k not in seen and k not in reg.fixed:
+                    seen.add(k)
+                    frontier.append(k)
+    return seen
 
 
 def audit(
@@ -1268,15 +1289,20 @@ def _solve_component(reg, relevant, equations, variables, wanted, known, min_cel
             record(res.x)
         return res
 
+    # First the points furthest up (then down) for all unsettled counts at once, again for those
+    # still unsettled while that settles any; one LP per count only for the rest.
+    for sign, enough in ((-1.0, high_enough), (1.0, low_enough)):
+        pending = [k for k in wanted if not enough(k)]
+        while pending:
+            c = np.zeros(len(variables))
+            c[[index[k] for k in pending]] = sign
+            if solve(c).status == 2:
+                return {}  # infeasible only through the rounding of implied shares
+            still = [k for k in pending if not enough(k)]
+            if len(still) == len(pending):
+                break
+            pending = still
     unsettled = [k for k in wanted if not (high_enough(k) and low_enough(k))]
-    if not unsettled:
-        return {}
-    columns = [index[k] for k in unsettled]
-    for sign in (-1.0, 1.0):  # the points furthest up and down for all of them at once
-        c = np.zeros(len(variables))
-        c[columns] = sign
-        if solve(c).status == 2:
-            return {}  # infeasible only through the rounding of implied shares: nothing pinned
     exposed: dict[Key, list[Key]] = {}
     for k in unsettled:
         j = index[k]
