@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -465,3 +466,19 @@ def test_slurm_profile_plans_every_job_with_its_resources(tmp_path, contract, co
     assert jobs["impute"] == 4 and jobs["threshold_sweep"] == 3 and jobs["predictors"] == 1
     clean = (dry.stdout + dry.stderr).split("rule clean:")[1].split("rule ")[0]
     assert "mem_mb=16000" in clean and "runtime=60" in clean
+
+
+def test_bare_snakemake_needs_no_cores_argument(tmp_path):
+    """Users type `snakemake`: the workflow profile sets the cores (issue 19)."""
+    work = workflow_copy(tmp_path / "wf")
+    shutil.copytree(ROOT / "data/raw/synthetic", work / "data/raw/synthetic")
+    snakemake = Path(sys.executable).parent / "snakemake"
+    run = subprocess.run(  # rule clean only: a real run, which (unlike a dry run) needs cores
+        [str(snakemake), "data/processed/patients.parquet"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (work / "data/processed/patients.parquet").is_file()
