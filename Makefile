@@ -43,6 +43,6 @@ lock:
 	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
 	{ echo "# Lock file: the exact package set that 'make' and 'make test' install (pip install -r)."; \
 	  echo "# Regenerate: make lock  (resolves pyproject.toml's dependencies + [dev] in a clean venv)."; \
-	  echo "setuptools==65.5.0"; echo "wheel==0.48.0"; \
+	  echo "setuptools==80.9.0"; echo "wheel==0.48.0"; \
 	  .lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^cohort'; } > requirements.lock
 	rm -rf .lockvenv
