@@ -235,19 +235,13 @@ def _breakdown(
             table,
             i,
             n_column,
-            _denominator_key(reg, prefix, measured, total, denominator, ctx, row),
+            _denominator_key(reg, prefix, measured, total, denominator, ctx),
             row[n_column],
         )
 
 
 def _denominator_key(
-    reg: Register,
-    prefix: Key,
-    measured: Key,
-    total: Key,
-    denominator: str,
-    ctx: Context,
-    row: pd.Series,
+    reg: Register, prefix: Key, measured: Key, total: Key, denominator: str, ctx: Context
 ) -> Key:
     """The key of a responder rate's denominator: measured (available cases) or the whole
     population, less the could-not-improve patients where they are left out."""
@@ -433,40 +427,36 @@ def _responders(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> 
         )  # fmt: skip
 
 
+def _rate_cells(
+    reg: Register, name: str, i: int, row: pd.Series, denominator: str, ctx: Context
+) -> None:
+    """A responder rate's count and denominator: those of responders.csv for the outcome and
+    occasion of the row."""
+    outcome, occasion = str(row["outcome"]), str(row["occasion"])
+    prefix = ("responders of", outcome, occasion)
+    reg.cell(name, i, "responders", (*prefix, "responders"), row["responders"])
+    key = _denominator_key(
+        reg, prefix, ("measured both", outcome, occasion), N_KEY, denominator, ctx
+    )
+    reg.cell(name, i, "n", key, row["n"])
+
+
 def _versus_paper(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     """The same responders and available-case n as responders.csv."""
     for i, row in table.reset_index(drop=True).iterrows():
-        prefix = ("responders of", str(row["outcome"]), str(row["occasion"]))
-        measured = ("measured both", str(row["outcome"]), str(row["occasion"]))
-        reg.cell(name, i, "responders", (*prefix, "responders"), row["responders"])
-        reg.cell(
-            name,
-            i,
-            "n",
-            _denominator_key(reg, prefix, measured, N_KEY, AVAILABLE, ctx, row),
-            row["n"],
-        )
+        _rate_cells(reg, name, i, row, AVAILABLE, ctx)
 
 
 def _sensitivity(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     """Complete case and non-responder imputation: the responders and denominators of
     responders.csv; multiple imputation: N."""
     for i, row in table.reset_index(drop=True).iterrows():
-        prefix = ("responders of", str(row["outcome"]), str(row["occasion"]))
-        measured = ("measured both", str(row["outcome"]), str(row["occasion"]))
         if row["analysis"] == "multiple imputation":
             if ctx.handling != "exclude":
                 reg.cell(name, i, "n", N_KEY, row["n"])
             continue
         denominator = AVAILABLE if row["analysis"] == "complete case" else "all"
-        reg.cell(name, i, "responders", (*prefix, "responders"), row["responders"])
-        reg.cell(
-            name,
-            i,
-            "n",
-            _denominator_key(reg, prefix, measured, N_KEY, denominator, ctx, row),
-            row["n"],
-        )
+        _rate_cells(reg, name, i, row, denominator, ctx)
 
 
 def _subgroups(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
