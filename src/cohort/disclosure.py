@@ -878,6 +878,7 @@ CHANGE_STATS = (
     "wilcoxon_statistic", "wilcoxon_p", "srm",
 )  # fmt: skip
 RESPONDER_RATE = {c: ("responders", "n") for c in RATE_COLUMNS}
+WILSON_RATE = (("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),)  # recomputed if rounded
 
 TABLE_RULES: dict[str, TableRule] = {
     "flow": TableRule(
@@ -917,7 +918,7 @@ TABLE_RULES: dict[str, TableRule] = {
         "Responders, non-responders, could-not-improve and missing add up to the measured and to N; the same counts as in responders_vs_paper, missing_data_sensitivity, the subgroups and the sweep.",
         _responders,
         derived=RESPONDER_RATE,
-        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+        rates=WILSON_RATE,
     ),
     "responders_vs_paper": TableRule(
         "The responders and available-case n of responders.csv, with the same suppression.",
@@ -932,13 +933,13 @@ TABLE_RULES: dict[str, TableRule] = {
         "Complete case and non-responder imputation: the counts of responders.csv with the same suppression; multiple imputation: estimates over N.",
         _sensitivity,
         derived=RESPONDER_RATE,
-        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+        rates=WILSON_RATE,
     ),
     "responder_subgroups": TableRule(
         "Each level's responder breakdown; levels add up to the whole (responders.csv) and their sizes to N (Table 2's counts).",
         _subgroups,
         derived=RESPONDER_RATE,
-        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+        rates=WILSON_RATE,
     ),
     "responder_stability": TableRule(
         "Responder at both, first only, second only, neither add up to n; McNemar's p derives from the discordant cells.",
@@ -1004,7 +1005,7 @@ TABLE_RULES: dict[str, TableRule] = {
         "Each arm's responder breakdown; arms add up to the whole (responders.csv).",
         _group_responders,
         derived=RESPONDER_RATE,
-        rates=(("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),),
+        rates=WILSON_RATE,
     ),
     "group_ancova": TableRule(
         "ANCOVA: not published with fewer than min_cell patients or 10 residual df.",
