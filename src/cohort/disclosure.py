@@ -13,13 +13,16 @@ How it works (rule `publish`, `protect_tables`):
 2. **Primary suppression**: a published count below `min_cell` (and zero, where zeros are
    declared disclosive) is hidden; an implied count below `min_cell` is sensitive too.
 3. **Secondary suppression across tables**: wherever a relation would leave a hidden or
-   sensitive count as its only unknown, one more count of that relation is hidden (the one in the
-   fewest relations, then the smallest), until no relation has a lone unknown.
+   sensitive count as its only unknown, one more count of that relation is hidden (not a zero if
+   it can be helped, then one outside the headline tables, then the one that leaves the fewest
+   new lone unknowns, then the smallest), until no relation has a lone unknown.
 4. **Audit by linear programming** (scipy's HiGHS): for every hidden or sensitive count, the
    smallest and largest value consistent with every published count and relation. Where a cell
-   is pinned to one value, or a small cell provably below `min_cell`, more cells are hidden and
-   the audit repeats. (tests/test_disclosure_attack.py runs an independent attacker on the
-   published files.)
+   is pinned to one value, or a small cell provably below `min_cell`, a count of the relations
+   that bind it is hidden and the audit repeats; a hidden cell that is derivable anyway is
+   published again; as a last resort every count related to what is still exposed is hidden,
+   and what is still exposed then stops publish. A study of fewer than `min_cell` patients hides
+   every count. (tests/disclosure_attack.py is an independent attacker on the published files.)
 5. **Everything computed from a hidden count or a small group is hidden with it**: percentages,
    CIs, p-values, means, SDs, medians, quartiles; model estimates of a model with fewer than
    `min_cell` patients or events or fewer than 10 residual degrees of freedom. Min and max are
@@ -33,8 +36,9 @@ How it works (rule `publish`, `protect_tables`):
 Why not ACRO (PyPI `acro`, the output checker of trusted research environments): it checks one
 output at a time as the analyst makes it (wrapping pandas crosstabs and statsmodels fits), with
 primary suppression per table; it has no model of the relations between tables, which is what
-leaked here (a count hidden in one table recovered from two others). Its per-output rules
-(threshold, zeros, dominance of magnitude tables, residual df of models) are applied here too.
+leaked here (a count hidden in one table recovered from two others). Its per-output rules for
+counts and models (threshold, zeros, residual degrees of freedom) are applied here too; its
+dominance rule for magnitude tables is not (results/disclosure_report.md asks a checker to look).
 """
 
 from __future__ import annotations
