@@ -541,14 +541,20 @@ def _sweep(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
         reg.equation([key, rest], measured)
 
 
+def _part_of_n(
+    reg: Register, name: str, i: int, row: pd.Series, column: str, key: Key, rest: Key
+) -> None:
+    """A count of the analysis set printed beside N: with N, it implies the rest."""
+    reg.cell(name, i, column, key, row[column])
+    reg.cell(name, i, "N", N_KEY, row["N"])
+    reg.implied(rest, _num(row["N"]) - _num(row[column]))
+    reg.equation([key, rest], N_KEY)
+
+
 def _interventions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     for i, row in table.reset_index(drop=True).iterrows():
-        key = ("received", str(row["code"]))
-        reg.cell(name, i, "patients_n", key, row["patients_n"])
-        reg.cell(name, i, "N", N_KEY, row["N"])
-        rest = ("not received", str(row["code"]))
-        reg.implied(rest, _num(row["N"]) - _num(row["patients_n"]))
-        reg.equation([key, rest], N_KEY)
+        code = str(row["code"])
+        _part_of_n(reg, name, i, row, "patients_n", ("received", code), ("not received", code))
 
 
 def _pair(a: str, b: str) -> Key:
@@ -585,12 +591,8 @@ def _combinations(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -
 
 def _dose(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     for i, row in table.reset_index(drop=True).iterrows():
-        key = ("valid", str(row["variable"]))
-        reg.cell(name, i, "n", key, row["n"])
-        reg.cell(name, i, "N", N_KEY, row["N"])
-        rest = ("missing", str(row["variable"]))
-        reg.implied(rest, _num(row["N"]) - _num(row["n"]))
-        reg.equation([key, rest], N_KEY)
+        variable = str(row["variable"])
+        _part_of_n(reg, name, i, row, "n", ("valid", variable), ("missing", variable))
 
 
 def _predictors(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
@@ -1468,12 +1470,3 @@ def protect_tables(
             name, table, TABLE_RULES[name], reg, pattern, settings, ctx
         )
     return out, reports, pattern
-
-
-def protect_one(
-    table: pd.DataFrame, name: str, settings: DisclosureSettings, ctx: Context
-) -> pd.DataFrame:
-    """One table protected on its own (its own relations only): for checks and tests of a single
-    table. What is published goes through `protect_tables`, across all tables."""
-    protected, _, _ = protect_tables({name: table}, settings, ctx)
-    return protected[name]
