@@ -13,6 +13,7 @@ from cohort.contract import load_contract
 from cohort.derivations import derive_tables
 from cohort.groups import ancova, group_by_occasion_lmm, levels_by_group, responders_by_group
 from cohort.importers.vickers2006 import import_trial, write_extract
+from cohort.regression import MixedModelSettings
 from cohort.responders import classify_all
 
 from .conftest import ROOT
@@ -141,3 +142,50 @@ def test_group_by_occasion_mixed_model_shows_the_benefit_at_12_months(trial):
     )
     term = "C(occasion, Treatment('baseline'))[T.month_12]:C(group, Treatment('control'))[T.acupuncture]"
     assert fit.converged and fit.fe_params[term] < -3 and fit.pvalues[term] < 0.01
+
+
+REFERENCE = ROOT.parent / "shared/reference/lme4_acupuncture_group_lmm.csv"
+
+
+def test_group_by_occasion_model_reproduces_lme4(trial):
+    """../shared/reference: lme4 1.1-31 (R 4.2.2, REML) on value ~ occasion * group + sex +
+    migraine + age + chronicity + (1 | patient_id), five outcomes. Our estimates and SEs (the
+    default, s2 (X'V^-1 X)^-1) agree to 1e-5 relative, N to the row; lme4's optimiser
+    tolerance, not ours, sets the tolerance."""
+    import pandas as pd
+
+    _, _, patients = trial
+    expected = pd.read_csv(REFERENCE)
+    occasions = ["baseline", "month_3", "month_12"]
+    for outcome, rows in expected.groupby("outcome"):
+        fit = group_by_occasion_lmm(patients, outcome, occasions, "group", "control", COVARIATES)
+        assert fit.nobs == rows["nobs"].iat[0]
+        assert sorted(fit.names) == sorted(rows["term"])
+        ours = pd.DataFrame({"estimate": fit.params, "se": fit.bse}, index=fit.names)
+        np.testing.assert_allclose(
+            ours.loc[rows["term"], "estimate"], rows["estimate"], rtol=1e-5, err_msg=outcome
+        )
+        np.testing.assert_allclose(ours.loc[rows["term"], "se"], rows["se"], rtol=1e-5)
+
+
+def test_group_by_occasion_df_equal_lmertest_on_the_trial(trial):
+    """The headache model's Satterthwaite df (lmerTest) and Kenward-Roger SEs and df (pbkrtest),
+    for every fixed effect and the estimated means, to 1e-6 (tests/fixtures/README.md)."""
+    from .test_regression import assert_agrees_with_lmertest
+
+    _, _, patients = trial
+    occasions = ["baseline", "month_3", "month_12"]
+    fits = [
+        group_by_occasion_lmm(
+            patients,
+            "headache",
+            occasions,
+            "group",
+            "control",
+            COVARIATES,
+            MixedModelSettings(df=method),
+        )
+        for method in ("satterthwaite", "kenward_roger")
+    ]
+    assert fits[0].nobs == 1028
+    assert_agrees_with_lmertest(*fits, "acupuncture_headache", 1e-6)

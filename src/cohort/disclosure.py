@@ -994,7 +994,7 @@ TABLE_RULES: dict[str, TableRule] = {
     "lmm": TableRule(
         "Mixed models: not published with fewer than min_cell patients or 10 residual df; estimated means of occasions with fewer than min_cell patients hidden.",
         _lmm,
-        group_stats={"observed_n": ("estimated_mean", "ci_low", "ci_high")},
+        group_stats={"observed_n": ("estimated_mean", "se", "df", "ci_low", "ci_high")},
         finish=_finish_lmm,
     ),
     "predictors": TableRule(
@@ -1021,7 +1021,7 @@ TABLE_RULES: dict[str, TableRule] = {
     "group_lmm": TableRule(
         "Group x occasion mixed models: not published with fewer than min_cell patients or 10 residual df.",
         _lmm,
-        group_stats={"observed_n": ("estimated_mean", "ci_low", "ci_high")},
+        group_stats={"observed_n": ("estimated_mean", "se", "df", "ci_low", "ci_high")},
         finish=_finish_lmm,
     ),
 }

@@ -13,7 +13,7 @@ import pandas as pd
 from cohort.config import occasion_names
 from cohort.models import _model_ready, _term
 from cohort.outcomes import describe
-from cohort.regression import MixedFit, random_intercept_reml
+from cohort.regression import LME4_CONVENTIONS, MixedFit, MixedModelSettings, random_intercept_reml
 from cohort.responders import rate_rows
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ def group_by_occasion_lmm(
     group: str,
     reference: str,
     covariates: list[str],
+    inference: MixedModelSettings = LME4_CONVENTIONS,
 ) -> MixedFit:
     """value ~ occasion * group + covariates, random intercept per patient: the exact REML of
     cohort.regression on the design patsy builds from the formula (interaction columns named as
@@ -137,4 +138,6 @@ def group_by_occasion_lmm(
         design.to_numpy(),
         long["patient_id"].to_numpy(),
         list(design.columns),
+        covariance=inference.covariance,
+        df_method=inference.df,
     )

@@ -3,9 +3,11 @@ missing data, and responder rates under complete-case analysis, multiple imputat
 non-responder imputation.
 
 - Linear mixed model (per outcome): value ~ occasion + covariates, random intercept per patient,
-  exact REML on per-patient sums (cohort.regression; equal to statsmodels' MixedLM); Wald z CIs;
-  estimated means per occasion at the mean of the covariate design (categorical covariates at
-  their observed proportions).
+  exact REML on per-patient sums (cohort.regression; estimates equal to lme4's and statsmodels');
+  standard errors, Satterthwaite or Kenward-Roger df and t-based CIs as lmerTest (config
+  `models.lmm`); estimated means per occasion at the mean of the covariate design over the
+  model's observations (categorical covariates at their observed proportions: for this additive
+  model, the average prediction with the occasion set, emmeans' `weights = "proportional"`).
 - Logistic model (per outcome and follow-up): responder ~ covariates + baseline score + dose +
   categories received (Newton-Raphson, cohort.regression); odds ratios with Wald CIs; events per variable (EPV) = the smaller of
   events and non-events per estimated coefficient, flagged below 10 (Peduzzi et al. 1996).
@@ -24,11 +26,13 @@ import numpy as np
 import pandas as pd
 
 from cohort.config import occasion_names
-from cohort.distributions import normal_critical, normal_p_value, t_p_value
+from cohort.distributions import normal_critical, normal_p_value, t_critical, t_p_value
 from cohort.imputation import mice, pooled_proportion, rubin_pool
 from cohort.regression import (
+    LME4_CONVENTIONS,
     LogisticFit,
     MixedFit,
+    MixedModelSettings,
     design_matrix,
     is_categorical,
     logistic_regression,
@@ -119,20 +123,73 @@ def lmm_data(
     return _model_ready(long).reset_index(drop=True)
 
 
-def fit_lmm(long: pd.DataFrame, covariates: list[str], occasions: list[str]) -> MixedFit:
+def fit_lmm(
+    long: pd.DataFrame,
+    covariates: list[str],
+    occasions: list[str],
+    inference: MixedModelSettings = LME4_CONVENTIONS,
+) -> MixedFit:
     """REML fit of value ~ occasion + covariates with a random intercept per patient."""
     x, names = design_matrix(long, ["occasion", *covariates], {"occasion": occasions[0]})
     return random_intercept_reml(
-        long["value"].to_numpy(dtype=float), x, long["patient_id"].to_numpy(), names
+        long["value"].to_numpy(dtype=float),
+        x,
+        long["patient_id"].to_numpy(),
+        names,
+        covariance=inference.covariance,
+        df_method=inference.df,
     )
 
 
+def mixed_effect_rows(fit: MixedFit, level: float) -> list[dict[str, Any]]:
+    """One row per fixed effect: estimate, SE, df, CI and p by the fit's method (MixedFit)."""
+    rows = []
+    for term, weights in zip(fit.names, np.eye(len(fit.names)), strict=True):
+        rows.append({"term": term, **contrast_row(fit, weights, level)})
+    return rows
+
+
+def contrast_row(fit: MixedFit, weights: np.ndarray, level: float) -> dict[str, float]:
+    """Estimate, SE, df, t-based CI (z when df is infinite) and two-sided p of w'b."""
+    estimate, se, df = fit.contrast(weights)
+    half = t_critical(level, df) * se
+    return {
+        "estimate": estimate,
+        "se": se,
+        "df": df,
+        "ci_low": estimate - half,
+        "ci_high": estimate + half,
+        "p_value": t_p_value(estimate / se, df),
+    }
+
+
+def mixed_method_note(inference: MixedModelSettings, level: float) -> str:
+    """The mixed models' inference in words, for table footers."""
+    se = {
+        "model_based": "standard errors from s2(X'V^-1X)^-1 at the REML estimate (as lme4, SAS "
+        "PROC MIXED)",
+        "observed_information": "standard errors from the observed information (as statsmodels)",
+    }[inference.covariance]
+    if inference.df == "kenward_roger":
+        return (
+            f"REML; Kenward-Roger adjusted standard errors and degrees of freedom (as pbkrtest); "
+            f"t-based {level:.0%} CI"
+        )
+    if inference.df == "normal":
+        return f"REML; {se}; Wald z {level:.0%} CI"
+    return f"REML; {se}; Satterthwaite degrees of freedom (as lmerTest); t-based {level:.0%} CI"
+
+
 def lmm_tables(
-    patients: pd.DataFrame, config: dict[str, Any], covariates: list[str], level: float
+    patients: pd.DataFrame,
+    config: dict[str, Any],
+    covariates: list[str],
+    level: float,
+    inference: MixedModelSettings = LME4_CONVENTIONS,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Fixed effects, variance components and estimated means per occasion for every outcome."""
     occasions = occasion_names(config)
-    z = normal_critical(level)
+    method = mixed_method_note(inference, level)
     effects, means, fits = [], [], {}
     for outcome, spec in config["outcomes"].items():
         long = lmm_data(patients, outcome, occasions, covariates)
@@ -140,7 +197,7 @@ def lmm_tables(
         expected = expected[expected[[f"{outcome}_{o}" for o in occasions]].notna().any(axis=1)]
         n_patients = long["patient_id"].nunique()
         try:
-            result = fit_lmm(long, covariates, occasions)
+            result = fit_lmm(long, covariates, occasions, inference)
         except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
             log.warning("lmm %s failed: %s", outcome, exc)
             effects.append(
@@ -166,24 +223,13 @@ def lmm_tables(
             "label": spec["label"],
             "patients": n_patients,
             "observations": len(long),
-            "method": "REML, random intercept per patient; Wald z CI",
+            "method": method,
             "converged": result.converged,
             "warnings": " | ".join(notes),
         }
         level_n = term_level_n(result.names, long, "patient_id")
-        for term, estimate, error in zip(result.names, result.params, result.bse, strict=True):
-            effects.append(
-                {
-                    **common,
-                    "term": term,
-                    "level_n": level_n[term],
-                    "estimate": float(estimate),
-                    "se": float(error),
-                    "ci_low": estimate - z * error,
-                    "ci_high": estimate + z * error,
-                    "p_value": float(normal_p_value(estimate / error)),
-                }
-            )
+        for row in mixed_effect_rows(result, level):
+            effects.append({**common, **row, "level_n": level_n[row["term"]]})
         effects.append(
             {**common, "term": "variance: patient intercept", "estimate": result.group_variance}
         )
@@ -196,20 +242,26 @@ def lmm_tables(
             col = f"C(occasion, Treatment('{occasions[0]}'))[T.{occasion}]"
             if col in result.names:
                 x[result.names.index(col)] = 1.0
-            mean = float(x @ result.params)
-            error = float(np.sqrt(x @ result.cov_params @ x))
+            row = contrast_row(result, x, level)
             means.append(
                 {
                     **common,
                     "occasion": occasion,
-                    "estimated_mean": mean,
-                    "se": error,
-                    "ci_low": mean - z * error,
-                    "ci_high": mean + z * error,
+                    "estimated_mean": row.pop("estimate"),
+                    **{k: row[k] for k in ("se", "df", "ci_low", "ci_high")},
                     "observed_n": int((long["occasion"] == occasion).sum()),
                 }
             )
-    means_columns = ["outcome", "label", "occasion", "estimated_mean", "se", "ci_low", "ci_high"]
+    means_columns = [
+        "outcome",
+        "label",
+        "occasion",
+        "estimated_mean",
+        "se",
+        "df",
+        "ci_low",
+        "ci_high",
+    ]
     return (
         pd.DataFrame(effects),
         pd.DataFrame(means or None, columns=None if means else means_columns),

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from cohort.distributions import normal_critical, normal_p_value
+from cohort.distributions import t_critical, t_p_value
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,38 @@ def check_full_rank(x: np.ndarray, names: list[str]) -> None:
 
 
 # --- Random-intercept linear mixed model, REML -----------------------------------------------------
+COVARIANCES = ("model_based", "observed_information")
+DF_METHODS = ("satterthwaite", "kenward_roger", "normal")
+
+
+@dataclass(frozen=True)
+class MixedModelSettings:
+    """Config `models.lmm`: the fixed effects' covariance and the degrees of freedom of every
+    mixed model (MixedFit says what each choice means)."""
+
+    covariance: str = "model_based"
+    df: str = "satterthwaite"
+
+    @classmethod
+    def from_config(cls, lmm: dict | None) -> MixedModelSettings:
+        return cls(**(lmm or {}))
+
+
+LME4_CONVENTIONS = MixedModelSettings()  # the default: lme4's SEs, lmerTest's Satterthwaite df
+
+
 @dataclass(frozen=True)
 class MixedFit:
     """REML fit of a random-intercept model: fixed effects and their covariance, residual and
-    patient-intercept variances, REML log-likelihood (statsmodels' constants), counts."""
+    patient-intercept variances, REML log-likelihood (statsmodels' constants), counts, and what
+    small-sample inference needs: the covariance of the variance parameters (s2e, s2u) and the
+    derivatives of the fixed effects' covariance with respect to them.
+
+    `covariance`: model_based = s2 (X'V^-1 X)^-1 at the REML estimate (lme4, SAS PROC MIXED,
+    Stata); observed_information = the inverse observed information in (b, g), as statsmodels.
+    `df_method`: satterthwaite (lmerTest's method), kenward_roger (pbkrtest's: the covariance is
+    then the adjusted one), normal (Wald z, as statsmodels). With the patient variance on the
+    boundary (0) the variance parameters reduce to s2 and every df is the residual N - p."""
 
     names: list[str]
     params: np.ndarray
@@ -110,6 +138,12 @@ class MixedFit:
     converged: bool
     boundary: bool
     design_mean: np.ndarray
+    phi: np.ndarray  # s2 (X'V^-1 X)^-1, on which Satterthwaite's df are defined
+    covariance: str = "model_based"
+    df_method: str = "satterthwaite"
+    variance_cov: np.ndarray | None = None  # covariance of (s2e, s2u); None on the boundary
+    cov_gradient: np.ndarray | None = None  # d Phi / d (s2e, s2u), shape (2, p, p)
+    kenward_roger: _KenwardRoger | None = None
 
     @property
     def bse(self) -> np.ndarray:
@@ -119,15 +153,77 @@ class MixedFit:
     def fe_params(self) -> pd.Series:
         return pd.Series(self.params, index=self.names)
 
+    def contrast(self, weights: np.ndarray) -> tuple[float, float, float]:
+        """Estimate, standard error and degrees of freedom of the linear combination w'b
+        (a fixed effect, an estimated mean, a difference)."""
+        w = np.asarray(weights, dtype=float)
+        estimate = float(w @ self.params)
+        se = float(np.sqrt(w @ self.cov_params @ w))
+        if self.df_method == "normal":
+            return estimate, se, np.inf
+        if self.variance_cov is None or self.cov_gradient is None:  # boundary: s2 only
+            return estimate, se, float(self.nobs - len(self.params))
+        if self.df_method == "kenward_roger":
+            assert self.kenward_roger is not None
+            return estimate, se, self.kenward_roger.df(w)
+        # Satterthwaite: df = 2 (w'Phi w)^2 / var(w'Phi w), the variance by the delta method
+        # over the variance parameters (Giesbrecht & Burns 1985; lmerTest).
+        phi = float(w @ self.phi @ w)
+        gradient = np.array([w @ d @ w for d in self.cov_gradient])
+        spread = float(gradient @ self.variance_cov @ gradient)
+        return estimate, se, 2 * phi**2 / spread if spread > 0 else np.inf
+
+    @property
+    def df(self) -> np.ndarray:
+        """Degrees of freedom of each fixed effect."""
+        eye = np.eye(len(self.params))
+        return np.array([self.contrast(eye[j])[2] for j in range(len(self.params))])
+
     @property
     def pvalues(self) -> pd.Series:
-        """Two-sided Wald z p-values of the fixed effects."""
-        return pd.Series(normal_p_value(self.params / self.bse), index=self.names)
+        """Two-sided p-values of the fixed effects: t with `df` (z when df_method is normal)."""
+        return pd.Series(
+            [
+                t_p_value(b / se, df)
+                for b, se, df in zip(self.params, self.bse, self.df, strict=True)
+            ],
+            index=self.names,
+        )
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald z confidence intervals of the fixed effects (columns 0 and 1, as statsmodels)."""
-        half = normal_critical(level) * self.bse
+        """Confidence intervals of the fixed effects, t-based with `df` (columns 0 and 1)."""
+        half = np.array([t_critical(level, df) for df in self.df]) * self.bse
         return pd.DataFrame({0: self.params - half, 1: self.params + half}, index=self.names)
+
+
+@dataclass(frozen=True)
+class _KenwardRoger:
+    """The ingredients of Kenward & Roger (Biometrics 1997;53:983) for V = s2e I + s2u Z Z':
+    Phi = (X'V^-1X)^-1, P_i = -X'V^-1 V_i V^-1 X, W = inverse expected REML information of
+    (s2e, s2u). The covariance is linear in its parameters, so R_ij = 0."""
+
+    phi: np.ndarray
+    p_mats: np.ndarray  # (2, p, p)
+    w: np.ndarray  # (2, 2)
+    adjusted: np.ndarray  # Phi_A = Phi + 2 Lambda
+
+    def df(self, weights: np.ndarray) -> float:
+        """Denominator df of the one-row contrast (l = 1) by Kenward & Roger's eq. (A1-A6)."""
+        l_mat = np.asarray(weights, dtype=float)[:, None]
+        theta = l_mat @ np.linalg.inv(l_mat.T @ self.phi @ l_mat) @ l_mat.T
+        middle = [theta @ self.phi @ p @ self.phi for p in self.p_mats]
+        traces = np.array([np.trace(m) for m in middle])
+        a1 = float(traces @ self.w @ traces)
+        a2 = sum(self.w[i, j] * np.trace(middle[i] @ middle[j]) for i in range(2) for j in range(2))
+        ell = 1.0
+        b = (a1 + 6 * a2) / (2 * ell)
+        g = ((ell + 1) * a1 - (ell + 4) * a2) / ((ell + 2) * a2)
+        denominator = 3 * ell + 2 * (1 - g)
+        c1, c2, c3 = g / denominator, (ell - g) / denominator, (ell + 2 - g) / denominator
+        e_star = 1 / (1 - a2 / ell)
+        v_star = (2 / ell) * (1 + c1 * b) / ((1 - c2 * b) ** 2 * (1 - c3 * b))
+        rho = v_star / (2 * e_star**2)
+        return 4 + (ell + 2) / (ell * rho - 1)
 
 
 class _Profile:
@@ -218,14 +314,111 @@ class _Profile:
         )
         return np.linalg.inv(-hess)[: self.p, : self.p]
 
+    def model_covariance(self, g: float) -> np.ndarray:
+        """Phi = s2 (X'V^-1 X)^-1 = s2 A^-1 at ratio g, s2 at its REML value."""
+        a, _, r = self.solve(g)
+        return r / (self.nobs - self.p) * np.linalg.inv(a)
+
+    def loglik_variances(self, s2e: float, s2u: float) -> float:
+        """REML log-likelihood (without constants) at the variances (s2e, s2u), b profiled."""
+        g = s2u / s2e
+        a, _, r = self.solve(g)
+        return -0.5 * (
+            (self.nobs - self.p) * np.log(s2e)
+            + float(self.count @ np.log1p(self.k * g))
+            + float(np.linalg.slogdet(a)[1])
+            + r / s2e
+        )
+
+    def variance_covariance(self, s2e: float, s2u: float) -> np.ndarray:
+        """Covariance of (s2e, s2u): the inverse observed information of the REML likelihood,
+        its Hessian by central differences in the log variances with one Richardson step (as
+        lmerTest takes numDeriv's). At the maximum the Hessian transforms with the Jacobian
+        alone, so the parameterisation does not change the result."""
+        point = np.log([s2e, s2u])
+
+        def f(z: np.ndarray) -> float:
+            return self.loglik_variances(float(np.exp(z[0])), float(np.exp(z[1])))
+
+        def hessian(h: float) -> np.ndarray:
+            out, eye = np.empty((2, 2)), np.eye(2) * h
+            for i in range(2):
+                for j in range(i, 2):
+                    out[i, j] = out[j, i] = (
+                        f(point + eye[i] + eye[j])
+                        - f(point + eye[i] - eye[j])
+                        - f(point - eye[i] + eye[j])
+                        + f(point - eye[i] - eye[j])
+                    ) / (4 * h * h)
+            return out
+
+        h_log = (4 * hessian(5e-4) - hessian(1e-3)) / 3
+        jacobian = np.diag([s2e, s2u])  # d theta / d log theta
+        return jacobian @ np.linalg.inv(-h_log) @ jacobian
+
+    def covariance_gradient(self, g: float) -> np.ndarray:
+        """d Phi / d s2e and d Phi / d s2u (analytic): Phi = s2e A(s2u / s2e)^-1 with
+        dA/dg = -sum_k dw_k M_k."""
+        a, _, _ = self.solve(g)
+        a_inv = np.linalg.inv(a)
+        a_g = -self._weighted(1 / (1 + self.k * g) ** 2)[0]
+        term = a_inv @ a_g @ a_inv
+        return np.stack([a_inv + g * term, -term])
+
+    def kenward_roger(self, g: float) -> _KenwardRoger:
+        """Kenward & Roger's P_i, Q_ij and expected REML information for V_i = s2e I + s2u 11'.
+        With d_k = 1 / (1 + k g), X'V^-m X = (X'X + sum_k (d_k^m - 1)/k M_k) / s2^m, and every
+        other product reduces to per-size sums of s_i s_i' (cohort.regression's module note)."""
+        a, _, r = self.solve(g)
+        s2 = r / (self.nobs - self.p)
+        d = 1 / (1 + self.k * g)
+        phi = s2 * np.linalg.inv(a)
+
+        def x_vm_x(m: int) -> np.ndarray:
+            return (self.xtx + self._weighted((d**m - 1) / self.k)[0]) / s2**m
+
+        p_mats = np.stack([-x_vm_x(2), -self._weighted(d**2)[0] / s2**2])
+        q12 = self._weighted(d**3)[0] / s2**3
+        q = [[x_vm_x(3), q12], [q12, self._weighted(self.k * d**3)[0] / s2**3]]
+        t = (
+            np.array(
+                [
+                    [self.count @ (self.k - 1 + d**2), self.count @ (self.k * d**2)],
+                    [self.count @ (self.k * d**2), self.count @ (self.k**2 * d**2)],
+                ]
+            )
+            / s2**2
+        )
+        information = np.empty((2, 2))
+        for i in range(2):
+            for j in range(2):
+                information[i, j] = 0.5 * (
+                    t[i, j]
+                    - 2 * np.trace(phi @ q[i][j])
+                    + np.trace(phi @ p_mats[i] @ phi @ p_mats[j])
+                )
+        w = np.linalg.inv(information)
+        inner = sum(
+            w[i, j] * (q[i][j] - p_mats[i] @ phi @ p_mats[j]) for i in range(2) for j in range(2)
+        )
+        return _KenwardRoger(phi, p_mats, w, phi + 2 * phi @ inner @ phi)
+
 
 GRID = np.linspace(np.log(1e-8), np.log(1e8), 49)
 
 
 def random_intercept_reml(
-    y: np.ndarray, x: np.ndarray, groups: np.ndarray, names: list[str]
+    y: np.ndarray,
+    x: np.ndarray,
+    groups: np.ndarray,
+    names: list[str],
+    covariance: str = MixedModelSettings.covariance,
+    df_method: str = MixedModelSettings.df,
 ) -> MixedFit:
-    """Exact REML fit of y = Xb + u_group + e (one random intercept per group)."""
+    """Exact REML fit of y = Xb + u_group + e (one random intercept per group), with the fixed
+    effects' covariance and degrees of freedom of `covariance` and `df_method` (MixedFit)."""
+    if covariance not in COVARIANCES or df_method not in DF_METHODS:
+        raise ValueError(f"unknown covariance {covariance!r} or df method {df_method!r}")
     codes, uniques = pd.factorize(groups, sort=False)
     check_full_rank(x, names)
     if len(uniques) == len(codes):  # the likelihood is flat in the variance ratio
@@ -251,10 +444,22 @@ def random_intercept_reml(
         g = float(np.exp(optimize.brentq(profile.slope, low, high, xtol=1e-13, rtol=1e-14)))
     _, beta, r = profile.solve(g)
     scale = r / (profile.nobs - profile.p)
+    phi = profile.model_covariance(g)
+    kr = profile.kenward_roger(g) if df_method == "kenward_roger" and not boundary else None
+    if kr is not None:
+        cov_params = kr.adjusted
+    elif covariance == "model_based":
+        cov_params = phi
+    else:
+        cov_params = profile.covariance(g)
+    variance_cov = gradient = None
+    if not boundary and df_method != "normal":
+        variance_cov = profile.variance_covariance(scale, g * scale)
+        gradient = profile.covariance_gradient(g)
     return MixedFit(
         names=list(names),
         params=beta,
-        cov_params=profile.covariance(g),
+        cov_params=cov_params,
         scale=scale,
         group_variance=g * scale,
         llf=profile.loglik(g),
@@ -263,6 +468,12 @@ def random_intercept_reml(
         converged=converged,
         boundary=boundary,
         design_mean=x.mean(axis=0),
+        phi=phi,
+        covariance=covariance,
+        df_method=df_method,
+        variance_cov=variance_cov,
+        cov_gradient=gradient,
+        kenward_roger=kr,
     )
 
 

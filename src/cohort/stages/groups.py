@@ -14,7 +14,9 @@ from cohort.groups import (
     levels_by_group,
     responders_by_group,
 )
+from cohort.models import mixed_effect_rows, mixed_method_note
 from cohort.outputs import table_notes, write_csv
+from cohort.regression import MixedModelSettings
 from cohort.stages import analysis_set
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,14 @@ def groups_stage(
         out["responders"],
         table_notes(settings, f"Available cases per group; Wilson {level:.0%} CI."),
     )
+    inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
+    method = mixed_method_note(inference, level)
     rows = []
     for outcome in settings["outcomes"]:
         try:
-            fit = group_by_occasion_lmm(analysis, outcome, occasions, group, reference, covariates)
+            fit = group_by_occasion_lmm(
+                analysis, outcome, occasions, group, reference, covariates, inference
+            )
         except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
             rows.append(
                 {
@@ -74,22 +80,17 @@ def groups_stage(
                 }
             )
             continue
-        ci, p_values = fit.conf_int(level), fit.pvalues
         notes = "patient-intercept variance on the boundary (0)" if fit.boundary else ""
-        for term in fit.names:
+        for row in mixed_effect_rows(fit, level):
             rows.append(
                 {
                     "outcome": outcome,
-                    "term": term,
-                    "estimate": fit.fe_params[term],
-                    "ci_low": ci.loc[term, 0],
-                    "ci_high": ci.loc[term, 1],
-                    "p_value": p_values[term],
+                    **row,
                     "observations": fit.nobs,
                     "patients": fit.groups,
                     "converged": fit.converged,
                     "warnings": notes,
-                    "method": "REML (exact, on per-patient sums), random intercept per patient; Wald z CI",
+                    "method": method,
                 }
             )
     write_csv(
@@ -98,6 +99,6 @@ def groups_stage(
         table_notes(
             settings,
             f"value ~ occasion x {group} + {', '.join(covariates)}; the occasion:{group} terms are the "
-            "between-group differences in change from baseline.",
+            f"between-group differences in change from baseline. {method}.",
         ),
     )

@@ -15,12 +15,14 @@ from cohort.models import (
     impute_part,
     lmm_tables,
     missingness_table,
+    mixed_method_note,
     pooled_predictors,
     predictor_table,
     predictor_terms,
     sensitivity_table,
 )
 from cohort.outputs import table_notes, write_csv
+from cohort.regression import MixedModelSettings
 from cohort.responders import classify_all
 from cohort.stages import analysis_set
 
@@ -34,7 +36,8 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
     n = len(analysis)
     level = settings["statistics"]["confidence_level"]
     covariates = settings["covariates"]
-    effects, means, _ = lmm_tables(analysis, settings, covariates, level)
+    inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
+    effects, means, _ = lmm_tables(analysis, settings, covariates, level, inference)
     lmm = pd.concat(
         [
             effects.assign(section="fixed effect or variance"),
@@ -48,8 +51,10 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
         table_notes(
             settings,
             f"N = {n} (analysis set); patients/observations: those with the outcome measured and complete "
-            f"covariates ({', '.join(covariates)}). Linear mixed model, REML (exact, on per-patient sums), "
-            f"random intercept per patient; Wald {level:.0%} CI. Estimated means at the mean of the covariate design.",
+            f"covariates ({', '.join(covariates)}). Linear mixed model, random intercept per patient; "
+            f"{mixed_method_note(inference, level)}. Estimated means: every covariate at its mean over the "
+            "model's observations, categorical covariates at their observed proportions (emmeans' "
+            "proportional weights); df by the same method.",
         ),
     )
 
