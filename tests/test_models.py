@@ -136,9 +136,26 @@ def test_rubin_rules_by_hand():
 
     half = stats.t.ppf(0.975, df) * np.sqrt(t)
     assert (pooled.ci_low, pooled.ci_high) == pytest.approx((1 - half, 1 + half))
-    assert pooled.fraction_missing_info == pytest.approx(0.03 / 0.08)
+    assert pooled.lambda_ == pytest.approx(0.03 / 0.08)
+    assert pooled.fmi == pytest.approx((r + 2 / (df + 3)) / (r + 1))
     # Barnard-Rubin: never more df than the complete data would have.
     assert rubin_pool(q, u, 0.95, df_complete=20).df < 20
+
+
+def test_rubin_rules_equal_mice_pool_scalar():
+    """mice 3.15.0 (R 4.2.2): pool.scalar(Q, U, n = 60, k = 3) and with n = Inf give these df
+    and fmi (lambda is (1 + 1/m) B / T by definition: mice's formula, printed by pool())."""
+    q = np.array([1.2, 1.5, 0.9, 1.4, 1.1])
+    u = np.array([0.04, 0.05, 0.045, 0.05, 0.042])
+    barnard_rubin = rubin_pool(q, u, df_complete=57)
+    assert (barnard_rubin.between, barnard_rubin.total) == pytest.approx((0.057, 0.1138))
+    assert barnard_rubin.df == pytest.approx(7.36330397705975, rel=1e-12)
+    assert barnard_rubin.fmi == pytest.approx(0.67804643687984, rel=1e-12)
+    assert barnard_rubin.lambda_ == pytest.approx(1.2 * 0.057 / 0.1138, rel=1e-12)
+    rubin = rubin_pool(q, u)
+    assert (rubin.df, rubin.fmi) == pytest.approx(
+        (11.072158954892108, 0.657754454838835), rel=1e-12
+    )
 
 
 def test_mice_is_reproducible_and_imputes_observed_values():
@@ -317,3 +334,104 @@ def test_stable_argsort_equals_numpy_stable_sort_ties_included(decimals):
     np.testing.assert_array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
     constant = np.full(20_000, 1.5)
     np.testing.assert_array_equal(stable_argsort(constant), np.arange(20_000))
+
+
+def test_multinomial_logit_equals_statsmodels_mnlogit():
+    """The Newton-Raphson multinomial logit of polyreg/logreg imputation: coefficients and
+    inverse information as statsmodels' MNLogit (three levels) and Logit (two)."""
+    import statsmodels.api as sm
+
+    from cohort.imputation import multinomial_logit
+
+    rng = np.random.default_rng(31)
+    x = np.column_stack([np.ones(400), rng.normal(size=400), rng.integers(0, 2, 400)])
+    eta = np.column_stack([np.zeros(400), x @ [0.3, 1.0, -0.5], x @ [-0.2, -0.8, 1.0]])
+    prob = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    y = (rng.random(400)[:, None] > prob.cumsum(axis=1)[:, :-1]).sum(axis=1)
+    beta, covariance = multinomial_logit(y.astype(float), x, np.ones(400), 3)
+    reference = sm.MNLogit(y, x).fit(method="newton", tol=1e-12, disp=False)
+    np.testing.assert_allclose(beta, reference.params, rtol=1e-6)
+    np.testing.assert_allclose(covariance, reference.cov_params(), rtol=1e-6, atol=1e-10)
+    binary = (y == 2).astype(float)
+    beta, covariance = multinomial_logit(binary, x, np.ones(400), 2)
+    logit = sm.Logit(binary, x).fit(disp=False, tol=1e-12)
+    np.testing.assert_allclose(beta[:, 0], logit.params, rtol=1e-6)
+    np.testing.assert_allclose(covariance, logit.cov_params(), rtol=1e-6)
+
+
+def test_augmentation_is_mice_s():
+    """mice's augment(): 2 p k pseudo-records (p predictors, k levels), each predictor in turn at
+    its mean +- SD/2 clipped to its range with the others at their means, each level twice per
+    predictor, total weight p + 1."""
+    from cohort.imputation import augment
+
+    x = np.column_stack([np.ones(5), [1.0, 2, 3, 4, 10], [0.0, 0, 1, 1, 1]])
+    y = np.array([0.0, 1, 2, 1, 0])
+    xa, ya, wa = augment(x, y, np.ones(5), 3)
+    pseudo = xa[5:]
+    assert len(pseudo) == 2 * 2 * 3 and wa[5:].sum() == pytest.approx(3)
+    sd = x[:, 1].std(ddof=1)
+    np.testing.assert_allclose(pseudo[:6, 1], np.tile([4 + sd / 2, 4 - sd / 2], 3))
+    np.testing.assert_allclose(pseudo[:6, 2], 0.6)
+    np.testing.assert_allclose(
+        pseudo[6:, 2],
+        np.clip(np.tile([0.6, 0.6], 3) + np.tile([0.5, -0.5], 3) * x[:, 2].std(ddof=1), 0, 1),
+    )
+    assert ya[5:].tolist() == [0, 0, 1, 1, 2, 2] * 2
+
+
+def test_categorical_variables_are_imputed_from_their_own_model():
+    """A three-level nominal and a binary variable, both depending on a covariate, 40% missing
+    completely at random: polyreg and logreg impute only valid levels, and the imputed values
+    follow the conditional distribution: per half of the covariate, the share of each level among
+    the imputed matches the observed share to within 0.06 (4 SE of a share over ~ 1,000 imputed
+    values in 5 imputations)."""
+    rng = np.random.default_rng(5)
+    n = 1200
+    x = rng.normal(size=n)
+    eta = np.column_stack([np.zeros(n), 1.5 * x, -1.5 * x])
+    prob = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    nominal = (rng.random(n)[:, None] > prob.cumsum(axis=1)[:, :-1]).sum(axis=1).astype(float)
+    binary = (rng.random(n) < 1 / (1 + np.exp(-2 * x))).astype(float)
+    data = pd.DataFrame({"x": x, "nominal": nominal, "binary": binary})
+    data.loc[rng.random(n) < 0.4, "nominal"] = np.nan
+    data.loc[rng.random(n) < 0.4, "binary"] = np.nan
+    completed = [
+        c for _, c in mice(data, list(range(5)), 5, seed=3, levels={"nominal": 3, "binary": 2})
+    ]
+    for column, k in (("nominal", 3), ("binary", 2)):
+        missing = data[column].isna().to_numpy()
+        for half in (x > 0, x <= 0):
+            imputed = np.concatenate([c[column].to_numpy()[missing & half] for c in completed])
+            assert set(np.unique(imputed)) <= set(range(k))
+            observed = data.loc[~missing & half, column]
+            for level in range(k):
+                assert (imputed == level).mean() == pytest.approx(
+                    (observed == level).mean(), abs=0.06
+                ), (column, level)
+
+
+def test_no_pooled_row_from_fewer_than_m_fits():
+    """A model that failed in one of three imputations is not pooled from the other two: its row
+    says so, with the count and the reason; with all three it is pooled by Rubin's rules."""
+    from cohort.models import ImputedAnalyses, pooled_predictors
+    from cohort.regression import LogisticFit
+
+    def fit(b: float) -> LogisticFit:
+        return LogisticFit(
+            ["Intercept", "age"], np.array([0.1, b]), np.eye(2) * 0.01, 80, 5, True, []
+        )
+
+    key = ("pain", "discharge")
+    config = {"outcomes": {"pain": {}}, "occasions": CONFIG["occasions"][:2]}
+    failed = ImputedAnalyses(
+        m=3, fits={key: [fit(0.2), fit(0.3)]}, notes={key: {"ValueError: perfect separation"}}
+    )
+    row = pooled_predictors(failed, config, 0.95).iloc[0]
+    assert row["term"] == "(model failed)" and "2 of m = 3" in row["method"]
+    assert "perfect separation" in row["warnings"] and pd.isna(row.get("odds_ratio", np.nan))
+    complete = ImputedAnalyses(m=3, fits={key: [fit(0.2), fit(0.3), fit(0.4)]})
+    row = pooled_predictors(complete, config, 0.95).set_index("term").loc["age"]
+    pooled = rubin_pool(np.array([0.2, 0.3, 0.4]), np.full(3, 0.01), 0.95, df_complete=78)
+    assert row["log_or"] == pytest.approx(0.3) and row["se"] == pytest.approx(np.sqrt(pooled.total))
+    assert (row["fmi"], row["lambda"]) == pytest.approx((pooled.fmi, pooled.lambda_))

@@ -732,7 +732,7 @@ def _model_reasons(n: float, events: float | None, parameters: float, min_cell: 
 
 PREDICTOR_ESTIMATES = (
     "log_or", "se", "odds_ratio", "ci_low", "ci_high", "p_value", "epv",
-    "fraction_missing_info", "monte_carlo_se",
+    "fmi", "lambda", "monte_carlo_se",
 )  # fmt: skip
 
 

@@ -1,12 +1,19 @@
-"""Multiple imputation by chained equations (MICE) with predictive mean matching, and Rubin's
+"""Multiple imputation by chained equations (MICE) with mice's default methods, and Rubin's
 rules for pooling.
 
-Each variable with missing values is imputed in turn from all the others: a Bayesian linear
-regression (coefficients and residual variance drawn from their posterior, Rubin 1987, as in van
-Buuren's `mice` method "norm") gives predicted values; each missing value then takes the observed
-value of one of the `donors` observed cases whose predictions are closest (predictive mean
-matching, type 1). PMM imputes only values that occur in the data, so integer scales, binary and
-coded categorical variables stay in range. The m imputations are m independent chains.
+Each variable with missing values is imputed in turn from all the others (a categorical one
+entering the others' models as indicator columns), by the method mice uses by default:
+- numeric: predictive mean matching. A Bayesian linear regression (coefficients and residual
+  variance drawn from their posterior, Rubin 1987, as mice's "norm") gives predicted values; each
+  missing value takes the observed value of one of the `donors` observed cases whose predictions
+  are closest (type 1 matching). Only values that occur in the data are imputed.
+- binary: logistic regression (mice's "logreg"); more than two levels: multinomial logistic
+  regression ("polyreg"); both on the data augmented as mice does against separation, with the
+  coefficients drawn from their approximate posterior.
+The m imputations are m independent chains. Written here rather than taken from statsmodels'
+MICEData, which imputes every variable by predictive mean matching on its model's predictions
+(no draw of a level from a logistic or multinomial model), and refits formulas on data frames
+where this engine updates one cross-product matrix per step.
 """
 
 from __future__ import annotations
@@ -88,50 +95,176 @@ def _pmm(
     return y_obs[order[first + rng.integers(0, k, len(pred_mis))]]
 
 
+METHODS = ("pmm", "logreg", "polyreg")
+
+
+def imputation_method(levels: int | None) -> str:
+    """mice's default method for a variable: pmm for a numeric one (levels None), logreg for a
+    binary and polyreg for a categorical one with more levels."""
+    if levels is None:
+        return "pmm"
+    return "logreg" if levels <= 2 else "polyreg"
+
+
+def augment(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """White, Daniel & Royston (Comput Stat Data Anal 2010;54:2267), as mice's `augment`: for
+    each predictor and outcome level, two pseudo-records at the predictor's mean +- SD/2
+    (clipped to its range; other predictors at their means), of total weight p + 1. They keep
+    the logistic fit finite under separation and change it little otherwise."""
+    p = x.shape[1] - 1  # predictors besides the intercept
+    if p == 0:
+        return x, y, weights
+    mean, sd = x[:, 1:].mean(axis=0), x[:, 1:].std(axis=0, ddof=1) if len(x) > 1 else 0.0
+    low, high = x[:, 1:].min(axis=0), x[:, 1:].max(axis=0)
+    rows = 2 * p * k
+    pseudo = np.tile(mean, (rows, 1))
+    for j in range(p):
+        block = slice(2 * k * j, 2 * k * (j + 1))
+        pseudo[block, j] = np.clip(mean[j] + np.tile([0.5, -0.5], k) * sd[j], low[j], high[j])
+    levels = np.tile(np.repeat(np.arange(k), 2), p)
+    x_aug = np.vstack([x, np.column_stack([np.ones(rows), pseudo])])
+    return (
+        x_aug,
+        np.concatenate([y, levels]),
+        np.concatenate([weights, np.full(rows, (p + 1) / rows)]),
+    )
+
+
+def multinomial_logit(
+    y: np.ndarray, x: np.ndarray, weights: np.ndarray, k: int, max_iterations: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted maximum-likelihood multinomial logit of codes y in 0..k-1 (reference 0; k = 2 is
+    logistic regression) by Newton-Raphson: coefficients (p x (k-1)) and the inverse information
+    over them stacked level by level."""
+    n, p = x.shape
+    beta = np.zeros((p, k - 1))
+    indicator = (y[:, None] == np.arange(1, k)[None, :]).astype(float)
+    for _ in range(max_iterations):
+        eta = np.column_stack([np.zeros(n), x @ beta])
+        prob = np.exp(eta - eta.max(axis=1, keepdims=True))
+        prob = (prob / prob.sum(axis=1, keepdims=True))[:, 1:]
+        gradient = (x.T @ (weights[:, None] * (indicator - prob))).T.ravel()
+        information = np.empty(((k - 1) * p, (k - 1) * p))
+        for a in range(k - 1):
+            for b in range(a, k - 1):
+                w = weights * prob[:, a] * (float(a == b) - prob[:, b])
+                block = x.T @ (x * w[:, None])
+                information[a * p : (a + 1) * p, b * p : (b + 1) * p] = block
+                information[b * p : (b + 1) * p, a * p : (a + 1) * p] = block
+        ridge = 1e-8 * np.trace(information) / len(information)  # collinear predictors
+        step = np.linalg.solve(information + ridge * np.eye(len(information)), gradient)
+        beta += step.reshape(k - 1, p).T
+        if np.abs(step).max() < 1e-8:
+            break
+    return beta, np.linalg.pinv(information)
+
+
+def _draw_categories(
+    rng: np.random.Generator,
+    x_obs: np.ndarray,
+    y_obs: np.ndarray,
+    x_mis: np.ndarray,
+    k: int,
+) -> np.ndarray:
+    """logreg / polyreg: fit the (augmented) multinomial logit on the observed rows, draw its
+    coefficients from their approximate posterior N(b, I^-1) (mice's logreg does; its polyreg
+    does not, which understates the between-imputation variance), and draw each missing
+    value's level from its predicted probabilities."""
+    x_aug, y_aug, w_aug = augment(x_obs, y_obs, np.ones(len(y_obs)), k)
+    beta, covariance = multinomial_logit(y_aug, x_aug, w_aug, k)
+    values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
+    noise = vectors @ (np.sqrt(np.clip(values, 0, None)) * rng.standard_normal(len(values)))
+    drawn = beta + noise.reshape(k - 1, -1).T
+    eta = np.column_stack([np.zeros(len(x_mis)), x_mis @ drawn])
+    prob = np.exp(eta - eta.max(axis=1, keepdims=True))
+    cumulative = (prob / prob.sum(axis=1, keepdims=True)).cumsum(axis=1)
+    return (rng.random(len(x_mis))[:, None] > cumulative[:, :-1]).sum(axis=1).astype(float)
+
+
 def mice(
-    data: pd.DataFrame, imputations: list[int], iterations: int, seed: int, donors: int = 5
+    data: pd.DataFrame,
+    imputations: list[int],
+    iterations: int,
+    seed: int,
+    donors: int = 5,
+    levels: dict[str, int] | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Completed copies of `data` (all columns numeric; NaN = missing), one per imputation number.
-    Imputation i is a chain with its own random stream, seeded by (seed, i), so it is the same
-    whichever job computes it and however the imputations are split across jobs."""
+    `levels`: the categorical columns (codes 0..k-1) and their number of levels; they enter the
+    other variables' models as k - 1 indicator columns and are imputed by logreg or polyreg
+    (imputation_method); every other column by PMM. Imputation i is a chain with its own random
+    stream, seeded by (seed, i), so it is the same whichever job computes it and however the
+    imputations are split across jobs."""
+    levels = levels or {}
     values = data.to_numpy(dtype=float)
     missing = np.isnan(values)
-    targets = [
-        j for j in range(values.shape[1]) if missing[:, j].any() and (~missing[:, j]).sum() > 1
-    ]
     for j in range(values.shape[1]):
         if missing[:, j].all():
             raise ValueError(f"imputation: column '{data.columns[j]}' has no observed value")
+    targets = [
+        j for j in range(values.shape[1]) if missing[:, j].any() and (~missing[:, j]).sum() > 1
+    ]
+    k_of = [levels.get(c) for c in data.columns]
+    # Design columns of each variable: one, or k - 1 indicators of a categorical with k > 2.
+    blocks, width = [], 1
+    for k in k_of:
+        size = k - 1 if k and k > 2 else 1
+        blocks.append(list(range(width, width + size)))
+        width += size
+
+    def encode(design: np.ndarray, j: int, rows: np.ndarray | slice, column: np.ndarray) -> None:
+        if len(blocks[j]) == 1:
+            design[rows, blocks[j][0]] = column
+        else:
+            for level, c in enumerate(blocks[j], start=1):
+                design[rows, c] = column == level
+
     for done, i in enumerate(imputations, start=1):
         rng = np.random.default_rng([seed, i])
-        design = np.column_stack([np.ones(len(values)), values])  # column j + 1 = variable j
+        filled = values.copy()
         for j in targets:  # start from random draws of the observed values
             observed = values[~missing[:, j], j]
-            design[missing[:, j], j + 1] = rng.choice(observed, missing[:, j].sum())
-        gram = design.T @ design  # kept current: only the imputed column's row changes
+            filled[missing[:, j], j] = rng.choice(observed, missing[:, j].sum())
+        design = np.ones((len(values), width))
+        for j in range(values.shape[1]):
+            encode(design, j, slice(None), filled[:, j])
+        gram = design.T @ design  # kept current: only the imputed variable's columns change
         for _ in range(iterations):
             for j in targets:
-                target, mis = j + 1, missing[:, j]
-                cols = [c for c in range(design.shape[1]) if c != target]
+                mis, own = missing[:, j], blocks[j]
+                cols = [c for c in range(width) if c not in own]
                 x_mis = design[mis]
-                observed_gram = gram - x_mis.T @ x_mis  # cross-products of the observed rows
-                beta, beta_draw = _draw_regression(
-                    rng, observed_gram, cols, target, int((~mis).sum())
-                )
-                fitted, drawn = np.zeros(design.shape[1]), np.zeros(design.shape[1])
-                fitted[cols], drawn[cols] = beta, beta_draw
-                design[mis, target] = _pmm(
-                    rng, (design @ fitted)[~mis], x_mis @ drawn, design[~mis, target], donors
-                )
-                gram[:, target] = gram[target, :] = design.T @ design[:, target]
-        filled = design[:, 1:]
+                method = imputation_method(k_of[j])
+                if method == "pmm":
+                    observed_gram = gram - x_mis.T @ x_mis  # cross-products of observed rows
+                    beta, beta_draw = _draw_regression(
+                        rng, observed_gram, cols, own[0], int((~mis).sum())
+                    )
+                    fitted, drawn = np.zeros(width), np.zeros(width)
+                    fitted[cols], drawn[cols] = beta, beta_draw
+                    imputed = _pmm(
+                        rng, (design @ fitted)[~mis], x_mis @ drawn, filled[~mis, j], donors
+                    )
+                else:
+                    imputed = _draw_categories(
+                        rng, design[~mis][:, cols], filled[~mis, j], x_mis[:, cols], k_of[j]
+                    )
+                filled[mis, j] = imputed
+                encode(design, j, mis, imputed)
+                gram[:, own] = design.T @ design[:, own]
+                gram[own, :] = gram[:, own].T
         log.info("imputation %d done (%d of %d in this job)", i, done, len(imputations))
         yield i, pd.DataFrame(filled, index=data.index, columns=data.columns)
 
 
 @dataclass(frozen=True)
 class Pooled:
-    """Rubin's rules: pooled estimate, total variance and its parts, degrees of freedom, CI."""
+    """Rubin's rules: pooled estimate, total variance and its parts, degrees of freedom, CI, and
+    mice's two measures of the information lost to missing data: lambda = (1 + 1/m) B / T, the
+    proportion of the variance due to missingness, and fmi = (r + 2 / (df + 3)) / (r + 1), the
+    fraction of missing information (r = (1 + 1/m) B / U, the relative increase in variance)."""
 
     estimate: float
     within: float
@@ -140,7 +273,8 @@ class Pooled:
     df: float
     ci_low: float
     ci_high: float
-    fraction_missing_info: float
+    lambda_: float
+    fmi: float
 
 
 def rubin_pool(
@@ -150,7 +284,8 @@ def rubin_pool(
     df_complete: float | None = None,
 ) -> Pooled:
     """Pool m estimates and their variances (Rubin 1987). Degrees of freedom: Rubin's
-    (m - 1)(1 + 1/r)^2, or Barnard & Rubin (1999) when the complete-data df is given."""
+    (m - 1)(1 + 1/r)^2, or Barnard & Rubin (1999) when the complete-data df is given, as
+    mice::pool.scalar."""
     q = np.asarray(estimates, dtype=float)
     u = np.asarray(variances, dtype=float)
     m = len(q)
@@ -158,18 +293,18 @@ def rubin_pool(
     u_bar = float(u.mean())
     b = float(q.var(ddof=1)) if m > 1 else 0.0
     t = u_bar + (1 + 1 / m) * b
+    r = (1 + 1 / m) * b / u_bar if u_bar > 0 else (np.inf if b > 0 else 0.0)
+    lambda_ = (1 + 1 / m) * b / t if t > 0 else 0.0
     if b == 0:
         df = np.inf if df_complete is None else float(df_complete)
     else:
-        r = (1 + 1 / m) * b / u_bar if u_bar > 0 else np.inf
-        df = (m - 1) * (1 + 1 / r) ** 2
+        df = (m - 1) / lambda_**2
         if df_complete is not None:
-            gamma = (1 + 1 / m) * b / t
-            df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - gamma)
+            df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - lambda_)
             df = 1 / (1 / df + 1 / df_obs)
     half = t_critical(level, df) * np.sqrt(t)
-    fmi = (1 + 1 / m) * b / t if t > 0 else 0.0
-    return Pooled(q_bar, u_bar, b, t, float(df), q_bar - half, q_bar + half, fmi)
+    fmi = (r + 2 / (df + 3)) / (r + 1) if np.isfinite(r) else 1.0
+    return Pooled(q_bar, u_bar, b, t, float(df), q_bar - half, q_bar + half, lambda_, float(fmi))
 
 
 def pooled_proportion(

@@ -11,7 +11,8 @@ non-responder imputation.
 - Logistic model (per outcome and follow-up): responder ~ covariates + baseline score + dose +
   categories received (Newton-Raphson, cohort.regression); odds ratios with Wald CIs; events per variable (EPV) = the smaller of
   events and non-events per estimated coefficient, flagged below 10 (Peduzzi et al. 1996).
-- Multiple imputation: cohort.imputation (MICE with PMM), pooled by Rubin's rules.
+- Multiple imputation: cohort.imputation (MICE with mice's default methods), pooled by Rubin's
+  rules only when every one of the m analyses succeeded.
 """
 
 from __future__ import annotations
@@ -491,8 +492,8 @@ def completers_vs_lost(patients: pd.DataFrame, occasion: str, variables: list[st
 def imputation_frame(
     patients: pd.DataFrame, config: dict[str, Any], variables: list[str]
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Numeric frame for MICE: categorical variables as integer codes (PMM imputes observed
-    codes), booleans as 0/1; returns it with the category levels to decode."""
+    """Numeric frame for MICE: categorical variables as integer codes of their observed levels,
+    booleans as 0/1; returns it with the category levels to decode."""
     columns = [
         *variables,
         *(f"{o}_{occ}" for o in config["outcomes"] for occ in occasion_names(config)),
@@ -502,7 +503,7 @@ def imputation_frame(
     for c in columns:
         values = patients[c]
         if is_categorical(values):
-            cat = values.astype("category")
+            cat = values.astype("category").cat.remove_unused_categories()
             levels[c] = list(cat.cat.categories)
             frame[c] = cat.cat.codes.replace(-1, np.nan).astype(float)
         else:
@@ -510,13 +511,34 @@ def imputation_frame(
     return frame, levels
 
 
+def imputation_levels(
+    patients: pd.DataFrame, frame: pd.DataFrame, levels: dict[str, list[str]]
+) -> dict[str, int]:
+    """The number of levels of each categorical or boolean column of the imputation frame, which
+    sets its imputation method (cohort.imputation.imputation_method); a column with fewer than
+    two observed levels has nothing to model and is left to PMM (it copies the one level)."""
+    counts = {c: len(v) for c, v in levels.items()}
+    for c in frame.columns:
+        if c not in counts and pd.api.types.is_bool_dtype(patients[c].dtype):
+            counts[c] = 2
+    return {c: k for c, k in counts.items() if k >= 2}
+
+
 def decode_imputed(
     patients: pd.DataFrame, imputed: pd.DataFrame, levels: dict[str, list[str]]
 ) -> pd.DataFrame:
+    """The patient table with the imputed columns put back, categories with their original
+    dtype (all declared levels, observed or not)."""
     out = patients.copy()
     for c in imputed.columns:
         if c in levels:
-            out[c] = pd.Categorical.from_codes(imputed[c].round().astype(int), categories=levels[c])
+            values = pd.Categorical.from_codes(imputed[c].round().astype(int), categories=levels[c])
+            dtype = patients[c].dtype
+            out[c] = (
+                values.set_categories(dtype.categories)
+                if isinstance(dtype, pd.CategoricalDtype)
+                else values
+            )
         else:
             out[c] = imputed[c].to_numpy()
     return out
@@ -568,7 +590,7 @@ def impute_part(
     """Imputations part, part + parts, ... of the m (one Snakemake job each part): the imputed
     columns in long form (imputation, row, values), and m."""
     settings = config["models"]["imputation"]
-    frame, _ = imputation_frame(patients, config, imputation_variables(config))
+    frame, levels = imputation_frame(patients, config, imputation_variables(config))
     m = number_of_imputations(frame, settings)
     skipped = not_imputable(frame)
     for column, reason in skipped.items():
@@ -590,6 +612,7 @@ def impute_part(
         settings["iterations"],
         settings["seed"],
         settings["donors"],
+        imputation_levels(patients, frame, levels),
     )
     pieces = [
         completed[incomplete].assign(imputation=i, row=np.arange(len(frame)))
@@ -771,8 +794,9 @@ def sensitivity_table(
                     "pct": 100 * estimate,
                     "ci_low_pct": 100 * low,
                     "ci_high_pct": 100 * high,
-                    "method": f"MICE (PMM), m = {imputed.m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
-                    "fraction_missing_info": pooled.fraction_missing_info,
+                    "method": f"MICE, m = {imputed.m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
+                    "fmi": pooled.fmi,
+                    "lambda": pooled.lambda_,
                     "monte_carlo_se_logit": np.sqrt(pooled.between / imputed.m),
                 }
             )
@@ -791,30 +815,47 @@ def pooled_predictors(
     imputed: ImputedAnalyses, config: dict[str, Any], level: float
 ) -> pd.DataFrame:
     """Log odds ratios of the logistic models fitted in each imputed data set, pooled by Rubin's
-    rules (Barnard-Rubin df), with the Monte Carlo standard error sqrt(B / m)."""
+    rules (Barnard-Rubin df), with the Monte Carlo standard error sqrt(B / m), mice's fmi and
+    lambda. Pooled only when the model was fitted in all m imputations (and a term estimated in
+    all of them): a pool of the fits that succeeded is not multiple imputation; the row says
+    how many failed and why."""
     rows = []
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
             fits = imputed.fits.get((outcome, occasion), [])
             notes = imputed.notes.get((outcome, occasion), set())
-            if not fits:
+            if len(fits) < imputed.m:  # Rubin's rules need every imputation's fit
                 rows.append(
                     {
                         "outcome": outcome,
                         "occasion": occasion,
                         "analysis": "multiple imputation",
                         "term": "(model failed)",
+                        "method": f"not pooled: the model was fitted in {len(fits)} of "
+                        f"m = {imputed.m} imputations",
                         "warnings": " | ".join(sorted(notes)),
                     }
                 )
                 continue
             n = fits[0].nobs
-            for term in fits[0].names:
+            for term in dict.fromkeys(t for f in fits for t in f.names):
                 if term == "Intercept":
                     continue
                 having = [f for f in fits if term in f.names]  # a level absent in one imputation
                 if len(having) < len(fits):
-                    notes.add(f"{term}: estimable in {len(having)} of {len(fits)} imputations")
+                    rows.append(
+                        {
+                            "outcome": outcome,
+                            "occasion": occasion,
+                            "analysis": "multiple imputation",
+                            "N": n,
+                            "term": term,
+                            "method": f"not pooled: estimable in {len(having)} of m = "
+                            f"{imputed.m} imputations (a level absent from the others)",
+                            "warnings": " | ".join(sorted(notes)),
+                        }
+                    )
+                    continue
                 pooled = rubin_pool(
                     np.array([f.params[f.names.index(term)] for f in having]),
                     np.array([f.bse[f.names.index(term)] ** 2 for f in having]),
@@ -834,8 +875,9 @@ def pooled_predictors(
                         "ci_low": np.exp(pooled.ci_low),
                         "ci_high": np.exp(pooled.ci_high),
                         "p_value": t_p_value(pooled.estimate / np.sqrt(pooled.total), pooled.df),
-                        "method": f"logistic regression in m = {len(having)} imputations, Rubin's rules (Barnard-Rubin df)",
-                        "fraction_missing_info": pooled.fraction_missing_info,
+                        "method": f"logistic regression in each of m = {imputed.m} imputations, Rubin's rules (Barnard-Rubin df)",
+                        "fmi": pooled.fmi,
+                        "lambda": pooled.lambda_,
                         "monte_carlo_se": np.sqrt(pooled.between / len(having)),
                         "warnings": " | ".join(sorted(notes)),
                     }

@@ -167,7 +167,8 @@ def predictors_stage(
             settings,
             f"Responder rates under three handlings of missing follow-up; N = {n}. complete case: measured at "
             "start and occasion; non-responder imputation: missing = non-responder; multiple imputation: outcomes "
-            f"imputed (MICE, PMM; m = {imputed.m}) and classified in each imputed set, pooled by Rubin's rules on "
-            "the logit scale; Monte Carlo SE on the logit scale.",
+            f"imputed (MICE: PMM for numeric, logistic for binary, multinomial logistic for categorical variables; "
+            f"m = {imputed.m}) and classified in each imputed set, pooled by Rubin's rules on the logit scale; "
+            "Monte Carlo SE on the logit scale; fmi and lambda as mice reports them.",
         ),
     )
