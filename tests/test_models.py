@@ -24,6 +24,7 @@ from cohort.models import (
     number_of_imputations,
     predictor_table,
 )
+from cohort.regression import LogisticSettings, design_matrix, logistic_regression
 from cohort.responders import classify_all, wilson_interval
 
 OCCASIONS = ["start", "discharge", "followup_1y"]
@@ -95,8 +96,13 @@ def irls(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def test_logistic_model_equals_newton_raphson_by_hand():
     patients = cohort(200, 3)
     classified = classify_all(patients, CONFIG)
-    table = predictor_table(
-        patients, classified, CONFIG, lambda o: ["age", "n_sessions", f"{o}_start"], 0.95
+    table, _ = predictor_table(
+        patients,
+        classified,
+        CONFIG,
+        lambda o: ["age", "n_sessions", f"{o}_start"],
+        0.95,
+        LogisticSettings(ci="wald", firth="never"),
     )
     row = table[(table["occasion"] == "discharge")].set_index("term")
     frame = patients.merge(
@@ -435,3 +441,45 @@ def test_no_pooled_row_from_fewer_than_m_fits():
     pooled = rubin_pool(np.array([0.2, 0.3, 0.4]), np.full(3, 0.01), 0.95, df_complete=78)
     assert row["log_or"] == pytest.approx(0.3) and row["se"] == pytest.approx(np.sqrt(pooled.total))
     assert (row["fmi"], row["lambda"]) == pytest.approx((pooled.fmi, pooled.lambda_))
+
+
+def test_firth_is_chosen_under_separation_or_few_events_and_stated():
+    """firth auto: a model with a separating variable is fitted by Firth's penalised likelihood,
+    the warning names the separated term, and the estimates are logistic_regression's with
+    firth=True; with firth never the same model fails with the reason; with EPV below the
+    threshold Firth is used although nothing is separated. The method column says which."""
+    patients = cohort(200, 3)
+    classified = classify_all(patients, CONFIG)
+    at = classified[(classified["occasion"] == "discharge") & (classified["outcome"] == "pain")]
+    responders = set(at.loc[at["category"] == "responder", "patient_id"])
+    patients["marker"] = pd.Categorical(
+        np.where(
+            patients["patient_id"].isin(responders) | (np.arange(len(patients)) % 3 > 0), "a", "b"
+        )
+    )  # level b: no responder
+
+    def terms(outcome):
+        return ["age", "marker"]
+
+    table, firth_models = predictor_table(patients, classified, CONFIG, terms, 0.95)
+    rows = table[(table["occasion"] == "discharge") & (table["outcome"] == "pain")]
+    assert ("pain", "discharge") in firth_models
+    assert rows["method"].str.contains("Firth").all()
+    assert rows["warnings"].str.contains(r"separation in C\(marker\)\[T.b\]").all()
+    frame = rows.set_index("term")
+    data = patients.merge(at[at["category"] != "missing"], on="patient_id")
+    x, names = design_matrix(data, ["marker", "age"], drop_unused_levels=True)
+    direct = logistic_regression(
+        (data["category"] == "responder").to_numpy(float), x, names, firth=True
+    )
+    assert frame.loc["C(marker)[T.b]", "log_or"] == pytest.approx(direct.params[1], rel=1e-9)
+    never, _ = predictor_table(
+        patients, classified, CONFIG, terms, 0.95, LogisticSettings(firth="never")
+    )
+    failed = never[(never["occasion"] == "discharge") & (never["outcome"] == "pain")]
+    assert failed["term"].tolist() == ["(model failed)"]
+    assert "separation" in failed["warnings"].iat[0]
+    few, firth_models = predictor_table(
+        patients, classified, CONFIG, lambda o: ["age"], 0.95, LogisticSettings(epv_minimum=1000)
+    )
+    assert few["method"].str.contains("Firth").all() and len(firth_models) == 2

@@ -19,7 +19,9 @@ from cohort.regression import (
     MixedModelSettings,
     design_matrix,
     logistic_regression,
+    profile_likelihood,
     random_intercept_reml,
+    separated_terms,
 )
 
 OCCASIONS = ["start", "discharge", "followup_1y"]
@@ -437,3 +439,116 @@ def test_boundary_variance_gives_the_residual_df():
     fit = ours(frame, covariance="model_based", df_method="satterthwaite")
     assert fit.boundary
     np.testing.assert_allclose(fit.df, fit.nobs - len(fit.names))
+
+
+# --- Logistic regression: profile likelihood, separation, Firth ---------------------------------
+def logistic_fixture(variables):
+    frame = pd.read_csv(FIXTURES / "logistic_small.csv")
+    frame["sex"] = pd.Categorical(frame["sex"], ["F", "M"])
+    frame["site"] = pd.Categorical(frame["site"], ["common", "rare"])
+    x, names = design_matrix(frame, variables)
+    expected = pd.read_csv(FIXTURES / "logistic_reference.csv")
+    return frame["y"].to_numpy(dtype=float), x, names, expected
+
+
+def test_profile_likelihood_intervals_equal_r_confint_glm():
+    """60 patients, 8 events: R's glm estimates to 1e-7 and SEs to 1e-4 (glm.fit takes the
+    information from its last IRLS weights, one step behind its estimate, epsilon 1e-8); the
+    likelihood-ratio p-values (drop1, LRT) to 1e-7; the profile intervals to 1e-3, because
+    MASS's confint.glm interpolates its profile on a grid with a spline (it is off by up to
+    5e-4 here) while ours finds the root: at our ends, statsmodels' fit with the coefficient as
+    an offset gives a deviance equal to the chi-square quantile to 1e-8."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    y, x, names, expected = logistic_fixture(["sex", "age", "score"])
+    expected = expected[expected["model"] == "ml"]
+    fit = logistic_regression(y, x, names)
+    for j, term in enumerate(names):
+        row = expected.set_index("term").loc[r_name(term)]
+        assert fit.params[j] == pytest.approx(row["estimate"], rel=1e-7)
+        assert fit.bse[j] == pytest.approx(row["se"], rel=1e-4)
+        low, high, p = profile_likelihood(fit, y, x, j, 0.95)
+        assert (low, high) == pytest.approx((row["ci_low"], row["ci_high"]), abs=1e-3)
+        if term != "Intercept":
+            assert p == pytest.approx(row["p_lr"], rel=1e-7)
+        for end in (low, high):  # exact: the profile deviance is the chi-square quantile there
+            others = [i for i in range(len(names)) if i != j]
+            restricted = sm.GLM(
+                y, x[:, others], family=sm.families.Binomial(), offset=end * x[:, j]
+            )
+            deviance = 2 * (fit.loglik - restricted.fit(tol=1e-12).llf)
+            assert deviance == pytest.approx(stats.chi2.ppf(0.95, 1), rel=1e-8)
+
+
+def test_separation_is_detected_and_named():
+    """A level with no event: glm's estimate runs off to -16 with SE 2309; Konis's linear
+    program names the separated term, maximum likelihood is refused naming it, and the data
+    without that level are not separated."""
+    y, x, names, expected = logistic_fixture(["sex", "site", "age", "score"])
+    runaway = expected[(expected["model"] == "ml_separated") & (expected["term"] == "siterare")]
+    assert runaway["se"].iat[0] > 1000  # what R reports instead of an error
+    assert separated_terms(y, x, names) == ["C(site)[T.rare]"]
+    with pytest.raises(ValueError, match=r"separation in C\(site\)\[T.rare\]"):
+        logistic_regression(y, x, names)
+    y2, x2, names2, _ = logistic_fixture(["sex", "age", "score"])
+    assert separated_terms(y2, x2, names2) == []
+
+
+def test_firth_equals_brglm2_under_separation():
+    """Firth's penalised likelihood with the separated level: finite estimates and SEs equal to
+    brglm2's (type AS_mean, identical to Firth's for the logistic link) to 1e-6."""
+    y, x, names, expected = logistic_fixture(["sex", "site", "age", "score"])
+    expected = expected[expected["model"] == "firth"].set_index("term")
+    fit = logistic_regression(y, x, names, firth=True)
+    assert fit.converged and fit.firth
+    for j, term in enumerate(names):
+        row = expected.loc[r_name(term)]
+        assert (fit.params[j], fit.bse[j]) == pytest.approx((row["estimate"], row["se"]), rel=1e-6)
+
+
+def test_firth_on_a_two_by_two_table_is_the_log_odds_ratio_plus_one_half():
+    """Closed form: with one binary covariate, Firth's estimate is the log odds ratio of the table
+    with 1/2 added to each cell (Firth 1993), even with an empty cell."""
+    cells = {(0, 0): 12, (0, 1): 5, (1, 0): 9, (1, 1): 0}  # (exposed, event): count
+    rows = [(e, v) for (e, v), k in cells.items() for _ in range(k)]
+    exposed, event = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    x = np.column_stack([np.ones(len(rows)), exposed])
+    fit = logistic_regression(event, x, ["Intercept", "exposed"], firth=True)
+    a, b, c, d = (cells[k] + 0.5 for k in [(1, 1), (1, 0), (0, 1), (0, 0)])
+    assert fit.params[1] == pytest.approx(np.log(a * d / (b * c)), rel=1e-9)
+
+
+def test_firth_profile_interval_equals_a_brute_force_profile():
+    """The penalised profile interval (as logistf) against a direct computation: the penalised
+    log-likelihood maximised by scipy's BFGS over the other coefficients on a grid of the
+    separated term's values, the ends found by interpolation (to 1e-4)."""
+    from scipy import optimize as opt
+    from scipy import special as sp
+
+    y, x, names, _ = logistic_fixture(["sex", "site", "age", "score"])
+    fit = logistic_regression(y, x, names, firth=True)
+    j = names.index("C(site)[T.rare]")
+    low, high, _ = profile_likelihood(fit, y, x, j, 0.95)
+
+    def penalised(beta):
+        p = sp.expit(x @ beta)
+        info = x.T @ (x * (p * (1 - p))[:, None])
+        return (
+            float(np.sum(y * (x @ beta) - np.logaddexp(0, x @ beta)))
+            + 0.5 * np.linalg.slogdet(info)[1]
+        )
+
+    def gap(b):
+        others = [i for i in range(len(names)) if i != j]
+
+        def negative(z):
+            beta = fit.params.copy()
+            beta[others], beta[j] = z, b
+            return -penalised(beta)
+
+        best = opt.minimize(negative, fit.params[others], method="BFGS", options={"gtol": 1e-9})
+        return 2 * (penalised(fit.params) + best.fun) - sp.chdtri(1, 0.05)
+
+    assert opt.brentq(gap, low - 1, fit.params[j]) == pytest.approx(low, abs=1e-4)
+    assert opt.brentq(gap, fit.params[j], high + 1) == pytest.approx(high, abs=1e-4)

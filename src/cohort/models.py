@@ -31,12 +31,15 @@ from cohort.distributions import normal_critical, normal_p_value, t_critical, t_
 from cohort.imputation import mice, pooled_proportion, rubin_pool
 from cohort.regression import (
     LME4_CONVENTIONS,
+    R_CONVENTIONS,
     LogisticFit,
+    LogisticSettings,
     MixedFit,
     MixedModelSettings,
     design_matrix,
     is_categorical,
     logistic_regression,
+    profile_likelihood,
     random_intercept_reml,
 )
 from cohort.responders import (
@@ -51,7 +54,6 @@ from cohort.responders import (
 )
 
 log = logging.getLogger(__name__)
-EPV_MINIMUM = 10
 
 
 def _term(data: pd.DataFrame, variable: str) -> str:
@@ -311,30 +313,52 @@ def patient_categories(
     return part["category"].to_numpy(dtype=object)[rows]
 
 
-def fit_logistic(frame: pd.DataFrame, variables: list[str]) -> LogisticFit:
-    """Logistic regression of `responder` on the variables (dummies for categorical ones)."""
+def fit_logistic(
+    frame: pd.DataFrame, variables: list[str], firth: bool = False
+) -> tuple[LogisticFit, np.ndarray, np.ndarray]:
+    """Logistic regression of `responder` on the variables (dummies for categorical ones), by
+    maximum likelihood or Firth's penalised likelihood; returns the fit, y and the design."""
     x, names = design_matrix(frame, variables, drop_unused_levels=True)
-    result = logistic_regression(frame["responder"].to_numpy(dtype=float), x, names)
+    y = frame["responder"].to_numpy(dtype=float)
+    result = logistic_regression(y, x, names, firth=firth)
     for message in result.warnings:
         log.warning("%s", message)
-    return result
+    return result, y, x
 
 
-def _odds_rows(result: LogisticFit, level: float) -> list[dict[str, Any]]:
+def logistic_method(firth: bool, ci: str, level: float) -> str:
+    """The logistic model's estimator and inference in words (method column, footers)."""
+    estimator = "Firth's penalised likelihood" if firth else "maximum likelihood"
+    if ci == "profile":
+        return (
+            f"logistic regression, {estimator}; {'penalised ' if firth else ''}profile-likelihood "
+            f"{level:.0%} CI and likelihood-ratio p"
+        )
+    return f"logistic regression, {estimator}; Wald {level:.0%} CI and p"
+
+
+def _odds_rows(
+    result: LogisticFit, y: np.ndarray, x: np.ndarray, level: float, ci: str
+) -> list[dict[str, Any]]:
+    """One row per term: log odds ratio, SE, odds ratio with its CI and p (profile or Wald)."""
     z = normal_critical(level)
     rows = []
-    for term, b, se in zip(result.names, result.params, result.bse, strict=True):
+    for j, (term, b, se) in enumerate(zip(result.names, result.params, result.bse, strict=True)):
         if term == "Intercept":
             continue
+        if ci == "profile":
+            low, high, p = profile_likelihood(result, y, x, j, level)
+        else:
+            low, high, p = b - z * se, b + z * se, float(normal_p_value(b / se))
         rows.append(
             {
                 "term": term,
                 "log_or": float(b),
                 "se": float(se),
                 "odds_ratio": np.exp(b),
-                "ci_low": np.exp(b - z * se),
-                "ci_high": np.exp(b + z * se),
-                "p_value": float(normal_p_value(b / se)),
+                "ci_low": np.exp(low),
+                "ci_high": np.exp(high),
+                "p_value": p,
             }
         )
     return rows
@@ -346,9 +370,13 @@ def predictor_table(
     config: dict[str, Any],
     terms_of: Any,
     level: float,
-) -> pd.DataFrame:
-    """Complete-case logistic models per outcome and follow-up occasion."""
-    rows = []
+    logistic: LogisticSettings = R_CONVENTIONS,
+) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
+    """Complete-case logistic models per outcome and follow-up occasion, and the models fitted
+    by Firth's penalised likelihood (`logistic.firth`: always; auto = under separation or when
+    EPV < `logistic.epv_minimum`; never = separation makes the model fail), which the
+    imputed data sets then use too."""
+    rows, firth_models = [], set()
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
             variables = terms_of(outcome)
@@ -362,43 +390,57 @@ def predictor_table(
                 "analysis": "complete case",
                 "N": len(frame),
                 "events": events,
-                "method": f"logistic regression, Wald {level:.0%} CI",
             }
+            parameters = len(design_matrix(frame, variables, drop_unused_levels=True)[1]) - 1
+            epv = min(events, len(frame) - events) / max(parameters, 1)
+            notes = (
+                [f"EPV {epv:.1f} < {logistic.epv_minimum:g}"] if epv < logistic.epv_minimum else []
+            )
+            firth = logistic.firth == "always" or (
+                logistic.firth == "auto" and epv < logistic.epv_minimum
+            )
             try:
-                result = fit_logistic(frame, variables)
+                try:
+                    result, y, x = fit_logistic(frame, variables, firth)
+                except ValueError as exc:
+                    if "separation" not in str(exc) or logistic.firth != "auto":
+                        raise
+                    notes.append(f"{exc}: Firth's penalised likelihood used")
+                    firth = True
+                    result, y, x = fit_logistic(frame, variables, firth)
             except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
                 log.warning("logistic %s %s failed: %s", outcome, occasion, exc)
                 rows.append(
-                    {**common, "term": "(model failed)", "warnings": f"{type(exc).__name__}: {exc}"}
+                    {
+                        **common,
+                        "method": logistic_method(firth, logistic.ci, level),
+                        "term": "(model failed)",
+                        "warnings": f"{type(exc).__name__}: {exc}",
+                    }
                 )
                 continue
             if result.nobs != len(frame):
                 raise AssertionError(
                     f"logistic {outcome} {occasion}: nobs {result.nobs} != {len(frame)}"
                 )
-            k = len(result.params) - 1
-            epv = min(events, len(frame) - events) / k
-            warning = " | ".join(
-                [
-                    *result.warnings,
-                    *([f"EPV {epv:.1f} < {EPV_MINIMUM}"] if epv < EPV_MINIMUM else []),
-                ]
-            )
-            converged = result.converged
+            if firth:
+                firth_models.add((outcome, occasion))
+            warning = " | ".join([*result.warnings, *notes])
             level_n = term_level_n(result.names, frame)
-            for row in _odds_rows(result, level):
+            for row in _odds_rows(result, y, x, level, logistic.ci):
                 rows.append(
                     {
                         **common,
+                        "method": logistic_method(firth, logistic.ci, level),
                         **row,
                         "level_n": level_n[row["term"]],
-                        "parameters": k,
+                        "parameters": parameters,
                         "epv": epv,
-                        "converged": converged,
+                        "converged": result.converged,
                         "warnings": warning,
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), firth_models
 
 
 # --- Missing data --------------------------------------------------------------------------------
@@ -653,25 +695,33 @@ def analyse_imputed(
     completed: Iterable[pd.DataFrame],
     config: dict[str, Any],
     terms_of: Any,
+    firth_models: set[tuple[str, str]] | None = None,
     batch_rows: int = 200_000,
 ) -> ImputedAnalyses:
-    """Classify each completed data set with the MCID rule and fit the response models in it.
-    Small data sets are stacked into batches of about `batch_rows` rows, so that the design
-    matrices and classifications are built once per batch (same numbers: both act row by row)."""
+    """Classify each completed data set with the MCID rule and fit the response models in it
+    (by Firth's penalised likelihood for the models in `firth_models`, as in the complete-case
+    analysis, so that every imputation uses the same estimator). Small data sets are stacked
+    into batches of about `batch_rows` rows, so that the design matrices and classifications
+    are built once per batch (same numbers: both act row by row)."""
     results = ImputedAnalyses()
     batch: list[pd.DataFrame] = []
+    firth_models = firth_models or set()
     for data in completed:
         batch.append(data)
         if len(batch) * len(data) >= batch_rows:
-            _analyse_batch(batch, config, terms_of, results)
+            _analyse_batch(batch, config, terms_of, firth_models, results)
             batch = []
     if batch:
-        _analyse_batch(batch, config, terms_of, results)
+        _analyse_batch(batch, config, terms_of, firth_models, results)
     return results
 
 
 def _analyse_batch(
-    batch: list[pd.DataFrame], config: dict[str, Any], terms_of: Any, results: ImputedAnalyses
+    batch: list[pd.DataFrame],
+    config: dict[str, Any],
+    terms_of: Any,
+    firth_models: set[tuple[str, str]],
+    results: ImputedAnalyses,
 ) -> None:
     """`analyse_imputed` for completed data sets of equal length, stacked."""
     handling = config["responders"]["could_not_improve"]
@@ -720,7 +770,11 @@ def _analyse_batch(
             start = previous[-1].params if previous and previous[-1].names == names else None
             try:
                 fit = logistic_regression(
-                    (cat[rows] == responder).astype(float), x[:, used], names, start=start
+                    (cat[rows] == responder).astype(float),
+                    x[:, used],
+                    names,
+                    start=start,
+                    firth=key in firth_models,
                 )
             except (ValueError, np.linalg.LinAlgError) as exc:
                 notes.add(f"{type(exc).__name__}: {exc}")
@@ -875,7 +929,8 @@ def pooled_predictors(
                         "ci_low": np.exp(pooled.ci_low),
                         "ci_high": np.exp(pooled.ci_high),
                         "p_value": t_p_value(pooled.estimate / np.sqrt(pooled.total), pooled.df),
-                        "method": f"logistic regression in each of m = {imputed.m} imputations, Rubin's rules (Barnard-Rubin df)",
+                        "method": f"logistic regression ({'Firth' if fits[0].firth else 'maximum likelihood'}) "
+                        f"in each of m = {imputed.m} imputations, Rubin's rules (Barnard-Rubin df), t-based CI",
                         "fmi": pooled.fmi,
                         "lambda": pooled.lambda_,
                         "monte_carlo_se": np.sqrt(pooled.between / len(having)),

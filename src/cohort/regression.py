@@ -479,8 +479,28 @@ def random_intercept_reml(
 
 # --- Logistic regression ----------------------------------------------------------------------------
 @dataclass(frozen=True)
+class LogisticSettings:
+    """Config `models.logistic`: intervals (profile likelihood, as R's confint.glm and logistf,
+    or Wald), when to use Firth's penalised likelihood (auto: under separation or fewer than
+    `epv_minimum` events per variable; always; never) and the EPV threshold (Peduzzi et al.,
+    J Clin Epidemiol 1996;49:1373)."""
+
+    ci: str = "profile"
+    firth: str = "auto"
+    epv_minimum: float = 10.0
+
+    @classmethod
+    def from_config(cls, logistic: dict | None) -> LogisticSettings:
+        return cls(**(logistic or {}))
+
+
+R_CONVENTIONS = LogisticSettings()  # the default: profile-likelihood CIs, Firth when needed
+
+
+@dataclass(frozen=True)
 class LogisticFit:
-    """Maximum-likelihood logistic regression: coefficients, covariance (inverse information)."""
+    """Logistic regression by maximum likelihood or Firth's penalised likelihood: coefficients,
+    covariance (inverse information), the (penalised) log-likelihood, counts."""
 
     names: list[str]
     params: np.ndarray
@@ -489,10 +509,86 @@ class LogisticFit:
     iterations: int
     converged: bool
     warnings: list[str]
+    firth: bool = False
+    loglik: float = np.nan
 
     @property
     def bse(self) -> np.ndarray:
         return np.sqrt(np.diag(self.cov_params))
+
+
+def separated_terms(y: np.ndarray, x: np.ndarray, names: list[str]) -> list[str]:
+    """The terms whose maximum-likelihood estimate is infinite (complete or quasi-complete
+    separation), by Konis's linear program (detectseparation::detect_separation): a direction b
+    with (2y - 1) x_i'b >= 0 for every row and sum > 0 exists exactly when the data are
+    separated; the terms with b_j != 0 diverge. Empty when the MLE exists."""
+    from scipy.optimize import linprog
+
+    signed = np.where(np.asarray(y) > 0.5, 1.0, -1.0)[:, None] * x
+    scale = np.maximum(np.abs(signed).max(axis=0), 1e-300)
+    signed = signed / scale
+    result = linprog(
+        -signed.sum(axis=0),
+        A_ub=-signed,
+        b_ub=np.zeros(len(signed)),
+        bounds=[(-1, 1)] * x.shape[1],
+        method="highs",
+    )
+    if result.status != 0 or -result.fun < 1e-7 * len(signed):
+        return []
+    return [name for name, b in zip(names, result.x, strict=True) if abs(b) > 1e-7]
+
+
+def _hat_diagonal(x: np.ndarray, w: np.ndarray, information: np.ndarray) -> np.ndarray:
+    """Diagonal of W^1/2 X (X'WX)^-1 X' W^1/2."""
+    return np.einsum("ij,ij->i", x @ np.linalg.inv(information), x) * w
+
+
+def _penalised_loglik(y: np.ndarray, x: np.ndarray, beta: np.ndarray, firth: bool) -> float:
+    eta = x @ beta
+    value = float(np.sum(y * eta - np.logaddexp(0, eta)))
+    if firth:
+        p = special.expit(eta)
+        value += 0.5 * float(np.linalg.slogdet(x.T @ (x * (p * (1 - p))[:, None]))[1])
+    return value
+
+
+def _newton(
+    y: np.ndarray,
+    x: np.ndarray,
+    beta: np.ndarray,
+    free: np.ndarray,
+    firth: bool,
+    max_iterations: int,
+) -> tuple[np.ndarray, int, bool]:
+    """Maximise the (penalised) log-likelihood over the coefficients `free` (the others fixed),
+    by Newton-Raphson on the (modified) score with step halving. Firth's modified score is
+    X'(y - p + h (1/2 - p)), h the hat diagonal of the full design (Firth, Biometrika 1993;
+    Heinze & Schemper, Stat Med 2002)."""
+    current = _penalised_loglik(y, x, beta, firth)
+    for iteration in range(1, max_iterations + 1):
+        p = special.expit(x @ beta)
+        w = p * (1 - p)
+        information = x.T @ (x * w[:, None])
+        residual = y - p
+        if firth:
+            residual = residual + _hat_diagonal(x, w, information) * (0.5 - p)
+        score = x[:, free].T @ residual
+        try:
+            step = np.linalg.solve(information[np.ix_(free, free)], score)
+        except np.linalg.LinAlgError:
+            raise ValueError("singular information matrix (separation)") from None
+        for _ in range(30):  # step halving: the (penalised) likelihood must not fall
+            candidate = beta.copy()
+            candidate[free] += step
+            value = _penalised_loglik(y, x, candidate, firth)
+            if value >= current - 1e-12:
+                break
+            step = step / 2
+        beta, current = candidate, value
+        if np.abs(step).max() < 1e-10:
+            return beta, iteration, True
+    return beta, max_iterations, False
 
 
 def logistic_regression(
@@ -501,36 +597,104 @@ def logistic_regression(
     names: list[str],
     max_iterations: int = 100,
     start: np.ndarray | None = None,
+    firth: bool = False,
 ) -> LogisticFit:
-    """Newton-Raphson on the log-likelihood; converged when the largest step is below 1e-10.
-    Complete separation (every outcome predicted exactly) and quasi-complete separation (the
-    information matrix becomes singular as a coefficient diverges) are refused with a ValueError;
-    fitted probabilities of 0 or 1 at convergence are reported. `start`: initial coefficients
-    (e.g. the fit in the previous imputed data set: fewer iterations, the same optimum)."""
+    """Newton-Raphson on the log-likelihood, or on Firth's penalised likelihood (finite under
+    separation, less biased with few events); converged when the largest step is below 1e-10.
+    By maximum likelihood, complete separation (every outcome predicted exactly) and
+    quasi-complete separation (the information matrix becomes singular as a coefficient
+    diverges) are refused with a ValueError naming the separated terms; fitted probabilities of
+    0 or 1 at convergence are reported. `start`: initial coefficients (e.g. the fit in the
+    previous imputed data set: fewer iterations, the same optimum)."""
     check_full_rank(x, names)
     y = np.asarray(y, dtype=float)
     beta = np.zeros(x.shape[1]) if start is None else np.array(start, dtype=float)
-    notes, converged, iterations = [], False, 0
-    while iterations < max_iterations:
-        iterations += 1
-        p = special.expit(x @ beta)
-        if np.abs(y - p).max() < 1e-8:
-            raise ValueError("perfect separation: the variables predict every outcome exactly")
-        information = x.T @ (x * (p * (1 - p))[:, None])
-        try:
-            step = np.linalg.solve(information, x.T @ (y - p))
-        except np.linalg.LinAlgError:
-            raise ValueError("singular information matrix (separation)") from None
-        beta = beta + step
-        if np.abs(step).max() < 1e-10:
-            converged = True
-            break
+    notes: list[str] = []
+    free = np.arange(x.shape[1])
+    if firth:
+        beta, iterations, converged = _newton(y, x, beta, free, True, max_iterations)
+    else:
+        converged, iterations = False, 0
+        while iterations < max_iterations:
+            iterations += 1
+            p = special.expit(x @ beta)
+            if np.abs(y - p).max() < 1e-8:
+                raise ValueError(_separation_message(y, x, names, "perfect separation"))
+            information = x.T @ (x * (p * (1 - p))[:, None])
+            try:
+                step = np.linalg.solve(information, x.T @ (y - p))
+            except np.linalg.LinAlgError:
+                raise ValueError(_separation_message(y, x, names, "singular information")) from None
+            beta = beta + step
+            if np.abs(step).max() < 1e-10:
+                converged = True
+                break
     p = special.expit(x @ beta)
     information = x.T @ (x * (p * (1 - p))[:, None])
+    extreme = ((p < 1e-8) | (p > 1 - 1e-8)).any()
+    if not firth and (extreme or not converged) and separated_terms(y, x, names):
+        raise ValueError(_separation_message(y, x, names, "quasi-complete separation"))
     if not converged:
         notes.append(f"ConvergenceWarning: no convergence in {max_iterations} iterations")
-    if ((p < 1e-8) | (p > 1 - 1e-8)).any():
-        notes.append("PerfectSeparationWarning: fitted probabilities of 0 or 1 (separation)")
+    if not firth and extreme:
+        notes.append("PerfectSeparationWarning: fitted probabilities of 0 or 1")
     return LogisticFit(
-        list(names), beta, np.linalg.inv(information), len(y), iterations, converged, notes
+        list(names),
+        beta,
+        np.linalg.inv(information),
+        len(y),
+        iterations,
+        converged,
+        notes,
+        firth,
+        _penalised_loglik(y, x, beta, firth),
     )
+
+
+def _separation_message(y: np.ndarray, x: np.ndarray, names: list[str], what: str) -> str:
+    terms = separated_terms(y, x, names)
+    return f"{what}: separation in {', '.join(terms) or 'the design'} (no finite estimate)"
+
+
+def profile_likelihood(
+    fit: LogisticFit, y: np.ndarray, x: np.ndarray, j: int, level: float
+) -> tuple[float, float, float]:
+    """Profile (penalised, for Firth) likelihood interval of coefficient j and the likelihood
+    ratio p-value of b_j = 0, as R's confint.glm (MASS) and logistf: the values of b_j where
+    2 (l(b) - l_profile(b_j)) reaches the chi-square(1) quantile. An end that does not exist
+    within 50 SEs (a separated term) is infinite."""
+    y = np.asarray(y, dtype=float)
+    free = np.array([i for i in range(len(fit.params)) if i != j])
+    cutoff = float(special.chdtri(1, 1 - level))
+    memo: dict[float, np.ndarray] = {}
+
+    def deviance_gap(b: float) -> float:
+        start = fit.params.copy()
+        start[j] = b
+        nearest = min(memo, key=lambda v: abs(v - b)) if memo else None
+        if nearest is not None:
+            start[free] = memo[nearest][free]
+        beta, _, _ = _newton(y, x, start, free, fit.firth, 100)
+        memo[b] = beta
+        return 2 * (fit.loglik - _penalised_loglik(y, x, beta, fit.firth))
+
+    ends = []
+    se = max(float(fit.bse[j]), 1e-8)
+    for direction in (-1.0, 1.0):
+        inner, outer, found = fit.params[j], fit.params[j], False
+        for multiple in (1, 2, 4, 8, 16, 32, 50):
+            outer = fit.params[j] + direction * multiple * se
+            if deviance_gap(outer) > cutoff:
+                found = True
+                break
+            inner = outer
+        if not found:
+            ends.append(direction * np.inf)
+            continue
+        ends.append(
+            optimize.brentq(
+                lambda b: deviance_gap(b) - cutoff, inner, outer, xtol=1e-10, rtol=1e-12
+            )
+        )
+    p_value = float(special.chdtrc(1, max(deviance_gap(0.0), 0.0)))
+    return ends[0], ends[1], p_value

@@ -22,7 +22,7 @@ from cohort.models import (
     sensitivity_table,
 )
 from cohort.outputs import table_notes, write_csv
-from cohort.regression import MixedModelSettings
+from cohort.regression import LogisticSettings, MixedModelSettings
 from cohort.responders import classify_all
 from cohort.stages import analysis_set
 
@@ -132,7 +132,10 @@ def predictors_stage(
             settings["occasions"][0]["name"],
         )
 
-    complete_case = predictor_table(analysis, classified, settings, terms_of, level)
+    logistic = LogisticSettings.from_config(models.get("logistic"))
+    complete_case, firth_models = predictor_table(
+        analysis, classified, settings, terms_of, level, logistic
+    )
     parts = pd.concat([pd.read_parquet(p) for p in imputation_paths], ignore_index=True)
     # The completed data sets hold only what the response models read (each is a copy: at
     # registry size the other columns of the patient table would double the job's memory).
@@ -144,7 +147,7 @@ def predictors_stage(
         dict.fromkeys([*imputation_variables(settings), *outcome_columns, *model_columns])
     )
     imputed = analyse_imputed(
-        completed_data_sets(analysis[needed], settings, parts), settings, terms_of
+        completed_data_sets(analysis[needed], settings, parts), settings, terms_of, firth_models
     )
     predictors = pd.concat(
         [complete_case, pooled_predictors(imputed, settings, level)], ignore_index=True
@@ -156,8 +159,11 @@ def predictors_stage(
             settings,
             f"Logistic regression of response (MCID rule of the responders rule) on {', '.join(terms_of('<outcome>'))}. "
             f"complete case: N = patients classified at the occasion with complete variables; multiple imputation: "
-            f"all N = {n}, m = {imputed.m}, Monte Carlo SE = sqrt(B / m). Odds ratios with {level:.0%} CI; "
-            "epv = min(events, non-events) per coefficient, flagged below 10.",
+            f"all N = {n}, m = {imputed.m}, Monte Carlo SE = sqrt(B / m), pooled only when all m fits succeeded. "
+            f"Odds ratios with {level:.0%} CI: complete case {'profile likelihood (likelihood-ratio p)' if logistic.ci == 'profile' else 'Wald'}, "
+            f"multiple imputation Rubin's rules (t); epv = min(events, non-events) per coefficient, flagged below "
+            f"{logistic.epv_minimum:g}; Firth's penalised likelihood ({logistic.firth}: under separation or EPV below "
+            f"{logistic.epv_minimum:g}) where the method column says so.",
         ),
     )
     write_csv(
