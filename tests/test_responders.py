@@ -176,7 +176,7 @@ def test_rate_checks_its_n(patients):
 
 
 def test_stability_counts(patients):
-    table = stability(classify_all(patients, CONFIG), "end", "late").set_index("outcome")
+    table = stability(classify_all(patients, CONFIG), "end", "late", "exclude").set_index("outcome")
     pain = table.loc["pain"]  # classified at both: a (R, R), b (N, R), f (N, N)
     assert (
         pain["n"],
@@ -258,3 +258,39 @@ def test_sweep_needs_no_mcid_and_counts_the_percent_scale_by_hand(patients):
     half = half[half["threshold"] == 50].iloc[0]
     # improvements of start: a 3/8 = 37.5%, b 0%, c 1/1 = 100%, e 3/5 = 60%, f 1/9 = 11%
     assert (half["reaching"], half["n"]) == (2, 5)
+
+
+def test_one_population_rule_for_rates_stability_and_models():
+    """A could-not-improve patient is in every responder analysis as a non-responder with
+    non_responder handling and in none with exclude: the rate's available denominator, the
+    stability table's n and the model's N move together by the same patients."""
+    from cohort.models import patient_categories, response_frame
+    from cohort.responders import in_population, rate_rows
+
+    rows = {  # start, end, late: pain 0-10, MCID 2 (floor: start 1 cannot improve)
+        "a": (7, 4, 4),
+        "b": (1, 1, 0),  # could not improve at both follow-ups
+        "c": (6, 6, 3),
+        "d": (8, 5, np.nan),
+    }
+    patients = pd.DataFrame(
+        {
+            "patient_id": list(rows),
+            "age": [40.0, 50, 60, 70],
+            **{
+                f"pain_{o}": [v[i] for v in rows.values()]
+                for i, o in enumerate(["start", "end", "late"])
+            },
+        }
+    )
+    config = {**CONFIG, "outcomes": {"pain": CONFIG["outcomes"]["pain"]}}
+    classified = classify_all(patients, config)
+    for handling, with_b in (("non_responder", 1), ("exclude", 0)):
+        at_end = patient_categories(classified, patients, "pain", "end")
+        rate = rate_rows(pd.Series(at_end), handling, 4, 0.95)[0]
+        assert rate["n"] == 3 + with_b and rate["responders"] == 2
+        assert int(in_population(at_end, handling).sum()) == 3 + with_b
+        stable = stability(classified, "end", "late", handling).set_index("outcome")
+        assert stable.loc["pain", "n"] == 2 + with_b  # d is missing late
+        frame = response_frame(patients, at_end, ["age"], handling)
+        assert len(frame) == 3 + with_b and ("b" in set(frame["patient_id"])) == bool(with_b)

@@ -45,12 +45,10 @@ from cohort.regression import (
 from cohort.responders import (
     AVAILABLE,
     CATEGORIES,
-    COULD_NOT_IMPROVE,
-    MISSING,
-    NON_RESPONDER,
     RESPONDER,
     category_codes,
-    wilson_interval,
+    in_population,
+    rate_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -286,13 +284,14 @@ def predictor_terms(
 
 
 def response_frame(
-    patients: pd.DataFrame, categories: np.ndarray, variables: list[str]
+    patients: pd.DataFrame, categories: np.ndarray, variables: list[str], handling: str
 ) -> pd.DataFrame:
-    """One row per classified patient (responder 1, non-responder or could-not-improve 0),
-    complete on the explanatory variables; `categories` is aligned with the patient rows."""
-    classified = categories != MISSING
-    frame = patients.loc[classified, ["patient_id", *variables]].assign(
-        responder=(categories[classified] == RESPONDER).astype(float)
+    """One row per patient of the responder population (responders.in_population: responder 1,
+    non-responder 0, could-not-improve 0 unless excluded), complete on the explanatory
+    variables; `categories` is aligned with the patient rows."""
+    counted = in_population(categories, handling)
+    frame = patients.loc[counted, ["patient_id", *variables]].assign(
+        responder=(categories[counted] == RESPONDER).astype(float)
     )
     return frame.dropna().reset_index(drop=True)
 
@@ -381,7 +380,10 @@ def predictor_table(
         for occasion in occasion_names(config)[1:]:
             variables = terms_of(outcome)
             frame = response_frame(
-                patients, patient_categories(classified, patients, outcome, occasion), variables
+                patients,
+                patient_categories(classified, patients, outcome, occasion),
+                variables,
+                config["responders"]["could_not_improve"],
             )
             events = int(frame["responder"].sum())
             common = {
@@ -738,9 +740,7 @@ def _analyse_batch(
         for outcome, spec in config["outcomes"].items()
         for occasion in occasions[1:]
     }
-    responder, could_not_improve, missing = (
-        CATEGORIES.index(c) for c in (RESPONDER, COULD_NOT_IMPROVE, MISSING)
-    )
+    responder = CATEGORIES.index(RESPONDER)
     unobserved = {  # not imputed (too few observed values): not estimable
         (outcome, occasion)
         for outcome in config["outcomes"]
@@ -759,9 +759,10 @@ def _analyse_batch(
                 continue
             x_all, names_all = designs[outcome][0][rows_of_set], designs[outcome][1]
             cat = all_categories[rows_of_set]
-            d = len(cat) - (int((cat == could_not_improve).sum()) if handling == "exclude" else 0)
+            population = in_population(cat, handling)
+            d = int(population.sum())  # no follow-up is missing after imputation
             results.rates.setdefault(key, []).append((int((cat == responder).sum()) / d, d))
-            rows = ~np.isnan(x_all).any(axis=1) & (cat != missing)
+            rows = ~np.isnan(x_all).any(axis=1) & population
             x = x_all[rows]
             used = [c for c, name in enumerate(names_all) if "[T." not in name or x[:, c].any()]
             notes = results.notes.setdefault(key, set())
@@ -799,28 +800,22 @@ def sensitivity_table(
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
             cats = pd.Series(patient_categories(classified, patients, outcome, occasion))
-            k = int((cats == RESPONDER).sum())
-            cni = int((cats == "could_not_improve").sum())
-            excluded = cni if handling == "exclude" else 0
-            measured = (
-                int(cats.isin([RESPONDER, NON_RESPONDER, "could_not_improve"]).sum()) - excluded
-            )
-            for analysis, denominator in (
-                ("complete case", measured),
-                ("non-responder imputation", n - excluded),
-            ):
-                low, high = wilson_interval(k, denominator, level)
+            for rate in rate_rows(cats, handling, n, level):  # the responders table's own rows
+                analysis = (
+                    "complete case"
+                    if rate["denominator"] == AVAILABLE
+                    else "non-responder imputation"
+                )
                 rows.append(
                     {
                         "outcome": outcome,
                         "occasion": occasion,
                         "analysis": analysis,
-                        "responders": k,
-                        "n": denominator,
-                        "pct": 100 * k / denominator if denominator else np.nan,
-                        "ci_low_pct": 100 * low,
-                        "ci_high_pct": 100 * high,
-                        "method": f"Wilson score {level:.0%}",
+                        **{
+                            k: rate[k]
+                            for k in ("responders", "n", "pct", "ci_low_pct", "ci_high_pct")
+                        },
+                        "method": rate["ci_method"],
                     }
                 )
             if (outcome, occasion) not in imputed.rates:

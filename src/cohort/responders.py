@@ -37,6 +37,37 @@ AVAILABLE = "available cases"
 ALL_INCLUDED = "all in analysis set, missing = non-responder"
 
 
+def in_population(categories: pd.Series | np.ndarray, handling: str) -> np.ndarray:
+    """The one population rule of every responder analysis (rates, stability, subgroups,
+    models, imputed analyses, summary): a classified patient is counted when responder or
+    non-responder, and, when could-not-improve, unless `responders.could_not_improve` is exclude
+    (then counted as not improved). Missing patients never are."""
+    values = np.asarray(categories)
+    if np.issubdtype(values.dtype, np.integer):  # category_codes' indices into CATEGORIES
+        counted_codes = [CATEGORIES.index(c) for c in (RESPONDER, NON_RESPONDER)]
+        if handling != "exclude":
+            counted_codes.append(CATEGORIES.index(COULD_NOT_IMPROVE))
+        return np.isin(values, counted_codes)
+    values = values.astype(object)
+    counted = (values == RESPONDER) | (values == NON_RESPONDER)
+    if handling != "exclude":
+        counted |= values == COULD_NOT_IMPROVE
+    return counted
+
+
+def population_note(handling: str) -> str:
+    """The population rule in words, for every footer of a responder table."""
+    if handling == "exclude":
+        return (
+            "could-not-improve patients (the start value leaves less room than the MCID) are left "
+            "out of the denominators, the stability table and the models"
+        )
+    return (
+        "could-not-improve patients (the start value leaves less room than the MCID) count as "
+        "non-responders in the rates, the stability table and the models"
+    )
+
+
 def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for k successes out of n (Wilson 1927; Newcombe 1998, method 3)."""
     if n == 0:
@@ -175,11 +206,10 @@ def rate_rows(
         )
     k = int(counts[RESPONDER])
     cni = int(counts[COULD_NOT_IMPROVE])
-    excluded = cni if handling == "exclude" else 0
+    available = int(in_population(categories, handling).sum())
     denominators = {
-        AVAILABLE: int(counts[RESPONDER] + counts[NON_RESPONDER] + counts[COULD_NOT_IMPROVE])
-        - excluded,
-        ALL_INCLUDED: n_analysis - excluded,
+        AVAILABLE: available,
+        ALL_INCLUDED: available + int(counts[MISSING]),  # a missing follow-up = non-responder
     }
     rows = []
     for denominator, n in denominators.items():
@@ -218,15 +248,17 @@ def responder_rates(
     return pd.DataFrame(rows)
 
 
-def stability(classified: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
-    """Among patients classified (responder or non-responder) at both occasions: responders at
-    both, at the first only, at the second only, at neither; exact McNemar test."""
+def stability(classified: pd.DataFrame, first: str, second: str, handling: str) -> pd.DataFrame:
+    """Among patients in the responder population (in_population) at both occasions: responders
+    at both, at the first only, at the second only, at neither; exact McNemar test."""
     rows = []
     for outcome, group in classified.groupby("outcome", sort=False):
         wide = group.pivot(index="patient_id", columns="occasion", values="category")[
             [first, second]
         ]
-        both_classified = wide.isin([RESPONDER, NON_RESPONDER]).all(axis=1)
+        both_classified = in_population(wide[first], handling) & in_population(
+            wide[second], handling
+        )
         w = wide[both_classified].eq(RESPONDER)
         a = int((w[first] & w[second]).sum())
         b = int((w[first] & ~w[second]).sum())

@@ -10,6 +10,7 @@ import pandas as pd
 
 from cohort.disclosure import DisclosureSettings
 from cohort.outputs import SYNTHETIC_NOTE
+from cohort.responders import population_note
 from cohort.tables import fmt
 
 
@@ -45,9 +46,7 @@ def assumptions(config: dict[str, Any]) -> list[str]:
         items.append(
             f"Anxious or depressed: EQ-5D {spec['column']} level >= {spec['min_level']} at start"
         )
-    items.append(
-        f"Could-not-improve patients (floor/ceiling) in the responder denominators: {config['responders']['could_not_improve']}"
-    )
+    items.append("Population rule: " + population_note(config["responders"]["could_not_improve"]))
     items.append(
         "Responder denominators: patients measured at start and at the occasion (complete case)"
     )

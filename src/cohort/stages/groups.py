@@ -17,6 +17,7 @@ from cohort.groups import (
 from cohort.models import mixed_effect_rows, mixed_method_note
 from cohort.outputs import table_notes, write_csv
 from cohort.regression import MixedModelSettings
+from cohort.responders import population_note
 from cohort.stages import analysis_set
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,11 @@ def groups_stage(
             classified, analysis, group, settings["responders"]["could_not_improve"], level
         ),
         out["responders"],
-        table_notes(settings, f"Available cases per group; Wilson {level:.0%} CI."),
+        table_notes(
+            settings,
+            f"Available cases per group; Wilson {level:.0%} CI; "
+            f"{population_note(settings['responders']['could_not_improve'])}.",
+        ),
     )
     inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
     method = mixed_method_note(inference, level)

@@ -23,7 +23,7 @@ from cohort.models import (
 )
 from cohort.outputs import table_notes, write_csv
 from cohort.regression import LogisticSettings, MixedModelSettings
-from cohort.responders import classify_all
+from cohort.responders import classify_all, population_note
 from cohort.stages import analysis_set
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ def predictors_stage(
             f"Odds ratios with {level:.0%} CI: complete case {'profile likelihood (likelihood-ratio p)' if logistic.ci == 'profile' else 'Wald'}, "
             f"multiple imputation Rubin's rules (t); epv = min(events, non-events) per coefficient, flagged below "
             f"{logistic.epv_minimum:g}; Firth's penalised likelihood ({logistic.firth}: under separation or EPV below "
-            f"{logistic.epv_minimum:g}) where the method column says so.",
+            f"{logistic.epv_minimum:g}) where the method column says so; "
+            f"{population_note(settings['responders']['could_not_improve'])}.",
         ),
     )
     write_csv(
@@ -175,6 +176,7 @@ def predictors_stage(
             "start and occasion; non-responder imputation: missing = non-responder; multiple imputation: outcomes "
             f"imputed (MICE: PMM for numeric, logistic for binary, multinomial logistic for categorical variables; "
             f"m = {imputed.m}) and classified in each imputed set, pooled by Rubin's rules on the logit scale; "
-            "Monte Carlo SE on the logit scale; fmi and lambda as mice reports them.",
+            "Monte Carlo SE on the logit scale; fmi and lambda as mice reports them; "
+            f"{population_note(settings['responders']['could_not_improve'])}.",
         ),
     )

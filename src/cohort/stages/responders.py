@@ -11,6 +11,7 @@ from cohort.outputs import table_notes, write_csv
 from cohort.responders import (
     classify_all,
     composites,
+    population_note,
     responder_rates,
     stability,
     subgroup_rates,
@@ -36,11 +37,7 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
         log.info("%s at %s: %s", outcome, occasion, counts.value_counts().to_dict())
     composite = composites(classified)
     rates = responder_rates(classified, composite, handling, n, level)
-    cni_note = (
-        "could-not-improve patients (start leaves less room than the MCID) are left out of the denominators"
-        if handling == "exclude"
-        else "could-not-improve patients (start leaves less room than the MCID) count as non-responders"
-    )
+    cni_note = population_note(handling)
     write_csv(
         rates,
         out["rates"],
@@ -53,7 +50,7 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
     )
     follow_ups = [o["name"] for o in settings["occasions"][1:]]
     stable = (
-        stability(classified, follow_ups[0], follow_ups[-1])
+        stability(classified, follow_ups[0], follow_ups[-1], handling)
         if len(follow_ups) > 1
         else pd.DataFrame()
     )
@@ -62,7 +59,7 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
         out["stability"],
         table_notes(
             settings,
-            "Patients classified (responder or non-responder) at both occasions; exact McNemar test.",
+            f"Patients in the responder population at both occasions; {cni_note}; exact McNemar test.",
         ),
     )
     subgroups = subgroup_rates(analysis, classified, settings["subgroups"], handling, level)
