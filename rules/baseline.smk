@@ -8,7 +8,7 @@ rule baseline:
     output:
         table=f"{TABLES}/baseline.csv",
     params:
-        settings=settings("study", "baseline"),
+        settings=settings("study", "baseline", "statistics"),
     log:
         f"{LOGS}/baseline.log",
     benchmark:

@@ -64,6 +64,12 @@ def settings(*keys, **overrides):
     return {**{key: config[key] for key in keys if key in config}, **overrides}
 
 
+def model_settings(*keys):
+    """The parts of `models` a rule reads: editing the mixed-model inference does not rerun the
+    imputations, nor editing the imputation the mixed models."""
+    return {key: config["models"][key] for key in keys if key in config["models"]}
+
+
 def outcome_definitions():
     """The outcomes without their MCID rules: what the rules before `responders` need, so that
     editing a threshold reruns `responders` and what follows, nothing upstream."""

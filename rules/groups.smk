@@ -13,7 +13,14 @@ rule groups:
         lmm=f"{TABLES}/group_lmm.csv",
     params:
         settings=settings(
-            "study", "occasions", "outcomes", "covariates", "comparison", "responders", "statistics"
+            "study",
+            "occasions",
+            "outcomes",
+            "covariates",
+            "comparison",
+            "responders",
+            "statistics",
+            models=model_settings("lmm"),
         ),
     log:
         f"{LOGS}/groups.log",

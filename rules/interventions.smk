@@ -13,7 +13,7 @@ rule interventions:
         combinations=f"{TABLES}/intervention_combinations.csv",
         cooccurrence=f"{TABLES}/intervention_cooccurrence.csv",
     params:
-        settings=settings("study", "interventions"),
+        settings=settings("study", "interventions", "statistics"),
     log:
         f"{LOGS}/interventions.log",
     benchmark:

@@ -17,7 +17,12 @@ rule lmm:
         lmm=f"{TABLES}/lmm.csv",
     params:
         settings=settings(
-            "study", "occasions", "covariates", "statistics", outcomes=outcome_definitions()
+            "study",
+            "occasions",
+            "covariates",
+            "statistics",
+            outcomes=outcome_definitions(),
+            models=model_settings("lmm"),
         ),
     log:
         f"{LOGS}/lmm.log",
@@ -35,7 +40,11 @@ rule missing_data:
         missingness=f"{TABLES}/missingness.csv",
     params:
         settings=settings(
-            "study", "occasions", "covariates", "models", outcomes=outcome_definitions()
+            "study",
+            "occasions",
+            "covariates",
+            outcomes=outcome_definitions(),
+            models=model_settings("dose", "categories"),
         ),
     log:
         f"{LOGS}/missing_data.log",
@@ -59,7 +68,12 @@ rule impute:
     params:
         part=lambda wildcards: int(wildcards.part),
         parts=IMPUTATION_JOBS,
-        settings=settings("occasions", "covariates", "models", outcomes=outcome_definitions()),
+        settings=settings(
+            "occasions",
+            "covariates",
+            outcomes=outcome_definitions(),
+            models=model_settings("dose", "categories", "imputation"),
+        ),
     log:
         f"{LOGS}/impute_part{{part}}.log",
     benchmark:
@@ -80,7 +94,13 @@ rule predictors:
         sensitivity=f"{TABLES}/missing_data_sensitivity.csv",
     params:
         settings=settings(
-            "study", "occasions", "outcomes", "covariates", "models", "responders", "statistics"
+            "study",
+            "occasions",
+            "outcomes",
+            "covariates",
+            "responders",
+            "statistics",
+            models=model_settings("dose", "categories", "imputation", "logistic"),
         ),
     priority: 10
     log:

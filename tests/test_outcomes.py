@@ -24,6 +24,7 @@ CONFIG = {
         {"name": "late", "label": "Late"},
     ],
     "outcomes": {"pain": {"label": "Pain", "better": "lower"}},
+    "statistics": {"confidence_level": 0.95, "quantiles": "type7"},
 }
 
 
@@ -105,3 +106,20 @@ def test_levels_count_measured_patients():
     levels = outcome_levels(patients_frame(), CONFIG).set_index("occasion")
     assert list(levels["n"]) == [5, 5, 6]
     assert levels.loc["late", "median"] == 4.5
+
+
+@pytest.mark.parametrize(
+    ("values", "method", "expected"),
+    [  # R 4.2.2: quantile(x, c(.25, .5, .75), type = 6 or 7)
+        ([3, 7, 8, 5, 12, 14, 21, 13, 18, 1, 40], "spss", (5, 12, 18)),
+        ([3, 7, 8, 5, 12, 14, 21, 13, 18, 1, 40], "type7", (6, 12, 16)),
+        ([479.5, 12, 7, 100, 230, 66], "spss", (10.75, 83, 292.375)),
+    ],
+)
+def test_quartiles_are_r_s_type_7_or_spss_type_6(values, method, expected):
+    """One quartile function for every median and quartile; SPSS's definition is R's type 6."""
+    from cohort.tables import quartiles
+
+    q = quartiles(pd.Series([*values, np.nan]), method)
+    assert (q["q1"], q["median"], q["q3"]) == pytest.approx(expected, rel=1e-12)
+    assert describe(pd.Series(values), method)["q3"] == pytest.approx(expected[2], rel=1e-12)

@@ -31,7 +31,9 @@ def levels_by_group(patients: pd.DataFrame, config: dict[str, Any], group: str) 
                         "label": spec["label"],
                         "occasion": occasion,
                         "group": str(level),
-                        **describe(part[f"{outcome}_{occasion}"]),
+                        **describe(
+                            part[f"{outcome}_{occasion}"], config["statistics"]["quantiles"]
+                        ),
                     }
                 )
     return pd.DataFrame(rows)

@@ -12,25 +12,24 @@ import numpy as np
 import pandas as pd
 
 from cohort.frames import is_in
-from cohort.tables import QUANTILE_METHOD, format_stat, percent
+from cohort.tables import format_stat, percent, quartiles
 
 
-def _quartiles(values: pd.Series) -> dict[str, float]:
+def _quartiles(values: pd.Series, quantiles: str) -> dict[str, float]:
+    """Median, Q1, Q3 (tables.quartiles), min and max of the non-missing values."""
     v = values.dropna().astype(float)
-    if v.empty:
-        return {"median": np.nan, "q1": np.nan, "q3": np.nan, "min": np.nan, "max": np.nan}
-    q = v.quantile([0.25, 0.5, 0.75], interpolation=QUANTILE_METHOD)
     return {
-        "median": q.loc[0.5],
-        "q1": q.loc[0.25],
-        "q3": q.loc[0.75],
-        "min": v.min(),
-        "max": v.max(),
+        **quartiles(v, quantiles),
+        "min": v.min() if len(v) else np.nan,
+        "max": v.max() if len(v) else np.nan,
     }
 
 
 def category_table(
-    patients: pd.DataFrame, sessions: pd.DataFrame, codebook: dict[str, dict[str, Any]]
+    patients: pd.DataFrame,
+    sessions: pd.DataFrame,
+    codebook: dict[str, dict[str, Any]],
+    quantiles: str = "type7",
 ) -> pd.DataFrame:
     """Per category: patients who received it at least once, n (% of N); among them, sessions in
     which it was used, median [Q1, Q3]; and its share of all sessions of the analysis set."""
@@ -47,7 +46,7 @@ def category_table(
             raise AssertionError(
                 f"category {code}: {len(per_patient)} patients with sessions vs {received} received"
             )
-        q = _quartiles(per_patient)
+        q = _quartiles(per_patient, quantiles)
         used = int(s[flag].sum())
         rows.append(
             {
@@ -71,7 +70,7 @@ def category_table(
     return pd.DataFrame(rows)
 
 
-def dose_table(patients: pd.DataFrame) -> pd.DataFrame:
+def dose_table(patients: pd.DataFrame, quantiles: str = "type7") -> pd.DataFrame:
     """Sessions per patient and programme duration (months from first to last session):
     n, median [Q1, Q3], and min and max (published only where a study allows them)."""
     rows = []
@@ -80,7 +79,7 @@ def dose_table(patients: pd.DataFrame) -> pd.DataFrame:
         ("programme_months", "Programme duration, months (first to last session)", 1),
     ):
         values = patients[variable]
-        q = _quartiles(values)
+        q = _quartiles(values, quantiles)
         rows.append(
             {
                 "variable": variable,

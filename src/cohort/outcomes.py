@@ -21,23 +21,18 @@ from scipy import stats
 
 from cohort.config import occasion_names
 from cohort.distributions import t_critical
-from cohort.tables import QUANTILE_METHOD
+from cohort.tables import quartiles
 
 WILCOXON_EXACT_MAX_N = 50
 
 
-def describe(values: pd.Series) -> dict[str, float]:
-    """n, median, Q1, Q3, mean and SD (n - 1) of the non-missing values."""
+def describe(values: pd.Series, quantiles: str = "type7") -> dict[str, float]:
+    """n, median, Q1, Q3 (tables.quartiles) mean and SD (n - 1) of the non-missing values."""
     v = values.dropna().astype(float)
-    if v.empty:
-        return {"n": 0, "median": np.nan, "q1": np.nan, "q3": np.nan, "mean": np.nan, "sd": np.nan}
-    q = v.quantile([0.25, 0.5, 0.75], interpolation=QUANTILE_METHOD)
     return {
         "n": len(v),
-        "median": q.loc[0.5],
-        "q1": q.loc[0.25],
-        "q3": q.loc[0.75],
-        "mean": v.mean(),
+        **quartiles(v, quantiles),
+        "mean": v.mean() if len(v) else np.nan,
         "sd": v.std(ddof=1) if len(v) > 1 else np.nan,
     }
 
@@ -83,7 +78,9 @@ def outcome_levels(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFra
     rows = []
     for outcome, spec in config["outcomes"].items():
         for occasion in config["occasions"]:
-            stat = describe(patients[f"{outcome}_{occasion['name']}"])
+            stat = describe(
+                patients[f"{outcome}_{occasion['name']}"], config["statistics"]["quantiles"]
+            )
             rows.append(
                 {
                     "outcome": outcome,
@@ -105,7 +102,7 @@ def outcome_changes(patients: pd.DataFrame, config: dict[str, Any], level: float
         for occasion in occasions[1:]:
             pair = patients[[f"{outcome}_{baseline}", f"{outcome}_{occasion}"]].dropna()
             d = (pair.iloc[:, 1] - pair.iloc[:, 0]).to_numpy(dtype=float)
-            stat = describe(pd.Series(d))
+            stat = describe(pd.Series(d), config["statistics"]["quantiles"])
             mean, low, high = mean_ci(d, level)
             test = wilcoxon_signed_rank(d)
             rows.append(

@@ -14,7 +14,24 @@ STATISTIC_LABELS = {
     "median_iqr": "median [Q1, Q3]",
     "n_pct": "n (%)",
 }
-QUANTILE_METHOD = "linear"  # Hyndman-Fan type 7, the default of R and pandas
+# Sample quantiles (config statistics.quantiles): type7 = Hyndman & Fan (Am Stat 1996;50:361)
+# type 7, the default of R, pandas and Stata's -centile- ... ; spss = type 6, SPSS's and SAS's
+# (PCTLDEF=4) default, which a paper computed in SPSS prints.
+QUANTILE_METHODS = {"type7": "linear", "spss": "weibull"}  # numpy's names
+QUANTILE_NOTES = {
+    "type7": "quartiles by linear interpolation (Hyndman-Fan type 7, R's default)",
+    "spss": "quartiles as SPSS computes them (Hyndman-Fan type 6)",
+}
+
+
+def quartiles(values: pd.Series | np.ndarray, method: str = "type7") -> dict[str, float]:
+    """Median, Q1 and Q3 of the non-missing values by the configured definition (the one
+    function every median and quartile of the pipeline comes from)."""
+    v = pd.Series(values).dropna().to_numpy(dtype=float)
+    if len(v) == 0:
+        return {"median": np.nan, "q1": np.nan, "q3": np.nan}
+    q1, median, q3 = np.quantile(v, [0.25, 0.5, 0.75], method=QUANTILE_METHODS[method])
+    return {"median": float(median), "q1": float(q1), "q3": float(q3)}
 
 
 def round_half_up(value: float, decimals: int = 0) -> float:
@@ -50,7 +67,7 @@ def format_stat(
 
 
 def summarize(
-    values: pd.Series, statistic: str, level: Any = None
+    values: pd.Series, statistic: str, level: Any = None, quantiles: str = "type7"
 ) -> list[tuple[str, dict[str, float]]]:
     """The statistic of one variable over its valid (non-missing) values: [(level, stat), ...]."""
     valid = values.dropna()
@@ -87,13 +104,14 @@ def summarize(
             "max": numeric.max(),
         }
     else:
-        q = numeric.quantile([0.25, 0.5, 0.75], interpolation=QUANTILE_METHOD)
-        stat = {"median": q.loc[0.5], "q1": q.loc[0.25], "q3": q.loc[0.75]}
+        stat = quartiles(numeric, quantiles)
     stat["valid_n"] = n_valid
     return [("", stat)]
 
 
-def baseline_table(analysis: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+def baseline_table(
+    analysis: pd.DataFrame, rows: list[dict[str, Any]], quantiles: str = "type7"
+) -> pd.DataFrame:
     """Table 2: one line per configured row (per level for categorical rows), with valid n."""
     n_total = len(analysis)
     lines = []
@@ -102,7 +120,7 @@ def baseline_table(analysis: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.Dat
         if variable not in analysis.columns:
             raise KeyError(f"baseline row '{variable}': no such variable in the analysis set")
         statistic = row["statistic"]
-        for level, stat in summarize(analysis[variable], statistic, row.get("level")):
+        for level, stat in summarize(analysis[variable], statistic, row.get("level"), quantiles):
             lines.append(
                 {
                     "variable": variable,

@@ -7,7 +7,7 @@ from typing import Any
 
 from cohort.outputs import table_notes, write_csv
 from cohort.stages import analysis_set
-from cohort.tables import baseline_table
+from cohort.tables import QUANTILE_NOTES, baseline_table
 
 log = logging.getLogger(__name__)
 
@@ -15,10 +15,11 @@ log = logging.getLogger(__name__)
 def baseline_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `baseline`: Table 2 of the paper (before disclosure control)."""
     analysis = analysis_set(patients_path)
-    table = baseline_table(analysis, settings["baseline"])
+    quantiles = settings["statistics"].get("quantiles", "type7")
+    table = baseline_table(analysis, settings["baseline"], quantiles)
     notes = table_notes(
         settings,
         f"N = {len(analysis)} (analysis set). n (%) of valid values; valid n given where below N. "
-        "Quartiles by linear interpolation (Hyndman-Fan type 7); SD with n - 1.",
+        f"{QUANTILE_NOTES[quantiles].capitalize()}; SD with n - 1.",
     )
     write_csv(table, out["table"], notes)

@@ -11,6 +11,7 @@ from cohort.contract import load_codebook
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.outputs import table_notes, write_csv
 from cohort.stages import analysis_set
+from cohort.tables import QUANTILE_NOTES
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def interventions_stage(
     sessions = pd.read_parquet(sessions_path)
     codebook = load_codebook(codebook_path)
     n = len(analysis)
-    categories = category_table(analysis, sessions, codebook)
+    quantiles = settings["statistics"]["quantiles"]
+    categories = category_table(analysis, sessions, codebook, quantiles)
     log.info(
         "interventions: %d sessions of the analysis set", int(categories["sessions_total"].iat[0])
     )
@@ -39,18 +41,19 @@ def interventions_stage(
         table_notes(
             settings,
             base + "patients: received the category in at least one session, n (% of N); "
-            "sessions_with_category: among those patients, sessions in which it was used, median [Q1, Q3]; "
+            "sessions_with_category: among those patients, sessions in which it was used, median [Q1, Q3] "
+            f"({QUANTILE_NOTES[quantiles]}); "
             "share_of_sessions_pct: % of all sessions of the analysis set.",
         ),
     )
     write_csv(
-        dose_table(analysis),
+        dose_table(analysis, quantiles),
         out["dose"],
         table_notes(
             settings,
             base
             + "median [Q1, Q3] (min and max published only where the study allows them); programme duration from first to last session, "
-            "months of 365.25/12 days; quartiles by linear interpolation.",
+            f"months of 365.25/12 days; {QUANTILE_NOTES[quantiles]}.",
         ),
     )
     top = settings["interventions"]["top_combinations"]
