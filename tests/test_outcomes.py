@@ -47,8 +47,9 @@ def test_wilcoxon_exact_by_hand():
     # |d| ranks 1..6; negative rank 3 -> W- = 3, W+ = 18; two-sided exact p = 2 * P(T <= 3)
     # = 2 * #{subsets of 1..6 with sum <= 3} / 2^6 = 2 * 5 / 64.
     result = wilcoxon_signed_rank(np.array([1.0, 2, -3, 4, 5, 6]))
-    assert result["method"] == "exact" and result["n_nonzero"] == 6
-    assert result["statistic"] == 3 and result["p_value"] == pytest.approx(10 / 64)
+    assert result["method"].startswith("V = sum of positive ranks; exact")
+    assert result["n_nonzero"] == 6
+    assert result["statistic"] == 18 and result["p_value"] == pytest.approx(10 / 64)
 
 
 def test_wilcoxon_normal_approximation_by_hand():
@@ -62,9 +63,36 @@ def test_wilcoxon_normal_approximation_by_hand():
     var = n * (n + 1) * (2 * n + 1) / 24 - (counts**3 - counts).sum() / 48
     mean = n * (n + 1) / 4
     z = (abs(w_plus - mean) - 0.5) / np.sqrt(var)
-    assert result["method"].startswith("normal approximation")
+    assert "normal approximation" in result["method"]
     assert result["n_nonzero"] == 14
-    assert result["statistic"] == min(w_plus, ranks[nz < 0].sum())
+    assert result["statistic"] == w_plus
+    assert result["p_value"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
+
+
+R_WILCOX = [  # R 4.2.2: wilcox.test(d): V and p (zeros: normal approximation, as R decides)
+    ([-2, -1, 0, 3, -4, -5, -6, 2, -7, -8, -9, -1, 0], 8.5, 0.0326816989529066),
+    ([-2.5, -1.1, 3.2, -4.4, -5.3, -6.1, 2.2, -7.7, -8.9, -9.4], 6, 0.02734375),
+    ([-2, -1, 1, -3, -2, -4, 2, -3, -1, -5, -2], 7.5, 0.0251279742755431),
+]
+
+
+@pytest.mark.parametrize(("d", "v", "p"), R_WILCOX)
+def test_wilcoxon_equals_r_wilcox_test(d, v, p):
+    """V and the p-value as R prints them, with zeros (R then uses the normal approximation, where
+    scipy's 'auto' would give an exact p), without ties (exact) and with ties."""
+    result = wilcoxon_signed_rank(np.array(d, dtype=float))
+    assert result["statistic"] == v and result["p_value"] == pytest.approx(p, rel=1e-9)
+
+
+def test_wilcoxon_pratt_ranks_the_zeros():
+    """Pratt: zeros take the lowest ranks before they are dropped, so V counts the positive
+    differences' ranks among all |d| (here 0, 0, 1, -2, 3: ranks 1.5, 1.5, 3, 4, 5; V = 3 + 5).
+    Closed form (Cureton 1967): with n = 5 values of which n0 = 2 zeros, E V = (n(n+1) -
+    n0(n0+1))/4 = 6, var V = (n(n+1)(2n+1) - n0(n0+1)(2n0+1))/24 = 12.5; continuity corrected."""
+    d = np.array([0.0, 0, 1, -2, 3])
+    result = wilcoxon_signed_rank(d, "pratt")
+    assert result["statistic"] == 8 and "Pratt" in result["method"]
+    z = (8 - 6 - 0.5) / np.sqrt(12.5)
     assert result["p_value"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
 
 

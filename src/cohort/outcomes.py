@@ -4,9 +4,10 @@
 Change = value at the later occasion minus value at baseline (in the scale's own direction); the
 `better` column says whether a negative change is an improvement. Methods:
 - mean change: 95% CI by the t distribution with n - 1 degrees of freedom;
-- Wilcoxon signed-rank test on the paired differences, zero differences dropped (Wilcoxon's
-  method); exact p when at most 50 non-zero differences and no ties, else the normal
-  approximation with continuity correction;
+- Wilcoxon signed-rank test on the paired differences: V (sum of positive ranks) and p as R's
+  wilcox.test (exact with fewer than 50 differences and no ties or zeros, else the normal
+  approximation with continuity correction); zero differences dropped (Wilcoxon) or ranked
+  then dropped (Pratt), config statistics.wilcoxon_zeros;
 - standardized response mean (SRM) = mean change / SD of change (Liang et al. 1990);
 - Friedman test across all occasions, complete cases, chi-square approximation.
 """
@@ -48,10 +49,16 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
     return mean, mean - half, mean + half
 
 
-def wilcoxon_signed_rank(differences: np.ndarray) -> dict[str, Any]:
-    """Wilcoxon signed-rank test of paired differences (zeros dropped); says which p it gives."""
-    d = differences[differences != 0]
-    n = len(d)
+def wilcoxon_signed_rank(differences: np.ndarray, zeros: str = "wilcox") -> dict[str, Any]:
+    """Wilcoxon signed-rank test of paired differences, as R's wilcox.test reports it: the
+    statistic V is the sum of the ranks of the positive differences; the p-value is exact when
+    fewer than 50 differences remain and none are tied or zero, else from the normal
+    approximation with tie and continuity corrections (R's rule). `zeros`: wilcox drops zero
+    differences before ranking (R, SPSS); pratt ranks them and then drops them (Pratt 1959;
+    normal approximation)."""
+    d = np.asarray(differences, dtype=float)
+    nonzero = d[d != 0]
+    n = len(nonzero)
     if n == 0:
         return {
             "n_nonzero": 0,
@@ -59,17 +66,24 @@ def wilcoxon_signed_rank(differences: np.ndarray) -> dict[str, Any]:
             "p_value": np.nan,
             "method": "no non-zero differences",
         }
-    ties = len(np.unique(np.abs(d))) < n
-    exact = n <= WILCOXON_EXACT_MAX_N and not ties
+    ranked = d if zeros == "pratt" else nonzero
+    ranks = stats.rankdata(np.abs(ranked))
+    v = float(ranks[ranked > 0].sum())
+    ties = len(np.unique(np.abs(nonzero))) < n
+    exact = zeros == "wilcox" and n < WILCOXON_EXACT_MAX_N and not ties and n == len(d)
     result = stats.wilcoxon(
-        d, zero_method="wilcox", correction=not exact, method="exact" if exact else "approx"
+        ranked,
+        zero_method=zeros,
+        correction=not exact,
+        method="exact" if exact else "approx",
     )
-    method = "exact" if exact else "normal approximation, continuity corrected"
+    zero_note = "zeros dropped" if zeros == "wilcox" else "zeros ranked then dropped (Pratt)"
+    method = "exact" if exact else "normal approximation, tie and continuity corrected"
     return {
         "n_nonzero": n,
-        "statistic": float(result.statistic),
+        "statistic": v,
         "p_value": float(result.pvalue),
-        "method": method,
+        "method": f"V = sum of positive ranks; {method}; {zero_note}",
     }
 
 
@@ -104,7 +118,7 @@ def outcome_changes(patients: pd.DataFrame, config: dict[str, Any], level: float
             d = (pair.iloc[:, 1] - pair.iloc[:, 0]).to_numpy(dtype=float)
             stat = describe(pd.Series(d), config["statistics"]["quantiles"])
             mean, low, high = mean_ci(d, level)
-            test = wilcoxon_signed_rank(d)
+            test = wilcoxon_signed_rank(d, config["statistics"].get("wilcoxon_zeros", "wilcox"))
             rows.append(
                 {
                     "outcome": outcome,

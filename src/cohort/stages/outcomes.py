@@ -10,6 +10,7 @@ import pandas as pd
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
 from cohort.stages import analysis_set
+from cohort.tables import QUANTILE_NOTES
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,11 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         out["table"],
         table_notes(
             settings,
-            f"N = {len(analysis)} (analysis set). level: n measured, median [Q1, Q3], mean (SD). "
+            f"N = {len(analysis)} (analysis set). level: n measured, median [Q1, Q3], mean (SD); "
+            f"{QUANTILE_NOTES[settings['statistics']['quantiles']]}. "
             "change: later occasion minus baseline among patients measured at both (pairs_n); mean change "
-            f"with {level:.0%} CI (t); Wilcoxon signed-rank (zeros dropped); SRM = mean / SD of change. "
+            f"with {level:.0%} CI (t); Wilcoxon signed-rank as R's wilcox.test (statistic V = sum of positive "
+            "ranks; wilcoxon_method says exact or normal and how zeros are handled); SRM = mean / SD of change. "
             "friedman: all occasions, complete cases. `better` gives the direction of improvement.",
         ),
     )
