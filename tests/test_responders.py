@@ -27,11 +27,19 @@ from cohort.responders import (
 from .conftest import ROOT, analysis_set
 
 
-def spec(better="lower", absolute=2.0, percent=None, combine="either", low=0, high=10):
+def spec(
+    better="lower", absolute=2.0, percent=None, combine="either", low=0, high=10, strict=False
+):
     return {
         "range": [low, high],
         "better": better,
-        "mcid": {"absolute": absolute, "percent": percent, "combine": combine, "reference": "test"},
+        "mcid": {
+            "absolute": absolute,
+            "percent": percent,
+            "combine": combine,
+            "strict": strict,
+            "reference": "test",
+        },
     }
 
 
@@ -294,3 +302,32 @@ def test_one_population_rule_for_rates_stability_and_models():
         assert stable.loc["pain", "n"] == 2 + with_b  # d is missing late
         frame = response_frame(patients, at_end, ["age"], handling)
         assert len(frame) == 3 + with_b and ("b" in set(frame["patient_id"])) == bool(with_b)
+
+
+STRICT_TABLE = [  # (start, follow-up, rule, category) of a rule worded "more than"
+    (20, 13, spec(absolute=None, percent=35, strict=True, high=120), "non_responder"),  # 35.0%
+    (20, 12.9, spec(absolute=None, percent=35, strict=True, high=120), "responder"),
+    (20, 13, spec(absolute=None, percent=35, high=120), "responder"),  # at least 35%
+    (7, 5, spec(absolute=2, strict=True), "non_responder"),  # exactly 2 is not more than 2
+    (2, 0, spec(absolute=2, strict=True), "could_not_improve"),  # 2 points of room: cannot exceed 2
+    (3, 0, spec(absolute=2, strict=True), "responder"),
+]
+
+
+@pytest.mark.parametrize(("start", "follow", "rule", "expected"), STRICT_TABLE)
+def test_strict_rules_need_more_than_the_threshold(start, follow, rule, expected):
+    """The trialists' 'more than 35%': a patient at exactly 35% is not a responder (he is with
+    'at least'); a start leaving exactly the threshold's room cannot improve by more than it."""
+    assert classify(pd.Series([start]), pd.Series([follow]), rule)["category"].iat[0] == expected
+
+
+def test_one_renderer_of_the_rule_in_words():
+    from cohort.responders import rule_text
+
+    assert rule_text(spec(absolute=2, percent=30)["mcid"]) == "improvement >= 2 or >= 30% of start"
+    assert rule_text(spec(absolute=None, percent=35, strict=True)["mcid"]) == (
+        "improvement > 35% of start"
+    )
+    assert rule_text(spec(absolute=2, percent=30, combine="both")["mcid"]) == (
+        "improvement >= 2 and >= 30% of start"
+    )

@@ -86,16 +86,17 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(min(1.0, 2 * special.bdtr(min(b, c), b + c, 0.5)))  # = stats.binom.cdf
 
 
-def rule_text(spec: dict[str, Any]) -> str:
-    """The MCID rule in words, e.g. 'improvement >= 2 or >= 30%'."""
-    mcid = spec["mcid"]
+def rule_text(mcid: dict[str, Any]) -> str:
+    """The MCID rule in words, the one renderer of it (tables, summary, report): e.g.
+    'improvement >= 2 or >= 30% of start', 'improvement > 35% of start' (a strict rule)."""
+    sign = ">" if mcid.get("strict") else ">="
     parts = []
     if mcid["absolute"] is not None:
-        parts.append(f"improvement >= {mcid['absolute']:g}")
+        parts.append(f"{sign} {mcid['absolute']:g}")
     if mcid["percent"] is not None:
-        parts.append(f"improvement >= {mcid['percent']:g}% of start")
+        parts.append(f"{sign} {mcid['percent']:g}% of start")
     joiner = " or " if mcid["combine"] == "either" else " and "
-    return joiner.join(parts)
+    return "improvement " + joiner.join(parts)
 
 
 def improvement_scores(
@@ -111,6 +112,16 @@ def improvement_scores(
     return improvement, percent
 
 
+def meets(values: np.ndarray, threshold: float, mcid: dict[str, Any]) -> np.ndarray:
+    """values >= threshold, or > threshold for a strict rule (`mcid.strict`, 'more than'), with a
+    floating-point tolerance either way (a DRI mean of items may be 9.999999999 for 10)."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        if mcid.get("strict"):
+            return values > threshold + TOLERANCE
+        return values >= threshold - TOLERANCE
+
+
 def category_codes(start: np.ndarray, follow: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """Each patient's category under one outcome's MCID rule, as an index into CATEGORIES: the
     row-by-row core of `classify`, on numpy arrays (the imputed analyses classify millions)."""
@@ -122,12 +133,12 @@ def category_codes(start: np.ndarray, follow: np.ndarray, spec: dict[str, Any]) 
     mcid = spec["mcid"]
     met, reachable = [], []
     if mcid["absolute"] is not None:
-        met.append(improvement >= mcid["absolute"] - TOLERANCE)
-        reachable.append(room >= mcid["absolute"] - TOLERANCE)
+        met.append(meets(improvement, mcid["absolute"], mcid))
+        reachable.append(meets(room, mcid["absolute"], mcid))
     if mcid["percent"] is not None:
         needed = np.abs(start) * mcid["percent"] / 100
-        met.append(percent >= mcid["percent"] - TOLERANCE)
-        reachable.append((start != 0) & (room >= needed - TOLERANCE))
+        met.append(meets(percent, mcid["percent"], mcid))
+        reachable.append((start != 0) & meets(room - needed, 0.0, mcid))
     combine = np.logical_or.reduce if mcid["combine"] == "either" else np.logical_and.reduce
     measured = ~np.isnan(start) & ~np.isnan(follow)
     code = CATEGORIES.index
@@ -169,7 +180,7 @@ def classify_all(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame
             c.insert(0, "patient_id", patients["patient_id"].to_numpy())
             c.insert(1, "outcome", outcome)
             c.insert(2, "occasion", occasion)
-            c["rule"] = rule_text(spec)
+            c["rule"] = rule_text(spec["mcid"])
             frames.append(c)
     return pd.concat(frames, ignore_index=True)
 
@@ -349,6 +360,7 @@ def threshold_sweep(
         ]
         for scale, values, thresholds in scales:
             v = np.sort(values[~np.isnan(values)])
+            # At least the threshold, whatever a rule's strictness: the sweep reads no MCID.
             reaching = len(v) - np.searchsorted(v, thresholds - TOLERANCE, side="left")
             for t, k in zip(thresholds, reaching, strict=True):
                 ci = wilson_interval(int(k), len(v), level)

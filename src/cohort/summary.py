@@ -10,7 +10,7 @@ import pandas as pd
 
 from cohort.disclosure import DisclosureSettings
 from cohort.outputs import SYNTHETIC_NOTE
-from cohort.responders import population_note
+from cohort.responders import population_note, rule_text
 from cohort.tables import fmt
 
 
@@ -33,7 +33,7 @@ def assumptions(config: dict[str, Any]) -> list[str]:
         mcid = spec["mcid"]
         if mcid.get("assumption"):
             items.append(
-                f"MCID for {spec['label']}: {_mcid_text(mcid)} ({mcid['reference'].strip()})"
+                f"MCID for {spec['label']}: {rule_text(mcid)} ({mcid['reference'].strip()})"
             )
         source = spec["source"]
         if "items" in source:
@@ -56,15 +56,6 @@ def assumptions(config: dict[str, Any]) -> list[str]:
             f"Predictors of response: categories {', '.join(models['categories'])} and dose `{models['dose']}`"
         )
     return items
-
-
-def _mcid_text(mcid: dict[str, Any]) -> str:
-    parts = []
-    if mcid["absolute"] is not None:
-        parts.append(f"improvement >= {mcid['absolute']:g}")
-    if mcid["percent"] is not None:
-        parts.append(f">= {mcid['percent']:g}%")
-    return f" {mcid['combine']} ".join(parts) if len(parts) > 1 else parts[0]
 
 
 def summary_markdown(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> str:

@@ -102,7 +102,7 @@ def threshold_sweep_stage(
         out,
         table_notes(
             settings,
-            f"Available cases; share whose improvement reaches each threshold (absolute: 0 to half the "
+            f"Available cases; share whose improvement reaches (is at least) each threshold (absolute: 0 to half the "
             f"range; percent of the start value: 0-100%); {level:.0%} Wilson CI.",
         ),
     )
