@@ -205,3 +205,27 @@ def test_group_by_occasion_df_equal_lmertest_on_the_trial(trial):
     ]
     assert fits[0].nobs == 1028
     assert_agrees_with_lmertest(*fits, "acupuncture_headache", 1e-6)
+
+
+def test_unadjusted_difference_in_change_is_welch(trial):
+    """Difference in mean change of the headache score at 12 months, acupuncture vs control,
+    among the 301 patients measured at both: Welch's t-test (scipy, unequal variances) gives the
+    same difference, CI and p."""
+    from scipy import stats
+
+    from cohort.groups import change_difference
+
+    _, _, patients = trial
+    row = change_difference(patients, "headache", "month_12", "baseline", "group", "control").iloc[
+        0
+    ]
+    change = patients["headache_month_12"] - patients["headache_baseline"]
+    a = change[patients["group"] == "acupuncture"].dropna()
+    c = change[patients["group"] == "control"].dropna()
+    test = stats.ttest_ind(a, c, equal_var=False)
+    ci = test.confidence_interval(0.95)
+    assert (row["n_group"], row["n_reference"], row["N"]) == (161, 140, 301)
+    assert row["difference"] == pytest.approx(a.mean() - c.mean(), rel=1e-12)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+    assert row["p_value"] == pytest.approx(test.pvalue, rel=1e-9)
+    assert row["df"] == pytest.approx(test.df, rel=1e-10)

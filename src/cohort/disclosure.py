@@ -661,8 +661,20 @@ def _group_responders(table: pd.DataFrame, name: str, reg: Register, ctx: Contex
 
 
 def _ancova(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """ANCOVA rows: their N; Welch rows: the patients measured at both occasions in each group,
+    which add up to the row's N."""
     for i, row in table.reset_index(drop=True).iterrows():
-        reg.cell(name, i, "N", ("ancova", str(row["outcome"]), str(row["occasion"])), row["N"])
+        outcome, occasion = str(row["outcome"]), str(row["occasion"])
+        if str(row.get("analysis", "ANCOVA")) == "ANCOVA":
+            reg.cell(name, i, "N", ("ancova", outcome, occasion), row["N"])
+            continue
+        group, reference = str(row["term"]).split(" vs ", 1)
+        parts = [("change pairs", outcome, occasion, g) for g in (group, reference)]
+        reg.cell(name, i, "n_group", parts[0], row["n_group"])
+        reg.cell(name, i, "n_reference", parts[1], row["n_reference"])
+        total = ("change pairs", outcome, occasion, group, reference)
+        reg.cell(name, i, "N", total, row["N"])
+        reg.equation(parts, total)
 
 
 # --- Models: not published when too small (ACRO's rules) ----------------------------------------
@@ -793,15 +805,24 @@ def _finish_lmm(out, original, settings, ctx):
 def _finish_ancova(out, original, settings, ctx):
     def reasons(rows: pd.DataFrame) -> str:
         first = rows.iloc[0]
+        if str(first.get("analysis", "ANCOVA")) != "ANCOVA":  # Welch: each group's pairs
+            smallest = min(_num(first.get("n_group")), _num(first.get("n_reference")))
+            return _model_reasons(smallest, None, math.nan, settings.min_cell)
         parameters = 2 + len(str(first.get("adjusted_for", "")).split(", ")) + len(rows)
         return _model_reasons(_num(first.get("N")), None, parameters, settings.min_cell)
 
+    if "analysis" in original.columns:  # one ANCOVA per outcome and occasion; one Welch per row
+        welch = original["analysis"].astype(str) != "ANCOVA"
+        model = original["analysis"].astype(str).where(~welch, original["term"].astype(str))
+        original = original.assign(model=model)
+    else:
+        original = original.assign(model="ANCOVA")
     out, models = _suppress_models(
         out,
         original,
-        ["outcome", "occasion"],
+        ["outcome", "occasion", "model"],
         reasons,
-        ["difference", "ci_low", "ci_high", "p_value"],
+        ["difference", "se", "df", "ci_low", "ci_high", "p_value"],
     )
     return out, {"models not published": models}
 

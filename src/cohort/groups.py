@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cohort.config import occasion_names
+from cohort.distributions import t_critical, t_p_value
 from cohort.models import _model_ready, _term
 from cohort.outcomes import describe
 from cohort.regression import LME4_CONVENTIONS, MixedFit, MixedModelSettings, random_intercept_reml
@@ -73,10 +75,61 @@ def ancova(
                     "ci_high": float(ci.loc[term, 1]),
                     "p_value": float(fit.pvalues[term]),
                     "N": int(fit.nobs),
+                    "analysis": "ANCOVA",
+                    "se": float(fit.bse[term]),
+                    "df": float(fit.df_resid),
                     "adjusted_for": ", ".join([x0, *covariates]),
                     "method": f"ANCOVA (OLS), t-based {level:.0%} CI",
                 }
             )
+    return pd.DataFrame(rows)
+
+
+def change_difference(
+    patients: pd.DataFrame,
+    outcome: str,
+    occasion: str,
+    baseline: str,
+    group: str,
+    reference: str,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """The unadjusted difference in mean change from baseline between each group and the
+    reference, among patients measured at both occasions, with a Welch t CI and p (unequal
+    variances, Welch-Satterthwaite df): what a trial reports beside its adjusted analysis."""
+    change = patients[f"{outcome}_{occasion}"] - patients[f"{outcome}_{baseline}"]
+    data = pd.DataFrame({"group": patients[group].astype(str), "change": change}).dropna()
+    ref = data.loc[data["group"] == reference, "change"].to_numpy(dtype=float)
+    rows = []
+    for level_value in [g for g in data["group"].unique() if g != reference]:
+        other = data.loc[data["group"] == level_value, "change"].to_numpy(dtype=float)
+        n1, n0 = len(other), len(ref)
+        row = {
+            "outcome": outcome,
+            "occasion": occasion,
+            "analysis": "unadjusted difference in change (Welch)",
+            "term": f"{level_value} vs {reference}",
+            "N": n1 + n0,
+            "n_group": n1,
+            "n_reference": n0,
+            "adjusted_for": "",
+            "method": f"difference in mean change, Welch t {level:.0%} CI (Welch-Satterthwaite df)",
+        }
+        if n1 >= 2 and n0 >= 2:
+            v1, v0 = other.var(ddof=1) / n1, ref.var(ddof=1) / n0
+            se = float(np.sqrt(v1 + v0))
+            df = (v1 + v0) ** 2 / (v1**2 / (n1 - 1) + v0**2 / (n0 - 1)) if se > 0 else np.inf
+            difference = float(other.mean() - ref.mean())
+            half = t_critical(level, df) * se
+            row |= {
+                "difference": difference,
+                "se": se,
+                "df": df,
+                "ci_low": difference - half,
+                "ci_high": difference + half,
+                "p_value": t_p_value(difference / se, df) if se > 0 else np.nan,
+            }
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from cohort.groups import (
     ancova,
+    change_difference,
     group_by_occasion_lmm,
     levels_by_group,
     responders_by_group,
@@ -44,17 +45,24 @@ def groups_stage(
         ),
     )
     ancovas = [
-        ancova(analysis, o, occ, occasions[0], group, reference, covariates, level)
+        table
         for o in settings["outcomes"]
         for occ in occasions[1:]
+        for table in (
+            ancova(analysis, o, occ, occasions[0], group, reference, covariates, level),
+            change_difference(analysis, o, occ, occasions[0], group, reference, level),
+        )
     ]
     write_csv(
         pd.concat(ancovas, ignore_index=True),
         out["ancova"],
         table_notes(
             settings,
-            f"Difference from {group} = {reference} at each follow-up, adjusted for the baseline value and "
-            f"{', '.join(covariates)}; complete cases (N); OLS, t-based {level:.0%} CI.",
+            f"Difference from {group} = {reference} at each follow-up, two analyses: ANCOVA = the follow-up value "
+            f"adjusted for the baseline value and {', '.join(covariates)}, complete cases (N), OLS, t-based "
+            f"{level:.0%} CI; unadjusted difference in change (Welch) = difference in mean change from baseline "
+            f"among patients measured at both occasions (n_group, n_reference), Welch t {level:.0%} CI. The "
+            "occasion x group mixed model (group_lmm.csv) uses every measurement.",
         ),
     )
     write_csv(
