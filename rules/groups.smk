@@ -20,6 +20,7 @@ rule groups:
             "comparison",
             "responders",
             "statistics",
+            "cluster",
             models=model_settings("lmm"),
         ),
     log:

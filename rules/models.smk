@@ -21,6 +21,7 @@ rule lmm:
             "occasions",
             "covariates",
             "statistics",
+            "cluster",
             outcomes=outcome_definitions(),
             models=model_settings("lmm"),
         ),
@@ -100,6 +101,7 @@ rule predictors:
             "covariates",
             "responders",
             "statistics",
+            "cluster",
             models=model_settings("dose", "categories", "imputation", "logistic"),
         ),
     priority: 10

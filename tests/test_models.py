@@ -483,3 +483,41 @@ def test_firth_is_chosen_under_separation_or_few_events_and_stated():
         patients, classified, CONFIG, lambda o: ["age"], 0.95, LogisticSettings(epv_minimum=1000)
     )
     assert few["method"].str.contains("Firth").all() and len(firth_models) == 2
+
+
+def test_cluster_setting_nests_patients_and_makes_logistic_ses_robust():
+    """With a cluster column the mixed model has a clinic variance and the method says so; the
+    logistic models keep their estimates and take cluster-robust SEs with Wald CIs."""
+    from cohort.regression import cluster_robust
+
+    patients = cohort(240, 6)
+    patients["clinic"] = pd.Categorical([f"K{i % 12}" for i in range(len(patients))])
+    effects, _, fits = lmm_tables(patients, CONFIG, ["age", "sex"], 0.95, cluster="clinic")
+    pain = effects[effects["outcome"] == "pain"]
+    assert "variance: clinic intercept" in set(pain["term"])
+    assert pain["method"].str.contains("per clinic and per patient within clinic").all()
+    assert fits["pain"].clusters == 12
+    classified = classify_all(patients, CONFIG)
+
+    def terms(outcome):
+        return ["age", "n_sessions", f"{outcome}_start"]
+
+    settings = LogisticSettings(firth="never")
+    plain, _ = predictor_table(patients, classified, CONFIG, terms, 0.95, settings)
+    robust, _ = predictor_table(patients, classified, CONFIG, terms, 0.95, settings, "clinic")
+    a = plain[plain["occasion"] == "discharge"].set_index("term")
+    b = robust[robust["occasion"] == "discharge"].set_index("term")
+    np.testing.assert_allclose(a["log_or"], b["log_or"], rtol=1e-12)
+    assert b["method"].str.contains("cluster-robust").all()
+    frame = patients.merge(
+        classified[(classified["occasion"] == "discharge") & (classified["category"] != "missing")],
+        on="patient_id",
+    )
+    x, names = design_matrix(frame, terms("pain"))
+    y = (frame["category"] == "responder").to_numpy(dtype=float)
+    expected = cluster_robust(logistic_regression(y, x, names), y, x, frame["clinic"].to_numpy())
+    np.testing.assert_allclose(b.loc[names[1:], "se"], expected.bse[1:], rtol=1e-9)
+    z = 1.959963984540054
+    np.testing.assert_allclose(
+        b.loc[names[1:], "ci_high"], np.exp(expected.params[1:] + z * expected.bse[1:]), rtol=1e-9
+    )

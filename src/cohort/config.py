@@ -103,6 +103,15 @@ def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
                     f"config key 'responders.paper.{occasion}.{outcome}': outcome '{outcome}' is "
                     "referenced but not declared under 'outcomes'"
                 )
+    lmm = config["models"].get("lmm", {})
+    if config.get("cluster") and (
+        lmm.get("df") == "kenward_roger" or lmm.get("covariance") == "observed_information"
+    ):
+        problems.append(
+            "config key 'models.lmm': with a cluster the mixed models use the model-based "
+            "covariance with Satterthwaite or normal df (Kenward-Roger and the observed "
+            "information are implemented for one random intercept only)"
+        )
     for row in config["baseline"]:
         if (
             row["statistic"] == "n_pct"

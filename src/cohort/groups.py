@@ -13,9 +13,9 @@ import pandas as pd
 
 from cohort.config import occasion_names
 from cohort.distributions import t_critical, t_p_value
-from cohort.models import _model_ready, _term
+from cohort.models import _model_ready, _term, fit_mixed, lmm_data
 from cohort.outcomes import describe
-from cohort.regression import LME4_CONVENTIONS, MixedFit, MixedModelSettings, random_intercept_reml
+from cohort.regression import LME4_CONVENTIONS, MixedFit, MixedModelSettings
 from cohort.responders import rate_rows
 
 log = logging.getLogger(__name__)
@@ -165,22 +165,16 @@ def group_by_occasion_lmm(
     reference: str,
     covariates: list[str],
     inference: MixedModelSettings = LME4_CONVENTIONS,
+    cluster: str | None = None,
 ) -> MixedFit:
-    """value ~ occasion * group + covariates, random intercept per patient: the exact REML of
-    cohort.regression on the design patsy builds from the formula (interaction columns named as
-    statsmodels names them)."""
+    """value ~ occasion * group + covariates, random intercept per patient (and per cluster when
+    `cluster` names one): the exact REML of cohort.regression on the design patsy builds from
+    the formula (interaction columns named as statsmodels names them)."""
     import patsy  # here: only rule groups needs formulas with interactions
 
-    long = patients.melt(
-        id_vars=["patient_id", group, *covariates],
-        value_vars=[f"{outcome}_{o}" for o in occasions],
-        var_name="occasion",
-        value_name="value",
+    long = lmm_data(
+        patients, outcome, occasions, [group, *covariates, *([cluster] if cluster else [])]
     )
-    long["occasion"] = pd.Categorical(
-        long["occasion"].str.removeprefix(f"{outcome}_"), categories=occasions
-    )
-    long = _model_ready(long.dropna(subset=["value", *covariates])).reset_index(drop=True)
     terms = [
         f"C(occasion, Treatment('{occasions[0]}')) * C({group}, Treatment('{reference}'))",
         *(_term(long, c) for c in covariates),
@@ -188,11 +182,4 @@ def group_by_occasion_lmm(
     design = patsy.dmatrix(" + ".join(terms), long, return_type="dataframe")
     if len(design) != len(long):
         raise AssertionError(f"group lmm {outcome}: design rows {len(design)} != {len(long)}")
-    return random_intercept_reml(
-        long["value"].to_numpy(dtype=float),
-        design.to_numpy(),
-        long["patient_id"].to_numpy(),
-        list(design.columns),
-        covariance=inference.covariance,
-        df_method=inference.df,
-    )
+    return fit_mixed(long, design.to_numpy(), list(design.columns), inference, cluster)

@@ -36,9 +36,11 @@ from cohort.regression import (
     LogisticSettings,
     MixedFit,
     MixedModelSettings,
+    cluster_robust,
     design_matrix,
     is_categorical,
     logistic_regression,
+    nested_intercepts_reml,
     profile_likelihood,
     random_intercept_reml,
 )
@@ -110,9 +112,11 @@ def term_level_n(
 def lmm_data(
     patients: pd.DataFrame, outcome: str, occasions: list[str], covariates: list[str]
 ) -> pd.DataFrame:
-    """Long data for one outcome: one row per patient and measured occasion, complete covariates."""
+    """Long data for one outcome: one row per patient and measured occasion, complete on the
+    patient-level `covariates` (every column a mixed model reads besides the outcome: the
+    covariates, a comparison's group, a cluster); the one reshape of both mixed models."""
     long = patients.melt(
-        id_vars=["patient_id", *covariates],
+        id_vars=["patient_id", *dict.fromkeys(covariates)],
         value_vars=[f"{outcome}_{o}" for o in occasions],
         var_name="occasion",
         value_name="value",
@@ -129,16 +133,30 @@ def fit_lmm(
     covariates: list[str],
     occasions: list[str],
     inference: MixedModelSettings = LME4_CONVENTIONS,
+    cluster: str | None = None,
 ) -> MixedFit:
-    """REML fit of value ~ occasion + covariates with a random intercept per patient."""
+    """REML fit of value ~ occasion + covariates with a random intercept per patient (and per
+    cluster, patients nested in it, when `cluster` names one)."""
     x, names = design_matrix(long, ["occasion", *covariates], {"occasion": occasions[0]})
+    return fit_mixed(long, x, names, inference, cluster)
+
+
+def fit_mixed(
+    long: pd.DataFrame,
+    x: np.ndarray,
+    names: list[str],
+    inference: MixedModelSettings,
+    cluster: str | None,
+) -> MixedFit:
+    """The mixed model of `long`'s value on the design x: random intercept per patient, or per
+    cluster and patient within it (regression.nested_intercepts_reml)."""
+    y, patients = long["value"].to_numpy(dtype=float), long["patient_id"].to_numpy()
+    if cluster:
+        return nested_intercepts_reml(
+            y, x, patients, long[cluster].to_numpy(), names, inference.covariance, inference.df
+        )
     return random_intercept_reml(
-        long["value"].to_numpy(dtype=float),
-        x,
-        long["patient_id"].to_numpy(),
-        names,
-        covariance=inference.covariance,
-        df_method=inference.df,
+        y, x, patients, names, covariance=inference.covariance, df_method=inference.df
     )
 
 
@@ -164,8 +182,20 @@ def contrast_row(fit: MixedFit, weights: np.ndarray, level: float) -> dict[str, 
     }
 
 
-def mixed_method_note(inference: MixedModelSettings, level: float) -> str:
+def mixed_method_note(
+    inference: MixedModelSettings, level: float, cluster: str | None = None
+) -> str:
     """The mixed models' inference in words, for table footers."""
+    if cluster:
+        return (
+            f"REML, random intercepts per {cluster} and per patient within {cluster}; standard "
+            "errors from s2(X'V^-1X)^-1; "
+            + (
+                f"Wald z {level:.0%} CI"
+                if inference.df == "normal"
+                else f"Satterthwaite degrees of freedom (as lmerTest); t-based {level:.0%} CI"
+            )
+        )
     se = {
         "model_based": "standard errors from s2(X'V^-1X)^-1 at the REML estimate (as lme4, SAS "
         "PROC MIXED)",
@@ -187,18 +217,22 @@ def lmm_tables(
     covariates: list[str],
     level: float,
     inference: MixedModelSettings = LME4_CONVENTIONS,
+    cluster: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Fixed effects, variance components and estimated means per occasion for every outcome."""
+    """Fixed effects, variance components and estimated means per occasion for every outcome
+    (patients nested in `cluster` when it names a column)."""
     occasions = occasion_names(config)
-    method = mixed_method_note(inference, level)
+    method = mixed_method_note(inference, level, cluster)
     effects, means, fits = [], [], {}
     for outcome, spec in config["outcomes"].items():
-        long = lmm_data(patients, outcome, occasions, covariates)
-        expected = patients.dropna(subset=covariates)
+        long = lmm_data(
+            patients, outcome, occasions, [*covariates, *([cluster] if cluster else [])]
+        )
+        expected = patients.dropna(subset=[*covariates, *([cluster] if cluster else [])])
         expected = expected[expected[[f"{outcome}_{o}" for o in occasions]].notna().any(axis=1)]
         n_patients = long["patient_id"].nunique()
         try:
-            result = fit_lmm(long, covariates, occasions, inference)
+            result = fit_lmm(long, covariates, occasions, inference, cluster)
         except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
             log.warning("lmm %s failed: %s", outcome, exc)
             effects.append(
@@ -231,6 +265,15 @@ def lmm_tables(
         level_n = term_level_n(result.names, long, "patient_id")
         for row in mixed_effect_rows(result, level):
             effects.append({**common, **row, "level_n": level_n[row["term"]]})
+        if result.cluster_variance is not None:
+            effects.append(
+                {
+                    **common,
+                    "term": f"variance: {cluster} intercept",
+                    "estimate": result.cluster_variance,
+                    "clusters": result.clusters,
+                }
+            )
         effects.append(
             {**common, "term": "variance: patient intercept", "estimate": result.group_variance}
         )
@@ -325,9 +368,14 @@ def fit_logistic(
     return result, y, x
 
 
-def logistic_method(firth: bool, ci: str, level: float) -> str:
+def logistic_method(firth: bool, ci: str, level: float, cluster: str | None = None) -> str:
     """The logistic model's estimator and inference in words (method column, footers)."""
     estimator = "Firth's penalised likelihood" if firth else "maximum likelihood"
+    if cluster:
+        return (
+            f"logistic regression, {estimator}; cluster-robust (sandwich) standard errors by "
+            f"{cluster}; Wald {level:.0%} CI and p"
+        )
     if ci == "profile":
         return (
             f"logistic regression, {estimator}; {'penalised ' if firth else ''}profile-likelihood "
@@ -339,13 +387,14 @@ def logistic_method(firth: bool, ci: str, level: float) -> str:
 def _odds_rows(
     result: LogisticFit, y: np.ndarray, x: np.ndarray, level: float, ci: str
 ) -> list[dict[str, Any]]:
-    """One row per term: log odds ratio, SE, odds ratio with its CI and p (profile or Wald)."""
+    """One row per term: log odds ratio, SE, odds ratio with its CI and p (profile or Wald;
+    Wald with a cluster-robust covariance, which no likelihood profiles)."""
     z = normal_critical(level)
     rows = []
     for j, (term, b, se) in enumerate(zip(result.names, result.params, result.bse, strict=True)):
         if term == "Intercept":
             continue
-        if ci == "profile":
+        if ci == "profile" and result.clusters is None:
             low, high, p = profile_likelihood(result, y, x, j, level)
         else:
             low, high, p = b - z * se, b + z * se, float(normal_p_value(b / se))
@@ -370,11 +419,12 @@ def predictor_table(
     terms_of: Any,
     level: float,
     logistic: LogisticSettings = R_CONVENTIONS,
+    cluster: str | None = None,
 ) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
     """Complete-case logistic models per outcome and follow-up occasion, and the models fitted
     by Firth's penalised likelihood (`logistic.firth`: always; auto = under separation or when
     EPV < `logistic.epv_minimum`; never = separation makes the model fail), which the
-    imputed data sets then use too."""
+    imputed data sets then use too. With a `cluster`, SEs are cluster-robust (Wald CIs)."""
     rows, firth_models = [], set()
     for outcome in config["outcomes"]:
         for occasion in occasion_names(config)[1:]:
@@ -382,7 +432,7 @@ def predictor_table(
             frame = response_frame(
                 patients,
                 patient_categories(classified, patients, outcome, occasion),
-                variables,
+                [*variables, *([cluster] if cluster else [])],
                 config["responders"]["could_not_improve"],
             )
             events = int(frame["responder"].sum())
@@ -415,12 +465,14 @@ def predictor_table(
                 rows.append(
                     {
                         **common,
-                        "method": logistic_method(firth, logistic.ci, level),
+                        "method": logistic_method(firth, logistic.ci, level, cluster),
                         "term": "(model failed)",
                         "warnings": f"{type(exc).__name__}: {exc}",
                     }
                 )
                 continue
+            if cluster:
+                result = cluster_robust(result, y, x, frame[cluster].to_numpy())
             if result.nobs != len(frame):
                 raise AssertionError(
                     f"logistic {outcome} {occasion}: nobs {result.nobs} != {len(frame)}"
@@ -433,7 +485,7 @@ def predictor_table(
                 rows.append(
                     {
                         **common,
-                        "method": logistic_method(firth, logistic.ci, level),
+                        "method": logistic_method(firth, logistic.ci, level, cluster),
                         **row,
                         "level_n": level_n[row["term"]],
                         "parameters": parameters,
@@ -698,23 +750,25 @@ def analyse_imputed(
     config: dict[str, Any],
     terms_of: Any,
     firth_models: set[tuple[str, str]] | None = None,
+    cluster: str | None = None,
     batch_rows: int = 200_000,
 ) -> ImputedAnalyses:
     """Classify each completed data set with the MCID rule and fit the response models in it
     (by Firth's penalised likelihood for the models in `firth_models`, as in the complete-case
     analysis, so that every imputation uses the same estimator). Small data sets are stacked
     into batches of about `batch_rows` rows, so that the design matrices and classifications
-    are built once per batch (same numbers: both act row by row)."""
+    are built once per batch (same numbers: both act row by row). With a `cluster`, each fit's
+    covariance is cluster-robust, as in the complete-case models."""
     results = ImputedAnalyses()
     batch: list[pd.DataFrame] = []
     firth_models = firth_models or set()
     for data in completed:
         batch.append(data)
         if len(batch) * len(data) >= batch_rows:
-            _analyse_batch(batch, config, terms_of, firth_models, results)
+            _analyse_batch(batch, config, terms_of, firth_models, cluster, results)
             batch = []
     if batch:
-        _analyse_batch(batch, config, terms_of, firth_models, results)
+        _analyse_batch(batch, config, terms_of, firth_models, cluster, results)
     return results
 
 
@@ -723,6 +777,7 @@ def _analyse_batch(
     config: dict[str, Any],
     terms_of: Any,
     firth_models: set[tuple[str, str]],
+    cluster: str | None,
     results: ImputedAnalyses,
 ) -> None:
     """`analyse_imputed` for completed data sets of equal length, stacked."""
@@ -741,6 +796,7 @@ def _analyse_batch(
         for occasion in occasions[1:]
     }
     responder = CATEGORIES.index(RESPONDER)
+    clusters = data[cluster].to_numpy() if cluster else None
     unobserved = {  # not imputed (too few observed values): not estimable
         (outcome, occasion)
         for outcome in config["outcomes"]
@@ -763,6 +819,8 @@ def _analyse_batch(
             d = int(population.sum())  # no follow-up is missing after imputation
             results.rates.setdefault(key, []).append((int((cat == responder).sum()) / d, d))
             rows = ~np.isnan(x_all).any(axis=1) & population
+            if clusters is not None:
+                rows &= pd.notna(clusters[rows_of_set])
             x = x_all[rows]
             used = [c for c, name in enumerate(names_all) if "[T." not in name or x[:, c].any()]
             notes = results.notes.setdefault(key, set())
@@ -780,6 +838,9 @@ def _analyse_batch(
             except (ValueError, np.linalg.LinAlgError) as exc:
                 notes.add(f"{type(exc).__name__}: {exc}")
                 continue
+            if clusters is not None:
+                y = (cat[rows] == responder).astype(float)
+                fit = cluster_robust(fit, y, x[:, used], clusters[rows_of_set][rows])
             notes.update(fit.warnings)
             results.fits.setdefault(key, []).append(fit)
         log.info("imputed data set %d analysed", results.m)

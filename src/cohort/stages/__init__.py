@@ -14,6 +14,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def cluster_column(settings: dict, analysis: pd.DataFrame) -> str | None:
+    """Config `cluster`, checked against the analysis set: a message naming the key, not a
+    KeyError, when the column is not there."""
+    cluster = settings.get("cluster")
+    if cluster and cluster not in analysis.columns:
+        raise ValueError(
+            f"config key 'cluster': '{cluster}' is not a column of the patient table (declare it "
+            "in the contract's patients file, or set cluster: null)"
+        )
+    return cluster
+
+
 def analysis_set(patients_path: str) -> pd.DataFrame:
     """The patients of the analysis set, read from the processed patient table."""
     import pandas as pd  # here, not at the top: rule provenance imports the package without pandas

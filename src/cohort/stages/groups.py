@@ -19,7 +19,7 @@ from cohort.models import mixed_effect_rows, mixed_method_note
 from cohort.outputs import table_notes, write_csv
 from cohort.regression import MixedModelSettings
 from cohort.responders import population_note
-from cohort.stages import analysis_set
+from cohort.stages import analysis_set, cluster_column
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,13 @@ def groups_stage(
         ),
     )
     inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
-    method = mixed_method_note(inference, level)
+    cluster = cluster_column(settings, analysis)
+    method = mixed_method_note(inference, level, cluster)
     rows = []
     for outcome in settings["outcomes"]:
         try:
             fit = group_by_occasion_lmm(
-                analysis, outcome, occasions, group, reference, covariates, inference
+                analysis, outcome, occasions, group, reference, covariates, inference, cluster
             )
         except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
             rows.append(

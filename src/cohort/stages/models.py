@@ -24,7 +24,7 @@ from cohort.models import (
 from cohort.outputs import table_notes, write_csv
 from cohort.regression import LogisticSettings, MixedModelSettings
 from cohort.responders import classify_all, population_note
-from cohort.stages import analysis_set
+from cohort.stages import analysis_set, cluster_column
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
     level = settings["statistics"]["confidence_level"]
     covariates = settings["covariates"]
     inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
-    effects, means, _ = lmm_tables(analysis, settings, covariates, level, inference)
+    cluster = cluster_column(settings, analysis)
+    effects, means, _ = lmm_tables(analysis, settings, covariates, level, inference, cluster)
     lmm = pd.concat(
         [
             effects.assign(section="fixed effect or variance"),
@@ -52,7 +53,7 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
             settings,
             f"N = {n} (analysis set); patients/observations: those with the outcome measured and complete "
             f"covariates ({', '.join(covariates)}). Linear mixed model, random intercept per patient; "
-            f"{mixed_method_note(inference, level)}. Estimated means: every covariate at its mean over the "
+            f"{mixed_method_note(inference, level, cluster)}. Estimated means: every covariate at its mean over the "
             "model's observations, categorical covariates at their observed proportions (emmeans' "
             "proportional weights); df by the same method.",
         ),
@@ -133,8 +134,9 @@ def predictors_stage(
         )
 
     logistic = LogisticSettings.from_config(models.get("logistic"))
+    cluster = cluster_column(settings, analysis)
     complete_case, firth_models = predictor_table(
-        analysis, classified, settings, terms_of, level, logistic
+        analysis, classified, settings, terms_of, level, logistic, cluster
     )
     parts = pd.concat([pd.read_parquet(p) for p in imputation_paths], ignore_index=True)
     # The completed data sets hold only what the response models read (each is a copy: at
@@ -144,10 +146,21 @@ def predictors_stage(
     ]
     model_columns = [t for outcome in settings["outcomes"] for t in terms_of(outcome)]
     needed = list(
-        dict.fromkeys([*imputation_variables(settings), *outcome_columns, *model_columns])
+        dict.fromkeys(
+            [
+                *imputation_variables(settings),
+                *outcome_columns,
+                *model_columns,
+                *([cluster] if cluster else []),
+            ]
+        )
     )
     imputed = analyse_imputed(
-        completed_data_sets(analysis[needed], settings, parts), settings, terms_of, firth_models
+        completed_data_sets(analysis[needed], settings, parts),
+        settings,
+        terms_of,
+        firth_models,
+        cluster,
     )
     predictors = pd.concat(
         [complete_case, pooled_predictors(imputed, settings, level)], ignore_index=True
