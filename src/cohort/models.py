@@ -394,9 +394,14 @@ def _odds_rows(
     for j, (term, b, se) in enumerate(zip(result.names, result.params, result.bse, strict=True)):
         if term == "Intercept":
             continue
+        note = ""
+        low = high = p = np.nan
         if ci == "profile" and result.clusters is None:
-            low, high, p = profile_likelihood(result, y, x, j, level)
-        else:
+            try:
+                low, high, p = profile_likelihood(result, y, x, j, level)
+            except (ValueError, np.linalg.LinAlgError):
+                note = "profile likelihood failed numerically for this term: Wald CI and p"
+        if np.isnan(p):
             low, high, p = b - z * se, b + z * se, float(normal_p_value(b / se))
         rows.append(
             {
@@ -407,6 +412,7 @@ def _odds_rows(
                 "ci_low": np.exp(low),
                 "ci_high": np.exp(high),
                 "p_value": p,
+                "ci_note": note,
             }
         )
     return rows
@@ -482,6 +488,7 @@ def predictor_table(
             warning = " | ".join([*result.warnings, *notes])
             level_n = term_level_n(result.names, frame)
             for row in _odds_rows(result, y, x, level, logistic.ci):
+                note = row.pop("ci_note")
                 rows.append(
                     {
                         **common,
@@ -491,7 +498,7 @@ def predictor_table(
                         "parameters": parameters,
                         "epv": epv,
                         "converged": result.converged,
-                        "warnings": warning,
+                        "warnings": " | ".join(w for w in (warning, note) if w),
                     }
                 )
     return pd.DataFrame(rows), firth_models
@@ -952,14 +959,17 @@ def pooled_predictors(
                 if term == "Intercept":
                     continue
                 having = [f for f in fits if term in f.names]  # a level absent in one imputation
+                row = {
+                    "outcome": outcome,
+                    "occasion": occasion,
+                    "analysis": "multiple imputation",
+                    "N": n,
+                    "term": term,
+                }
                 if len(having) < len(fits):
                     rows.append(
                         {
-                            "outcome": outcome,
-                            "occasion": occasion,
-                            "analysis": "multiple imputation",
-                            "N": n,
-                            "term": term,
+                            **row,
                             "method": f"not pooled: estimable in {len(having)} of m = "
                             f"{imputed.m} imputations (a level absent from the others)",
                             "warnings": " | ".join(sorted(notes)),
@@ -974,11 +984,7 @@ def pooled_predictors(
                 )
                 rows.append(
                     {
-                        "outcome": outcome,
-                        "occasion": occasion,
-                        "analysis": "multiple imputation",
-                        "N": n,
-                        "term": term,
+                        **row,
                         "log_or": pooled.estimate,
                         "se": np.sqrt(pooled.total),
                         "odds_ratio": np.exp(pooled.estimate),
