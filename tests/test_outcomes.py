@@ -151,3 +151,21 @@ def test_quartiles_are_r_s_type_7_or_spss_type_6(values, method, expected):
     q = quartiles(pd.Series([*values, np.nan]), method)
     assert (q["q1"], q["median"], q["q3"]) == pytest.approx(expected, rel=1e-12)
     assert describe(pd.Series(values), method)["q3"] == pytest.approx(expected[2], rel=1e-12)
+
+
+def test_change_boxes_use_the_tables_quartiles():
+    """With type 7 the boxes equal matplotlib's own (cbook.boxplot_stats, whis 1.5); with spss
+    the box edges are the SPSS quartiles of the tables, so figure and table agree."""
+    from matplotlib import cbook
+
+    from cohort.figures import _box_stats
+    from cohort.tables import quartiles
+
+    values = np.array([3.0, 7, 8, 5, 12, 14, 21, 13, 18, 1, 40, -30])
+    ours, reference = _box_stats(values, "type7"), cbook.boxplot_stats(values, whis=1.5)[0]
+    for key in ("med", "q1", "q3", "whislo", "whishi"):
+        assert ours[key] == pytest.approx(reference[key]), key
+    spss = _box_stats(values, "spss")
+    q = quartiles(values, "spss")
+    assert (spss["q1"], spss["med"], spss["q3"]) == (q["q1"], q["median"], q["q3"])
+    assert spss["q1"] != ours["q1"]

@@ -13,6 +13,8 @@ import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cohort.tables import quartiles  # noqa: E402
+
 PNG_METADATA = {"Software": None}
 DPI = 150
 
@@ -257,18 +259,23 @@ def change_distributions(
     occasion_labels: dict[str, str],
     caption: str,
     min_cell: int,
+    quantiles: str = "type7",
 ) -> plt.Figure:
     """Distribution of the change from baseline per outcome and later occasion, zero marked: a
-    box (quartiles; whiskers to the last change within 1.5 IQR), no individual points (results/
-    holds aggregates only), and no box for fewer than `min_cell` patients (disclosure control).
-    (MCID thresholds belong to the responders rule and its threshold-sweep figure.)"""
+    box (quartiles by the tables' definition, cohort.tables.quartiles; whiskers to the last
+    change within 1.5 IQR), no individual points (results/ holds aggregates only), and no box
+    for fewer than `min_cell` patients (disclosure control). (MCID thresholds belong to the
+    responders rule and its threshold-sweep figure.)"""
     outcomes = list(dict.fromkeys(o for o, _ in changes))
     fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
     for ax, outcome in zip(axes[0], outcomes, strict=True):
         keys = [k for k in changes if k[0] == outcome]
         shown = [len(changes[k]) >= min_cell for k in keys]
-        data = [changes[k] if ok else np.array([]) for k, ok in zip(keys, shown, strict=True)]
-        ax.boxplot(data, showfliers=False, widths=0.5)
+        stats = [
+            _box_stats(changes[k], quantiles) if ok else _box_stats(np.array([]), quantiles)
+            for k, ok in zip(keys, shown, strict=True)
+        ]
+        ax.bxp(stats, showfliers=False, widths=0.5)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(
             range(1, len(keys) + 1),
@@ -281,6 +288,23 @@ def change_distributions(
         ax.set_title(f"{labels[outcome]}: change from baseline", fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
     return _with_caption(fig, caption, 150, 0.1)
+
+
+def _box_stats(values: np.ndarray, quantiles: str) -> dict[str, float]:
+    """A box's statistics for Axes.bxp: the tables' quartiles, Tukey's whiskers (the last value
+    within 1.5 IQR of the box); NaN (nothing drawn) for an empty group."""
+    q = quartiles(values, quantiles)
+    low_fence = q["q1"] - 1.5 * (q["q3"] - q["q1"])
+    high_fence = q["q3"] + 1.5 * (q["q3"] - q["q1"])
+    inside = values[(values >= low_fence) & (values <= high_fence)] if len(values) else values
+    return {
+        "med": q["median"],
+        "q1": q["q1"],
+        "q3": q["q3"],
+        "whislo": float(inside.min()) if len(inside) else np.nan,
+        "whishi": float(inside.max()) if len(inside) else np.nan,
+        "fliers": [],
+    }
 
 
 def threshold_sweep_figure(

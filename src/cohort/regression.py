@@ -958,9 +958,10 @@ def profile_likelihood(
 
     ends = []
     se = max(float(fit.bse[j]), 1e-8)
+    wald = float(special.ndtri(0.5 + level / 2))  # the Wald end, a first guess of the root
     for direction in (-1.0, 1.0):
         inner, outer, found = fit.params[j], fit.params[j], False
-        for multiple in (1, 2, 4, 8, 16, 32, 50):
+        for multiple in (0.9 * wald, 1.3 * wald, 2 * wald, 4, 8, 16, 32, 50):
             outer = fit.params[j] + direction * multiple * se
             if deviance_gap(outer) > cutoff:
                 found = True

@@ -78,6 +78,7 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
             + " Box: quartiles of the change, whiskers to the last change within 1.5 IQR; "
             + f"individual changes are not shown, nor groups of fewer than {min_cell}.",
             min_cell,
+            settings["statistics"]["quantiles"],
         ),
         out["changes"],
     )
