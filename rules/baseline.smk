@@ -4,7 +4,7 @@
 rule baseline:
     input:
         patients=rules.clean.output.patients,
-        code=CODE,
+        code=code_of("baseline"),
     output:
         table=f"{TABLES}/baseline.csv",
     params:

@@ -8,7 +8,7 @@ rule clean:
         assessments=extract_file("assessments"),
         contract=config["extract"]["contract"],
         codebook=config["interventions"]["codebook"] if "interventions" in config else [],
-        code=CODE,
+        code=code_of("clean"),
     output:
         patients=f"{PROCESSED}/patients.parquet",
         sessions=f"{PROCESSED}/sessions.parquet",

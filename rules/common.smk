@@ -7,6 +7,7 @@ from cohort.config import read_yaml, validate_config
 from cohort.errors import CohortError
 from cohort.cleaning import check_extract, find_table_file
 from cohort.contract import load_contract
+from cohort.provenance import imported_modules
 
 
 def _stop(message):
@@ -54,9 +55,27 @@ def extract_file(table):
     return str(path) if path else []
 
 
-# The package source is an input of every rule: editing the code behind a number reruns the rules
-# that compute it (Snakemake tracks a rule's script, not the modules the script imports).
+# A rule's code input is the package modules its script imports, to the end (imports inside
+# functions included): editing a module reruns the rules that run it and what depends on their
+# outputs, no other (Snakemake tracks a rule's script, not the modules the script imports).
+# Rule provenance hashes all of them (CODE).
 CODE = sorted(os.path.relpath(p) for p in (Path(workflow.basedir) / "src" / "cohort").rglob("*.py"))
+
+
+WORKFLOW_FILES = sorted(
+    os.path.relpath(p)
+    for pattern in ("Snakefile", "rules/*.smk", "scripts/*.py", "report/*.rst")
+    for p in Path(workflow.basedir).glob(pattern)
+)
+
+
+def code_of(script):
+    """The package modules that scripts/<script>.py imports (cohort.provenance.imported_modules)."""
+    base = Path(workflow.basedir)
+    return [
+        os.path.relpath(p)
+        for p in imported_modules(base / "scripts" / f"{script}.py", base / "src" / "cohort")
+    ]
 
 
 def settings(*keys, **overrides):

@@ -5,7 +5,7 @@ rule groups:
     input:
         patients=rules.clean.output.patients,
         classified=rules.responders.output.classified,
-        code=CODE,
+        code=code_of("groups"),
     output:
         levels=f"{TABLES}/group_outcomes.csv",
         ancova=f"{TABLES}/group_ancova.csv",

@@ -6,7 +6,7 @@ rule interventions:
         patients=rules.clean.output.patients,
         sessions=rules.clean.output.sessions,
         codebook=config["interventions"]["codebook"],
-        code=CODE,
+        code=code_of("interventions"),
     output:
         categories=f"{TABLES}/interventions.csv",
         dose=f"{TABLES}/dose.csv",

@@ -12,7 +12,7 @@ IMPUTATION_JOBS = config["models"]["imputation"]["jobs"]
 rule lmm:
     input:
         patients=rules.clean.output.patients,
-        code=CODE,
+        code=code_of("lmm"),
     output:
         lmm=f"{TABLES}/lmm.csv",
     params:
@@ -36,7 +36,7 @@ rule lmm:
 rule missing_data:
     input:
         patients=rules.clean.output.patients,
-        code=CODE,
+        code=code_of("missing_data"),
     output:
         missingness=f"{TABLES}/missingness.csv",
     params:
@@ -58,7 +58,7 @@ rule missing_data:
 rule impute:
     input:
         patients=rules.clean.output.patients,
-        code=CODE,
+        code=code_of("impute"),
     output:
         part=f"{PROCESSED}/imputations/part{{part}}.parquet",
     wildcard_constraints:
@@ -89,7 +89,7 @@ rule predictors:
         imputations=expand(
             f"{PROCESSED}/imputations/part{{part}}.parquet", part=range(IMPUTATION_JOBS)
         ),
-        code=CODE,
+        code=code_of("predictors"),
     output:
         predictors=f"{TABLES}/predictors.csv",
         sensitivity=f"{TABLES}/missing_data_sensitivity.csv",

@@ -4,7 +4,7 @@
 rule outcomes:
     input:
         patients=rules.clean.output.patients,
-        code=CODE,
+        code=code_of("outcomes"),
     output:
         table=f"{TABLES}/outcomes.csv",
         changes=report(

@@ -42,7 +42,7 @@ FIGURES_OF_ANALYSIS_RULES = [rules.outcomes.output.changes]
 rule publish:
     input:
         **PUBLISHED_TABLES,
-        code=CODE,
+        code=code_of("publish"),
     output:
         **{
             name: report(
@@ -125,7 +125,7 @@ rule figures:
             if HAS_SESSIONS
             else {}
         ),
-        code=CODE,
+        code=code_of("figures"),
     output:
         flow=_figure("flow", "flow of patients"),
         trajectories=_figure("outcome_trajectories", "outcome trajectories"),
@@ -150,6 +150,32 @@ rule figures:
         "../scripts/figures.py"
 
 
+from snakemake.io import strip_wildcard_constraints
+
+
+def lineage():
+    """Each rule's input and output files (wildcards expanded over the outcomes and imputation
+    parts), for provenance.json's lineage: output -> rule -> inputs."""
+    values = {"outcome": list(config["outcomes"]), "part": list(range(IMPUTATION_JOBS))}
+    out = {}
+    for r in workflow.rules:
+        if r.name in ("all", "provenance"):
+            continue
+
+        def files(items):
+            paths = set()
+            for item in items:
+                if callable(item):
+                    continue
+                names = {w: values[w] for w in r.wildcard_names}
+                pattern = strip_wildcard_constraints(str(item))
+                paths.update(expand(pattern, **names) if names else [pattern])
+            return sorted(paths)
+
+        out[r.name] = {"inputs": files(r.input), "outputs": files(r.output)}
+    return out
+
+
 rule provenance:
     input:
         extract=[p for p in (extract_file(t) for t in ("patients", "sessions", "assessments")) if p],
@@ -163,11 +189,12 @@ rule provenance:
             *FIGURES_OF_ANALYSIS_RULES,
         ],
         code=CODE,
+        workflow=WORKFLOW_FILES,
     output:
         f"{RESULTS}/provenance.json",
     params:
         config=config,
-        repo=workflow.basedir,
+        lineage=lineage(),
     log:
         f"{LOGS}/provenance.log",
     benchmark:

@@ -4,7 +4,7 @@
 rule responders:
     input:
         patients=rules.clean.output.patients,
-        code=CODE,
+        code=code_of("responders"),
     output:
         classified=f"{PROCESSED}/responders.parquet",
         rates=f"{TABLES}/responders.csv",
@@ -33,7 +33,7 @@ rule responders:
 rule threshold_sweep:
     input:
         patients=rules.clean.output.patients,
-        code=CODE,
+        code=code_of("threshold_sweep"),
     output:
         f"{TABLES}/threshold_sweep/{{outcome}}.csv",
     wildcard_constraints:

@@ -1,7 +1,7 @@
-"""Rule figures: see cohort.stages.report.figures_stage."""
+"""Rule figures: see cohort.stages.figures.figures_stage."""
 
 from cohort.runlog import rule_log
-from cohort.stages.report import figures_stage
+from cohort.stages.figures import figures_stage
 
 with rule_log(snakemake.log[0], "figures"):  # noqa: F821 (snakemake is injected)
     figures_stage(

@@ -58,3 +58,35 @@ def test_row_accounting_invariant(contract, config):
             assert df["source_row"].is_unique, name
 
     check()
+
+
+def test_imported_modules_follows_imports_to_the_end(tmp_path):
+    """The code input of a rule: a script's package imports, theirs (inside functions too), the
+    __init__ of every package on the way; not a module nobody imports, not other packages."""
+    from cohort.provenance import imported_modules
+
+    package = tmp_path / "cohort"
+    (package / "stages").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "stages/__init__.py": "",
+        "stages/models.py": "import numpy\nfrom cohort.models import fit\n",
+        "models.py": "def fit():\n    from cohort import regression\n",
+        "regression.py": "import cohort.errors\n",
+        "errors.py": "",
+        "figures.py": "from cohort.tables import fmt\n",
+        "tables.py": "",
+    }
+    for name, text in files.items():
+        (package / name).write_text(text)
+    script = tmp_path / "predictors.py"
+    script.write_text("from cohort.stages.models import predictors_stage\n")
+    found = {p.relative_to(package).as_posix() for p in imported_modules(script, package)}
+    assert found == {
+        "__init__.py",
+        "stages/__init__.py",
+        "stages/models.py",
+        "models.py",
+        "regression.py",
+        "errors.py",
+    }

@@ -1,14 +1,16 @@
 """Provenance of a run: what went in (sha256 of every input file, the resolved config), what ran
-it (package versions, Snakemake, Python, git commit and whether the code was edited since), and
-what came out (sha256 of every published file). No timestamps: an identical run gives an
-identical file."""
+it (package versions, Snakemake, Python, and a content hash of the workflow's code and config,
+not a git commit: the file holding the results is part of the commit), what came out (sha256
+of every published file and the rule that wrote it), and the lineage (each rule's inputs and
+outputs with their sha256). No timestamps: an identical run of the same tree gives an identical
+file."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,49 @@ PACKAGES = (
     "pyyaml",
     "snakemake",
 )
-SOURCE_PATHS = ("Snakefile", "rules", "scripts", "src", "config")
+
+
+def imported_modules(script: str | Path, package_dir: str | Path) -> list[Path]:
+    """The package's modules a script runs: every `cohort...` module it imports, and theirs, to
+    the end (imports inside functions included, as ast sees the whole file), with the
+    `__init__.py` of each package on the way. A rule's code input is this set, so editing a
+    module reruns the rules that import it and no other (Snakemake tracks a rule's script, not
+    what the script imports)."""
+    package_dir = Path(package_dir)
+    root = package_dir.name  # "cohort"
+
+    def path_of(module: str) -> Path | None:
+        parts = module.split(".")
+        if parts[0] != root:
+            return None
+        base = package_dir.joinpath(*parts[1:])
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def imports(path: Path) -> set[str]:
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        return found
+
+    seen: set[Path] = set()
+    todo = [Path(script)]
+    while todo:
+        current = todo.pop()
+        for module in imports(current):
+            parts = module.split(".")
+            for depth in range(1, len(parts) + 1):  # the packages on the way and the module
+                found = path_of(".".join(parts[:depth]))
+                if found is not None and found not in seen:
+                    seen.add(found)
+                    todo.append(found)
+    return sorted(seen)
 
 
 def sha256(path: str | Path) -> str:
@@ -46,35 +90,52 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def git_state(repo: str | Path) -> dict[str, Any]:
-    """HEAD commit and whether the workflow's code or config differ from it (results/ and data
-    are not counted: a run writes them)."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--", *SOURCE_PATHS))
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return {"commit": None, "code_differs_from_commit": None, "note": "not a git checkout"}
-    return {"commit": commit, "code_differs_from_commit": dirty}
+def content_hash(hashes: dict[str, str]) -> str:
+    """One sha256 over files' paths and sha256s (sorted): the same tree gives the same hash,
+    whatever commit holds it, and any edit changes it."""
+    text = "".join(f"{path}\t{digest}\n" for path, digest in sorted(hashes.items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def provenance(
-    inputs: dict[str, list[str]], outputs: list[str], config: dict[str, Any], repo: str | Path
+    inputs: dict[str, list[str]],
+    outputs: list[str],
+    config: dict[str, Any],
+    lineage: dict[str, dict[str, list[str]]],
 ) -> dict[str, Any]:
-    """The provenance record (see the module docstring)."""
+    """The provenance record (see the module docstring): the inputs by group with their
+    sha256, a content hash of the workflow's code and config, every published output with its
+    sha256 and the rule that wrote it, and each rule's inputs and outputs with their sha256
+    (lineage: output -> rule -> inputs, and back through the rules that made those)."""
+    hashed: dict[str, str] = {}
+
+    def digest(path: str) -> str:
+        if path not in hashed:
+            hashed[path] = sha256(path)
+        return hashed[path]
+
+    groups = {
+        group: {p: digest(p) for p in sorted(paths)} for group, paths in sorted(inputs.items())
+    }
+    code = {
+        p: d for group in ("code", "workflow", "config") for p, d in groups.get(group, {}).items()
+    }
+    writer = {path: rule for rule, files in lineage.items() for path in files["outputs"]}
     return {
-        "inputs": {
-            group: {p: sha256(p) for p in sorted(paths)} for group, paths in sorted(inputs.items())
+        "inputs": groups,
+        "code_sha256": content_hash(code),
+        "outputs": {
+            p: {"sha256": digest(p), "rule": writer.get(p, "provenance")} for p in sorted(outputs)
         },
-        "outputs": {p: sha256(p) for p in sorted(outputs)},
+        "rules": {
+            rule: {
+                "inputs": {p: digest(p) for p in files["inputs"]},
+                "outputs": {p: digest(p) for p in files["outputs"]},
+            }
+            for rule, files in sorted(lineage.items())
+        },
         "config": config,
         "software": package_versions(),
-        "git": git_state(repo),
     }
 
 

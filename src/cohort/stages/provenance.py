@@ -14,14 +14,20 @@ log = logging.getLogger(__name__)
 
 
 def provenance_stage(
-    inputs: dict[str, list[str]], outputs: list[str], config: dict[str, Any], repo: str, out: str
+    inputs: dict[str, list[str]],
+    outputs: list[str],
+    config: dict[str, Any],
+    lineage: dict[str, dict[str, list[str]]],
+    out: str,
 ) -> None:
-    """Rule `provenance`: hash the inputs and outputs of the run into results/provenance.json."""
-    record = provenance(inputs, outputs, config, repo)
+    """Rule `provenance`: hash the inputs, outputs and each rule's files into
+    results/provenance.json."""
+    record = provenance(inputs, outputs, config, lineage)
     log.info(
-        "hashed %d input files and %d outputs; git: %s",
+        "hashed %d input files, %d outputs, %d rules; code sha256 %s",
         sum(len(v) for v in record["inputs"].values()),
         len(record["outputs"]),
-        record["git"],
+        len(record["rules"]),
+        record["code_sha256"],
     )
     write_provenance(record, out)
