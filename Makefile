@@ -1,31 +1,52 @@
 # The two commands: `make` runs the pipeline on the default study, `make test` runs the test suite.
-# Both create .venv from requirements.lock on first use (only Python 3.11 is needed on the machine).
+# Both create .venv from the lock files on first use; Python 3.11, 3.12 or 3.13 is needed.
+#   requirements.lock           what the pipeline runs on (and setuptools to install the package)
+#   requirements-dev.lock       + tests, lint and formatting (make test, make lint)
+#   requirements-notebook.lock  + running notebooks/explore.py as a notebook (make test runs it)
+# All three are pinned with hashes (uv pip compile --generate-hashes; make lock).
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 CORES  ?= all
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: all run test lint lock synthetic bench
+.PHONY: all run test lint format lock synthetic bench python-version
 
 all: run
 
-$(STAMP): requirements.lock pyproject.toml
+# An unsupported Python stops here, naming the versions, before pip fails on a missing wheel.
+python-version:
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else "cohort needs Python 3.11, 3.12 or 3.13; $(PYTHON) is %d.%d. Use e.g.: make PYTHON=python3.11" % v)'
+
+$(STAMP): requirements.lock pyproject.toml | python-version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+$(DEV): $(STAMP) requirements-dev.lock requirements-notebook.lock
+	$(PIP) -r requirements.lock -r requirements-dev.lock -r requirements-notebook.lock
+	touch $(DEV)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+# Exit 0 when only the documented Snakemake lint remarks remain (cohort.lint), 1 on any other.
+lint: $(DEV)
 	$(BIN)/ruff check src scripts tests
-	$(BIN)/snakemake --lint
+	$(BIN)/ruff format --check src scripts tests
+	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/python -m cohort lint
+
+format: $(DEV)
+	$(BIN)/ruff format src scripts tests
+	$(BIN)/snakefmt Snakefile rules
 
 # Regenerate the committed synthetic extract and its data dictionary.
 synthetic: $(STAMP)
@@ -37,12 +58,14 @@ SIZES ?= 1000 10000 100000 1000000
 bench: $(STAMP)
 	$(BIN)/python -m cohort bench --sizes $(SIZES)
 
-# Re-resolve the lock file from pyproject.toml in a throw-away venv.
-lock:
-	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
-	{ echo "# Lock file: the exact package set that 'make' and 'make test' install (pip install -r)."; \
-	  echo "# Regenerate: make lock  (resolves pyproject.toml's dependencies + [dev] in a clean venv)."; \
-	  echo "setuptools==80.9.0"; echo "wheel==0.48.0"; \
-	  .lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^cohort'; } > requirements.lock
+# Re-resolve the three lock files from pyproject.toml, with hashes: one resolution of every
+# group (for Python 3.11, the oldest supported: the same versions install on 3.12 and 3.13),
+# then each group constrained to it, so the groups agree on every shared package.
+UV_COMPILE = .lockvenv/bin/uv pip compile --quiet --python-version 3.11 pyproject.toml
+lock: | python-version
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/python -m pip install --quiet uv
+	$(UV_COMPILE) --extra build --extra dev --extra notebook --no-header --no-annotate -o .lockvenv/all.txt
+	$(UV_COMPILE) --extra build --generate-hashes -c .lockvenv/all.txt -o requirements.lock
+	$(UV_COMPILE) --extra dev --generate-hashes -c .lockvenv/all.txt -o requirements-dev.lock
+	$(UV_COMPILE) --extra notebook --generate-hashes -c .lockvenv/all.txt -o requirements-notebook.lock
 	rm -rf .lockvenv

@@ -16,6 +16,8 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/clean.smk"
 include: "rules/baseline.smk"
+
+
 if HAS_SESSIONS:
 
     include: "rules/interventions.smk"
@@ -35,6 +37,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.clean.output,
         rules.outcomes.output,
@@ -45,4 +48,3 @@ rule all:
         rules.publish.output,
         rules.figures.output,
         rules.provenance.output,
-    default_target: True

@@ -7,11 +7,11 @@ rule baseline:
         code=code_of("baseline"),
     output:
         table=f"{TABLES}/baseline.csv",
-    params:
-        settings=settings("study", "baseline", "statistics"),
     log:
         f"{LOGS}/baseline.log",
     benchmark:
         f"{BENCHMARKS}/baseline.tsv"
+    params:
+        settings=settings("study", "baseline", "statistics"),
     script:
         "../scripts/baseline.py"

@@ -7,7 +7,9 @@ rule clean:
         sessions=extract_file("sessions"),
         assessments=extract_file("assessments"),
         contract=config["extract"]["contract"],
-        codebook=config["interventions"]["codebook"] if "interventions" in config else [],
+        codebook=(
+            config["interventions"]["codebook"] if "interventions" in config else []
+        ),
         code=code_of("clean"),
     output:
         patients=f"{PROCESSED}/patients.parquet",
@@ -15,6 +17,10 @@ rule clean:
         assessments=f"{PROCESSED}/assessments.parquet",
         cleaning_log=f"{PROCESSED}/cleaning_log.csv",
         flow=f"{TABLES}/flow.csv",
+    log:
+        f"{LOGS}/clean.log",
+    benchmark:
+        f"{BENCHMARKS}/clean.tsv"
     params:
         settings=settings(
             "study",
@@ -24,9 +30,5 @@ rule clean:
             "cleaning",
             outcomes=outcome_definitions(),
         ),
-    log:
-        f"{LOGS}/clean.log",
-    benchmark:
-        f"{BENCHMARKS}/clean.tsv"
     script:
         "../scripts/clean.py"

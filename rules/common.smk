@@ -24,7 +24,9 @@ for _study_file in workflow.config_settings.configfiles:
         config[_key] = _study[_key]
 
 try:
-    validate_config(config, read_yaml(workflow.source_path("../config/config.schema.yaml")))
+    validate_config(
+        config, read_yaml(workflow.source_path("../config/config.schema.yaml"))
+    )
     # File-level faults of the extract (missing file or column) stop the run before any rule.
     CONTRACT = load_contract(config["extract"]["contract"], config)
     check_extract(config["extract"]["dir"], CONTRACT)
@@ -35,9 +37,15 @@ except CohortError as exc:
 HAS_SESSIONS = "sessions" in CONTRACT.tables and "interventions" in config
 HAS_COMPARISON = "comparison" in config
 if not HAS_SESSIONS:
-    print("cohort: this study has no session data: rule interventions is skipped", file=sys.stderr)
+    print(
+        "cohort: this study has no session data: rule interventions is skipped",
+        file=sys.stderr,
+    )
 if not HAS_COMPARISON:
-    print("cohort: this study declares no comparison: rule groups is skipped", file=sys.stderr)
+    print(
+        "cohort: this study declares no comparison: rule groups is skipped",
+        file=sys.stderr,
+    )
 
 STUDY = config["study"]["name"]
 RESULTS = config["output"]["results"]
@@ -59,7 +67,10 @@ def extract_file(table):
 # functions included): editing a module reruns the rules that run it and what depends on their
 # outputs, no other (Snakemake tracks a rule's script, not the modules the script imports).
 # Rule provenance hashes all of them (CODE).
-CODE = sorted(os.path.relpath(p) for p in (Path(workflow.basedir) / "src" / "cohort").rglob("*.py"))
+CODE = sorted(
+    os.path.relpath(p)
+    for p in (Path(workflow.basedir) / "src" / "cohort").rglob("*.py")
+)
 
 
 WORKFLOW_FILES = sorted(
@@ -74,7 +85,9 @@ def code_of(script):
     base = Path(workflow.basedir)
     return [
         os.path.relpath(p)
-        for p in imported_modules(base / "scripts" / f"{script}.py", base / "src" / "cohort")
+        for p in imported_modules(
+            base / "scripts" / f"{script}.py", base / "src" / "cohort"
+        )
     ]
 
 

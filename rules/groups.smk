@@ -11,6 +11,10 @@ rule groups:
         ancova=f"{TABLES}/group_ancova.csv",
         responders=f"{TABLES}/group_responders.csv",
         lmm=f"{TABLES}/group_lmm.csv",
+    log:
+        f"{LOGS}/groups.log",
+    benchmark:
+        f"{BENCHMARKS}/groups.tsv"
     params:
         settings=settings(
             "study",
@@ -23,9 +27,5 @@ rule groups:
             "cluster",
             models=model_settings("lmm"),
         ),
-    log:
-        f"{LOGS}/groups.log",
-    benchmark:
-        f"{BENCHMARKS}/groups.tsv"
     script:
         "../scripts/groups.py"

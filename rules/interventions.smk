@@ -12,11 +12,11 @@ rule interventions:
         dose=f"{TABLES}/dose.csv",
         combinations=f"{TABLES}/intervention_combinations.csv",
         cooccurrence=f"{TABLES}/intervention_cooccurrence.csv",
-    params:
-        settings=settings("study", "interventions", "statistics"),
     log:
         f"{LOGS}/interventions.log",
     benchmark:
         f"{BENCHMARKS}/interventions.tsv"
+    params:
+        settings=settings("study", "interventions", "statistics"),
     script:
         "../scripts/interventions.py"

@@ -15,6 +15,10 @@ rule lmm:
         code=code_of("lmm"),
     output:
         lmm=f"{TABLES}/lmm.csv",
+    log:
+        f"{LOGS}/lmm.log",
+    benchmark:
+        f"{BENCHMARKS}/lmm.tsv"
     params:
         settings=settings(
             "study",
@@ -25,10 +29,6 @@ rule lmm:
             outcomes=outcome_definitions(),
             models=model_settings("lmm"),
         ),
-    log:
-        f"{LOGS}/lmm.log",
-    benchmark:
-        f"{BENCHMARKS}/lmm.tsv"
     script:
         "../scripts/lmm.py"
 
@@ -39,6 +39,10 @@ rule missing_data:
         code=code_of("missing_data"),
     output:
         missingness=f"{TABLES}/missingness.csv",
+    log:
+        f"{LOGS}/missing_data.log",
+    benchmark:
+        f"{BENCHMARKS}/missing_data.tsv"
     params:
         settings=settings(
             "study",
@@ -47,10 +51,6 @@ rule missing_data:
             outcomes=outcome_definitions(),
             models=model_settings("dose", "categories"),
         ),
-    log:
-        f"{LOGS}/missing_data.log",
-    benchmark:
-        f"{BENCHMARKS}/missing_data.tsv"
     script:
         "../scripts/missing_data.py"
 
@@ -61,6 +61,10 @@ rule impute:
         code=code_of("impute"),
     output:
         part=f"{PROCESSED}/imputations/part{{part}}.parquet",
+    log:
+        f"{LOGS}/impute_part{{part}}.log",
+    benchmark:
+        f"{BENCHMARKS}/impute_part{{part}}.tsv"
     wildcard_constraints:
         part=r"\d+",
     # The imputations and the predictors that wait for them are the longest path at registry
@@ -75,10 +79,6 @@ rule impute:
             outcomes=outcome_definitions(),
             models=model_settings("dose", "categories", "imputation"),
         ),
-    log:
-        f"{LOGS}/impute_part{{part}}.log",
-    benchmark:
-        f"{BENCHMARKS}/impute_part{{part}}.tsv"
     script:
         "../scripts/impute.py"
 
@@ -87,12 +87,18 @@ rule predictors:
     input:
         patients=rules.clean.output.patients,
         imputations=expand(
-            f"{PROCESSED}/imputations/part{{part}}.parquet", part=range(IMPUTATION_JOBS)
+            f"{PROCESSED}/imputations/part{{part}}.parquet",
+            part=range(IMPUTATION_JOBS),
         ),
         code=code_of("predictors"),
     output:
         predictors=f"{TABLES}/predictors.csv",
         sensitivity=f"{TABLES}/missing_data_sensitivity.csv",
+    log:
+        f"{LOGS}/predictors.log",
+    benchmark:
+        f"{BENCHMARKS}/predictors.tsv"
+    priority: 10
     params:
         settings=settings(
             "study",
@@ -104,10 +110,5 @@ rule predictors:
             "cluster",
             models=model_settings("dose", "categories", "imputation", "logistic"),
         ),
-    priority: 10
-    log:
-        f"{LOGS}/predictors.log",
-    benchmark:
-        f"{BENCHMARKS}/predictors.tsv"
     script:
         "../scripts/predictors.py"

@@ -13,13 +13,17 @@ rule outcomes:
             category="Figures",
             labels={"figure": "individual change"},
         ),
-    params:
-        settings=settings(
-            "study", "occasions", "statistics", "disclosure", outcomes=outcome_definitions()
-        ),
     log:
         f"{LOGS}/outcomes.log",
     benchmark:
         f"{BENCHMARKS}/outcomes.tsv"
+    params:
+        settings=settings(
+            "study",
+            "occasions",
+            "statistics",
+            "disclosure",
+            outcomes=outcome_definitions(),
+        ),
     script:
         "../scripts/outcomes.py"

@@ -72,6 +72,10 @@ rule publish:
             category="Comparison with the paper",
             labels={"table": "Table 2: paper vs this run"},
         ),
+    log:
+        f"{LOGS}/publish.log",
+    benchmark:
+        f"{BENCHMARKS}/publish.tsv"
     params:
         settings=settings(
             "study",
@@ -93,10 +97,6 @@ rule publish:
             "lmm",
             "baseline_vs_paper",
         ],
-    log:
-        f"{LOGS}/publish.log",
-    benchmark:
-        f"{BENCHMARKS}/publish.tsv"
     script:
         "../scripts/publish.py"
 
@@ -112,11 +112,6 @@ def _figure(name, label):
 
 rule figures:
     input:
-        flow=rules.publish.output.flow,
-        outcomes=rules.publish.output.outcomes,
-        lmm=rules.publish.output.lmm,
-        predictors=rules.publish.output.predictors,
-        threshold_sweep=rules.publish.output.threshold_sweep,
         **(
             {
                 "interventions": rules.publish.output.interventions,
@@ -125,27 +120,34 @@ rule figures:
             if HAS_SESSIONS
             else {}
         ),
+        flow=rules.publish.output.flow,
+        outcomes=rules.publish.output.outcomes,
+        lmm=rules.publish.output.lmm,
+        predictors=rules.publish.output.predictors,
+        threshold_sweep=rules.publish.output.threshold_sweep,
         code=code_of("figures"),
     output:
+        **(
+            {
+                "interventions": _figure("interventions", "intervention categories"),
+                "cooccurrence": _figure(
+                    "intervention_cooccurrence", "category co-occurrence"
+                ),
+            }
+            if HAS_SESSIONS
+            else {}
+        ),
         flow=_figure("flow", "flow of patients"),
         trajectories=_figure("outcome_trajectories", "outcome trajectories"),
         lmm=_figure("lmm_means", "mixed model means"),
         forest=_figure("predictors_forest", "predictors of response"),
         sweep=_figure("threshold_sweep", "threshold sweep"),
-        **(
-            {
-                "interventions": _figure("interventions", "intervention categories"),
-                "cooccurrence": _figure("intervention_cooccurrence", "category co-occurrence"),
-            }
-            if HAS_SESSIONS
-            else {}
-        ),
-    params:
-        settings=settings("study", "occasions", "outcomes"),
     log:
         f"{LOGS}/figures.log",
     benchmark:
         f"{BENCHMARKS}/figures.tsv"
+    params:
+        settings=settings("study", "occasions", "outcomes"),
     script:
         "../scripts/figures.py"
 
@@ -178,9 +180,14 @@ def lineage():
 
 rule provenance:
     input:
-        extract=[p for p in (extract_file(t) for t in ("patients", "sessions", "assessments")) if p],
+        extract=[
+            p
+            for p in (extract_file(t) for t in ("patients", "sessions", "assessments"))
+            if p
+        ],
         config=sorted(
-            os.path.relpath(p) for p in (Path(workflow.basedir) / "config").rglob("*.yaml")
+            os.path.relpath(p)
+            for p in (Path(workflow.basedir) / "config").rglob("*.yaml")
         )
         + [os.path.relpath(Path(workflow.basedir) / "requirements.lock")],
         outputs=[
@@ -192,12 +199,12 @@ rule provenance:
         workflow=WORKFLOW_FILES,
     output:
         f"{RESULTS}/provenance.json",
-    params:
-        config=config,
-        lineage=lineage(),
     log:
         f"{LOGS}/provenance.log",
     benchmark:
         f"{BENCHMARKS}/provenance.tsv"
+    params:
+        config=config,
+        lineage=lineage(),
     script:
         "../scripts/provenance.py"

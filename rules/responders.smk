@@ -11,6 +11,10 @@ rule responders:
         stability=f"{TABLES}/responder_stability.csv",
         subgroups=f"{TABLES}/responder_subgroups.csv",
         vs_paper=f"{TABLES}/responders_vs_paper.csv",
+    log:
+        f"{LOGS}/responders.log",
+    benchmark:
+        f"{BENCHMARKS}/responders.tsv"
     params:
         settings=settings(
             "study",
@@ -20,10 +24,6 @@ rule responders:
             "subgroups",
             "statistics",
         ),
-    log:
-        f"{LOGS}/responders.log",
-    benchmark:
-        f"{BENCHMARKS}/responders.tsv"
     script:
         "../scripts/responders.py"
 
@@ -36,6 +36,10 @@ rule threshold_sweep:
         code=code_of("threshold_sweep"),
     output:
         f"{TABLES}/threshold_sweep/{{outcome}}.csv",
+    log:
+        f"{LOGS}/threshold_sweep_{{outcome}}.log",
+    benchmark:
+        f"{BENCHMARKS}/threshold_sweep_{{outcome}}.tsv"
     wildcard_constraints:
         outcome="|".join(config["outcomes"]),
     params:
@@ -46,9 +50,5 @@ rule threshold_sweep:
             outcomes=outcome_definitions(),
             sweep_points=config["responders"]["sweep_points"],
         ),
-    log:
-        f"{LOGS}/threshold_sweep_{{outcome}}.log",
-    benchmark:
-        f"{BENCHMARKS}/threshold_sweep_{{outcome}}.tsv"
     script:
         "../scripts/threshold_sweep.py"

@@ -118,3 +118,19 @@ def test_could_not_improve_handling_is_an_enumeration(config):
     bad = copy.deepcopy(config)
     bad["responders"]["could_not_improve"] = "ignore"
     assert "responders.could_not_improve" in rejected(bad)
+
+
+def test_cli_outside_a_project_folder_says_what_it_needs(tmp_path):
+    """`pip install .` puts the package anywhere; run outside a project folder the CLI says
+    that it needs one and how to point it at a config, not a traceback."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cohort", "synthesize", "--n", "5", "--seed", "1", "--out", "x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "project folder" in result.stderr and "--config" in result.stderr

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--source", type=Path, required=True, help="acupuncture_trial_data.csv")
     imp.add_argument("--out", type=Path, required=True)
+    sub.add_parser(
+        "lint", help="snakemake --lint, failing only on remarks other than the documented ones"
+    )
     return parser
 
 
@@ -59,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "lint":
+            from cohort.lint import run_lint
+
+            return run_lint(Path.cwd())
         if args.command == "import-vickers2006":
             from cohort.importers import vickers2006
 
@@ -66,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise CohortError(f"{args.source}: file not found")
             vickers2006.write_extract(vickers2006.import_trial(args.source), args.out)
             return 0
+        if not args.config.is_file():
+            raise CohortError(
+                f"{args.config}: not found. `python -m cohort {args.command}` runs in a project "
+                "folder, a clone of the cohort repository (its config/ holds the default study "
+                "and the data contract): cd into one, or pass --config <study config>."
+            )
         config = load_config(args.config)
         contract_path = getattr(args, "contract", None) or Path(config["extract"]["contract"])
         contract = load_contract(contract_path, config)
