@@ -3,7 +3,7 @@ import os
 import sys
 from pathlib import Path
 
-from cohort.config import read_yaml, validate_config
+from cohort.config import apply_replaces, read_yaml, validate_config
 from cohort.errors import CohortError
 from cohort.cleaning import check_extract, find_table_file
 from cohort.contract import load_contract
@@ -19,9 +19,7 @@ def _stop(message):
 # A study file (--configfile) replaces whole the top-level keys it lists under `replaces`
 # (Snakemake itself merges mappings key by key).
 for _study_file in workflow.config_settings.configfiles:
-    _study = read_yaml(_study_file) or {}
-    for _key in _study.get("replaces", []):
-        config[_key] = _study[_key]
+    apply_replaces(config, read_yaml(_study_file) or {})
 
 try:
     validate_config(

@@ -10,20 +10,18 @@ import pandas as pd
 import pytest
 
 from cohort.imputation import (
+    analyse_imputed,
+    completed_data_sets,
+    impute_part,
     mice,
     nearest_block,
+    number_of_imputations,
     pooled_proportion,
     rubin_pool,
     stable_argsort,
 )
-from cohort.models import (
-    analyse_imputed,
-    completed_data_sets,
-    impute_part,
-    lmm_tables,
-    number_of_imputations,
-    predictor_table,
-)
+from cohort.lmm import lmm_tables
+from cohort.predictors import predictor_table
 from cohort.regression import LogisticSettings, design_matrix, logistic_regression
 from cohort.responders import classify_all, wilson_interval
 
@@ -420,7 +418,8 @@ def test_categorical_variables_are_imputed_from_their_own_model():
 def test_no_pooled_row_from_fewer_than_m_fits():
     """A model that failed in one of three imputations is not pooled from the other two: its row
     says so, with the count and the reason; with all three it is pooled by Rubin's rules."""
-    from cohort.models import ImputedAnalyses, pooled_predictors
+    from cohort.imputation import ImputedAnalyses
+    from cohort.predictors import pooled_predictors
     from cohort.regression import LogisticFit
 
     def fit(b: float) -> LogisticFit:

@@ -14,7 +14,7 @@ import patsy
 import pytest
 import statsmodels.formula.api as smf
 
-from cohort.models import fit_lmm, lmm_data
+from cohort.lmm import fit_lmm, lmm_data
 from cohort.regression import (
     MixedModelSettings,
     design_matrix,

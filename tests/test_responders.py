@@ -272,7 +272,7 @@ def test_one_population_rule_for_rates_stability_and_models():
     """A could-not-improve patient is in every responder analysis as a non-responder with
     non_responder handling and in none with exclude: the rate's available denominator, the
     stability table's n and the model's N move together by the same patients."""
-    from cohort.models import patient_categories, response_frame
+    from cohort.predictors import patient_categories, response_frame
     from cohort.responders import in_population, rate_rows
 
     rows = {  # start, end, late: pain 0-10, MCID 2 (floor: start 1 cannot improve)

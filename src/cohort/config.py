@@ -155,6 +155,12 @@ def merge_study(config: dict[str, Any], study: dict[str, Any]) -> dict[str, Any]
         return over
 
     merged = merge(config, study)
-    for key in study.get("replaces", []):
-        merged[key] = study[key]
+    apply_replaces(merged, study)
     return merged
+
+
+def apply_replaces(config: dict[str, Any], study: dict[str, Any]) -> None:
+    """Replace whole, in the merged `config`, the top-level keys a study file lists under
+    `replaces` (rules/common.smk calls this after Snakemake's own key-by-key merge)."""
+    for key in study.get("replaces", []):
+        config[key] = study[key]

@@ -13,9 +13,15 @@ import pandas as pd
 
 from cohort.config import occasion_names
 from cohort.distributions import t_critical, t_p_value
-from cohort.models import _model_ready, _term, fit_mixed, lmm_data
+from cohort.lmm import fit_mixed, lmm_data
 from cohort.outcomes import describe
-from cohort.regression import LME4_CONVENTIONS, MixedFit, MixedModelSettings
+from cohort.regression import (
+    LME4_CONVENTIONS,
+    MixedFit,
+    MixedModelSettings,
+    formula_term,
+    model_ready,
+)
 from cohort.responders import rate_rows
 
 log = logging.getLogger(__name__)
@@ -56,8 +62,12 @@ def ancova(
     y, x0 = f"{outcome}_{occasion}", f"{outcome}_{baseline}"
     import statsmodels.formula.api as smf  # here: 1 s of start-up only rule groups needs
 
-    data = _model_ready(patients[[y, x0, group, *covariates]].dropna())
-    terms = [f"C({group}, Treatment('{reference}'))", x0, *(_term(data, c) for c in covariates)]
+    data = model_ready(patients[[y, x0, group, *covariates]].dropna())
+    terms = [
+        f"C({group}, Treatment('{reference}'))",
+        x0,
+        *(formula_term(data, c) for c in covariates),
+    ]
     fit = smf.ols(f"{y} ~ {' + '.join(terms)}", data).fit()
     if int(fit.nobs) != len(data):
         raise AssertionError(f"ancova {outcome} {occasion}: nobs {fit.nobs} != {len(data)}")
@@ -177,7 +187,7 @@ def group_by_occasion_lmm(
     )
     terms = [
         f"C(occasion, Treatment('{occasions[0]}')) * C({group}, Treatment('{reference}'))",
-        *(_term(long, c) for c in covariates),
+        *(formula_term(long, c) for c in covariates),
     ]
     design = patsy.dmatrix(" + ".join(terms), long, return_type="dataframe")
     if len(design) != len(long):

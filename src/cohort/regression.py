@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,59 @@ def check_full_rank(x: np.ndarray, names: list[str]) -> None:
     eigen = np.linalg.eigvalsh(xtx / np.outer(scale, scale))
     if eigen.min() < 1e-10 * eigen.max():
         raise ValueError(f"singular design: collinear columns among {', '.join(names)}")
+
+
+# --- Model frames ---------------------------------------------------------------------------------
+def formula_term(data: pd.DataFrame, variable: str) -> str:
+    """The variable as a term of a statsmodels formula: C(v) for a categorical one."""
+    return f"C({variable})" if is_categorical(data[variable]) else variable
+
+
+def model_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Booleans as 0/1 floats (nullable booleans included), so formulas treat them as numbers;
+    categories that no row has are dropped (an empty level would make the design singular)."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_bool_dtype(out[column].dtype):
+            out[column] = out[column].astype("Float64").astype(float)
+        elif isinstance(out[column].dtype, pd.CategoricalDtype) and column != "occasion":
+            out[column] = out[column].cat.remove_unused_categories()
+    return out
+
+
+LEVEL_TERM = re.compile(r"C\((\w+)[^\[]*\[T\.([^\]]+)\]")
+
+
+def term_level_n(
+    terms: list[str], frame: pd.DataFrame, patient: str | None = None
+) -> dict[str, float]:
+    """For each term of a categorical level (`C(var)[T.level]`), the patients in that level or
+    in the reference level, whichever is fewer: the estimate compares those two groups, and
+    disclosure control hides it when either is small. NaN for other terms (occasion excepted:
+    its patients per occasion are the observed n)."""
+    people = frame.drop_duplicates(patient) if patient else frame
+    counts: dict[str, pd.Series] = {}
+    in_terms: dict[str, set[str]] = {}
+    for term in terms:
+        for variable, level in LEVEL_TERM.findall(term):
+            in_terms.setdefault(variable, set()).add(level)
+    for variable in in_terms:
+        if variable in people.columns and variable != "occasion":
+            counts[variable] = people[variable].astype(str).value_counts()
+    out = {}
+    for term in terms:
+        smallest = np.nan
+        for variable, level in LEVEL_TERM.findall(term):
+            if variable not in counts:
+                continue
+            present = counts[variable][counts[variable] > 0]
+            reference = present[[lv not in in_terms[variable] for lv in present.index]]
+            n = min(
+                float(present.get(level, 0)), float(reference.min()) if len(reference) else np.inf
+            )
+            smallest = n if np.isnan(smallest) else min(smallest, n)
+        out[term] = smallest
+    return out
 
 
 # --- Random-intercept linear mixed model, REML -----------------------------------------------------

@@ -15,7 +15,7 @@ from cohort.groups import (
     levels_by_group,
     responders_by_group,
 )
-from cohort.models import mixed_effect_rows, mixed_method_note
+from cohort.lmm import mixed_effect_rows, mixed_method_note
 from cohort.outputs import table_notes, write_csv
 from cohort.regression import MixedModelSettings
 from cohort.responders import population_note

@@ -7,21 +7,16 @@ from typing import Any
 
 import pandas as pd
 
-from cohort.models import (
+from cohort.imputation import (
     analyse_imputed,
     completed_data_sets,
-    completers_vs_lost,
     imputation_variables,
     impute_part,
-    lmm_tables,
-    missingness_table,
-    mixed_method_note,
-    pooled_predictors,
-    predictor_table,
-    predictor_terms,
-    sensitivity_table,
 )
+from cohort.lmm import lmm_tables, mixed_method_note
+from cohort.missing_data import completers_vs_lost, missingness_table, sensitivity_table
 from cohort.outputs import table_notes, write_csv
+from cohort.predictors import pooled_predictors, predictor_table, predictor_terms
 from cohort.regression import LogisticSettings, MixedModelSettings
 from cohort.responders import classify_all, population_note
 from cohort.stages import analysis_set, cluster_column
