@@ -377,7 +377,8 @@ def test_each_rule_has_the_modules_it_imports_as_code_input(small_run):
     assert dry.returncode == 0, dry.stderr
     job = (dry.stdout + dry.stderr).split("rule predictors:")[1].split("rule ")[0]
     for module in (
-        "models.py",
+        "predictors.py",
+        "missing_data.py",
         "regression.py",
         "imputation.py",
         "stages/models.py",
