@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 
 from cohort.benchmark import copy_workflow
-from cohort.cleaning import clean_extract
 from cohort.config import load_config
 from cohort.contract import load_codebook, load_contract
-from cohort.derivations import derive_tables
+from cohort.stages.clean import clean, derive
 from cohort.synthetic import synthesize, write_extract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,8 +90,8 @@ def read_raw(folder: Path) -> dict[str, pd.DataFrame]:
 
 def analysis_set(raw: dict[str, pd.DataFrame], contract, config, codebook) -> pd.DataFrame:
     """Clean and derive as the clean rule does; return the patients of the analysis set."""
-    cleaned = clean_extract(raw, contract, config)
-    patients, _, _ = derive_tables(cleaned.tables, config, list(codebook))
+    cleaned = clean(raw, contract, config)
+    patients, _, _ = derive(cleaned.tables, config, list(codebook))
     return patients[patients["analysis_set"]]
 
 

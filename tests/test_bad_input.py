@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohort.cleaning import check_extract, clean_extract, read_extract, unaccounted_rows
-from cohort.derivations import derive_tables
+from cohort.cleaning import check_extract, read_extract, unaccounted_rows
 from cohort.errors import CohortError, ContractError
 from cohort.privacy import guard_identifiers
+from cohort.stages.clean import clean, derive
 from cohort.synthetic import synthesize, write_extract
 
 from .conftest import BAD_INPUTS
@@ -33,9 +33,9 @@ def run_clean(folder, contract, config, codebook):
     guard_identifiers(
         raw, {k: str(v) for k, v in files.items()}, config["cleaning"]["allow_identifiers"]
     )
-    cleaned = clean_extract(raw, contract, config)
+    cleaned = clean(raw, contract, config)
     assert unaccounted_rows(raw, cleaned) == {}
-    patients, _, _ = derive_tables(cleaned.tables, config, list(codebook))
+    patients, _, _ = derive(cleaned.tables, config, list(codebook))
     return raw, cleaned, patients
 
 
@@ -306,8 +306,8 @@ def test_generated_corruption_of_a_real_extract_is_handled(
         df.to_csv(folder / f"{name}.csv", index=False)
     try:
         raw = read_extract(folder, contract)
-        cleaned = clean_extract(raw, contract, config)
+        cleaned = clean(raw, contract, config)
         assert unaccounted_rows(raw, cleaned) == {}
-        derive_tables(cleaned.tables, config, list(codebook))
+        derive(cleaned.tables, config, list(codebook))
     except CohortError:
         pass

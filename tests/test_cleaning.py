@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.cleaning import clean_extract, read_extract, read_raw_table, unaccounted_rows
+from cohort.cleaning import read_extract, read_raw_table, unaccounted_rows
 from cohort.derivations import intervention_flags, outcome_scores, patient_flow, patient_table
 from cohort.errors import ContractError
+from cohort.settings import Analysis
+from cohort.stages.clean import clean
 from cohort.synthetic import FAULT_CLASSES, synthesize, write_extract
 
 # The cleaning rule each injected fault must be logged under.
@@ -28,7 +30,7 @@ LOGGED_AS = {
 
 def clean_folder(folder, contract, config):
     raw = read_extract(folder, contract)
-    return raw, clean_extract(raw, contract, config)
+    return raw, clean(raw, contract, config)
 
 
 @pytest.mark.parametrize("fault", FAULT_CLASSES)
@@ -42,10 +44,19 @@ def test_each_fault_alone_is_logged_and_removed(tmp_path, contract, codebook, co
     log = cleaned.log
     if fault == "not_included":
         codes = list(codebook)
-        a = outcome_scores(cleaned.tables["assessments"], config)
+        typed = Analysis.from_config(config)
+        a = outcome_scores(cleaned.tables["assessments"], typed.outcomes)
         s = intervention_flags(cleaned.tables["sessions"], codes)
-        p = patient_table(cleaned.tables["patients"], s, a, config, codes)
-        flow = patient_flow(p, config, has_sessions=True)
+        p = patient_table(
+            cleaned.tables["patients"],
+            s,
+            a,
+            list(typed.outcomes),
+            typed.occasion_names,
+            typed.derived,
+            codes,
+        )
+        flow = patient_flow(p, typed.occasions, has_sessions=True)
         excluded = flow[flow["key"] == "not_included"]["n"].sum()
         assert excluded == len(injected)
         assert not p.loc[p["patient_id"].isin(injected["patient_id"]), "analysis_set"].any()

@@ -18,10 +18,11 @@ from cohort.disclosure import (
     DisclosureSettings,
     protect_tables,
 )
+from cohort.settings import McidRule
 
 MIN = 5
 SETTINGS = DisclosureSettings(min_cell=MIN)
-PAIN = {"pain": {"absolute": 2, "percent": None}}
+PAIN = {"pain": McidRule(absolute=2, percent=None)}
 
 
 def responders_table(

@@ -7,14 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cohort.cleaning import clean_extract, read_extract, unaccounted_rows
+from cohort.cleaning import read_extract, unaccounted_rows
 from cohort.config import merge_study, read_yaml
 from cohort.contract import load_contract
-from cohort.derivations import derive_tables
 from cohort.groups import ancova, group_by_occasion_lmm, levels_by_group, responders_by_group
 from cohort.importers.vickers2006 import import_trial, write_extract
 from cohort.regression import MixedModelSettings
 from cohort.responders import classify_all
+from cohort.settings import Analysis
+from cohort.stages.clean import clean, derive
 
 from .conftest import ROOT
 
@@ -24,6 +25,10 @@ pytestmark = pytest.mark.skipif(
     reason=f"the external trial data are not here ({SOURCE}); they come with ../shared",
 )
 COVARIATES = ["age", "sex", "migraine", "chronicity"]
+
+
+def typed(config: dict) -> Analysis:
+    return Analysis.from_config(config)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +41,9 @@ def trial(tmp_path_factory):
     folder = tmp_path_factory.mktemp("acupuncture")
     write_extract(import_trial(SOURCE), folder)
     raw = read_extract(folder, contract)
-    cleaned = clean_extract(raw, contract, config)
+    cleaned = clean(raw, contract, config)
     assert unaccounted_rows(raw, cleaned) == {}
-    patients, _, _ = derive_tables(cleaned.tables, config, [])
+    patients, _, _ = derive(cleaned.tables, config, [])
     return config, cleaned, patients[patients["analysis_set"]].reset_index(drop=True)
 
 
@@ -65,7 +70,9 @@ def test_the_two_known_traps_are_caught_and_logged(trial):
 def test_primary_endpoint_by_arm(trial):
     """BMJ abstract: 12-month headache score 16.2 (SD 13.7, n = 161) vs 22.3 (SD 17.0, n = 140)."""
     config, _, patients = trial
-    levels = levels_by_group(patients, config, "group")
+    levels = levels_by_group(
+        patients, typed(config).outcomes, typed(config).occasion_names, "type7", "group"
+    )
     at12 = levels[(levels["outcome"] == "headache") & (levels["occasion"] == "month_12")].set_index(
         "group"
     )
@@ -123,7 +130,7 @@ def test_responders_by_arm_with_the_35_percent_rule(trial):
     import pandas as pd
 
     config, _, patients = trial
-    classified = classify_all(patients, config)
+    classified = classify_all(patients, typed(config).outcomes, typed(config).occasion_names)
     rates = responders_by_group(classified, patients, "group", "non_responder").set_index(
         ["outcome", "occasion", "group"]
     )

@@ -8,7 +8,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohort.cleaning import clean_extract, unaccounted_rows
+from cohort.cleaning import unaccounted_rows
+from cohort.stages.clean import clean
 
 JUNK = ["", " ", "NaN", "inf", "-1", "1e9", "abc", "2016-02-30", "12,5", " YES ", "ü", "1;2;x"]
 
@@ -52,7 +53,7 @@ def test_row_accounting_invariant(contract, config):
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(raw=raw_extract(contract))
     def check(raw):
-        cleaned = clean_extract(raw, contract, config)
+        cleaned = clean(raw, contract, config)
         assert unaccounted_rows(raw, cleaned) == {}
         for name, df in cleaned.tables.items():
             assert df["source_row"].is_unique, name

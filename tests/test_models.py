@@ -12,6 +12,7 @@ import pytest
 from cohort.imputation import (
     analyse_imputed,
     completed_data_sets,
+    imputation_columns,
     impute_part,
     mice,
     nearest_block,
@@ -24,20 +25,12 @@ from cohort.lmm import lmm_tables
 from cohort.predictors import predictor_table
 from cohort.regression import LogisticSettings, design_matrix, logistic_regression
 from cohort.responders import classify_all, wilson_interval
+from cohort.settings import ImputationSettings, McidRule, ModelTerms, Outcome
 
 OCCASIONS = ["start", "discharge", "followup_1y"]
-CONFIG = {
-    "occasions": [{"name": o, "label": o} for o in OCCASIONS],
-    "outcomes": {
-        "pain": {
-            "label": "Pain",
-            "range": [0, 10],
-            "better": "lower",
-            "mcid": {"absolute": 2, "percent": None, "combine": "either", "reference": "t"},
-        }
-    },
-    "responders": {"could_not_improve": "non_responder"},
-}
+OUTCOMES = {"pain": Outcome("pain", "Pain", (0, 10), "lower", mcid=McidRule(2, None))}
+HANDLING = "non_responder"
+RESPONSE = (list(OUTCOMES), OCCASIONS, HANDLING)  # outcomes, occasions, could-not-improve
 
 
 def cohort(n: int, seed: int, p_missing: float = 0.2) -> pd.DataFrame:
@@ -69,7 +62,7 @@ def cohort(n: int, seed: int, p_missing: float = 0.2) -> pd.DataFrame:
 def test_lmm_counts_patients_and_observations():
     patients = cohort(60, 2)
     patients.loc[0, "age"] = np.nan  # incomplete covariate: out of the model
-    effects, means, fits = lmm_tables(patients, CONFIG, ["age", "sex"], 0.95)
+    effects, means, fits = lmm_tables(patients, OUTCOMES, OCCASIONS, ["age", "sex"], 0.95)
     assert set(effects["patients"]) == {59}
     observed = int(patients.loc[1:, [f"pain_{o}" for o in OCCASIONS]].notna().sum().sum())
     assert set(effects["observations"]) == {observed} and fits["pain"].nobs == observed
@@ -93,11 +86,11 @@ def irls(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def test_logistic_model_equals_newton_raphson_by_hand():
     patients = cohort(200, 3)
-    classified = classify_all(patients, CONFIG)
+    classified = classify_all(patients, OUTCOMES, OCCASIONS)
     table, _ = predictor_table(
         patients,
         classified,
-        CONFIG,
+        *RESPONSE,
         lambda o: ["age", "n_sessions", f"{o}_start"],
         0.95,
         LogisticSettings(ci="wald", firth="never"),
@@ -182,12 +175,14 @@ def test_mice_is_reproducible_and_imputes_observed_values():
 
 def test_number_of_imputations_follows_incomplete_share():
     frame = pd.DataFrame({"a": [1, np.nan, 3, 4], "b": [1, 2, 3, 4]})
-    assert number_of_imputations(frame, {"m": "auto", "max_imputed_records": 1000}) == 25
-    assert number_of_imputations(frame, {"m": 7, "max_imputed_records": 1000}) == 7
+    assert (
+        number_of_imputations(frame, ImputationSettings(m="auto", max_imputed_records=1000)) == 25
+    )
+    assert number_of_imputations(frame, ImputationSettings(m=7, max_imputed_records=1000)) == 7
     # The cap: at most max(5, records / N) imputations with `auto`, never below 5.
-    assert number_of_imputations(frame, {"m": "auto", "max_imputed_records": 40}) == 10
-    assert number_of_imputations(frame, {"m": "auto", "max_imputed_records": 4}) == 5
-    assert number_of_imputations(frame, {"m": 30, "max_imputed_records": 4}) == 30
+    assert number_of_imputations(frame, ImputationSettings(m="auto", max_imputed_records=40)) == 10
+    assert number_of_imputations(frame, ImputationSettings(m="auto", max_imputed_records=4)) == 5
+    assert number_of_imputations(frame, ImputationSettings(m=30, max_imputed_records=4)) == 30
 
 
 def simulate(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -233,23 +228,13 @@ def test_wilson_is_what_the_sensitivity_table_uses():
     assert wilson_interval(108, 240)[0] == pytest.approx(0.38834, abs=1e-5)
 
 
-def imputation_config() -> dict:
-    return {
-        **CONFIG,
-        "covariates": ["age", "sex"],
-        "models": {
-            "dose": "n_sessions",
-            "categories": [],
-            "imputation": {
-                "m": 4,
-                "max_imputed_records": 10**6,
-                "iterations": 3,
-                "donors": 5,
-                "seed": 5,
-                "jobs": 2,
-            },
-        },
-    }
+def imputation_config() -> tuple[list[str], ImputationSettings]:
+    """The imputation model's columns and settings, as rule impute builds them."""
+    terms = ModelTerms(covariates=("age", "sex"), dose="n_sessions")
+    settings = ImputationSettings(
+        m=4, max_imputed_records=10**6, iterations=3, donors=5, seed=5, jobs=2
+    )
+    return imputation_columns(terms, list(OUTCOMES), OCCASIONS), settings
 
 
 def test_imputations_do_not_depend_on_how_they_are_split_into_jobs():
@@ -257,17 +242,17 @@ def test_imputations_do_not_depend_on_how_they_are_split_into_jobs():
     the completed tables have every patient, observed values untouched."""
     patients = cohort(80, 12)
     config = imputation_config()
-    whole, m = impute_part(patients, config, 0, 1)
-    split = pd.concat([impute_part(patients, config, k, 3)[0] for k in range(3)])
-    more_jobs_than_chains = [impute_part(patients, config, k, 6)[0] for k in range(6)]
+    whole, m = impute_part(patients, *config, 0, 1)
+    split = pd.concat([impute_part(patients, *config, k, 3)[0] for k in range(3)])
+    more_jobs_than_chains = [impute_part(patients, *config, k, 6)[0] for k in range(6)]
     assert [len(p) for p in more_jobs_than_chains[4:]] == [0, 0]  # parts 4, 5: nothing to do
-    assert len(list(completed_data_sets(patients, config, pd.concat(more_jobs_than_chains)))) == 4
+    assert len(list(completed_data_sets(patients, *config, pd.concat(more_jobs_than_chains)))) == 4
     key = ["imputation", "row"]
     pd.testing.assert_frame_equal(
         whole.sort_values(key).reset_index(drop=True),
         split.sort_values(key).reset_index(drop=True),
     )
-    completed = list(completed_data_sets(patients, config, split))
+    completed = list(completed_data_sets(patients, *config, split))
     assert m == 4 and len(completed) == 4
     for data in completed:
         assert len(data) == len(patients) and not data["pain_followup_1y"].isna().any()
@@ -284,14 +269,16 @@ def test_stacked_imputed_analyses_equal_one_data_set_at_a_time():
     patients = cohort(80, 14)
     patients.loc[::7, "sex"] = np.nan
     config = imputation_config()
-    parts, m = impute_part(patients, config, 0, 1)
+    parts, m = impute_part(patients, *config, 0, 1)
 
     def terms_of(outcome):
         return ["age", "sex", f"{outcome}_start", "n_sessions"]
 
     def analyses(batch_rows):
-        completed = completed_data_sets(patients, config, parts)
-        return analyse_imputed(completed, config, terms_of, batch_rows=batch_rows)
+        completed = completed_data_sets(patients, *config, parts)
+        return analyse_imputed(
+            completed, OUTCOMES, OCCASIONS, HANDLING, terms_of, batch_rows=batch_rows
+        )
 
     one_at_a_time = analyses(1)
     for batch_rows in (3 * len(patients) - 1, 10**6):  # batches of 3 and 1, or all 4 at once
@@ -310,9 +297,9 @@ def test_stacked_imputed_analyses_equal_one_data_set_at_a_time():
 def test_a_missing_imputation_part_is_an_error():
     patients = cohort(40, 13)
     config = imputation_config()
-    first, _ = impute_part(patients, config, 0, 2)  # imputations 0 and 2 only
+    first, _ = impute_part(patients, *config, 0, 2)  # imputations 0 and 2 only
     with pytest.raises(AssertionError, match="expected"):
-        list(completed_data_sets(patients, config, first))
+        list(completed_data_sets(patients, *config, first))
 
 
 def test_pmm_donor_pool_is_the_k_nearest_by_brute_force():
@@ -428,15 +415,14 @@ def test_no_pooled_row_from_fewer_than_m_fits():
         )
 
     key = ("pain", "discharge")
-    config = {"outcomes": {"pain": {}}, "occasions": CONFIG["occasions"][:2]}
     failed = ImputedAnalyses(
         m=3, fits={key: [fit(0.2), fit(0.3)]}, notes={key: {"ValueError: perfect separation"}}
     )
-    row = pooled_predictors(failed, config, 0.95).iloc[0]
+    row = pooled_predictors(failed, ["pain"], OCCASIONS[:2], 0.95).iloc[0]
     assert row["term"] == "(model failed)" and "2 of m = 3" in row["method"]
     assert "perfect separation" in row["warnings"] and pd.isna(row.get("odds_ratio", np.nan))
     complete = ImputedAnalyses(m=3, fits={key: [fit(0.2), fit(0.3), fit(0.4)]})
-    row = pooled_predictors(complete, config, 0.95).set_index("term").loc["age"]
+    row = pooled_predictors(complete, ["pain"], OCCASIONS[:2], 0.95).set_index("term").loc["age"]
     pooled = rubin_pool(np.array([0.2, 0.3, 0.4]), np.full(3, 0.01), 0.95, df_complete=78)
     assert row["log_or"] == pytest.approx(0.3) and row["se"] == pytest.approx(np.sqrt(pooled.total))
     assert (row["fmi"], row["lambda"]) == pytest.approx((pooled.fmi, pooled.lambda_))
@@ -448,7 +434,7 @@ def test_firth_is_chosen_under_separation_or_few_events_and_stated():
     firth=True; with firth never the same model fails with the reason; with EPV below the
     threshold Firth is used although nothing is separated. The method column says which."""
     patients = cohort(200, 3)
-    classified = classify_all(patients, CONFIG)
+    classified = classify_all(patients, OUTCOMES, OCCASIONS)
     at = classified[(classified["occasion"] == "discharge") & (classified["outcome"] == "pain")]
     responders = set(at.loc[at["category"] == "responder", "patient_id"])
     patients["marker"] = pd.Categorical(
@@ -460,7 +446,7 @@ def test_firth_is_chosen_under_separation_or_few_events_and_stated():
     def terms(outcome):
         return ["age", "marker"]
 
-    table, firth_models = predictor_table(patients, classified, CONFIG, terms, 0.95)
+    table, firth_models = predictor_table(patients, classified, *RESPONSE, terms, 0.95)
     rows = table[(table["occasion"] == "discharge") & (table["outcome"] == "pain")]
     assert ("pain", "discharge") in firth_models
     assert rows["method"].str.contains("Firth").all()
@@ -473,13 +459,13 @@ def test_firth_is_chosen_under_separation_or_few_events_and_stated():
     )
     assert frame.loc["C(marker)[T.b]", "log_or"] == pytest.approx(direct.params[1], rel=1e-9)
     never, _ = predictor_table(
-        patients, classified, CONFIG, terms, 0.95, LogisticSettings(firth="never")
+        patients, classified, *RESPONSE, terms, 0.95, LogisticSettings(firth="never")
     )
     failed = never[(never["occasion"] == "discharge") & (never["outcome"] == "pain")]
     assert failed["term"].tolist() == ["(model failed)"]
     assert "separation" in failed["warnings"].iat[0]
     few, firth_models = predictor_table(
-        patients, classified, CONFIG, lambda o: ["age"], 0.95, LogisticSettings(epv_minimum=1000)
+        patients, classified, *RESPONSE, lambda o: ["age"], 0.95, LogisticSettings(epv_minimum=1000)
     )
     assert few["method"].str.contains("Firth").all() and len(firth_models) == 2
 
@@ -491,19 +477,21 @@ def test_cluster_setting_nests_patients_and_makes_logistic_ses_robust():
 
     patients = cohort(240, 6)
     patients["clinic"] = pd.Categorical([f"K{i % 12}" for i in range(len(patients))])
-    effects, _, fits = lmm_tables(patients, CONFIG, ["age", "sex"], 0.95, cluster="clinic")
+    effects, _, fits = lmm_tables(
+        patients, OUTCOMES, OCCASIONS, ["age", "sex"], 0.95, cluster="clinic"
+    )
     pain = effects[effects["outcome"] == "pain"]
     assert "variance: clinic intercept" in set(pain["term"])
     assert pain["method"].str.contains("per clinic and per patient within clinic").all()
     assert fits["pain"].clusters == 12
-    classified = classify_all(patients, CONFIG)
+    classified = classify_all(patients, OUTCOMES, OCCASIONS)
 
     def terms(outcome):
         return ["age", "n_sessions", f"{outcome}_start"]
 
     settings = LogisticSettings(firth="never")
-    plain, _ = predictor_table(patients, classified, CONFIG, terms, 0.95, settings)
-    robust, _ = predictor_table(patients, classified, CONFIG, terms, 0.95, settings, "clinic")
+    plain, _ = predictor_table(patients, classified, *RESPONSE, terms, 0.95, settings)
+    robust, _ = predictor_table(patients, classified, *RESPONSE, terms, 0.95, settings, "clinic")
     a = plain[plain["occasion"] == "discharge"].set_index("term")
     b = robust[robust["occasion"] == "discharge"].set_index("term")
     np.testing.assert_allclose(a["log_or"], b["log_or"], rtol=1e-12)

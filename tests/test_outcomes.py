@@ -16,16 +16,10 @@ from cohort.outcomes import (
     outcome_levels,
     wilcoxon_signed_rank,
 )
+from cohort.settings import Outcome, Statistics
 
-CONFIG = {
-    "occasions": [
-        {"name": "start", "label": "Start"},
-        {"name": "end", "label": "End"},
-        {"name": "late", "label": "Late"},
-    ],
-    "outcomes": {"pain": {"label": "Pain", "better": "lower"}},
-    "statistics": {"confidence_level": 0.95, "quantiles": "type7"},
-}
+OCCASIONS = ["start", "end", "late"]
+OUTCOMES = {"pain": Outcome("pain", "Pain", (0, 10), "lower")}
 
 
 def test_describe_uses_linear_quartiles():
@@ -107,7 +101,9 @@ def patients_frame():
 
 
 def test_changes_use_complete_pairs_only():
-    changes = outcome_changes(patients_frame(), CONFIG, 0.95).set_index("occasion")
+    changes = outcome_changes(patients_frame(), OUTCOMES, OCCASIONS, Statistics()).set_index(
+        "occasion"
+    )
     assert changes.loc["end", "pairs_n"] == 4  # patients 5 and 6 lack one of the two
     d = np.array([-3, 0, -3, -3.0])
     assert changes.loc["end", "mean_change"] == pytest.approx(d.mean())
@@ -118,7 +114,7 @@ def test_changes_use_complete_pairs_only():
 
 
 def test_friedman_by_hand_and_complete_cases():
-    table = friedman_tests(patients_frame(), CONFIG).iloc[0]
+    table = friedman_tests(patients_frame(), OUTCOMES, OCCASIONS).iloc[0]
     assert table["complete_cases_n"] == 4 and table["df"] == 2
     # Ranks within each complete patient (start, end, late): [3,2,1], [1.5,1.5,3], [3,2,1], [3,2,1]
     ranks = np.array([[3, 2, 1], [1.5, 1.5, 3], [3, 2, 1], [3, 2, 1]])
@@ -131,7 +127,7 @@ def test_friedman_by_hand_and_complete_cases():
 
 
 def test_levels_count_measured_patients():
-    levels = outcome_levels(patients_frame(), CONFIG).set_index("occasion")
+    levels = outcome_levels(patients_frame(), OUTCOMES, OCCASIONS, "type7").set_index("occasion")
     assert list(levels["n"]) == [5, 5, 6]
     assert levels.loc["late", "median"] == 4.5
 

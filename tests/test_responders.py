@@ -23,24 +23,28 @@ from cohort.responders import (
     threshold_sweep,
     wilson_interval,
 )
+from cohort.settings import Analysis, McidRule, Outcome
 
 from .conftest import ROOT, analysis_set
 
 
 def spec(
-    better="lower", absolute=2.0, percent=None, combine="either", low=0, high=10, strict=False
+    better="lower",
+    absolute=2.0,
+    percent=None,
+    combine="either",
+    low=0,
+    high=10,
+    strict=False,
+    name="pain",
 ):
-    return {
-        "range": [low, high],
-        "better": better,
-        "mcid": {
-            "absolute": absolute,
-            "percent": percent,
-            "combine": combine,
-            "strict": strict,
-            "reference": "test",
-        },
-    }
+    return Outcome(
+        name=name,
+        label=name,
+        range=(low, high),
+        better=better,
+        mcid=McidRule(absolute, percent, combine, strict, reference="test"),
+    )
 
 
 # (start, follow-up, rule, expected category)
@@ -134,8 +138,9 @@ CONFIG = {
         {"name": "end", "label": "E"},
         {"name": "late", "label": "L"},
     ],
-    "outcomes": {"pain": spec(), "health": spec("higher", 10, high=100)},
+    "outcomes": {"pain": spec(), "health": spec("higher", 10, high=100, name="health")},
 }
+OCCASIONS = ["start", "end", "late"]
 
 
 @pytest.fixture
@@ -155,7 +160,7 @@ def patients():
 
 
 def test_rates_under_both_denominators_and_handlings(patients):
-    classified = classify_all(patients, CONFIG)
+    classified = classify_all(patients, CONFIG["outcomes"], OCCASIONS)
     comp = composites(classified)
     rates = responder_rates(classified, comp, "non_responder", 6, 0.95).set_index(
         ["outcome", "occasion", "denominator"]
@@ -178,13 +183,15 @@ def test_rates_under_both_denominators_and_handlings(patients):
 
 
 def test_rate_checks_its_n(patients):
-    classified = classify_all(patients, CONFIG)
+    classified = classify_all(patients, CONFIG["outcomes"], OCCASIONS)
     with pytest.raises(AssertionError, match="analysis set has 7"):
         responder_rates(classified, composites(classified), "non_responder", 7, 0.95)
 
 
 def test_stability_counts(patients):
-    table = stability(classify_all(patients, CONFIG), "end", "late", "exclude").set_index("outcome")
+    table = stability(
+        classify_all(patients, CONFIG["outcomes"], OCCASIONS), "end", "late", "exclude"
+    ).set_index("outcome")
     pain = table.loc["pain"]  # classified at both: a (R, R), b (N, R), f (N, N)
     assert (
         pain["n"],
@@ -197,7 +204,7 @@ def test_stability_counts(patients):
 
 
 def test_subgroups_partition_the_cohort(patients):
-    classified = classify_all(patients, CONFIG)
+    classified = classify_all(patients, CONFIG["outcomes"], OCCASIONS)
     table = subgroup_rates(patients, classified, ["sex"], "non_responder", 0.95)
     pain_end = table[(table["outcome"] == "pain") & (table["occasion"] == "end")].set_index("level")
     assert list(pain_end.index) == ["F", "M", "(missing)"]
@@ -206,9 +213,9 @@ def test_subgroups_partition_the_cohort(patients):
 
 
 def test_sweep_at_the_configured_threshold_equals_the_rate(patients):
-    classified = classify_all(patients, CONFIG)
+    classified = classify_all(patients, CONFIG["outcomes"], OCCASIONS)
     sweep = pd.concat(
-        threshold_sweep(patients, o, CONFIG["outcomes"][o], ["start", "end", "late"], 11, 0.95)
+        threshold_sweep(patients, CONFIG["outcomes"][o], OCCASIONS, 11, 0.95)
         for o in CONFIG["outcomes"]
     )
     at_mcid = sweep[
@@ -236,7 +243,8 @@ def test_default_extract_discharge_rates_match_the_paper(contract, config, codeb
     analysis = analysis_set(
         read_extract(ROOT / "data/raw/synthetic", contract), contract, config, codebook
     )
-    classified = classify_all(analysis, config)
+    typed = Analysis.from_config(config)
+    classified = classify_all(analysis, typed.outcomes, typed.occasion_names)
     rates = responder_rates(
         classified,
         composites(classified),
@@ -260,8 +268,8 @@ def test_default_extract_discharge_rates_match_the_paper(contract, config, codeb
 def test_sweep_needs_no_mcid_and_counts_the_percent_scale_by_hand(patients):
     """The sweep uses only the outcome's direction and range (rule threshold_sweep gets no MCID):
     at 50% of the start value, pain at the end is reached by c (100%) and e (60%) of five."""
-    no_rule = {"label": "Pain", "range": [0, 10], "better": "lower"}
-    sweep = threshold_sweep(patients, "pain", no_rule, ["start", "end", "late"], 11, 0.95)
+    no_rule = Outcome(name="pain", label="Pain", range=(0, 10), better="lower")
+    sweep = threshold_sweep(patients, no_rule, OCCASIONS, 11, 0.95)
     half = sweep[(sweep["scale"] == "percent") & (sweep["occasion"] == "end")]
     half = half[half["threshold"] == 50].iloc[0]
     # improvements of start: a 3/8 = 37.5%, b 0%, c 1/1 = 100%, e 3/5 = 60%, f 1/9 = 11%
@@ -292,7 +300,7 @@ def test_one_population_rule_for_rates_stability_and_models():
         }
     )
     config = {**CONFIG, "outcomes": {"pain": CONFIG["outcomes"]["pain"]}}
-    classified = classify_all(patients, config)
+    classified = classify_all(patients, config["outcomes"], OCCASIONS)
     for handling, with_b in (("non_responder", 1), ("exclude", 0)):
         at_end = patient_categories(classified, patients, "pain", "end")
         rate = rate_rows(pd.Series(at_end), handling, 4, 0.95)[0]
@@ -324,10 +332,10 @@ def test_strict_rules_need_more_than_the_threshold(start, follow, rule, expected
 def test_one_renderer_of_the_rule_in_words():
     from cohort.responders import rule_text
 
-    assert rule_text(spec(absolute=2, percent=30)["mcid"]) == "improvement >= 2 or >= 30% of start"
-    assert rule_text(spec(absolute=None, percent=35, strict=True)["mcid"]) == (
+    assert rule_text(spec(absolute=2, percent=30).mcid) == "improvement >= 2 or >= 30% of start"
+    assert rule_text(spec(absolute=None, percent=35, strict=True).mcid) == (
         "improvement > 35% of start"
     )
-    assert rule_text(spec(absolute=2, percent=30, combine="both")["mcid"]) == (
+    assert rule_text(spec(absolute=2, percent=30, combine="both").mcid) == (
         "improvement >= 2 and >= 30% of start"
     )

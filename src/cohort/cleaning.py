@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohort.config import occasion_names
 from cohort.contract import TABLE_ORDER, Column, Contract, Table
 from cohort.errors import ContractError
 from cohort.frames import is_in
+from cohort.settings import CleaningSettings
 
 log = logging.getLogger(__name__)
 
@@ -737,11 +737,15 @@ def _flag_sessions_after_last_occasion(
 
 
 def clean_extract(
-    raw: dict[str, pd.DataFrame], contract: Contract, config: dict[str, Any]
+    raw: dict[str, pd.DataFrame],
+    contract: Contract,
+    occasions: list[str],
+    settings: CleaningSettings,
 ) -> CleanedExtract:
-    """Clean every table, then the cross-table rules (unknown patients, occasion date order)."""
+    """Clean every table, then the cross-table rules (unknown patients, occasion date order),
+    with config `cleaning`; `occasions` in time order."""
     clog = CleaningLog()
-    formats = list(config["cleaning"]["date_formats"])
+    formats = list(settings.date_formats)
     tables = {
         name: clean_table(df, contract.table(name), clog, formats) for name, df in raw.items()
     }
@@ -749,13 +753,11 @@ def clean_extract(
     for name, table in contract.tables.items():
         if name in tables and any(c.references == "patients" for c in table.columns.values()):
             tables[name] = _drop_unknown_patients(tables[name], name, known, clog)
-    if config["cleaning"]["check_occasion_order"]:
-        tables["assessments"] = _check_occasion_order(
-            tables["assessments"], occasion_names(config), clog
-        )
-    if "sessions" in tables and len(occasion_names(config)) > 1:
+    if settings.check_occasion_order:
+        tables["assessments"] = _check_occasion_order(tables["assessments"], occasions, clog)
+    if "sessions" in tables and len(occasions) > 1:
         _flag_sessions_after_last_occasion(
-            tables["sessions"], tables["assessments"], occasion_names(config)[-1], clog
+            tables["sessions"], tables["assessments"], occasions[-1], clog
         )
     cleaning_log = clog.frame()
     for name, df in tables.items():

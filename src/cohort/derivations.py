@@ -4,13 +4,14 @@ categories received, baseline items, outcomes at each occasion, and the patient 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cohort.config import occasion_names, outcome_names
 from cohort.frames import is_in
+from cohort.settings import Occasion, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -25,27 +26,26 @@ NO_START = "no start assessment"
 ANALYSIS_SET = "analysis set"
 
 
-def outcome_scores(assessments: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+def outcome_scores(assessments: pd.DataFrame, outcomes: Mapping[str, Outcome]) -> pd.DataFrame:
     """Add one column per declared outcome: its source column, or the mean of the answered items
     when at least `min_answered` are answered (else missing)."""
     out = assessments.copy()
-    for name, outcome in config["outcomes"].items():
-        source = outcome["source"]
-        if "column" in source:
-            out[name] = out[source["column"]].astype("Float64").astype(float)
+    for name, outcome in outcomes.items():
+        if outcome.column is not None:
+            out[name] = out[outcome.column].astype("Float64").astype(float)
         else:
-            items = out[source["items"]].astype("Float64").astype(float)
+            items = out[list(outcome.items)].astype("Float64").astype(float)
             answered = items.notna().sum(axis=1)
             score = items.mean(axis=1, skipna=True)
-            out[name] = score.where(answered >= source["min_answered"])
-            too_few = int(((answered > 0) & (answered < source["min_answered"])).sum())
+            out[name] = score.where(answered >= outcome.min_answered)
+            too_few = int(((answered > 0) & (answered < outcome.min_answered)).sum())
             if too_few:
                 log.info(
                     "%s: %d assessments with fewer than %d of %d items answered -> missing",
                     name,
                     too_few,
-                    source["min_answered"],
-                    len(source["items"]),
+                    outcome.min_answered,
+                    len(outcome.items),
                 )
     return out
 
@@ -69,16 +69,18 @@ def patient_table(
     patients: pd.DataFrame,
     sessions: pd.DataFrame | None,
     assessments: pd.DataFrame,
-    config: dict[str, Any],
+    outcomes: Sequence[str],
+    occasions: Sequence[str],
+    derived: Mapping[str, Any],
     codes: list[str],
 ) -> pd.DataFrame:
-    """One row per referred patient with every derived variable and the flow status.
+    """One row per referred patient with every derived variable (config `derived`) and the flow
+    status; outcomes at each occasion as `<outcome>_<occasion>`.
 
     `assessments` must carry the outcome columns (outcome_scores); `sessions` the
     intervention flags (intervention_flags), or be None for a study without session data.
     """
     out = patients.copy().set_index("patient_id")
-    derived = config.get("derived", {})
     if "pain_duration_days" in out:
         out["pain_duration_years"] = (
             out["pain_duration_days"].astype("Float64").astype(float) / DAYS_PER_YEAR
@@ -88,8 +90,7 @@ def patient_table(
         value = out[spec["column"]].astype("Float64")
         out["low_ability_to_reduce_pain"] = (value <= spec["max_value"]).astype("boolean")
 
-    occasions = occasion_names(config)
-    outcomes = outcome_names(config)
+    outcomes = list(outcomes)
     baseline = occasions[0]
     a = assessments.assign(occasion=assessments["occasion"].astype(str))
     measured = a[outcomes].notna().any(axis=1)
@@ -144,14 +145,13 @@ def patient_table(
 
 def patient_flow(
     patients: pd.DataFrame,
-    config: dict[str, Any],
+    occasions: Sequence[Occasion],
     has_sessions: bool,
     reason_labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """STROBE-style flow counts: stages with n, and each exclusion with its reason and n. Reasons
     are the contract's coded labels (`reason_labels`); without a codebook the not-included are
     one row: a free-text reason never reaches a published table."""
-    occasions = config["occasions"]
     rows: list[dict[str, Any]] = []
 
     def stage(key: str, label: str, n: int) -> None:
@@ -185,17 +185,13 @@ def patient_flow(
         remaining -= n
         stage("with_sessions", "With at least one treatment session", remaining)
     n = int((status == NO_START).sum())
-    excluded("no_start", f"No {occasions[0]['label'].lower()} assessment", n)
+    excluded("no_start", f"No {occasions[0].label.lower()} assessment", n)
     analysis = patients[patients["analysis_set"]]
-    stage(
-        "analysis_set", f"Analysis set (assessed at {occasions[0]['label'].lower()})", len(analysis)
-    )
+    stage("analysis_set", f"Analysis set (assessed at {occasions[0].label.lower()})", len(analysis))
     for occ in occasions[1:]:
-        n = int(analysis[f"assessed_{occ['name']}"].sum())
-        stage(f"assessed_{occ['name']}", f"Assessed at {occ['label'].lower()}", n)
-        excluded(
-            f"missing_{occ['name']}", f"Not assessed at {occ['label'].lower()}", len(analysis) - n
-        )
+        n = int(analysis[f"assessed_{occ.name}"].sum())
+        stage(f"assessed_{occ.name}", f"Assessed at {occ.label.lower()}", n)
+        excluded(f"missing_{occ.name}", f"Not assessed at {occ.label.lower()}", len(analysis) - n)
     flow = pd.DataFrame(rows)
     flow.insert(0, "order", np.arange(1, len(flow) + 1))
     if int(flow.loc[flow["key"] == "analysis_set", "n"].iat[0]) != int(
@@ -206,13 +202,19 @@ def patient_flow(
 
 
 def derive_tables(
-    tables: dict[str, pd.DataFrame], config: dict[str, Any], codes: list[str]
+    tables: dict[str, pd.DataFrame],
+    outcomes: Mapping[str, Outcome],
+    occasions: Sequence[str],
+    derived: Mapping[str, Any],
+    codes: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
     """From the cleaned tables: (patient table, sessions with category flags or None,
     assessments with outcome scores)."""
-    assessments = outcome_scores(tables["assessments"], config)
+    assessments = outcome_scores(tables["assessments"], outcomes)
     sessions = tables.get("sessions")
     if sessions is not None:
         sessions = intervention_flags(sessions, codes)
-    patients = patient_table(tables["patients"], sessions, assessments, config, codes)
+    patients = patient_table(
+        tables["patients"], sessions, assessments, list(outcomes), occasions, derived, codes
+    )
     return patients, sessions, assessments

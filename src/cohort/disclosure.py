@@ -54,6 +54,7 @@ import pandas as pd
 
 from cohort.errors import CohortError
 from cohort.responders import wilson_interval
+from cohort.settings import McidRule
 
 Key = tuple
 N_KEY: Key = ("analysis set",)
@@ -122,7 +123,7 @@ class Context:
 
     n_analysis: int
     handling: str = "non_responder"  # could-not-improve patients: non_responder or exclude
-    mcid: dict[str, dict[str, Any]] = field(default_factory=dict)  # outcome -> its MCID rule
+    mcid: dict[str, McidRule] = field(default_factory=dict)  # outcome -> its MCID rule
     shown_level: dict[str, str] = field(default_factory=dict)  # Table 2 rows of one level
     occasions: tuple[str, ...] = ()
     confidence_level: float = 0.95
@@ -525,13 +526,14 @@ def _sweep(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
             measured = base
         reg.cell(name, i, "n", measured, row["n"])
         key: Key = ("reaching", outcome, occasion, scale, float(row["threshold"]))
-        mcid = ctx.mcid.get(outcome, {})
+        mcid = ctx.mcid.get(outcome)
         other = "percent" if scale == "absolute" else "absolute"
+        threshold = getattr(mcid, scale) if mcid else None
         responders = ("responders of", outcome, occasion, "responders")
         if (
-            mcid.get(scale) is not None
-            and mcid.get(other) is None
-            and math.isclose(float(row["threshold"]), float(mcid[scale]), abs_tol=1e-9)
+            threshold is not None
+            and getattr(mcid, other) is None
+            and math.isclose(float(row["threshold"]), float(threshold), abs_tol=1e-9)
             and reg.values.get(responders) == int(_num(row["reaching"]))
         ):
             key = responders
@@ -1271,8 +1273,10 @@ def _solve_component(reg, relevant, equations, variables, wanted, known, min_cel
     `suppression_pattern` clears it when it publishes a hidden cell again), and an LP is solved
     only for counts they do not settle. Counts are bounded by twice the largest count (a count
     that can reach that can reach min_cell)."""
+    from scipy.sparse import csr_array
+
     index = {k: j for j, k in enumerate(variables)}
-    a = np.zeros((len(equations), len(variables)))
+    rows, cols, signs = [], [], []
     b = np.zeros(len(equations))
     visible_of: list[list[Key]] = []
     for row, e in enumerate(equations):
@@ -1282,7 +1286,10 @@ def _solve_component(reg, relevant, equations, variables, wanted, known, min_cel
             if known(k):
                 b[row] -= sign * reg.values[k]
             else:
-                a[row, index[k]] += sign
+                rows.append(row), cols.append(index[k]), signs.append(sign)
+    # Sparse: a component's relations touch few of its counts, and a dense matrix is converted
+    # again by every one of the component's LPs (most of rule publish's time on small cohorts).
+    a = csr_array((signs, (rows, cols)), shape=(len(equations), len(variables)))
     cap = 2.0 * max([*reg.values.values(), min_cell]) + min_cell
     options = {"A_eq": a, "b_eq": b, "bounds": (0, cap), "method": "highs"}
 

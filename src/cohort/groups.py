@@ -6,12 +6,10 @@ t-based CI), and the group x occasion linear mixed model (exact REML, cohort.reg
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cohort.config import occasion_names
 from cohort.distributions import t_critical, t_p_value
 from cohort.lmm import fit_mixed, lmm_data
 from cohort.outcomes import describe
@@ -23,25 +21,30 @@ from cohort.regression import (
     model_ready,
 )
 from cohort.responders import rate_rows
+from cohort.settings import Outcome
 
 log = logging.getLogger(__name__)
 
 
-def levels_by_group(patients: pd.DataFrame, config: dict[str, Any], group: str) -> pd.DataFrame:
+def levels_by_group(
+    patients: pd.DataFrame,
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    quantiles: str,
+    group: str,
+) -> pd.DataFrame:
     """n, mean (SD), median [Q1, Q3] of each outcome per group and occasion."""
     rows = []
-    for outcome, spec in config["outcomes"].items():
-        for occasion in occasion_names(config):
+    for name, outcome in outcomes.items():
+        for occasion in occasions:
             for level, part in patients.groupby(group, observed=True):
                 rows.append(
                     {
-                        "outcome": outcome,
-                        "label": spec["label"],
+                        "outcome": name,
+                        "label": outcome.label,
                         "occasion": occasion,
                         "group": str(level),
-                        **describe(
-                            part[f"{outcome}_{occasion}"], config["statistics"]["quantiles"]
-                        ),
+                        **describe(part[outcome.column_at(occasion)], quantiles),
                     }
                 )
     return pd.DataFrame(rows)

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohort.config import occasion_names
 from cohort.distributions import t_critical
 from cohort.regression import (
     LogisticFit,
@@ -36,6 +35,7 @@ from cohort.regression import (
     logistic_regression,
 )
 from cohort.responders import CATEGORIES, RESPONDER, category_codes, in_population
+from cohort.settings import ImputationSettings, ModelTerms, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -334,15 +334,11 @@ def pooled_proportion(
 
 # --- The imputations of the pipeline: the frame, the jobs, the analyses of the completed sets --
 def imputation_frame(
-    patients: pd.DataFrame, config: dict[str, Any], variables: list[str]
+    patients: pd.DataFrame, columns: list[str]
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Numeric frame for MICE: categorical variables as integer codes of their observed levels,
-    booleans as 0/1; returns it with the category levels to decode."""
-    columns = [
-        *variables,
-        *(f"{o}_{occ}" for o in config["outcomes"] for occ in occasion_names(config)),
-    ]
-    columns = list(dict.fromkeys(columns))
+    """Numeric frame for MICE of `columns` (imputation_columns): categorical variables as integer
+    codes of their observed levels, booleans as 0/1; returns it with the category levels to
+    decode."""
     frame, levels = pd.DataFrame(index=patients.index), {}
     for c in columns:
         values = patients[c]
@@ -388,34 +384,40 @@ def decode_imputed(
     return out
 
 
-def number_of_imputations(frame: pd.DataFrame, settings: dict[str, Any]) -> int:
+def number_of_imputations(frame: pd.DataFrame, settings: ImputationSettings) -> int:
     """`auto`: at least the percentage of incomplete cases (White, Royston, Wood 2011), min 5;
     then at most max(5, `max_imputed_records` / N), so that imputation work (m x N) stays
     bounded at registry scale (the cost of the cap shows in the reported Monte Carlo error)."""
-    setting = settings["m"]
+    setting = settings.m
     if setting != "auto":
         return int(setting)
     incomplete = float(frame.isna().any(axis=1).mean())
     m = max(5, int(np.ceil(100 * incomplete)))
-    cap = max(5, int(settings["max_imputed_records"]) // max(len(frame), 1))
+    cap = max(5, int(settings.max_imputed_records) // max(len(frame), 1))
     if m > cap:
         log.info("m = %d by the incomplete share, capped at %d for N = %d", m, cap, len(frame))
     return min(m, cap)
 
 
-def imputation_variables(config: dict[str, Any]) -> list[str]:
+def imputation_variables(terms: ModelTerms) -> list[str]:
     """Baseline variables of the imputation model besides the outcomes: covariates, dose and
     the categories received (the explanatory variables of the response models)."""
-    models = config["models"]
     return list(
         dict.fromkeys(
             [
-                *config["covariates"],
-                *([models["dose"]] if models["dose"] else []),
-                *(f"received_{c}" for c in models["categories"]),
+                *terms.covariates,
+                *([terms.dose] if terms.dose else []),
+                *(f"received_{c}" for c in terms.categories),
             ]
         )
     )
+
+
+def imputation_columns(terms: ModelTerms, outcomes: list[str], occasions: list[str]) -> list[str]:
+    """Every column of the imputation model: the baseline variables (imputation_variables) and
+    each outcome at each occasion."""
+    outcome_columns = [f"{o}_{occ}" for o in outcomes for occ in occasions]
+    return list(dict.fromkeys([*imputation_variables(terms), *outcome_columns]))
 
 
 def not_imputable(frame: pd.DataFrame) -> dict[str, str]:
@@ -429,12 +431,15 @@ def not_imputable(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def impute_part(
-    patients: pd.DataFrame, config: dict[str, Any], part: int, parts: int
+    patients: pd.DataFrame,
+    columns: list[str],
+    settings: ImputationSettings,
+    part: int,
+    parts: int,
 ) -> tuple[pd.DataFrame, int]:
-    """Imputations part, part + parts, ... of the m (one Snakemake job each part): the imputed
-    columns in long form (imputation, row, values), and m."""
-    settings = config["models"]["imputation"]
-    frame, levels = imputation_frame(patients, config, imputation_variables(config))
+    """Imputations part, part + parts, ... of the m (one Snakemake job each part) of `columns`
+    (imputation_columns): the imputed columns in long form (imputation, row, values), and m."""
+    frame, levels = imputation_frame(patients, columns)
     m = number_of_imputations(frame, settings)
     skipped = not_imputable(frame)
     for column, reason in skipped.items():
@@ -446,16 +451,16 @@ def impute_part(
         m,
         part + 1,
         parts,
-        settings["iterations"],
+        settings.iterations,
         int(frame.isna().any(axis=1).sum()),
         len(frame),
     )
     chains = mice(
         frame,
         list(range(part, m, parts)),
-        settings["iterations"],
-        settings["seed"],
-        settings["donors"],
+        settings.iterations,
+        settings.seed,
+        settings.donors,
         imputation_levels(patients, frame, levels),
     )
     pieces = [
@@ -467,12 +472,15 @@ def impute_part(
 
 
 def completed_data_sets(
-    patients: pd.DataFrame, config: dict[str, Any], parts: pd.DataFrame
+    patients: pd.DataFrame,
+    columns: list[str],
+    settings: ImputationSettings,
+    parts: pd.DataFrame,
 ) -> Iterator[pd.DataFrame]:
     """The m completed patient tables from the stacked imputation parts, one at a time (the m
     tables are never all in memory); checks that imputations 0..m-1 each have every patient."""
-    frame, levels = imputation_frame(patients, config, imputation_variables(config))
-    m = number_of_imputations(frame, config["models"]["imputation"])
+    frame, levels = imputation_frame(patients, columns)
+    m = number_of_imputations(frame, settings)
     found = sorted(parts["imputation"].astype(int).unique()) if len(parts) else []
     if found != list(range(m)):
         raise AssertionError(f"imputations {found} found, 0..{m - 1} expected")
@@ -495,7 +503,9 @@ class ImputedAnalyses:
 
 def analyse_imputed(
     completed: Iterable[pd.DataFrame],
-    config: dict[str, Any],
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    handling: str,
     terms_of: Any,
     firth_models: set[tuple[str, str]] | None = None,
     cluster: str | None = None,
@@ -508,46 +518,47 @@ def analyse_imputed(
     are built once per batch (same numbers: both act row by row). With a `cluster`, each fit's
     covariance is cluster-robust, as in the complete-case models."""
     results = ImputedAnalyses()
+    rules = (outcomes, occasions, handling)
     batch: list[pd.DataFrame] = []
     firth_models = firth_models or set()
     for data in completed:
         batch.append(data)
         if len(batch) * len(data) >= batch_rows:
-            _analyse_batch(batch, config, terms_of, firth_models, cluster, results)
+            _analyse_batch(batch, rules, terms_of, firth_models, cluster, results)
             batch = []
     if batch:
-        _analyse_batch(batch, config, terms_of, firth_models, cluster, results)
+        _analyse_batch(batch, rules, terms_of, firth_models, cluster, results)
     return results
 
 
 def _analyse_batch(
     batch: list[pd.DataFrame],
-    config: dict[str, Any],
+    rules: tuple[dict[str, Outcome], list[str], str],
     terms_of: Any,
     firth_models: set[tuple[str, str]],
     cluster: str | None,
     results: ImputedAnalyses,
 ) -> None:
-    """`analyse_imputed` for completed data sets of equal length, stacked."""
-    handling = config["responders"]["could_not_improve"]
-    occasions = occasion_names(config)
+    """`analyse_imputed` for completed data sets of equal length, stacked; `rules` = its
+    outcomes, occasions and could-not-improve handling."""
+    outcomes, occasions, handling = rules
     n = len(batch[0])
     data = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
-    designs = {outcome: design_matrix(data, terms_of(outcome)) for outcome in config["outcomes"]}
+    designs = {outcome: design_matrix(data, terms_of(outcome)) for outcome in outcomes}
     categories = {  # indices into CATEGORIES
         (outcome, occasion): category_codes(
-            data[f"{outcome}_{occasions[0]}"].to_numpy(dtype=float, na_value=np.nan),
-            data[f"{outcome}_{occasion}"].to_numpy(dtype=float, na_value=np.nan),
+            data[spec.column_at(occasions[0])].to_numpy(dtype=float, na_value=np.nan),
+            data[spec.column_at(occasion)].to_numpy(dtype=float, na_value=np.nan),
             spec,
         )
-        for outcome, spec in config["outcomes"].items()
+        for outcome, spec in outcomes.items()
         for occasion in occasions[1:]
     }
     responder = CATEGORIES.index(RESPONDER)
     clusters = data[cluster].to_numpy() if cluster else None
     unobserved = {  # not imputed (too few observed values): not estimable
         (outcome, occasion)
-        for outcome in config["outcomes"]
+        for outcome in outcomes
         for occasion in occasions[1:]
         if data[f"{outcome}_{occasion}"].isna().all()
     }

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohort.config import occasion_names
 from cohort.distributions import t_critical, t_p_value
 from cohort.regression import (
     LME4_CONVENTIONS,
@@ -29,6 +28,7 @@ from cohort.regression import (
     random_intercept_reml,
     term_level_n,
 )
+from cohort.settings import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ def mixed_method_note(
 
 def lmm_tables(
     patients: pd.DataFrame,
-    config: dict[str, Any],
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
     covariates: list[str],
     level: float,
     inference: MixedModelSettings = LME4_CONVENTIONS,
@@ -145,10 +146,9 @@ def lmm_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Fixed effects, variance components and estimated means per occasion for every outcome
     (patients nested in `cluster` when it names a column)."""
-    occasions = occasion_names(config)
     method = mixed_method_note(inference, level, cluster)
     effects, means, fits = [], [], {}
-    for outcome, spec in config["outcomes"].items():
+    for outcome, spec in outcomes.items():
         long = lmm_data(
             patients, outcome, occasions, [*covariates, *([cluster] if cluster else [])]
         )
@@ -162,7 +162,7 @@ def lmm_tables(
             effects.append(
                 {
                     "outcome": outcome,
-                    "label": spec["label"],
+                    "label": spec.label,
                     "patients": n_patients,
                     "observations": len(long),
                     "term": "(model failed)",
@@ -179,7 +179,7 @@ def lmm_tables(
         notes = ["patient-intercept variance on the boundary (0)"] if result.boundary else []
         common = {
             "outcome": outcome,
-            "label": spec["label"],
+            "label": spec.label,
             "patients": n_patients,
             "observations": len(long),
             "method": method,

@@ -5,12 +5,10 @@ the logit scale) and non-responder imputation, side by side."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cohort.config import occasion_names
 from cohort.imputation import ImputedAnalyses, pooled_proportion
 from cohort.predictors import patient_categories
 from cohort.regression import (
@@ -25,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def missingness_table(
-    patients: pd.DataFrame, config: dict[str, Any], variables: list[str]
+    patients: pd.DataFrame, outcomes: list[str], occasions: list[str], variables: list[str]
 ) -> pd.DataFrame:
     """Missing values per variable (baseline) and per outcome and occasion, n and % of N."""
     n = len(patients)
@@ -33,8 +31,8 @@ def missingness_table(
         {"variable": v, "occasion": "baseline", "missing": int(patients[v].isna().sum())}
         for v in variables
     ]
-    for outcome in config["outcomes"]:
-        for occasion in occasion_names(config):
+    for outcome in outcomes:
+        for occasion in occasions:
             rows.append(
                 {
                     "variable": outcome,
@@ -115,16 +113,17 @@ def sensitivity_table(
     patients: pd.DataFrame,
     classified: pd.DataFrame,
     imputed: ImputedAnalyses,
-    config: dict[str, Any],
+    outcomes: list[str],
+    occasions: list[str],
+    handling: str,
     level: float,
 ) -> pd.DataFrame:
     """Responder rates: complete case, multiple imputation (Rubin, logit scale) and
     non-responder imputation, side by side, per outcome and follow-up occasion."""
     n = len(patients)
-    handling = config["responders"]["could_not_improve"]
     rows = []
-    for outcome in config["outcomes"]:
-        for occasion in occasion_names(config)[1:]:
+    for outcome in outcomes:
+        for occasion in occasions[1:]:
             cats = pd.Series(patient_categories(classified, patients, outcome, occasion))
             for rate in rate_rows(cats, handling, n, level):  # the responders table's own rows
                 analysis = (

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cohort.config import occasion_names
 from cohort.distributions import t_critical
+from cohort.settings import Outcome, Statistics
 from cohort.tables import quartiles
 
 WILCOXON_EXACT_MAX_N = 50
@@ -87,19 +87,19 @@ def wilcoxon_signed_rank(differences: np.ndarray, zeros: str = "wilcox") -> dict
     }
 
 
-def outcome_levels(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
-    """Each outcome at each occasion: n, median [Q1, Q3], mean (SD)."""
+def outcome_levels(
+    patients: pd.DataFrame, outcomes: dict[str, Outcome], occasions: list[str], quantiles: str
+) -> pd.DataFrame:
+    """Each outcome at each occasion: n, median [Q1, Q3] (`quantiles` definition), mean (SD)."""
     rows = []
-    for outcome, spec in config["outcomes"].items():
-        for occasion in config["occasions"]:
-            stat = describe(
-                patients[f"{outcome}_{occasion['name']}"], config["statistics"]["quantiles"]
-            )
+    for name, outcome in outcomes.items():
+        for occasion in occasions:
+            stat = describe(patients[outcome.column_at(occasion)], quantiles)
             rows.append(
                 {
-                    "outcome": outcome,
-                    "label": spec["label"],
-                    "occasion": occasion["name"],
+                    "outcome": name,
+                    "label": outcome.label,
+                    "occasion": occasion,
                     "N": len(patients),
                     **stat,
                 }
@@ -107,25 +107,30 @@ def outcome_levels(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def outcome_changes(patients: pd.DataFrame, config: dict[str, Any], level: float) -> pd.DataFrame:
+def outcome_changes(
+    patients: pd.DataFrame,
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    statistics: Statistics,
+) -> pd.DataFrame:
     """Change from the baseline occasion to each later one, among patients measured at both."""
-    occasions = occasion_names(config)
     baseline = occasions[0]
+    level = statistics.confidence_level
     rows = []
-    for outcome, spec in config["outcomes"].items():
+    for name, outcome in outcomes.items():
         for occasion in occasions[1:]:
-            pair = patients[[f"{outcome}_{baseline}", f"{outcome}_{occasion}"]].dropna()
+            pair = patients[[outcome.column_at(baseline), outcome.column_at(occasion)]].dropna()
             d = (pair.iloc[:, 1] - pair.iloc[:, 0]).to_numpy(dtype=float)
-            stat = describe(pd.Series(d), config["statistics"]["quantiles"])
+            stat = describe(pd.Series(d), statistics.quantiles)
             mean, low, high = mean_ci(d, level)
-            test = wilcoxon_signed_rank(d, config["statistics"].get("wilcoxon_zeros", "wilcox"))
+            test = wilcoxon_signed_rank(d, statistics.wilcoxon_zeros)
             rows.append(
                 {
-                    "outcome": outcome,
-                    "label": spec["label"],
+                    "outcome": name,
+                    "label": outcome.label,
                     "comparison": f"{occasion} - {baseline}",
                     "occasion": occasion,
-                    "better": spec["better"],
+                    "better": outcome.better,
                     "N": len(patients),
                     "pairs_n": len(d),
                     "median_change": stat["median"],
@@ -146,12 +151,15 @@ def outcome_changes(patients: pd.DataFrame, config: dict[str, Any], level: float
     return pd.DataFrame(rows)
 
 
-def friedman_tests(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+def friedman_tests(
+    patients: pd.DataFrame, outcomes: dict[str, Outcome], occasions: list[str]
+) -> pd.DataFrame:
     """Friedman test across all occasions, among patients measured at every occasion."""
-    occasions = occasion_names(config)
     rows = []
-    for outcome, spec in config["outcomes"].items():
-        complete = patients[[f"{outcome}_{o}" for o in occasions]].dropna().to_numpy(dtype=float)
+    for name, outcome in outcomes.items():
+        complete = (
+            patients[[outcome.column_at(o) for o in occasions]].dropna().to_numpy(dtype=float)
+        )
         n = len(complete)
         if n >= 2 and len(occasions) >= 3:
             result = stats.friedmanchisquare(*complete.T)
@@ -160,8 +168,8 @@ def friedman_tests(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFra
             statistic, p = np.nan, np.nan
         rows.append(
             {
-                "outcome": outcome,
-                "label": spec["label"],
+                "outcome": name,
+                "label": outcome.label,
                 "occasions": " / ".join(occasions),
                 "N": len(patients),
                 "complete_cases_n": n,

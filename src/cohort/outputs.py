@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -12,9 +11,10 @@ SYNTHETIC_NOTE = (
 )
 
 
-def table_notes(config: dict[str, Any], *notes: str) -> list[str]:
-    """Footer lines of a table: the synthetic-data warning (when it applies) and method notes."""
-    lines = [SYNTHETIC_NOTE] if config["study"]["synthetic"] else []
+def table_notes(synthetic: bool, *notes: str) -> list[str]:
+    """Footer lines of a table: the synthetic-data warning (config `study.synthetic`) and method
+    notes."""
+    lines = [SYNTHETIC_NOTE] if synthetic else []
     return lines + [n for n in notes if n]
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohort.config import occasion_names
 from cohort.distributions import normal_critical, normal_p_value, t_p_value
 from cohort.imputation import ImputedAnalyses, rubin_pool
 from cohort.regression import (
@@ -144,7 +143,9 @@ def _odds_rows(
 def predictor_table(
     patients: pd.DataFrame,
     classified: pd.DataFrame,
-    config: dict[str, Any],
+    outcomes: list[str],
+    occasions: list[str],
+    handling: str,
     terms_of: Any,
     level: float,
     logistic: LogisticSettings = R_CONVENTIONS,
@@ -155,14 +156,14 @@ def predictor_table(
     EPV < `logistic.epv_minimum`; never = separation makes the model fail), which the
     imputed data sets then use too. With a `cluster`, SEs are cluster-robust (Wald CIs)."""
     rows, firth_models = [], set()
-    for outcome in config["outcomes"]:
-        for occasion in occasion_names(config)[1:]:
+    for outcome in outcomes:
+        for occasion in occasions[1:]:
             variables = terms_of(outcome)
             frame = response_frame(
                 patients,
                 patient_categories(classified, patients, outcome, occasion),
                 [*variables, *([cluster] if cluster else [])],
-                config["responders"]["could_not_improve"],
+                handling,
             )
             events = int(frame["responder"].sum())
             common = {
@@ -228,7 +229,7 @@ def predictor_table(
 
 
 def pooled_predictors(
-    imputed: ImputedAnalyses, config: dict[str, Any], level: float
+    imputed: ImputedAnalyses, outcomes: list[str], occasions: list[str], level: float
 ) -> pd.DataFrame:
     """Log odds ratios of the logistic models fitted in each imputed data set, pooled by Rubin's
     rules (Barnard-Rubin df), with the Monte Carlo standard error sqrt(B / m), mice's fmi and
@@ -236,8 +237,8 @@ def pooled_predictors(
     all of them): a pool of the fits that succeeded is not multiple imputation; the row says
     how many failed and why."""
     rows = []
-    for outcome in config["outcomes"]:
-        for occasion in occasion_names(config)[1:]:
+    for outcome in outcomes:
+        for occasion in occasions[1:]:
             fits = imputed.fits.get((outcome, occasion), [])
             notes = imputed.notes.get((outcome, occasion), set())
             if len(fits) < imputed.m:  # Rubin's rules need every imputation's fit

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from cohort.config import occasion_names
 from cohort.distributions import normal_critical
+from cohort.settings import McidRule, Outcome
 
 RESPONDER, NON_RESPONDER, COULD_NOT_IMPROVE, MISSING = (
     "responder",
@@ -86,25 +86,25 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(min(1.0, 2 * special.bdtr(min(b, c), b + c, 0.5)))  # = stats.binom.cdf
 
 
-def rule_text(mcid: dict[str, Any]) -> str:
+def rule_text(mcid: McidRule) -> str:
     """The MCID rule in words, the one renderer of it (tables, summary, report): e.g.
     'improvement >= 2 or >= 30% of start', 'improvement > 35% of start' (a strict rule)."""
-    sign = ">" if mcid.get("strict") else ">="
+    sign = ">" if mcid.strict else ">="
     parts = []
-    if mcid["absolute"] is not None:
-        parts.append(f"{sign} {mcid['absolute']:g}")
-    if mcid["percent"] is not None:
-        parts.append(f"{sign} {mcid['percent']:g}% of start")
-    joiner = " or " if mcid["combine"] == "either" else " and "
+    if mcid.absolute is not None:
+        parts.append(f"{sign} {mcid.absolute:g}")
+    if mcid.percent is not None:
+        parts.append(f"{sign} {mcid.percent:g}% of start")
+    joiner = " or " if mcid.combine == "either" else " and "
     return "improvement " + joiner.join(parts)
 
 
 def improvement_scores(
-    start: pd.Series | np.ndarray, follow: pd.Series | np.ndarray, spec: dict[str, Any]
+    start: pd.Series | np.ndarray, follow: pd.Series | np.ndarray, outcome: Outcome
 ) -> tuple[pd.Series | np.ndarray, np.ndarray]:
     """Improvement (change in the better direction) and percent improvement (of |start|; missing
     when start is 0): what a threshold applies to, whatever the threshold."""
-    sign = 1.0 if spec["better"] == "higher" else -1.0
+    sign = 1.0 if outcome.better == "higher" else -1.0
     start = start.astype(float)
     improvement = sign * (follow.astype(float) - start)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -112,34 +112,34 @@ def improvement_scores(
     return improvement, percent
 
 
-def meets(values: np.ndarray, threshold: float, mcid: dict[str, Any]) -> np.ndarray:
+def meets(values: np.ndarray, threshold: float, mcid: McidRule) -> np.ndarray:
     """values >= threshold, or > threshold for a strict rule (`mcid.strict`, 'more than'), with a
     floating-point tolerance either way (a DRI mean of items may be 9.999999999 for 10)."""
     values = np.asarray(values, dtype=float)
     with np.errstate(invalid="ignore"):
-        if mcid.get("strict"):
+        if mcid.strict:
             return values > threshold + TOLERANCE
         return values >= threshold - TOLERANCE
 
 
-def category_codes(start: np.ndarray, follow: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def category_codes(start: np.ndarray, follow: np.ndarray, outcome: Outcome) -> np.ndarray:
     """Each patient's category under one outcome's MCID rule, as an index into CATEGORIES: the
     row-by-row core of `classify`, on numpy arrays (the imputed analyses classify millions)."""
-    low, high = spec["range"]
+    low, high = outcome.range
     start = np.asarray(start, dtype=float)
     follow = np.asarray(follow, dtype=float)
-    improvement, percent = improvement_scores(start, follow, spec)
-    room = (high - start) if spec["better"] == "higher" else (start - low)
-    mcid = spec["mcid"]
+    improvement, percent = improvement_scores(start, follow, outcome)
+    room = (high - start) if outcome.better == "higher" else (start - low)
+    mcid = outcome.rule
     met, reachable = [], []
-    if mcid["absolute"] is not None:
-        met.append(meets(improvement, mcid["absolute"], mcid))
-        reachable.append(meets(room, mcid["absolute"], mcid))
-    if mcid["percent"] is not None:
-        needed = np.abs(start) * mcid["percent"] / 100
-        met.append(meets(percent, mcid["percent"], mcid))
+    if mcid.absolute is not None:
+        met.append(meets(improvement, mcid.absolute, mcid))
+        reachable.append(meets(room, mcid.absolute, mcid))
+    if mcid.percent is not None:
+        needed = np.abs(start) * mcid.percent / 100
+        met.append(meets(percent, mcid.percent, mcid))
         reachable.append((start != 0) & meets(room - needed, 0.0, mcid))
-    combine = np.logical_or.reduce if mcid["combine"] == "either" else np.logical_and.reduce
+    combine = np.logical_or.reduce if mcid.combine == "either" else np.logical_and.reduce
     measured = ~np.isnan(start) & ~np.isnan(follow)
     code = CATEGORIES.index
     return np.select(
@@ -149,12 +149,12 @@ def category_codes(start: np.ndarray, follow: np.ndarray, spec: dict[str, Any]) 
     ).astype(np.int8)
 
 
-def classify(start: pd.Series, follow: pd.Series, spec: dict[str, Any]) -> pd.DataFrame:
+def classify(start: pd.Series, follow: pd.Series, outcome: Outcome) -> pd.DataFrame:
     """Improvement, percent improvement and category for each patient under one outcome's rule."""
     start = start.astype(float)
     follow = follow.astype(float)
-    improvement, percent = improvement_scores(start, follow, spec)
-    codes = category_codes(start.to_numpy(), follow.to_numpy(), spec)
+    improvement, percent = improvement_scores(start, follow, outcome)
+    codes = category_codes(start.to_numpy(), follow.to_numpy(), outcome)
     return pd.DataFrame(
         {
             "start": start,
@@ -168,19 +168,22 @@ def classify(start: pd.Series, follow: pd.Series, spec: dict[str, Any]) -> pd.Da
     )
 
 
-def classify_all(patients: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+def classify_all(
+    patients: pd.DataFrame, outcomes: dict[str, Outcome], occasions: list[str]
+) -> pd.DataFrame:
     """Long table: patient x outcome x follow-up occasion, with the rule applied."""
-    occasions = occasion_names(config)
     frames = []
-    for outcome, spec in config["outcomes"].items():
+    for name, outcome in outcomes.items():
         for occasion in occasions[1:]:
             c = classify(
-                patients[f"{outcome}_{occasions[0]}"], patients[f"{outcome}_{occasion}"], spec
+                patients[outcome.column_at(occasions[0])],
+                patients[outcome.column_at(occasion)],
+                outcome,
             )
             c.insert(0, "patient_id", patients["patient_id"].to_numpy())
-            c.insert(1, "outcome", outcome)
+            c.insert(1, "outcome", name)
             c.insert(2, "occasion", occasion)
-            c["rule"] = rule_text(spec["mcid"])
+            c["rule"] = rule_text(outcome.rule)
             frames.append(c)
     return pd.concat(frames, ignore_index=True)
 
@@ -334,8 +337,7 @@ def subgroup_rates(
 
 def threshold_sweep(
     patients: pd.DataFrame,
-    outcome: str,
-    spec: dict[str, Any],
+    outcome: Outcome,
     occasions: list[str],
     points: int,
     level: float,
@@ -344,11 +346,13 @@ def threshold_sweep(
     (0 to half the range) and the percent scale (0 to 100%), per follow-up occasion: the reverse
     cumulative distribution of improvement. It needs no MCID (rule threshold_sweep runs once per
     outcome and is not rerun when a threshold is edited)."""
-    low, high = spec["range"]
+    low, high = outcome.range
     rows = []
     for occasion in occasions[1:]:
         improvement, percent = improvement_scores(
-            patients[f"{outcome}_{occasions[0]}"], patients[f"{outcome}_{occasion}"], spec
+            patients[outcome.column_at(occasions[0])],
+            patients[outcome.column_at(occasion)],
+            outcome,
         )
         scales = [
             (
@@ -366,7 +370,7 @@ def threshold_sweep(
                 ci = wilson_interval(int(k), len(v), level)
                 rows.append(
                     {
-                        "outcome": outcome,
+                        "outcome": outcome.name,
                         "occasion": occasion,
                         "scale": scale,
                         "threshold": round(float(t), 6),

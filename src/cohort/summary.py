@@ -11,6 +11,7 @@ import pandas as pd
 from cohort.disclosure import DisclosureSettings
 from cohort.outputs import SYNTHETIC_NOTE
 from cohort.responders import population_note, rule_text
+from cohort.settings import Analysis
 from cohort.tables import fmt
 
 
@@ -26,43 +27,43 @@ def _rate(row: pd.Series) -> str:
     return f"{_num(row['pct'])}% [{_num(row['ci_low_pct'])}, {_num(row['ci_high_pct'])}] ({row['responders']}/{row['n']})"
 
 
-def assumptions(config: dict[str, Any]) -> list[str]:
+def assumptions(config: Analysis) -> list[str]:
     """The defaults in force that the paper does not report (marked ASSUMPTION in the config)."""
     items = []
-    for spec in config["outcomes"].values():
-        mcid = spec["mcid"]
-        if mcid.get("assumption"):
+    for outcome in config.outcomes.values():
+        mcid = outcome.rule
+        if mcid.assumption:
+            items.append(f"MCID for {outcome.label}: {rule_text(mcid)} ({mcid.reference.strip()})")
+        if outcome.items:
             items.append(
-                f"MCID for {spec['label']}: {rule_text(mcid)} ({mcid['reference'].strip()})"
+                f"{outcome.label}: mean of answered items, at least {outcome.min_answered} of {len(outcome.items)}"
             )
-        source = spec["source"]
-        if "items" in source:
-            items.append(
-                f"{spec['label']}: mean of answered items, at least {source['min_answered']} of {len(source['items'])}"
-            )
-    derived = config.get("derived", {})
+    derived = config.derived or {}
     if derived.get("anxious_depressed", {}).get("assumption"):
         spec = derived["anxious_depressed"]
         items.append(
             f"Anxious or depressed: EQ-5D {spec['column']} level >= {spec['min_level']} at start"
         )
-    items.append("Population rule: " + population_note(config["responders"]["could_not_improve"]))
+    items.append("Population rule: " + population_note(config.could_not_improve))
     items.append(
         "Responder denominators: patients measured at start and at the occasion (complete case)"
     )
-    models = config.get("models", {})
-    if models:
+    terms = config.terms
+    if terms.categories or terms.dose:
         items.append(
-            f"Predictors of response: categories {', '.join(models['categories'])} and dose `{models['dose']}`"
+            f"Predictors of response: categories {', '.join(terms.categories)} and dose `{terms.dose}`"
         )
     return items
 
 
-def summary_markdown(tables: dict[str, pd.DataFrame], config: dict[str, Any]) -> str:
+def summary_markdown(
+    tables: dict[str, pd.DataFrame], config: Analysis, disclosure: DisclosureSettings
+) -> str:
+    """results/summary.md from the published tables (`tables`, read back as a reader would)."""
     lines = []
-    if config["study"]["synthetic"]:
+    if config.synthetic:
         lines += [f"> **{SYNTHETIC_NOTE}**", ""]
-    lines += ["# Summary of this run", "", config["study"]["title"].strip(), ""]
+    lines += ["# Summary of this run", "", config.study.title.strip(), ""]
     flow = tables["flow"]
     stages = flow[flow["kind"] == "stage"]
     lines += (
@@ -117,7 +118,7 @@ def summary_markdown(tables: dict[str, pd.DataFrame], config: dict[str, Any]) ->
         "|---|" + "---|" * means["occasion"].nunique(),
     ]
     for outcome, g in means.groupby("outcome", sort=False):
-        decimals = config["outcomes"][outcome].get("decimals", 0) + 1
+        decimals = config.outcomes[outcome].decimals + 1
         cells = [
             f"{_num(r['estimated_mean'], decimals)} [{_num(r['ci_low'], decimals)}, {_num(r['ci_high'], decimals)}]"
             for _, r in g.iterrows()
@@ -139,7 +140,7 @@ def summary_markdown(tables: dict[str, pd.DataFrame], config: dict[str, Any]) ->
         "",
         "## Disclosure control",
         "",
-        DisclosureSettings.from_config(config["disclosure"]).footer(),
+        disclosure.footer(),
     ]
     lines += [
         "",

@@ -14,10 +14,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def cluster_column(settings: dict, analysis: pd.DataFrame) -> str | None:
+def cluster_column(cluster: str | None, analysis: pd.DataFrame) -> str | None:
     """Config `cluster`, checked against the analysis set: a message naming the key, not a
     KeyError, when the column is not there."""
-    cluster = settings.get("cluster")
     if cluster and cluster not in analysis.columns:
         raise ValueError(
             f"config key 'cluster': '{cluster}' is not a column of the patient table (declare it "

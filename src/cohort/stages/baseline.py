@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from cohort.outputs import table_notes, write_csv
+from cohort.settings import Statistics, Study
 from cohort.stages import analysis_set
 from cohort.tables import QUANTILE_NOTES, baseline_table
 
@@ -15,10 +16,10 @@ log = logging.getLogger(__name__)
 def baseline_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `baseline`: Table 2 of the paper (before disclosure control)."""
     analysis = analysis_set(patients_path)
-    quantiles = settings["statistics"].get("quantiles", "type7")
+    quantiles = Statistics.from_config(settings["statistics"]).quantiles
     table = baseline_table(analysis, settings["baseline"], quantiles)
     notes = table_notes(
-        settings,
+        Study.from_config(settings["study"]).synthetic,
         f"N = {len(analysis)} (analysis set). n (%) of valid values; valid n given where below N. "
         f"{QUANTILE_NOTES[quantiles].capitalize()}; SD with n - 1.",
     )

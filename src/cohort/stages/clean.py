@@ -8,20 +8,51 @@ from typing import Any
 
 import pandas as pd
 
-from cohort.cleaning import check_extract, clean_extract, read_extract, unaccounted_rows
-from cohort.contract import load_codebook, load_contract
+from cohort.cleaning import (
+    CleanedExtract,
+    check_extract,
+    clean_extract,
+    read_extract,
+    unaccounted_rows,
+)
+from cohort.contract import Contract, load_codebook, load_contract
 from cohort.derivations import derive_tables, patient_flow
 from cohort.errors import CohortError
 from cohort.outputs import table_notes, write_csv
 from cohort.privacy import guard_identifiers
+from cohort.settings import Analysis, CleaningSettings
 
 log = logging.getLogger(__name__)
+
+
+def clean(
+    raw: dict[str, pd.DataFrame], contract: Contract, settings: dict[str, Any]
+) -> CleanedExtract:
+    """`clean_extract` with the rule's config sections (occasions, cleaning)."""
+    return clean_extract(
+        raw,
+        contract,
+        [o["name"] for o in settings["occasions"]],
+        CleaningSettings.from_config(settings["cleaning"]),
+    )
+
+
+def derive(
+    tables: dict[str, pd.DataFrame], settings: dict[str, Any], codes: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """`derive_tables` with the rule's config sections (outcomes, occasions, derived)."""
+    config = Analysis.from_config(settings)
+    return derive_tables(
+        tables, config.outcomes, config.occasion_names, config.derived or {}, codes
+    )
 
 
 def clean_stage(
     extract_dir: str, contract_path: str, settings: dict[str, Any], out: dict[str, str]
 ) -> None:
     """Rule `clean`: raw extract -> typed tables, cleaning log, derived patient table, flow."""
+    config = Analysis.from_config(settings)
+    cleaning = CleaningSettings.from_config(settings["cleaning"])
     contract = load_contract(contract_path, settings)
     files = check_extract(extract_dir, contract)
     raw = read_extract(extract_dir, contract)
@@ -30,9 +61,9 @@ def clean_stage(
     guard_identifiers(
         raw,
         {name: str(path) for name, path in files.items()},
-        settings["cleaning"]["allow_identifiers"],
+        cleaning.allow_identifiers,
     )
-    cleaned = clean_extract(raw, contract, settings)
+    cleaned = clean(raw, contract, settings)
     problems = unaccounted_rows(raw, cleaned)
     if problems:  # the invariant: a bug, never a user fault
         raise AssertionError(f"raw rows neither kept nor logged: {problems}")
@@ -43,11 +74,11 @@ def clean_stage(
         if "interventions" in settings
         else []
     )
-    patients, sessions, assessments = derive_tables(cleaned.tables, settings, codes)
+    patients, sessions, assessments = derive(cleaned.tables, settings, codes)
     reason = contract.table("patients").columns.get("exclusion_reason")
     flow = patient_flow(
         patients,
-        settings,
+        config.occasions,
         has_sessions=sessions is not None,
         reason_labels=(reason.labels or {c: c for c in reason.codes or ()})
         if reason and reason.type == "category"
@@ -70,7 +101,7 @@ def clean_stage(
     assessments.to_parquet(out["assessments"], index=False)
     write_csv(cleaned.log, out["cleaning_log"])
     notes = table_notes(
-        settings,
+        config.synthetic,
         "Flow of patients from the raw extract to the analysis set; "
         "assessed = at least one outcome measured at that occasion.",
     )

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from cohort.outputs import read_csv, read_notes
+from cohort.settings import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,10 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
         ]
         return " ".join([*notes, *extra])
 
-    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
-    ranges = {name: spec["range"] for name, spec in settings["outcomes"].items()}
-    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
+    config = Analysis.from_config(settings)
+    occasion_labels = config.occasion_labels
+    ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
+    labels = config.outcome_labels
     flow = read_csv(tables["flow"])
     figures.save_figure(figures.flow_diagram(flow, caption("flow")), out["flow"])
 
@@ -66,7 +68,7 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
             sweep,
             labels,
             occasion_labels,
-            {name: spec["mcid"]["absolute"] for name, spec in settings["outcomes"].items()},
+            {name: outcome.rule.absolute for name, outcome in config.outcomes.items()},
             caption("threshold_sweep", "Dashed: configured MCID."),
         ),
         out["sweep"],

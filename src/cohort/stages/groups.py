@@ -19,6 +19,7 @@ from cohort.lmm import mixed_effect_rows, mixed_method_note
 from cohort.outputs import table_notes, write_csv
 from cohort.regression import MixedModelSettings
 from cohort.responders import population_note
+from cohort.settings import Analysis
 from cohort.stages import analysis_set, cluster_column
 
 log = logging.getLogger(__name__)
@@ -29,24 +30,28 @@ def groups_stage(
 ) -> None:
     """Rule `groups`: outcomes and responder rates by group, ANCOVA per follow-up, and the
     group x occasion mixed model, for the comparison the study declares."""
+    config = Analysis.from_config(settings)
     analysis = analysis_set(patients_path)
     classified = pd.read_parquet(classified_path)
-    comparison = settings["comparison"]
-    group, reference = comparison["variable"], comparison["reference"]
-    level = settings["statistics"]["confidence_level"]
-    covariates = settings["covariates"]
-    occasions = [o["name"] for o in settings["occasions"]]
+    if config.comparison is None:
+        raise ValueError("rule groups needs config key 'comparison'")
+    group, reference = config.comparison.variable, config.comparison.reference
+    level = config.statistics.confidence_level
+    covariates = list(config.terms.covariates)
+    occasions = config.occasion_names
+    handling = config.could_not_improve
     n = len(analysis)
     write_csv(
-        levels_by_group(analysis, settings, group),
+        levels_by_group(analysis, config.outcomes, occasions, config.statistics.quantiles, group),
         out["levels"],
         table_notes(
-            settings, f"N = {n}; n measured per group and occasion; mean (SD), median [Q1, Q3]."
+            config.synthetic,
+            f"N = {n}; n measured per group and occasion; mean (SD), median [Q1, Q3].",
         ),
     )
     ancovas = [
         table
-        for o in settings["outcomes"]
+        for o in config.outcomes
         for occ in occasions[1:]
         for table in (
             ancova(analysis, o, occ, occasions[0], group, reference, covariates, level),
@@ -57,7 +62,7 @@ def groups_stage(
         pd.concat(ancovas, ignore_index=True),
         out["ancova"],
         table_notes(
-            settings,
+            config.synthetic,
             f"Difference from {group} = {reference} at each follow-up, two analyses: ANCOVA = the follow-up value "
             f"adjusted for the baseline value and {', '.join(covariates)}, complete cases (N), OLS, t-based "
             f"{level:.0%} CI; unadjusted difference in change (Welch) = difference in mean change from baseline "
@@ -66,21 +71,18 @@ def groups_stage(
         ),
     )
     write_csv(
-        responders_by_group(
-            classified, analysis, group, settings["responders"]["could_not_improve"], level
-        ),
+        responders_by_group(classified, analysis, group, handling, level),
         out["responders"],
         table_notes(
-            settings,
-            f"Available cases per group; Wilson {level:.0%} CI; "
-            f"{population_note(settings['responders']['could_not_improve'])}.",
+            config.synthetic,
+            f"Available cases per group; Wilson {level:.0%} CI; {population_note(handling)}.",
         ),
     )
     inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
-    cluster = cluster_column(settings, analysis)
+    cluster = cluster_column(config.cluster, analysis)
     method = mixed_method_note(inference, level, cluster)
     rows = []
-    for outcome in settings["outcomes"]:
+    for outcome in config.outcomes:
         try:
             fit = group_by_occasion_lmm(
                 analysis, outcome, occasions, group, reference, covariates, inference, cluster
@@ -111,7 +113,7 @@ def groups_stage(
         pd.DataFrame(rows),
         out["lmm"],
         table_notes(
-            settings,
+            config.synthetic,
             f"value ~ occasion x {group} + {', '.join(covariates)}; the occasion:{group} terms are the "
             f"between-group differences in change from baseline. {method}.",
         ),

@@ -10,6 +10,7 @@ import pandas as pd
 from cohort.contract import load_codebook
 from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
 from cohort.outputs import table_notes, write_csv
+from cohort.settings import Statistics, Study
 from cohort.stages import analysis_set
 from cohort.tables import QUANTILE_NOTES
 
@@ -29,7 +30,8 @@ def interventions_stage(
     sessions = pd.read_parquet(sessions_path)
     codebook = load_codebook(codebook_path)
     n = len(analysis)
-    quantiles = settings["statistics"]["quantiles"]
+    quantiles = Statistics.from_config(settings["statistics"]).quantiles
+    synthetic = Study.from_config(settings["study"]).synthetic
     categories = category_table(analysis, sessions, codebook, quantiles)
     log.info(
         "interventions: %d sessions of the analysis set", int(categories["sessions_total"].iat[0])
@@ -39,7 +41,7 @@ def interventions_stage(
         categories,
         out["categories"],
         table_notes(
-            settings,
+            synthetic,
             base + "patients: received the category in at least one session, n (% of N); "
             "sessions_with_category: among those patients, sessions in which it was used, median [Q1, Q3] "
             f"({QUANTILE_NOTES[quantiles]}); "
@@ -50,7 +52,7 @@ def interventions_stage(
         dose_table(analysis, quantiles),
         out["dose"],
         table_notes(
-            settings,
+            synthetic,
             base
             + "median [Q1, Q3] (min and max published only where the study allows them); programme duration from first to last session, "
             f"months of 365.25/12 days; {QUANTILE_NOTES[quantiles]}.",
@@ -61,7 +63,7 @@ def interventions_stage(
         combination_table(analysis, codebook, top),
         out["combinations"],
         table_notes(
-            settings,
+            synthetic,
             base + f"The {top} most common sets of categories received per patient (ties kept), "
             "n (% of N); the last line gathers the rest.",
         ),
@@ -71,7 +73,7 @@ def interventions_stage(
         matrix,
         out["cooccurrence"],
         table_notes(
-            settings,
+            synthetic,
             base
             + "Patients who received both categories; the diagonal is who received the category.",
         ),

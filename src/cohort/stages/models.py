@@ -10,6 +10,7 @@ import pandas as pd
 from cohort.imputation import (
     analyse_imputed,
     completed_data_sets,
+    imputation_columns,
     imputation_variables,
     impute_part,
 )
@@ -19,6 +20,7 @@ from cohort.outputs import table_notes, write_csv
 from cohort.predictors import pooled_predictors, predictor_table, predictor_terms
 from cohort.regression import LogisticSettings, MixedModelSettings
 from cohort.responders import classify_all, population_note
+from cohort.settings import Analysis
 from cohort.stages import analysis_set, cluster_column
 
 log = logging.getLogger(__name__)
@@ -27,13 +29,16 @@ log = logging.getLogger(__name__)
 def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `lmm`: linear mixed model per outcome (no MCID needed: a threshold edit skips it)."""
 
+    config = Analysis.from_config(settings)
     analysis = analysis_set(patients_path)
     n = len(analysis)
-    level = settings["statistics"]["confidence_level"]
-    covariates = settings["covariates"]
+    level = config.statistics.confidence_level
+    covariates = list(config.terms.covariates)
     inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
-    cluster = cluster_column(settings, analysis)
-    effects, means, _ = lmm_tables(analysis, settings, covariates, level, inference, cluster)
+    cluster = cluster_column(config.cluster, analysis)
+    effects, means, _ = lmm_tables(
+        analysis, config.outcomes, config.occasion_names, covariates, level, inference, cluster
+    )
     lmm = pd.concat(
         [
             effects.assign(section="fixed effect or variance"),
@@ -45,7 +50,7 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
         lmm,
         out["lmm"],
         table_notes(
-            settings,
+            config.synthetic,
             f"N = {n} (analysis set); patients/observations: those with the outcome measured and complete "
             f"covariates ({', '.join(covariates)}). Linear mixed model, random intercept per patient; "
             f"{mixed_method_note(inference, level, cluster)}. Estimated means: every covariate at its mean over the "
@@ -55,25 +60,31 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
     )
 
 
-def _baseline_variables(settings: dict[str, Any]) -> list[str]:
-    models = settings["models"]
+def _baseline_variables(config: Analysis) -> list[str]:
+    terms = config.terms
     return [
-        *settings["covariates"],
-        *(f"{o}_{settings['occasions'][0]['name']}" for o in settings["outcomes"]),
-        *([models["dose"]] if models["dose"] else []),
+        *terms.covariates,
+        *(o.column_at(config.baseline) for o in config.outcomes.values()),
+        *([terms.dose] if terms.dose else []),
     ]
+
+
+def _imputation_columns(config: Analysis) -> list[str]:
+    return imputation_columns(config.terms, list(config.outcomes), config.occasion_names)
 
 
 def missing_data_stage(patients_path: str, settings: dict[str, Any], out: str) -> None:
     """Rule `missing_data`: the pattern of missing values, and patients assessed vs lost."""
+    config = Analysis.from_config(settings)
     analysis = analysis_set(patients_path)
     n = len(analysis)
-    last = settings["occasions"][-1]["name"]
-    baseline_vars = _baseline_variables(settings)
+    last = config.occasion_names[-1]
+    baseline_vars = _baseline_variables(config)
     missing = missingness_table(
         analysis,
-        settings,
-        list(dict.fromkeys([*imputation_variables(settings), *baseline_vars])),
+        list(config.outcomes),
+        config.occasion_names,
+        list(dict.fromkeys([*imputation_variables(config.terms), *baseline_vars])),
     )
     compared = completers_vs_lost(analysis, last, baseline_vars)
     write_csv(
@@ -86,7 +97,7 @@ def missing_data_stage(patients_path: str, settings: dict[str, Any], out: str) -
         ),
         out,
         table_notes(
-            settings,
+            config.synthetic,
             f"N = {n}. missing: n and % of N per variable and occasion. assessed vs lost: baseline of "
             "patients assessed at the last occasion vs those lost; smd = standardized mean difference; Welch t or chi-square.",
         ),
@@ -97,7 +108,10 @@ def impute_stage(
     patients_path: str, part: int, parts: int, settings: dict[str, Any], out: str
 ) -> None:
     """Rule `impute` (one job per part): imputations part, part + parts, ... of the m."""
-    imputed, m = impute_part(analysis_set(patients_path), settings, part, parts)
+    config = Analysis.from_config(settings)
+    imputed, m = impute_part(
+        analysis_set(patients_path), _imputation_columns(config), config.imputation, part, parts
+    )
     log.info("part %d of %d: %d imputed rows written (m = %d)", part + 1, parts, len(imputed), m)
     imputed.to_parquet(out, index=False)
 
@@ -111,60 +125,51 @@ def predictors_stage(
     """Rule `predictors`: response models (complete case and pooled over the imputations) and
     responder rates under three handlings of missing follow-up."""
 
+    config = Analysis.from_config(settings)
     analysis = analysis_set(patients_path)
     # The MCID rule applied here as in rule responders (the same function), not read from its
     # output: the two jobs then run side by side after a threshold edit.
-    classified = classify_all(analysis, settings)
+    occasions = config.occasion_names
+    outcomes = list(config.outcomes)
+    handling = config.could_not_improve
+    classified = classify_all(analysis, config.outcomes, occasions)
     n = len(analysis)
-    level = settings["statistics"]["confidence_level"]
-    models = settings["models"]
+    level = config.statistics.confidence_level
+    terms = config.terms
 
     def terms_of(outcome: str) -> list[str]:
         return predictor_terms(
-            outcome,
-            settings["covariates"],
-            models["dose"],
-            models["categories"],
-            settings["occasions"][0]["name"],
+            outcome, list(terms.covariates), terms.dose, list(terms.categories), config.baseline
         )
 
-    logistic = LogisticSettings.from_config(models.get("logistic"))
-    cluster = cluster_column(settings, analysis)
+    logistic = LogisticSettings.from_config(settings["models"].get("logistic"))
+    cluster = cluster_column(config.cluster, analysis)
     complete_case, firth_models = predictor_table(
-        analysis, classified, settings, terms_of, level, logistic, cluster
+        analysis, classified, outcomes, occasions, handling, terms_of, level, logistic, cluster
     )
     parts = pd.concat([pd.read_parquet(p) for p in imputation_paths], ignore_index=True)
     # The completed data sets hold only what the response models read (each is a copy: at
     # registry size the other columns of the patient table would double the job's memory).
-    outcome_columns = [
-        f"{o}_{occ['name']}" for o in settings["outcomes"] for occ in settings["occasions"]
-    ]
-    model_columns = [t for outcome in settings["outcomes"] for t in terms_of(outcome)]
-    needed = list(
-        dict.fromkeys(
-            [
-                *imputation_variables(settings),
-                *outcome_columns,
-                *model_columns,
-                *([cluster] if cluster else []),
-            ]
-        )
-    )
+    columns = _imputation_columns(config)
+    model_columns = [t for outcome in outcomes for t in terms_of(outcome)]
+    needed = list(dict.fromkeys([*columns, *model_columns, *([cluster] if cluster else [])]))
     imputed = analyse_imputed(
-        completed_data_sets(analysis[needed], settings, parts),
-        settings,
+        completed_data_sets(analysis[needed], columns, config.imputation, parts),
+        config.outcomes,
+        occasions,
+        handling,
         terms_of,
         firth_models,
         cluster,
     )
     predictors = pd.concat(
-        [complete_case, pooled_predictors(imputed, settings, level)], ignore_index=True
+        [complete_case, pooled_predictors(imputed, outcomes, occasions, level)], ignore_index=True
     )
     write_csv(
         predictors,
         out["predictors"],
         table_notes(
-            settings,
+            config.synthetic,
             f"Logistic regression of response (MCID rule of the responders rule) on {', '.join(terms_of('<outcome>'))}. "
             f"complete case: N = patients classified at the occasion with complete variables; multiple imputation: "
             f"all N = {n}, m = {imputed.m}, Monte Carlo SE = sqrt(B / m), pooled only when all m fits succeeded. "
@@ -172,19 +177,19 @@ def predictors_stage(
             f"multiple imputation Rubin's rules (t); epv = min(events, non-events) per coefficient, flagged below "
             f"{logistic.epv_minimum:g}; Firth's penalised likelihood ({logistic.firth}: under separation or EPV below "
             f"{logistic.epv_minimum:g}) where the method column says so; "
-            f"{population_note(settings['responders']['could_not_improve'])}.",
+            f"{population_note(handling)}.",
         ),
     )
     write_csv(
-        sensitivity_table(analysis, classified, imputed, settings, level),
+        sensitivity_table(analysis, classified, imputed, outcomes, occasions, handling, level),
         out["sensitivity"],
         table_notes(
-            settings,
+            config.synthetic,
             f"Responder rates under three handlings of missing follow-up; N = {n}. complete case: measured at "
             "start and occasion; non-responder imputation: missing = non-responder; multiple imputation: outcomes "
             f"imputed (MICE: PMM for numeric, logistic for binary, multinomial logistic for categorical variables; "
             f"m = {imputed.m}) and classified in each imputed set, pooled by Rubin's rules on the logit scale; "
             "Monte Carlo SE on the logit scale; fmi and lambda as mice reports them; "
-            f"{population_note(settings['responders']['could_not_improve'])}.",
+            f"{population_note(handling)}.",
         ),
     )

@@ -7,8 +7,10 @@ from typing import Any
 
 import pandas as pd
 
+from cohort.disclosure import DisclosureSettings
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
+from cohort.settings import Analysis
 from cohort.stages import analysis_set
 from cohort.tables import QUANTILE_NOTES
 
@@ -19,11 +21,13 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
     """Rule `outcomes`: each outcome at each occasion, paired change from baseline, Friedman."""
     from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
 
+    config = Analysis.from_config(settings)
     analysis = analysis_set(patients_path)
-    level = settings["statistics"]["confidence_level"]
-    levels = outcome_levels(analysis, settings)
-    changes = outcome_changes(analysis, settings, level)
-    friedman = friedman_tests(analysis, settings)
+    level = config.statistics.confidence_level
+    quantiles = config.statistics.quantiles
+    levels = outcome_levels(analysis, config.outcomes, config.occasion_names, quantiles)
+    changes = outcome_changes(analysis, config.outcomes, config.occasion_names, config.statistics)
+    friedman = friedman_tests(analysis, config.outcomes, config.occasion_names)
     for _, row in changes.iterrows():
         log.info(
             "%s %s: %d pairs, Wilcoxon %s",
@@ -45,21 +49,20 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         table,
         out["table"],
         table_notes(
-            settings,
+            config.synthetic,
             f"N = {len(analysis)} (analysis set). level: n measured, median [Q1, Q3], mean (SD); "
-            f"{QUANTILE_NOTES[settings['statistics']['quantiles']]}. "
+            f"{QUANTILE_NOTES[quantiles]}. "
             "change: later occasion minus baseline among patients measured at both (pairs_n); mean change "
             f"with {level:.0%} CI (t); Wilcoxon signed-rank as R's wilcox.test (statistic V = sum of positive "
             "ranks; wilcoxon_method says exact or normal and how zeros are handled); SRM = mean / SD of change. "
             "friedman: all occasions, complete cases. `better` gives the direction of improvement.",
         ),
     )
-    occasion_labels = {o["name"]: o["label"] for o in settings["occasions"]}
     caption = " ".join(
-        table_notes(settings, f"Analysis set N = {len(analysis)}; n = patients measured.")
+        table_notes(config.synthetic, f"Analysis set N = {len(analysis)}; n = patients measured.")
     )
-    min_cell = settings["disclosure"]["min_cell"]
-    baseline = settings["occasions"][0]["name"]
+    min_cell = DisclosureSettings.from_config(settings["disclosure"]).min_cell
+    baseline = config.baseline
     individual = {}
     for _, row in changes.iterrows():
         pair = analysis[
@@ -68,17 +71,16 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
         individual[(row["outcome"], row["occasion"])] = (
             pair.iloc[:, 1] - pair.iloc[:, 0]
         ).to_numpy()
-    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
     figures.save_figure(
         figures.change_distributions(
             individual,
-            labels,
-            occasion_labels,
+            config.outcome_labels,
+            config.occasion_labels,
             caption
             + " Box: quartiles of the change, whiskers to the last change within 1.5 IQR; "
             + f"individual changes are not shown, nor groups of fewer than {min_cell}.",
             min_cell,
-            settings["statistics"]["quantiles"],
+            quantiles,
         ),
         out["changes"],
     )

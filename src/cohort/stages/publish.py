@@ -11,21 +11,24 @@ from typing import Any
 
 from cohort.disclosure import Context, DisclosureSettings, protect_tables
 from cohort.outputs import read_csv, read_notes, table_notes, write_csv
+from cohort.settings import Analysis
 from cohort.summary import summary_markdown
 from cohort.tables import baseline_markdown, baseline_vs_paper
 
 log = logging.getLogger(__name__)
 
 
-def disclosure_context(settings: dict[str, Any], n_analysis: int) -> Context:
+def disclosure_context(
+    config: Analysis, baseline_rows: list[dict[str, Any]], n_analysis: int
+) -> Context:
     """What the disclosure rules need to know of the study (from its config sections)."""
     return Context(
         n_analysis=n_analysis,
-        handling=settings["responders"]["could_not_improve"],
-        mcid={name: spec["mcid"] for name, spec in settings["outcomes"].items()},
-        shown_level={r["variable"]: str(r["level"]) for r in settings["baseline"] if "level" in r},
-        occasions=tuple(o["name"] for o in settings["occasions"]),
-        confidence_level=settings["statistics"]["confidence_level"],
+        handling=config.could_not_improve,
+        mcid={name: outcome.rule for name, outcome in config.outcomes.items()},
+        shown_level={r["variable"]: str(r["level"]) for r in baseline_rows if "level" in r},
+        occasions=tuple(config.occasion_names),
+        confidence_level=config.statistics.confidence_level,
     )
 
 
@@ -40,6 +43,7 @@ def publish_stage(
     results/summary.md and results/disclosure_report.md, all from the protected tables."""
     import pandas as pd
 
+    config = Analysis.from_config(settings)
     disclosure = DisclosureSettings.from_config(settings["disclosure"])
     raw, notes = {}, {}
     for name, paths in tables.items():
@@ -49,7 +53,7 @@ def publish_stage(
     flow = raw["flow"]
     n_analysis = int(flow.loc[flow["key"] == "analysis_set", "n"].iat[0])
     protected, reports, pattern = protect_tables(
-        raw, disclosure, disclosure_context(settings, n_analysis)
+        raw, disclosure, disclosure_context(config, settings["baseline"], n_analysis)
     )
     footer = disclosure.footer()
     for name, table in protected.items():
@@ -69,12 +73,12 @@ def publish_stage(
         baseline_markdown(baseline, "Baseline characteristics (Table 2)", baseline_notes),
         encoding="utf-8",
     )
-    paper = settings["study"].get("paper")
+    paper = config.study.paper
     write_csv(
         baseline_vs_paper(baseline, settings["baseline"]),
         out["baseline_vs_paper"],
         table_notes(
-            settings,
+            config.synthetic,
             f"paper: {paper}; this run after disclosure control (the paper's min-max is the paper's figure only)."
             if paper
             else "paper: the figures given in the study file; this run after disclosure control.",
@@ -83,7 +87,7 @@ def publish_stage(
     )
     # The summary reads the tables back as published, as a reader of results/ would.
     summary = {name: read_csv(out[name]) for name in summary_tables}
-    Path(out["summary"]).write_text(summary_markdown(summary, settings), encoding="utf-8")
+    Path(out["summary"]).write_text(summary_markdown(summary, config, disclosure), encoding="utf-8")
     log.info("wrote %s from %s", out["summary"], ", ".join(summary_tables))
     Path(out["disclosure_report"]).write_text(
         disclosure_report(reports, pattern.hidden, disclosure), encoding="utf-8"

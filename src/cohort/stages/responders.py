@@ -18,6 +18,7 @@ from cohort.responders import (
     threshold_sweep,
     versus_paper,
 )
+from cohort.settings import Analysis
 from cohort.stages import analysis_set
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,12 @@ log = logging.getLogger(__name__)
 
 def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `responders`: MCID classification, rates, composites, stability, subgroups."""
+    config = Analysis.from_config(settings)
     analysis = analysis_set(patients_path)
     n = len(analysis)
-    level = settings["statistics"]["confidence_level"]
-    handling = settings["responders"]["could_not_improve"]
-    classified = classify_all(analysis, settings)
+    level = config.statistics.confidence_level
+    handling = config.could_not_improve
+    classified = classify_all(analysis, config.outcomes, config.occasion_names)
     classified.to_parquet(out["classified"], index=False)
     for (outcome, occasion), counts in classified.groupby(["outcome", "occasion"], sort=False)[
         "category"
@@ -42,13 +44,13 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
         rates,
         out["rates"],
         table_notes(
-            settings,
+            config.synthetic,
             f"N = {n} (analysis set). Denominators: '{rates['denominator'].iat[0]}' = measured at start and at the "
             f"occasion; '{rates['denominator'].iat[1]}' = every patient of the analysis set, a missing follow-up "
             f"counted as non-responder. {cni_note}. {level:.0%} CI: Wilson score. Composite: all outcomes measured.",
         ),
     )
-    follow_ups = [o["name"] for o in settings["occasions"][1:]]
+    follow_ups = config.occasion_names[1:]
     stable = (
         stability(classified, follow_ups[0], follow_ups[-1], handling)
         if len(follow_ups) > 1
@@ -58,7 +60,7 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
         stable,
         out["stability"],
         table_notes(
-            settings,
+            config.synthetic,
             f"Patients in the responder population at both occasions; {cni_note}; exact McNemar test.",
         ),
     )
@@ -67,18 +69,16 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
         subgroups,
         out["subgroups"],
         table_notes(
-            settings, f"Available cases within each level; {level:.0%} Wilson CI; {cni_note}."
+            config.synthetic,
+            f"Available cases within each level; {level:.0%} Wilson CI; {cni_note}.",
         ),
     )
-    labels = {name: spec["label"] for name, spec in settings["outcomes"].items()}
+    paper = config.study.paper or "not named (config study.paper)"
+    source = settings["responders"].get("paper_source", "config responders.paper")
     write_csv(
-        versus_paper(rates, settings["responders"].get("paper", {}), labels),
+        versus_paper(rates, settings["responders"].get("paper", {}), config.outcome_labels),
         out["vs_paper"],
-        table_notes(
-            settings,
-            "paper: Trulsson Schouenborg et al. 2021, abstract (share with clinically important "
-            "improvement at discharge; rule and denominator not stated in the abstract). this_run: available cases.",
-        ),
+        table_notes(config.synthetic, f"paper: {paper}, {source}. this_run: available cases."),
     )
 
 
@@ -86,22 +86,18 @@ def threshold_sweep_stage(
     patients_path: str, outcome: str, settings: dict[str, Any], out: str
 ) -> None:
     """Rule `threshold_sweep` (one job per outcome): responder shares over a range of thresholds."""
+    config = Analysis.from_config(settings)
     analysis = analysis_set(patients_path)
-    level = settings["statistics"]["confidence_level"]
+    level = config.statistics.confidence_level
     sweep = threshold_sweep(
-        analysis,
-        outcome,
-        settings["outcomes"][outcome],
-        [o["name"] for o in settings["occasions"]],
-        settings["sweep_points"],
-        level,
+        analysis, config.outcomes[outcome], config.occasion_names, settings["sweep_points"], level
     )
     log.info("%s: %d thresholds x scales x occasions", outcome, len(sweep))
     write_csv(
         sweep,
         out,
         table_notes(
-            settings,
+            config.synthetic,
             f"Available cases; share whose improvement reaches (is at least) each threshold (absolute: 0 to half the "
             f"range; percent of the start value: 0-100%); {level:.0%} Wilson CI.",
         ),

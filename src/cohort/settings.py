@@ -1,0 +1,249 @@
+"""Typed settings: the sections of the validated config as frozen dataclasses.
+
+A rule receives only the config sections it uses (its `params`, so that editing one reruns it);
+its stage builds these objects from them once, and every analysis function takes the typed
+settings it reads (an `Outcome`, the occasions, `Statistics`), never the config dict. The
+config's meaning is documented once, in config/config.schema.yaml (docs/configuration.md is
+generated from it); defaults here are those of the schema's optional keys.
+Model and disclosure settings live beside their code: `regression.MixedModelSettings`,
+`regression.LogisticSettings`, `disclosure.DisclosureSettings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Study:
+    """Config `study`: identifier, citation, the paper compared against, synthetic or real."""
+
+    name: str
+    title: str
+    synthetic: bool
+    paper: str | None = None
+
+    @classmethod
+    def from_config(cls, study: Mapping[str, Any]) -> Study:
+        return cls(study["name"], study["title"], bool(study["synthetic"]), study.get("paper"))
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """One assessment occasion of config `occasions` (the first is the baseline)."""
+
+    name: str
+    label: str
+
+
+def occasions_from_config(occasions: list[Mapping[str, Any]]) -> tuple[Occasion, ...]:
+    """Config `occasions` in time order."""
+    return tuple(Occasion(o["name"], o["label"]) for o in occasions)
+
+
+@dataclass(frozen=True)
+class McidRule:
+    """Config `outcomes.<name>.mcid`: the improvement a responder reaches, absolute (scale units)
+    and/or percent of the start value, combined by either/both; `strict` for "more than"."""
+
+    absolute: float | None
+    percent: float | None
+    combine: str = "either"
+    strict: bool = False
+    assumption: bool = False
+    reference: str = ""
+
+    @classmethod
+    def from_config(cls, mcid: Mapping[str, Any]) -> McidRule:
+        return cls(
+            mcid.get("absolute"),
+            mcid.get("percent"),
+            mcid.get("combine", "either"),
+            bool(mcid.get("strict", False)),
+            bool(mcid.get("assumption", False)),
+            mcid.get("reference", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome of config `outcomes`: label, source (a column, or items with the minimum
+    answered), scale range, direction of benefit, decimals and, where the rule reads it, its
+    MCID rule (None in the rules that run before classification)."""
+
+    name: str
+    label: str
+    range: tuple[float, float]
+    better: str
+    decimals: int = 0
+    column: str | None = None
+    items: tuple[str, ...] = ()
+    min_answered: int | None = None
+    mcid: McidRule | None = None
+
+    @classmethod
+    def from_config(cls, name: str, spec: Mapping[str, Any]) -> Outcome:
+        source = spec["source"]
+        low, high = spec["range"]
+        return cls(
+            name=name,
+            label=spec["label"],
+            range=(low, high),
+            better=spec["better"],
+            decimals=int(spec.get("decimals", 0)),
+            column=source.get("column"),
+            items=tuple(source.get("items", ())),
+            min_answered=source.get("min_answered"),
+            mcid=McidRule.from_config(spec["mcid"]) if "mcid" in spec else None,
+        )
+
+    @property
+    def rule(self) -> McidRule:
+        """The MCID rule; an error naming the outcome where the rule was not given it."""
+        if self.mcid is None:
+            raise ValueError(f"outcome {self.name!r}: this rule was not given the MCID settings")
+        return self.mcid
+
+    def column_at(self, occasion: str | Occasion) -> str:
+        """The patient-table column of this outcome at an occasion (`pain_start`)."""
+        name = occasion.name if isinstance(occasion, Occasion) else occasion
+        return f"{self.name}_{name}"
+
+
+def outcomes_from_config(outcomes: Mapping[str, Mapping[str, Any]]) -> dict[str, Outcome]:
+    """Config `outcomes`, in their order."""
+    return {name: Outcome.from_config(name, spec) for name, spec in outcomes.items()}
+
+
+@dataclass(frozen=True)
+class CleaningSettings:
+    """Config `cleaning`: accepted date formats, whether assessment dates must follow the
+    occasions' order, whether identifier-like columns are allowed through."""
+
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    check_occasion_order: bool = True
+    allow_identifiers: bool = False
+
+    @classmethod
+    def from_config(cls, cleaning: Mapping[str, Any]) -> CleaningSettings:
+        return cls(
+            tuple(cleaning["date_formats"]),
+            bool(cleaning["check_occasion_order"]),
+            bool(cleaning["allow_identifiers"]),
+        )
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """Config `statistics`: confidence level, quantile definition, Wilcoxon zero handling."""
+
+    confidence_level: float = 0.95
+    quantiles: str = "type7"
+    wilcoxon_zeros: str = "wilcox"
+
+    @classmethod
+    def from_config(cls, statistics: Mapping[str, Any] | None) -> Statistics:
+        return cls(**(statistics or {}))
+
+
+@dataclass(frozen=True)
+class ImputationSettings:
+    """Config `models.imputation`: number of imputations (or auto), its cap in imputed
+    records, MICE iterations, PMM donors, seed and parallel parts."""
+
+    m: int | str = "auto"
+    max_imputed_records: int = 5_000_000
+    iterations: int = 10
+    donors: int = 5
+    seed: int = 1
+    jobs: int = 2
+
+    @classmethod
+    def from_config(cls, imputation: Mapping[str, Any] | None) -> ImputationSettings:
+        return cls(**(imputation or {}))
+
+
+@dataclass(frozen=True)
+class ModelTerms:
+    """What the models adjust for: config `covariates`, `models.dose`, `models.categories`."""
+
+    covariates: tuple[str, ...] = ()
+    dose: str | None = None
+    categories: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, covariates: list[str], models: Mapping[str, Any]) -> ModelTerms:
+        return cls(tuple(covariates), models.get("dose"), tuple(models.get("categories", ())))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Config `comparison`: the patient-level column of the groups and its reference level."""
+
+    variable: str
+    reference: str
+
+    @classmethod
+    def from_config(cls, comparison: Mapping[str, Any] | None) -> Comparison | None:
+        return cls(comparison["variable"], str(comparison["reference"])) if comparison else None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The settings an analysis stage reads, built from the config sections its rule receives.
+    A section the rule was not given stays at its default, so a stage cannot read it unseen:
+    the rule's params (rules/*.smk) list what a change reruns."""
+
+    occasions: tuple[Occasion, ...]
+    outcomes: dict[str, Outcome]
+    statistics: Statistics
+    study: Study | None = None
+    could_not_improve: str = "exclude"
+    terms: ModelTerms = ModelTerms()
+    imputation: ImputationSettings = ImputationSettings()
+    derived: Mapping[str, Any] | None = None
+    cluster: str | None = None
+    comparison: Comparison | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Analysis:
+        models = config.get("models", {})
+        responders = config.get("responders", {})
+        return cls(
+            occasions=occasions_from_config(config["occasions"]),
+            outcomes=outcomes_from_config(config["outcomes"]),
+            statistics=Statistics.from_config(config.get("statistics")),
+            study=Study.from_config(config["study"]) if "study" in config else None,
+            could_not_improve=responders.get("could_not_improve", "exclude"),
+            terms=ModelTerms.from_config(config.get("covariates", []), models),
+            imputation=ImputationSettings.from_config(models.get("imputation")),
+            derived=config.get("derived"),
+            cluster=config.get("cluster"),
+            comparison=Comparison.from_config(config.get("comparison")),
+        )
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether every footer carries the synthetic-data warning (config `study.synthetic`)."""
+        if self.study is None:
+            raise ValueError("this rule was not given the config section 'study'")
+        return self.study.synthetic
+
+    @property
+    def occasion_names(self) -> list[str]:
+        return [o.name for o in self.occasions]
+
+    @property
+    def baseline(self) -> str:
+        """The first occasion's name: every change and response is measured from it."""
+        return self.occasions[0].name
+
+    @property
+    def occasion_labels(self) -> dict[str, str]:
+        return {o.name: o.label for o in self.occasions}
+
+    @property
+    def outcome_labels(self) -> dict[str, str]:
+        return {name: o.label for name, o in self.outcomes.items()}
