@@ -134,3 +134,72 @@ def test_cli_outside_a_project_folder_says_what_it_needs(tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "project folder" in result.stderr and "--config" in result.stderr
+
+
+def test_every_key_of_the_schema_is_described():
+    """The schema's descriptions are the one documentation of the config: every key has one."""
+    from cohort.config_docs import schema_keys
+
+    undocumented = [path for path, node, _ in schema_keys(SCHEMA) if not node.get("description")]
+    assert undocumented == []
+    assert len(schema_keys(SCHEMA)) > 80  # the walk reaches nested, named and list keys
+
+
+def test_config_comments_and_reference_are_generated_from_the_schema():
+    """docs/configuration.md and the key comments of config.yaml are what the schema gives
+    (`python -m cohort config-docs --check` exits 0), and every top-level key of config.yaml
+    opens with its description."""
+    from cohort.cli import config_docs
+    from cohort.config_docs import configuration_markdown
+
+    assert config_docs(Path.cwd(), check=True) == 0
+    reference = Path("docs/configuration.md").read_text(encoding="utf-8")
+    assert reference == configuration_markdown(SCHEMA)
+    text = Path("config/config.yaml").read_text(encoding="utf-8")
+    first_words = " ".join(SCHEMA["properties"]["disclosure"]["description"].split()[:6])
+    assert f"# {first_words}" in text
+
+
+def test_regenerated_comments_replace_the_description_and_keep_the_notes():
+    """A stale description is rewritten; the notes after a line of only '#' stay as written; a
+    key under a user-named key (an outcome) is left alone."""
+    from cohort.config_docs import commented_config
+
+    schema = {
+        "properties": {
+            "statistics": {
+                "description": "Conventions.",
+                "properties": {"quantiles": {"description": "Definition of quartiles."}},
+            },
+            "outcomes": {
+                "additionalProperties": {"properties": {"label": {"description": "Label."}}}
+            },
+        }
+    }
+    text = (
+        "statistics:\n  # old words\n  #\n  # this study: SPSS, as the paper\n  quantiles: spss\n"
+        "outcomes:\n  pain:\n    # my own remark\n    label: Pain\n"
+    )
+    assert commented_config(text, schema) == (
+        "# Conventions.\nstatistics:\n  # Definition of quartiles.\n  #\n"
+        "  # this study: SPSS, as the paper\n  quantiles: spss\n"
+        "outcomes:\n  pain:\n    # my own remark\n    label: Pain\n"
+    )
+
+
+def test_config_docs_check_names_a_stale_file(tmp_path, capsys):
+    from cohort.cli import config_docs
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "config/config.schema.yaml").write_text(
+        "properties:\n  study:\n    description: What the study is.\n"
+    )
+    (tmp_path / "config/config.yaml").write_text("study:\n  name: x\n")
+    assert config_docs(tmp_path, check=True) == 1
+    assert "config/config.yaml: out of date" in capsys.readouterr().err
+    assert config_docs(tmp_path, check=False) == 0
+    assert (
+        tmp_path / "config/config.yaml"
+    ).read_text() == "# What the study is.\nstudy:\n  name: x\n"
+    assert config_docs(tmp_path, check=True) == 0

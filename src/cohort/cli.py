@@ -54,7 +54,37 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "lint", help="snakemake --lint, failing only on remarks other than the documented ones"
     )
+    docs = sub.add_parser(
+        "config-docs",
+        help="write docs/configuration.md and the key comments of config/config.yaml from the schema",
+    )
+    docs.add_argument("--check", action="store_true", help="only say whether they are up to date")
     return parser
+
+
+def config_docs(root: Path, check: bool) -> int:
+    """`config-docs`: docs/configuration.md and config.yaml's key comments from the schema's
+    descriptions (cohort.config_docs); with --check, 1 when either is out of date."""
+    from cohort.config import read_yaml
+    from cohort.config_docs import commented_config, configuration_markdown
+
+    schema = read_yaml(root / "config/config.schema.yaml")
+    config_path, docs_path = root / "config/config.yaml", root / "docs/configuration.md"
+    wanted = {
+        config_path: commented_config(config_path.read_text(encoding="utf-8"), schema),
+        docs_path: configuration_markdown(schema),
+    }
+    stale = [
+        p for p, text in wanted.items() if not p.is_file() or p.read_text(encoding="utf-8") != text
+    ]
+    if check:
+        for path in stale:
+            print(f"{path}: out of date with config/config.schema.yaml", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "config-docs":
+            return config_docs(Path.cwd(), args.check)
         if args.command == "lint":
             from cohort.lint import run_lint
 
