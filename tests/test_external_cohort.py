@@ -14,7 +14,7 @@ from cohort.groups import ancova, group_by_occasion_lmm, levels_by_group, respon
 from cohort.importers.vickers2006 import import_trial, write_extract
 from cohort.regression import MixedModelSettings
 from cohort.responders import classify_all
-from cohort.settings import Analysis
+from cohort.settings import Analysis, Comparison
 from cohort.stages.clean import clean, derive
 
 from .conftest import ROOT
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.skipif(
     reason=f"the external trial data are not here ({SOURCE}); they come with ../shared",
 )
 COVARIATES = ["age", "sex", "migraine", "chronicity"]
+
+
+ARMS = Comparison("group", "control")
 
 
 def typed(config: dict) -> Analysis:
@@ -94,9 +97,7 @@ def test_adjusted_difference(trial):
     different model. We match the recomputation to 0.01 and the paper to its last digit, the
     upper limit to within 0.1."""
     config, _, patients = trial
-    result = ancova(
-        patients, "headache", "month_12", "baseline", "group", "control", COVARIATES
-    ).iloc[0]
+    result = ancova(patients, "headache", "month_12", "baseline", ARMS, COVARIATES).iloc[0]
     assert result["N"] == 301
     assert (result["difference"], result["ci_low"], result["ci_high"]) == pytest.approx(
         (-4.64, -7.08, -2.20), abs=0.01
@@ -109,9 +110,7 @@ def test_adjusted_difference(trial):
 def test_headache_days_after_the_zero_recode(trial):
     """'22 fewer days of headache per year (8 to 38)': -1.81 days per 4 weeks (-2.98 to -0.64)."""
     _, _, patients = trial
-    result = ancova(
-        patients, "headache_days", "month_12", "baseline", "group", "control", COVARIATES
-    ).iloc[0]
+    result = ancova(patients, "headache_days", "month_12", "baseline", ARMS, COVARIATES).iloc[0]
     assert result["difference"] == pytest.approx(-1.81, abs=0.005)
     per_year = np.array([result["difference"], result["ci_low"], result["ci_high"]]) * 365.25 / 28
     assert np.round(-per_year).tolist() == [
@@ -223,9 +222,7 @@ def test_unadjusted_difference_in_change_is_welch(trial):
     from cohort.groups import change_difference
 
     _, _, patients = trial
-    row = change_difference(patients, "headache", "month_12", "baseline", "group", "control").iloc[
-        0
-    ]
+    row = change_difference(patients, "headache", "month_12", "baseline", ARMS).iloc[0]
     change = patients["headache_month_12"] - patients["headache_baseline"]
     a = change[patients["group"] == "acupuncture"].dropna()
     c = change[patients["group"] == "control"].dropna()

@@ -78,10 +78,11 @@ class CleaningLog:
         column: str,
         raw: pd.Series,
         rule: str,
-        action: str,
+        action: str = "set_missing",
         detail: pd.Series | str = "",
     ) -> None:
-        """Log one value-level action for each cell of `column` where `mask` holds."""
+        """Log one value-level action (by default: set missing) for each cell of `column` where
+        `mask` holds."""
         if not mask.any():
             return
         self.add(table, rows[mask], column, raw[mask], rule, action, detail)
@@ -175,7 +176,7 @@ def read_raw_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
     else:
         text = _decode(path.read_bytes(), path)
         sep = _separator(text.splitlines()[0])
-        try:
+        try:  # (keyword arguments; duplicates pairs their shape with MixedFit(...) by chance)
             df = pd.read_csv(
                 io.StringIO(text),
                 sep=sep,
@@ -282,29 +283,13 @@ def _parse_number(
         index=s.index,
     )
     bad = present & ~np.isfinite(values)
-    clog.add_cells(
-        name,
-        rows,
-        bad,
-        col.name,
-        s,
-        "unparseable_number",
-        "set_missing",
-        "not a finite number",
-    )
+    clog.add_cells(name, rows, bad, col.name, s, "unparseable_number", detail="not a finite number")
     values[bad] = np.nan
     ok = present & ~bad
     if col.type == "integer":
         frac = ok & (values % 1 != 0)
         clog.add_cells(
-            name,
-            rows,
-            frac,
-            col.name,
-            s,
-            "not_integer",
-            "set_missing",
-            "a whole number is required",
+            name, rows, frac, col.name, s, "not_integer", detail="a whole number is required"
         )
         values[frac] = np.nan
         ok &= ~frac
@@ -312,14 +297,7 @@ def _parse_number(
     high = np.inf if col.max is None else col.max
     out = ok & ((values < low) | (values > high))
     clog.add_cells(
-        name,
-        rows,
-        out,
-        col.name,
-        s,
-        "out_of_range",
-        "set_missing",
-        f"allowed {low:g} to {high:g}",
+        name, rows, out, col.name, s, "out_of_range", detail=f"allowed {low:g} to {high:g}"
     )
     values[out] = np.nan
     return values.astype("Int64") if col.type == "integer" else values
@@ -395,8 +373,7 @@ def _parse_date(
         col.name,
         s,
         "unparseable_date",
-        "set_missing",
-        f"not a date in the format(s) {', '.join(formats)}",
+        detail=f"not a date in the format(s) {', '.join(formats)}",
     )
     out = fault == "out_of_range"
     clog.add_cells(
@@ -406,8 +383,7 @@ def _parse_date(
         col.name,
         s,
         "out_of_range",
-        "set_missing",
-        f"dates from {DATE_RANGE[0]:%Y-%m-%d} to {DATE_RANGE[1]:%Y-%m-%d}",
+        detail=f"dates from {DATE_RANGE[0]:%Y-%m-%d} to {DATE_RANGE[1]:%Y-%m-%d}",
     )
     return values
 
@@ -580,8 +556,7 @@ def clean_table(
                 col.name,
                 df[col.name],
                 "zero_where_missing",
-                "set_missing",
-                f"0 recorded where {other} is missing: not measured",
+                detail=f"0 recorded where {other} is missing: not measured",
             )
             out.loc[zero, col.name] = np.nan
     for col in table.columns.values():

@@ -485,13 +485,7 @@ def _subgroups(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> N
             whole[part].append((*prefix, part))
         whole["measured"].append(measured)
     for (_, outcome, occasion), whole in parts_of.items():
-        for part, keys in whole.items():
-            total = (
-                ("measured both", outcome, occasion)
-                if part == "measured"
-                else ("responders of", outcome, occasion, part)
-            )
-            reg.equation(keys, total)
+        _sum_to_responder_totals(reg, outcome, occasion, whole)
     for keys in sizes.values():
         reg.equation(list(keys), N_KEY)
 
@@ -653,13 +647,21 @@ def _group_responders(table: pd.DataFrame, name: str, reg: Register, ctx: Contex
         for part in (*RESPONDER_COUNTS, "measured"):
             whole[(outcome, occasion)][part].append((*prefix, part))
     for (outcome, occasion), parts in whole.items():
-        for part, keys in parts.items():
-            total = (
-                ("measured both", outcome, occasion)
-                if part == "measured"
-                else ("responders of", outcome, occasion, part)
-            )
-            reg.equation(keys, total)
+        _sum_to_responder_totals(reg, outcome, occasion, parts)
+
+
+def _sum_to_responder_totals(
+    reg: Register, outcome: str, occasion: str, parts: dict[str, list[Key]]
+) -> None:
+    """The counts of the parts of a population (subgroup levels, arms) sum to its totals of
+    measured patients and of each responder category (responders.csv's counts)."""
+    for part, keys in parts.items():
+        total = (
+            ("measured both", outcome, occasion)
+            if part == "measured"
+            else ("responders of", outcome, occasion, part)
+        )
+        reg.equation(keys, total)
 
 
 def _ancova(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:

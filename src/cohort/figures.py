@@ -243,6 +243,8 @@ def _occasion_panels(
     return _with_caption(fig, caption, 150, 0.1)
 
 
+# trajectories and estimated_means take the same arguments on purpose: both draw a value with
+# its interval per outcome and occasion, from the outcomes and lmm tables.
 def trajectories(
     levels: pd.DataFrame,
     occasion_labels: dict[str, str],

@@ -21,7 +21,7 @@ from cohort.regression import (
     model_ready,
 )
 from cohort.responders import rate_rows
-from cohort.settings import Outcome
+from cohort.settings import Comparison, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,13 @@ def ancova(
     outcome: str,
     occasion: str,
     baseline: str,
-    group: str,
-    reference: str,
+    comparison: Comparison,
     covariates: list[str],
     level: float = 0.95,
 ) -> pd.DataFrame:
     """Follow-up value ~ group + baseline value + covariates (OLS), complete cases: one row per
     non-reference group with the adjusted difference, its CI and p."""
+    group, reference = comparison.variable, comparison.reference
     y, x0 = f"{outcome}_{occasion}", f"{outcome}_{baseline}"
     import statsmodels.formula.api as smf  # here: 1 s of start-up only rule groups needs
 
@@ -103,13 +103,13 @@ def change_difference(
     outcome: str,
     occasion: str,
     baseline: str,
-    group: str,
-    reference: str,
+    comparison: Comparison,
     level: float = 0.95,
 ) -> pd.DataFrame:
     """The unadjusted difference in mean change from baseline between each group and the
     reference, among patients measured at both occasions, with a Welch t CI and p (unequal
     variances, Welch-Satterthwaite df): what a trial reports beside its adjusted analysis."""
+    group, reference = comparison.variable, comparison.reference
     change = patients[f"{outcome}_{occasion}"] - patients[f"{outcome}_{baseline}"]
     data = pd.DataFrame({"group": patients[group].astype(str), "change": change}).dropna()
     ref = data.loc[data["group"] == reference, "change"].to_numpy(dtype=float)

@@ -464,6 +464,9 @@ class _Profile:
 GRID = np.linspace(np.log(1e-8), np.log(1e8), 49)
 
 
+# random_intercept_reml and nested_intercepts_reml share their signature and the MixedFit they
+# return on purpose (duplicates lists them): cohort.lmm.fit_mixed calls either, and every table
+# reads the same fields whichever model was fitted.
 def random_intercept_reml(
     y: np.ndarray,
     x: np.ndarray,
@@ -634,6 +637,7 @@ def _log_scale_hessian(f, point: np.ndarray, free: list[int], h: float = 1e-4) -
     return (4 * hessian(5 * h) - hessian(10 * h)) / 3
 
 
+# Same signature and MixedFit fields as random_intercept_reml, on purpose (see there).
 def nested_intercepts_reml(
     y: np.ndarray,
     x: np.ndarray,

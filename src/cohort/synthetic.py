@@ -508,6 +508,8 @@ def _inject_faults(
         rows = pick(name, k)
         tables[name].loc[rows, column] = bad
         record("unparseable_date", name, rows, column, [bad] * len(rows))
+    # One block per fault class, each of the same shape (pick rows, corrupt, record) on purpose:
+    # a class reads on its own, and a new one is added without touching the others.
     k = counts.get("unknown_code", 0)
     if k:
         rows = pick("sessions", k)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cohort.settings import Analysis
+
 log = logging.getLogger(__name__)
 
 
@@ -35,3 +37,11 @@ def analysis_set(patients_path: str) -> pd.DataFrame:
         "read %s: %d patients, analysis set n = %d", patients_path, len(patients), len(analysis)
     )
     return analysis
+
+
+def stage_inputs(patients_path: str, settings: dict) -> tuple[Analysis, pd.DataFrame]:
+    """What an analysis stage starts from: its rule's config sections as typed settings
+    (cohort.settings.Analysis), and the analysis set."""
+    from cohort.settings import Analysis
+
+    return Analysis.from_config(settings), analysis_set(patients_path)

@@ -38,6 +38,8 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
     occasion_labels = config.occasion_labels
     ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
     labels = config.outcome_labels
+    # One block per figure: read its table, draw, save (the same shape on purpose; issue #18
+    # redesigns the figures one by one).
     flow = read_csv(tables["flow"])
     figures.save_figure(figures.flow_diagram(flow, caption("flow")), out["flow"])
 

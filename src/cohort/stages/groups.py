@@ -19,8 +19,7 @@ from cohort.lmm import mixed_effect_rows, mixed_method_note
 from cohort.outputs import table_notes, write_csv
 from cohort.regression import MixedModelSettings
 from cohort.responders import population_note
-from cohort.settings import Analysis
-from cohort.stages import analysis_set, cluster_column
+from cohort.stages import cluster_column, stage_inputs
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +29,7 @@ def groups_stage(
 ) -> None:
     """Rule `groups`: outcomes and responder rates by group, ANCOVA per follow-up, and the
     group x occasion mixed model, for the comparison the study declares."""
-    config = Analysis.from_config(settings)
-    analysis = analysis_set(patients_path)
+    config, analysis = stage_inputs(patients_path, settings)
     classified = pd.read_parquet(classified_path)
     if config.comparison is None:
         raise ValueError("rule groups needs config key 'comparison'")
@@ -54,8 +52,8 @@ def groups_stage(
         for o in config.outcomes
         for occ in occasions[1:]
         for table in (
-            ancova(analysis, o, occ, occasions[0], group, reference, covariates, level),
-            change_difference(analysis, o, occ, occasions[0], group, reference, level),
+            ancova(analysis, o, occ, occasions[0], config.comparison, covariates, level),
+            change_difference(analysis, o, occ, occasions[0], config.comparison, level),
         )
     ]
     write_csv(

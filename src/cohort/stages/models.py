@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+# Each stage module imports the functions its rules run, by name (the same shape in every
+# stage, on purpose): a rule's code inputs are derived from these imports (cohort.provenance).
 from cohort.imputation import (
     analyse_imputed,
     completed_data_sets,
@@ -21,7 +23,7 @@ from cohort.predictors import pooled_predictors, predictor_table, predictor_term
 from cohort.regression import LogisticSettings, MixedModelSettings
 from cohort.responders import classify_all, population_note
 from cohort.settings import Analysis
-from cohort.stages import analysis_set, cluster_column
+from cohort.stages import analysis_set, cluster_column, stage_inputs
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,7 @@ log = logging.getLogger(__name__)
 def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `lmm`: linear mixed model per outcome (no MCID needed: a threshold edit skips it)."""
 
-    config = Analysis.from_config(settings)
-    analysis = analysis_set(patients_path)
+    config, analysis = stage_inputs(patients_path, settings)
     n = len(analysis)
     level = config.statistics.confidence_level
     covariates = list(config.terms.covariates)
@@ -75,8 +76,7 @@ def _imputation_columns(config: Analysis) -> list[str]:
 
 def missing_data_stage(patients_path: str, settings: dict[str, Any], out: str) -> None:
     """Rule `missing_data`: the pattern of missing values, and patients assessed vs lost."""
-    config = Analysis.from_config(settings)
-    analysis = analysis_set(patients_path)
+    config, analysis = stage_inputs(patients_path, settings)
     n = len(analysis)
     last = config.occasion_names[-1]
     baseline_vars = _baseline_variables(config)
@@ -125,8 +125,7 @@ def predictors_stage(
     """Rule `predictors`: response models (complete case and pooled over the imputations) and
     responder rates under three handlings of missing follow-up."""
 
-    config = Analysis.from_config(settings)
-    analysis = analysis_set(patients_path)
+    config, analysis = stage_inputs(patients_path, settings)
     # The MCID rule applied here as in rule responders (the same function), not read from its
     # output: the two jobs then run side by side after a threshold edit.
     occasions = config.occasion_names

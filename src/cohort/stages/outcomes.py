@@ -10,8 +10,7 @@ import pandas as pd
 from cohort.disclosure import DisclosureSettings
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
-from cohort.settings import Analysis
-from cohort.stages import analysis_set
+from cohort.stages import stage_inputs
 from cohort.tables import QUANTILE_NOTES
 
 log = logging.getLogger(__name__)
@@ -21,8 +20,7 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
     """Rule `outcomes`: each outcome at each occasion, paired change from baseline, Friedman."""
     from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
 
-    config = Analysis.from_config(settings)
-    analysis = analysis_set(patients_path)
+    config, analysis = stage_inputs(patients_path, settings)
     level = config.statistics.confidence_level
     quantiles = config.statistics.quantiles
     levels = outcome_levels(analysis, config.outcomes, config.occasion_names, quantiles)

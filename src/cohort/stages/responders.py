@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+# Imports by name, as every stage module (see cohort.stages.models): they set the rule's code inputs.
 from cohort.outputs import table_notes, write_csv
 from cohort.responders import (
     classify_all,
@@ -18,16 +19,14 @@ from cohort.responders import (
     threshold_sweep,
     versus_paper,
 )
-from cohort.settings import Analysis
-from cohort.stages import analysis_set
+from cohort.stages import stage_inputs
 
 log = logging.getLogger(__name__)
 
 
 def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `responders`: MCID classification, rates, composites, stability, subgroups."""
-    config = Analysis.from_config(settings)
-    analysis = analysis_set(patients_path)
+    config, analysis = stage_inputs(patients_path, settings)
     n = len(analysis)
     level = config.statistics.confidence_level
     handling = config.could_not_improve
@@ -86,8 +85,7 @@ def threshold_sweep_stage(
     patients_path: str, outcome: str, settings: dict[str, Any], out: str
 ) -> None:
     """Rule `threshold_sweep` (one job per outcome): responder shares over a range of thresholds."""
-    config = Analysis.from_config(settings)
-    analysis = analysis_set(patients_path)
+    config, analysis = stage_inputs(patients_path, settings)
     level = config.statistics.confidence_level
     sweep = threshold_sweep(
         analysis, config.outcomes[outcome], config.occasion_names, settings["sweep_points"], level
