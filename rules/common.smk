@@ -3,8 +3,14 @@ import os
 import sys
 from pathlib import Path
 
-from cohort.config import apply_replaces, read_yaml, validate_config
-from cohort.errors import CohortError
+from cohort.config import (
+    apply_replaces,
+    output_path_problems,
+    read_yaml,
+    study_file_problems,
+    validate_config,
+)
+from cohort.errors import CohortError, ConfigError
 from cohort.cleaning import check_extract, find_table_file
 from cohort.contract import load_contract
 from cohort.provenance import imported_modules
@@ -18,13 +24,21 @@ def _stop(message):
 
 # A study file (--configfile) replaces whole the top-level keys it lists under `replaces`
 # (Snakemake itself merges mappings key by key).
-for _study_file in workflow.config_settings.configfiles:
-    apply_replaces(config, read_yaml(_study_file) or {})
-
 try:
+    for _study_file in workflow.config_settings.configfiles:
+        _study = read_yaml(_study_file) or {}
+        for _problem in study_file_problems(_study_file, _study):
+            raise ConfigError(_problem)
+        apply_replaces(config, _study)
     validate_config(
         config, read_yaml(workflow.source_path("../config/config.schema.yaml"))
     )
+    for _problem in output_path_problems(
+        config["output"],
+        Path(workflow.basedir),
+        config["output"].get("allow_outside", False),
+    ):
+        raise ConfigError(_problem)
     # File-level faults of the extract (missing file or column) stop the run before any rule.
     CONTRACT = load_contract(config["extract"]["contract"], config)
     check_extract(config["extract"]["dir"], CONTRACT)

@@ -241,3 +241,108 @@ def test_the_row_accounting_check_finds_lost_and_double_counted_rows(
     extra = cleaned.log.iloc[:1].assign(table="sessions", source_row=doubled, action="dropped_row")
     broken = type(cleaned)(cleaned.tables, pd.concat([cleaned.log, extra]), cleaned.raw_rows)
     assert unaccounted_rows(raw, broken) == {"sessions": {lost, doubled}}
+
+
+# --- What real extracts need: missing-value codes, sum scores, no dates ---------------------------
+def small_contract(tmp_path, item_spec: str, dated: bool):
+    """A two-table contract: a 3-item questionnaire and an EQ VAS, assessment dates or not."""
+    from cohort.contract import load_contract
+
+    date = "      assessed_on: {type: date}\n" if dated else ""
+    (tmp_path / "contract.yaml").write_text(
+        "tables:\n  patients:\n    key: [patient_id]\n    columns:\n"
+        "      patient_id: {type: id, required: true, not_null: true}\n"
+        "      included: {type: category, codes: ['yes', 'no'], required: true}\n"
+        "  assessments:\n    key: [patient_id, occasion]\n    columns:\n"
+        "      patient_id: {type: id, required: true, not_null: true, references: patients}\n"
+        "      occasion: {type: category, codes_from: occasions, required: true}\n"
+        + date
+        + "".join(f"      q{i}: {item_spec}\n" for i in (1, 2, 3))
+        + "      eqvas: {type: integer, min: 0, max: 100, missing_codes: [999, '*']}\n"
+    )
+    config = {
+        "occasions": [{"name": "t0", "label": "T0"}, {"name": "t1", "label": "T1"}],
+        "outcomes": {
+            "function": {
+                "label": "F",
+                "source": {"items": ["q1", "q2", "q3"], "min_answered": 2, "score": "sum"},
+                "range": [0, 12],
+                "better": "lower",
+                "mcid": {"absolute": 2, "percent": None, "combine": "either", "reference": "t"},
+            },
+            "health": {
+                "label": "H",
+                "source": {"column": "eqvas"},
+                "range": [0, 100],
+                "better": "higher",
+                "mcid": {"absolute": 10, "percent": None, "combine": "either", "reference": "t"},
+            },
+        },
+        "cleaning": {
+            "date_formats": ["%Y-%m-%d"],
+            "check_occasion_order": True,
+            "allow_identifiers": False,
+        },
+        "derived": {},
+    }
+    return load_contract(tmp_path / "contract.yaml", config), config
+
+
+def test_missing_value_codes_are_missing_and_logged_as_such(tmp_path):
+    """9 in an item and 999 or * in the EQ VAS are not answers: set missing, logged as
+    missing_code (not out_of_range); 9.0 matches the code 9 in a numeric column."""
+    contract, config = small_contract(
+        tmp_path, "{type: integer, min: 0, max: 4, missing_codes: [9]}", False
+    )
+    raw = {
+        "patients": pd.DataFrame({"source_row": [2], "patient_id": ["A"], "included": ["yes"]}),
+        "assessments": pd.DataFrame(
+            {
+                "source_row": [2, 3],
+                "patient_id": ["A", "A"],
+                "occasion": ["t0", "t1"],
+                "q1": ["9", "4"],
+                "q2": ["1", "9.0"],
+                "q3": ["2", "4"],
+                "eqvas": ["999", "*"],
+            }
+        ),
+    }
+    cleaned = clean(raw, contract, config)
+    log = cleaned.log
+    codes = log[log["rule"] == "missing_code"]
+    assert sorted(zip(codes["column"], codes["value"], strict=True)) == [
+        ("eqvas", "*"), ("eqvas", "999"), ("q1", "9"), ("q2", "9.0"),
+    ]  # fmt: skip
+    assert (codes["action"] == "set_missing").all()
+    assert "out_of_range" not in set(log["rule"])
+    a = cleaned.tables["assessments"]
+    assert a["q1"].isna().iat[0] and a["eqvas"].isna().all()
+    assert unaccounted_rows(raw, cleaned) == {}
+
+
+def test_sum_scores_are_prorated_and_need_the_minimum_answered(tmp_path):
+    """score: sum = mean of the answered items x number of items: 1 + 2 + 3 = 6; with q3
+    missing, (1 + 2) / 2 x 3 = 4.5; with one item of three answered (min 2), missing."""
+    typed = Analysis.from_config(small_contract(tmp_path, "{type: integer}", False)[1])
+    assessments = pd.DataFrame(
+        {"q1": [1, 1, 1], "q2": [2, 2, np.nan], "q3": [3, np.nan, np.nan], "eqvas": [50, 60, 70]}
+    )
+    scores = outcome_scores(assessments, typed.outcomes)["function"].tolist()
+    assert scores[:2] == [6.0, 4.5] and np.isnan(scores[2])
+
+
+def test_an_extract_without_assessment_dates_is_cleaned_with_a_note(tmp_path):
+    """No assessed_on: the order of occasions cannot be checked; a note says so, no error."""
+    contract, config = small_contract(tmp_path, "{type: integer, min: 0, max: 4}", dated=False)
+    raw = {
+        "patients": pd.DataFrame({"source_row": [2], "patient_id": ["A"], "included": ["yes"]}),
+        "assessments": pd.DataFrame(
+            {"source_row": [2, 3], "patient_id": ["A", "A"], "occasion": ["t0", "t1"],
+             "q1": ["1", "0"], "q2": ["1", "0"], "q3": ["1", "0"], "eqvas": ["50", "70"]}
+        ),
+    }  # fmt: skip
+    cleaned = clean(raw, contract, config)
+    note = cleaned.log[cleaned.log["rule"] == "no_assessment_dates"]
+    assert len(note) == 1 and note["action"].iat[0] == "not_checked"
+    assert len(cleaned.tables["assessments"]) == 2

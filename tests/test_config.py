@@ -11,6 +11,8 @@ from cohort.config import read_yaml, validate_config
 from cohort.contract import load_contract
 from cohort.errors import ConfigError
 
+from .conftest import run_cli
+
 SCHEMA = read_yaml("config/config.schema.yaml")
 
 
@@ -203,3 +205,117 @@ def test_config_docs_check_names_a_stale_file(tmp_path, capsys):
         tmp_path / "config/config.yaml"
     ).read_text() == "# What the study is.\nstudy:\n  name: x\n"
     assert config_docs(tmp_path, check=True) == 0
+
+
+# --- A new user's study: config checked against the contract and the derived columns ------------
+def contract_problems(config: dict, contract_path: str = "config/contract.yaml") -> str:
+    with pytest.raises(ConfigError) as info:
+        load_contract(contract_path, config)
+    return str(info.value)
+
+
+def test_a_misspelt_column_is_named_with_the_closest_names(config):
+    broken = copy.deepcopy(config)
+    broken["subgroups"] = ["sex", "smokr"]
+    broken["covariates"] = [*config["covariates"], "bmii"]
+    message = contract_problems(broken)
+    assert "config key 'subgroups[1]': 'smokr' is not a column" in message
+    assert "did you mean 'smoker'?" in message
+    assert "config key 'covariates[4]': 'bmii'" in message and "'bmi'" in message
+
+
+def test_a_subgroup_must_be_categorical_with_few_levels(config):
+    numeric = copy.deepcopy(config)
+    numeric["subgroups"] = ["age"]  # one row per distinct age, before this check
+    assert "'age' is numeric; a subgroup must be categorical" in contract_problems(numeric)
+    few = copy.deepcopy(config)
+    few["responders"]["subgroup_max_levels"] = 4
+    assert "'main_pain_location' has 5 levels" in contract_problems(few)
+
+
+def test_session_columns_without_session_data_say_why(config, tmp_path):
+    """A study without sessions that keeps the default dose or categories is told why."""
+    import yaml
+
+    contract = read_yaml("config/contract.yaml")
+    del contract["tables"]["sessions"]
+    (tmp_path / "contract.yaml").write_text(yaml.safe_dump(contract))
+    study = copy.deepcopy(config)
+    del study["interventions"]
+    message = contract_problems(study, str(tmp_path / "contract.yaml"))
+    assert "config key 'models.dose': 'n_sessions'" in message
+    assert "derived from session data" in message
+    assert "config key 'models.categories[0]'" in message
+
+
+def test_table2_rows_comparison_and_cluster_are_checked(config):
+    broken = copy.deepcopy(config)
+    broken["baseline"][0] = {"variable": "sex", "label": "x", "statistic": "mean_sd"}
+    broken["comparison"] = {"variable": "sex", "reference": "X"}
+    broken["cluster"] = "clinic"
+    message = contract_problems(broken)
+    assert "'baseline[0].variable': 'sex' is categorical; mean_sd needs a numeric column" in message
+    assert "config key 'comparison.reference': 'X' is not a code of 'sex' (F, M)" in message
+    assert "config key 'cluster': 'clinic' is not a column" in message
+
+
+def test_the_column_catalogue_is_the_patient_table(config, contract, codebook):
+    """patient_columns (known before any rule) lists what derivations.patient_table makes."""
+    from cohort.cleaning import read_extract
+    from cohort.contract import patient_columns
+    from cohort.stages.clean import clean, derive
+
+    raw = read_extract("data/raw/synthetic", contract)
+    patients, _, _ = derive(clean(raw, contract, config).tables, config, list(codebook))
+    derived_only = {"source_row", "flow_status", "analysis_set"}
+    assert set(patient_columns(config, contract)) == set(patients.columns) - derived_only
+
+
+def test_a_listed_replaced_key_that_is_absent_is_removed_and_a_study_inherits_no_paper(config):
+    from cohort.config import merge_study
+
+    study = {
+        "replaces": ["interventions", "comparison"],
+        "study": {"name": "other", "title": "Other", "synthetic": False},
+    }
+    merged = merge_study(config, study)
+    assert "interventions" not in merged and "comparison" not in merged
+    assert merged["study"] == study["study"]  # no paper of the default study
+    assert "paper" not in merged["responders"] and "paper_source" not in merged["responders"]
+    tweak = merge_study(config, {"disclosure": {"min_cell": 10}})  # the same study, tweaked
+    assert tweak["responders"]["paper"] == config["responders"]["paper"]
+
+
+def test_output_folders_are_safe(tmp_path):
+    from cohort.config import output_path_problems
+
+    inside = output_path_problems({"results": "out", "processed": "out/processed"}, tmp_path, False)
+    assert "output.processed': out/processed lies inside output.results" in inside[0]
+    outside = output_path_problems({"results": "/elsewhere", "processed": "p"}, tmp_path, False)
+    assert "outside the project folder; set output.allow_outside: true" in outside[0]
+    assert output_path_problems({"results": "/elsewhere", "processed": "p"}, tmp_path, True) == []
+
+
+def test_a_templated_study_file_is_refused(tmp_path):
+    from cohort.config import load_study
+
+    path = tmp_path / "study.yaml"
+    path.write_text("__use_yte__: true\nstudy:\n  ?if True:\n    name: x\n")
+    with pytest.raises(ConfigError, match="YTE templating"):
+        load_study(path, Path.cwd() / "config/config.yaml")
+
+
+def test_dictionary_and_check_take_a_study_file(tmp_path):
+    """`cohort dictionary --config STUDY` and `cohort check --config STUDY` merge the study
+    file over the default config, as snakemake --configfile does."""
+    study = tmp_path / "study.yaml"
+    study.write_text("disclosure: {min_cell: 10}\n")
+    result = run_cli("dictionary", "--config", str(study), "--out", str(tmp_path / "d.md"))
+    assert result.returncode == 0, result.stderr
+    assert "`patients.csv`" in (tmp_path / "d.md").read_text()
+    result = run_cli("check", "--config", str(study))
+    assert result.returncode == 0 and "is ready to run" in result.stdout, result.stderr
+    study.write_text("study: {name: x\n  bad")
+    result = run_cli("check", "--config", str(study))
+    assert result.returncode == 2 and "not valid YAML" in result.stderr and "line" in result.stderr
+    assert "Traceback" not in result.stderr

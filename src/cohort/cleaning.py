@@ -470,6 +470,30 @@ def _parse_code_list(
 
 
 # --- Cleaning one table --------------------------------------------------------------------------
+def _blank_missing_codes(
+    s: pd.Series, col: Column, name: str, ids: pd.DataFrame, clog: CleaningLog
+) -> pd.Series:
+    """Values the contract declares as missing-value codes (`missing_codes`: 9, 999, *) become
+    blank, logged as `missing_code` (an answer not given, not a data error). A numeric column
+    matches them by value too (9.0 for 9)."""
+    codes = set(col.missing_codes)
+    hit = s.isin(codes)
+    if col.type in ("integer", "number"):
+        numeric_codes = pd.to_numeric(pd.Series(sorted(codes)), errors="coerce").dropna()
+        values = pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce")
+        hit |= values.isin(set(numeric_codes)) & ~hit
+    clog.add_cells(
+        name,
+        ids,
+        hit,
+        col.name,
+        s,
+        "missing_code",
+        detail="declared missing-value code (contract missing_codes)",
+    )
+    return s.mask(hit, MISSING)
+
+
 def clean_table(
     raw: pd.DataFrame, table: Table, clog: CleaningLog, date_formats: list[str]
 ) -> pd.DataFrame:
@@ -530,9 +554,12 @@ def clean_table(
         )
         df = df[~dup]
 
-    # Value level: parse each column to its type.
-    out = pd.DataFrame({"source_row": df["source_row"].to_numpy()}, index=df.index)
+    # Value level: declared missing-value codes, then parse each column to its type.
     ids = df[[c for c in ("source_row", "patient_id") if c in df.columns]]  # what a log row needs
+    for col in table.columns.values():
+        if col.missing_codes:
+            df[col.name] = _blank_missing_codes(df[col.name], col, name, ids, clog)
+    out = pd.DataFrame({"source_row": df["source_row"].to_numpy()}, index=df.index)
     for col in table.columns.values():
         s = df[col.name]
         if col.type in ("integer", "number"):
@@ -728,9 +755,18 @@ def clean_extract(
     for name, table in contract.tables.items():
         if name in tables and any(c.references == "patients" for c in table.columns.values()):
             tables[name] = _drop_unknown_patients(tables[name], name, known, clog)
-    if settings.check_occasion_order:
+    dated = "assessed_on" in tables["assessments"].columns
+    if settings.check_occasion_order and dated:
         tables["assessments"] = _check_occasion_order(tables["assessments"], occasions, clog)
-    if "sessions" in tables and len(occasions) > 1:
+    elif settings.check_occasion_order:
+        clog.add_note(
+            "assessments",
+            "assessed_on",
+            "no_assessment_dates",
+            "not_checked",
+            "the contract declares no assessment dates: the order of occasions is not checked",
+        )
+    if "sessions" in tables and len(occasions) > 1 and dated:
         _flag_sessions_after_last_occasion(
             tables["sessions"], tables["assessments"], occasions[-1], clog
         )

@@ -7,8 +7,9 @@ import logging
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from cohort.config import load_config
+from cohort.config import load_study, output_path_problems
 from cohort.contract import data_dictionary_markdown, load_codebook, load_contract
 from cohort.errors import CohortError
 from cohort.synthetic import FAULT_CLASSES, synthesize, write_extract
@@ -54,12 +55,38 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "lint", help="snakemake --lint, failing only on remarks other than the documented ones"
     )
+    check = sub.add_parser(
+        "check",
+        help="check a study file, its contract and its extract as snakemake would, before a run",
+    )
+    check.add_argument("--config", type=Path, required=True, help="the study file")
     docs = sub.add_parser(
         "config-docs",
         help="write docs/configuration.md and the key comments of config/config.yaml from the schema",
     )
     docs.add_argument("--check", action="store_true", help="only say whether they are up to date")
     return parser
+
+
+def check_study(path: Path, config: dict, contract: Any) -> int:
+    """`check`: what rules/common.smk checks before any rule (the study file, its merge over
+    config/config.yaml, the schema, the contract and the columns the keys name, the output
+    folders, the extract's files and columns), with cohort's own YAML reader, which names the
+    line of a YAML error (Snakemake's does not)."""
+    from cohort.cleaning import check_extract
+
+    problems = output_path_problems(
+        config["output"], Path.cwd(), config["output"].get("allow_outside", False)
+    )
+    if problems:
+        raise CohortError("\n  ".join(["invalid configuration:", *problems]))
+    files = check_extract(config["extract"]["dir"], contract)
+    print(
+        f"{path}: study {config['study']['name']} is ready to run "
+        f"({', '.join(str(f) for f in files.values())}); "
+        f"snakemake --configfile {path}"
+    )
+    return 0
 
 
 def config_docs(root: Path, check: bool) -> int:
@@ -111,9 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                 "folder, a clone of the cohort repository (its config/ holds the default study "
                 "and the data contract): cd into one, or pass --config <study config>."
             )
-        config = load_config(args.config)
+        config = load_study(args.config)
         contract_path = getattr(args, "contract", None) or Path(config["extract"]["contract"])
         contract = load_contract(contract_path, config)
+        if args.command == "check":
+            return check_study(args.config, config, contract)
         if args.command == "bench":
             import tempfile
 

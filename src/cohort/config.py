@@ -134,6 +134,64 @@ def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict
     return config
 
 
+DEFAULT_CONFIG = Path("config/config.yaml")
+
+
+def study_file_problems(path: str | Path, study: Any) -> list[str]:
+    """What makes a study file unusable before it is merged: not a mapping, or YTE templating
+    (`__use_yte__`), which Snakemake evaluates as Python when it loads the file. cohort refuses
+    it: a study file is data (a reviewer reads it), not code."""
+    if not isinstance(study, dict):
+        return [f"{path}: expected a mapping of config keys"]
+    if "__use_yte__" in study:
+        return [
+            f"{path}: uses YTE templating (__use_yte__), which runs code when Snakemake loads the "
+            "file; cohort refuses templated study files: write the values out"
+        ]
+    return []
+
+
+def load_study(path: str | Path, default: str | Path = DEFAULT_CONFIG) -> dict[str, Any]:
+    """A study file merged over the default config as `snakemake --configfile` merges it
+    (merge_study), then validated; the default config itself is loaded as it is."""
+    path, default = Path(path), Path(default)
+    if path.resolve() == default.resolve():
+        return load_config(path, default.parent / SCHEMA_PATH.name)
+    study = read_yaml(path)
+    problems = study_file_problems(path, study)
+    if problems:
+        raise ConfigError(problems[0])
+    config = merge_study(read_yaml(default), study)
+    validate_config(config, read_yaml(default.parent / SCHEMA_PATH.name))
+    return config
+
+
+def output_path_problems(output: dict[str, str], root: Path, allow_outside: bool) -> list[str]:
+    """Patient-level outputs (output.processed) may not lie inside the published folder
+    (output.results), nor the other way round; an output folder outside the project folder
+    needs output.allow_outside: true (a typo in an absolute path should not write elsewhere)."""
+    problems = []
+    results = (root / output["results"]).resolve()
+    processed = (root / output["processed"]).resolve()
+    if processed == results or processed.is_relative_to(results):
+        problems.append(
+            f"config key 'output.processed': {output['processed']} lies inside output.results "
+            f"({output['results']}): patient-level files would be published"
+        )
+    elif results.is_relative_to(processed):
+        problems.append(
+            f"config key 'output.results': {output['results']} lies inside output.processed"
+        )
+    if not allow_outside:
+        for key in ("results", "processed"):
+            if not (root / output[key]).resolve().is_relative_to(root.resolve()):
+                problems.append(
+                    f"config key 'output.{key}': {output[key]} is outside the project folder; "
+                    "set output.allow_outside: true to write there"
+                )
+    return problems
+
+
 def outcome_names(config: dict[str, Any]) -> list[str]:
     """Declared outcome names, in config order."""
     return list(config["outcomes"])
@@ -161,6 +219,21 @@ def merge_study(config: dict[str, Any], study: dict[str, Any]) -> dict[str, Any]
 
 def apply_replaces(config: dict[str, Any], study: dict[str, Any]) -> None:
     """Replace whole, in the merged `config`, the top-level keys a study file lists under
-    `replaces` (rules/common.smk calls this after Snakemake's own key-by-key merge)."""
+    `replaces` (rules/common.smk calls this after Snakemake's own key-by-key merge). A file
+    that names a study (`study:`) is another study: its `study` section is its own whole, and
+    it compares with no publication but the one it names (responders.paper, paper_source are
+    not inherited from the default study)."""
+    if "study" in study:
+        config["study"] = study["study"]
+        given = study.get("responders") or {}
+        if "responders" in config:  # a new dict: the merged config may share the default's
+            config["responders"] = {
+                k: v
+                for k, v in config["responders"].items()
+                if k not in ("paper", "paper_source") or k in given
+            }
     for key in study.get("replaces", []):
-        config[key] = study[key]
+        if key in study:
+            config[key] = study[key]
+        else:  # replaced by nothing: the study has none (e.g. no interventions, no comparison)
+            config.pop(key, None)

@@ -3,6 +3,7 @@ validator, the synthetic generator and the data dictionary."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class Column:
     unit: str | None = None
     references: str | None = None
     zero_missing_with: str | None = None  # a 0 here means missing when this other column is
+    missing_codes: tuple[str, ...] = ()  # values that mean "not answered" (9, 999, *): missing
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def load_contract(path: str | Path, config: dict[str, Any]) -> Contract:
                 unit=col.get("unit"),
                 references=col.get("references"),
                 zero_missing_with=col.get("zero_missing_with"),
+                missing_codes=tuple(str(c).strip() for c in col.get("missing_codes", ())),
             )
         tables[table_name] = Table(
             name=table_name,
@@ -138,8 +141,72 @@ def load_contract(path: str | Path, config: dict[str, Any]) -> Contract:
     return contract
 
 
+NUMERIC, CATEGORICAL, BOOLEAN, DATE, TEXT = "numeric", "categorical", "boolean", "date", "text"
+KIND_OF_TYPE = {
+    "integer": NUMERIC,
+    "number": NUMERIC,
+    "category": CATEGORICAL,
+    "date": DATE,
+    "id": TEXT,
+    "text": TEXT,
+    "code_list": TEXT,
+}
+
+
+def patient_columns(config: dict[str, Any], contract: Contract) -> dict[str, tuple[str, int]]:
+    """The columns of the derived patient table that config keys may name, with their kind
+    (numeric, categorical, boolean, date, text) and number of levels (0 where not categorical).
+    Mirrors cohort.derivations.patient_table (a test keeps the two equal): it is known before
+    any rule runs, so that a key naming an absent column stops the run at once."""
+    columns: dict[str, tuple[str, int]] = {}
+    for col in contract.table("patients").columns.values():
+        levels = len(col.codes) if col.codes else 0
+        columns[col.name] = (KIND_OF_TYPE[col.type], levels)
+    if "pain_duration_days" in columns:
+        columns["pain_duration_years"] = (NUMERIC, 0)
+    derived = config.get("derived", {})
+    for name in ("low_ability_to_reduce_pain", "anxious_depressed"):
+        if name in derived:
+            columns[name] = (BOOLEAN, 2)
+    for occasion in occasion_names(config):
+        columns[f"assessed_{occasion}"] = (BOOLEAN, 2)
+        for outcome in config["outcomes"]:
+            columns[f"{outcome}_{occasion}"] = (NUMERIC, 0)
+        if "assessed_on" in contract.table("assessments").columns:
+            columns[f"date_{occasion}"] = (DATE, 0)
+    if "sessions" in contract.tables and "interventions" in config:
+        for name in SESSION_COLUMNS:
+            columns[name] = (DATE, 0) if name.endswith("_session") else (NUMERIC, 0)
+        for code in load_codebook(config["interventions"]["codebook"]):
+            columns[f"received_{code}"] = (BOOLEAN, 2)
+    return columns
+
+
+SESSION_COLUMNS = (
+    "n_sessions",
+    "programme_months",
+    "n_categories",
+    "first_session",
+    "last_session",
+)
+
+
+def _unknown(key: str, name: str, columns: dict[str, tuple[str, int]], where: str) -> str:
+    """'config key X: column Y is not ...; did you mean ...?' with the closest column names."""
+    close = difflib.get_close_matches(name, list(columns), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if name in SESSION_COLUMNS or name.startswith("received_"):
+        hint = (
+            " (it is derived from session data with intervention categories: this study has none)"
+        )
+    return f"config key '{key}': '{name}' is not a column of {where}{hint}"
+
+
 def config_contract_problems(config: dict[str, Any], contract: Contract) -> list[str]:
-    """Names the config uses that the contract does not declare (outcome sources, derived inputs)."""
+    """Every column a config key names, checked against the contract and the derived patient
+    table (patient_columns) before any rule runs: outcome sources, derived inputs, covariates,
+    subgroups, model terms, Table 2 rows, comparison and cluster; each exists and has a type
+    the analysis can use. Messages name the key and suggest the closest column names."""
     problems = []
     assessment_cols = contract.table("assessments").columns
     patient_cols = contract.table("patients").columns
@@ -148,8 +215,17 @@ def config_contract_problems(config: dict[str, Any], contract: Contract) -> list
         for column in source.get("items", [source.get("column")]):
             if column not in assessment_cols:
                 problems.append(
-                    f"config key 'outcomes.{name}.source': column '{column}' is not declared in "
-                    "the contract's assessments table"
+                    _unknown(
+                        f"outcomes.{name}.source",
+                        column,
+                        {c: (NUMERIC, 0) for c in assessment_cols},
+                        "the contract's assessments table",
+                    )
+                )
+            elif assessment_cols[column].type not in ("integer", "number"):
+                problems.append(
+                    f"config key 'outcomes.{name}.source': column '{column}' is "
+                    f"{assessment_cols[column].type} in the contract; an outcome needs numbers"
                 )
     derived = config.get("derived", {})
     if (
@@ -164,6 +240,67 @@ def config_contract_problems(config: dict[str, Any], contract: Contract) -> list
         problems.append(
             "config key 'derived.low_ability_to_reduce_pain.column': not a patients column"
         )
+    columns = patient_columns(config, contract)
+    where = "the patient table (the contract's patients columns and the derived ones)"
+    usable = (NUMERIC, CATEGORICAL, BOOLEAN)
+
+    def check(key: str, name: str, kinds: tuple[str, ...], need: str) -> None:
+        if name not in columns:
+            problems.append(_unknown(key, name, columns, where))
+        elif columns[name][0] not in kinds:
+            problems.append(f"config key '{key}': '{name}' is {columns[name][0]}; {need}")
+
+    for i, name in enumerate(config.get("covariates", [])):
+        check(f"covariates[{i}]", name, usable, "a covariate must be numeric or categorical")
+    max_levels = config.get("responders", {}).get("subgroup_max_levels", 12)
+    for i, name in enumerate(config.get("subgroups", [])):
+        check(
+            f"subgroups[{i}]",
+            name,
+            (CATEGORICAL, BOOLEAN),
+            "a subgroup must be categorical (declare it as a category with codes, or bands)",
+        )
+        if name in columns and columns[name][1] > max_levels:
+            problems.append(
+                f"config key 'subgroups[{i}]': '{name}' has {columns[name][1]} levels, more than "
+                f"responders.subgroup_max_levels = {max_levels}"
+            )
+    models = config.get("models", {})
+    if models.get("dose"):
+        check("models.dose", models["dose"], (NUMERIC,), "the dose must be numeric")
+    for i, code in enumerate(models.get("categories", [])):
+        if f"received_{code}" not in columns:
+            problems.append(
+                f"config key 'models.categories[{i}]': no intervention category '{code}' "
+                + (
+                    "in the codebook"
+                    if "sessions" in contract.tables and "interventions" in config
+                    else "(this study has no session data with intervention categories; set "
+                    "models.categories: [])"
+                )
+            )
+    for i, row in enumerate(config.get("baseline", [])):
+        key = f"baseline[{i}].variable"
+        if row["statistic"] == "n_pct":
+            check(key, row["variable"], (CATEGORICAL, BOOLEAN), "n_pct needs a categorical column")
+        else:
+            check(key, row["variable"], (NUMERIC,), f"{row['statistic']} needs a numeric column")
+    comparison = config.get("comparison")
+    if comparison:
+        check(
+            "comparison.variable",
+            comparison["variable"],
+            (CATEGORICAL, BOOLEAN),
+            "groups must be categorical",
+        )
+        column = patient_cols.get(comparison["variable"])
+        if column and column.codes and str(comparison["reference"]) not in column.codes:
+            problems.append(
+                f"config key 'comparison.reference': '{comparison['reference']}' is not a code "
+                f"of '{comparison['variable']}' ({', '.join(column.codes)})"
+            )
+    if config.get("cluster"):
+        check("cluster", config["cluster"], (CATEGORICAL, TEXT, NUMERIC), "")
     return problems
 
 
@@ -205,6 +342,14 @@ def data_dictionary_markdown(contract: Contract, contract_path: str) -> str:
 
 
 def _allowed(col: Column) -> str:
+    text = _allowed_values(col)
+    if col.missing_codes:
+        codes = ", ".join(f"`{c}`" for c in col.missing_codes)
+        text += f"{'; ' if text else ''}missing-value code(s) {codes}"
+    return text
+
+
+def _allowed_values(col: Column) -> str:
     if col.codes is not None:
         codes = ", ".join(f"`{c}` ({col.labels[c]})" if col.labels else f"`{c}`" for c in col.codes)
         return codes + (f"; any other value counts as `{col.other_code}`" if col.other_code else "")

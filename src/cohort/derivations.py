@@ -27,8 +27,9 @@ ANALYSIS_SET = "analysis set"
 
 
 def outcome_scores(assessments: pd.DataFrame, outcomes: Mapping[str, Outcome]) -> pd.DataFrame:
-    """Add one column per declared outcome: its source column, or the mean of the answered items
-    when at least `min_answered` are answered (else missing)."""
+    """Add one column per declared outcome: its source column, or, when at least `min_answered`
+    items are answered (else missing), the mean of the answered items or their prorated sum
+    (that mean times the number of items: the sum when all are answered)."""
     out = assessments.copy()
     for name, outcome in outcomes.items():
         if outcome.column is not None:
@@ -37,6 +38,15 @@ def outcome_scores(assessments: pd.DataFrame, outcomes: Mapping[str, Outcome]) -
             items = out[list(outcome.items)].astype("Float64").astype(float)
             answered = items.notna().sum(axis=1)
             score = items.mean(axis=1, skipna=True)
+            if outcome.score == "sum":
+                score = score * len(outcome.items)
+                n_items, least = len(outcome.items), outcome.min_answered
+                prorated = int(((answered >= least) & (answered < n_items)).sum())
+                if prorated:
+                    log.info(
+                        "%s: %d assessments with %d to %d of %d items answered: sum prorated",
+                        name, prorated, least, n_items - 1, n_items,
+                    )  # fmt: skip
             out[name] = score.where(answered >= outcome.min_answered)
             too_few = int(((answered > 0) & (answered < outcome.min_answered)).sum())
             if too_few:

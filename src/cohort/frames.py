@@ -25,3 +25,9 @@ def is_in(values: pd.Series | pd.Index, allowed: Iterable) -> np.ndarray:
         value_set=pa.array(allowed.dropna().astype("string[pyarrow]")),
     )
     return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def frame(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
+    """A table from its rows; with no rows, the empty table with its columns (every published
+    table has its header, even when empty)."""
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(columns))

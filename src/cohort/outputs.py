@@ -20,6 +20,8 @@ def table_notes(synthetic: bool, *notes: str) -> list[str]:
 
 def write_csv(df: pd.DataFrame, path: str | Path, notes: list[str] | None = None) -> None:
     """CSV with `\\n` line ends and footer lines starting with '#' (read back with comment='#')."""
+    if len(df.columns) == 0:  # a reader's pd.read_csv(..., comment="#") needs the header
+        raise AssertionError(f"{path}: a table without columns (give its columns when empty)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = df.to_csv(index=False, lineterminator="\n", float_format="%.6g")

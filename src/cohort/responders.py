@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import special
 
 from cohort.distributions import normal_critical
+from cohort.frames import frame
 from cohort.settings import McidRule, Outcome
 
 RESPONDER, NON_RESPONDER, COULD_NOT_IMPROVE, MISSING = (
@@ -262,6 +263,16 @@ def responder_rates(
     return pd.DataFrame(rows)
 
 
+STABILITY_COLUMNS = (
+    "outcome", "occasions", "n", "responder_both", "responder_first_only",
+    "responder_second_only", "responder_neither", "mcnemar_p", "mcnemar_method",
+)  # fmt: skip
+VERSUS_PAPER_COLUMNS = (
+    "outcome", "label", "occasion", "paper_pct", "this_run_pct", "ci_low_pct", "ci_high_pct",
+    "responders", "n", "paper_within_ci", "rule",
+)  # fmt: skip
+
+
 def stability(classified: pd.DataFrame, first: str, second: str, handling: str) -> pd.DataFrame:
     """Among patients in the responder population (in_population) at both occasions: responders
     at both, at the first only, at the second only, at neither; exact McNemar test."""
@@ -291,7 +302,7 @@ def stability(classified: pd.DataFrame, first: str, second: str, handling: str) 
                 "mcnemar_method": "exact binomial on discordant pairs, two-sided",
             }
         )
-    return pd.DataFrame(rows)
+    return frame(rows, STABILITY_COLUMNS)
 
 
 def subgroup_rates(
@@ -332,6 +343,8 @@ def subgroup_rates(
                         **row,
                     }
                 )
+    if not rows:  # no subgroups declared
+        return pd.DataFrame(columns=["subgroup", "level", "outcome", "occasion", "denominator"])
     return pd.DataFrame(rows).rename(columns={"N": "patients_in_level"})
 
 
@@ -414,4 +427,4 @@ def versus_paper(
                     "rule": r["rule"],
                 }
             )
-    return pd.DataFrame(rows)
+    return frame(rows, VERSUS_PAPER_COLUMNS)

@@ -70,7 +70,7 @@ class McidRule:
 @dataclass(frozen=True)
 class Outcome:
     """One outcome of config `outcomes`: label, source (a column, or items with the minimum
-    answered), scale range, direction of benefit, decimals and, where the rule reads it, its
+    answered and how they make the score), scale range, direction of benefit, decimals and, where the rule reads it, its
     MCID rule (None in the rules that run before classification)."""
 
     name: str
@@ -81,6 +81,7 @@ class Outcome:
     column: str | None = None
     items: tuple[str, ...] = ()
     min_answered: int | None = None
+    score: str = "mean"  # of the items: mean, or sum (prorated)
     mcid: McidRule | None = None
 
     @classmethod
@@ -96,6 +97,7 @@ class Outcome:
             column=source.get("column"),
             items=tuple(source.get("items", ())),
             min_answered=source.get("min_answered"),
+            score=source.get("score", "mean"),
             mcid=McidRule.from_config(spec["mcid"]) if "mcid" in spec else None,
         )
 

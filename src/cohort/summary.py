@@ -36,7 +36,8 @@ def assumptions(config: Analysis) -> list[str]:
             items.append(f"MCID for {outcome.label}: {rule_text(mcid)} ({mcid.reference.strip()})")
         if outcome.items:
             items.append(
-                f"{outcome.label}: mean of answered items, at least {outcome.min_answered} of {len(outcome.items)}"
+                f"{outcome.label}: {'prorated sum' if outcome.score == 'sum' else 'mean'} of answered items, "
+                f"at least {outcome.min_answered} of {len(outcome.items)}"
             )
     derived = config.derived or {}
     if derived.get("anxious_depressed", {}).get("assumption"):

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cohort.frames import frame
+
 STATISTIC_LABELS = {
     "mean_sd": "mean ± SD",
     "median_iqr": "median [Q1, Q3]",
@@ -146,6 +148,11 @@ def baseline_table(
     return table
 
 
+BASELINE_VS_PAPER_COLUMNS = (
+    "label", "level", "statistic", "paper", "this_run", "paper_valid_n", "this_run_valid_n",
+)  # fmt: skip
+
+
 def baseline_vs_paper(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Each Table 2 line: the paper's figure beside this run's, with both valid n."""
     lines = []
@@ -172,7 +179,7 @@ def baseline_vs_paper(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.Dat
                 "this_run_valid_n": line["valid_n"],
             }
         )
-    return pd.DataFrame(lines)
+    return frame(lines, BASELINE_VS_PAPER_COLUMNS)
 
 
 def baseline_markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:

@@ -81,7 +81,9 @@ def publish_stage(
             config.synthetic,
             f"paper: {paper}; this run after disclosure control (the paper's min-max is the paper's figure only)."
             if paper
-            else "paper: the figures given in the study file; this run after disclosure control.",
+            else "paper: the figures given in the study file; this run after disclosure control."
+            if any("paper" in row for row in settings["baseline"])
+            else "Empty: the study file gives no published Table 2 figures (baseline rows' paper).",
             footer,
         ),
     )

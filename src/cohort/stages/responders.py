@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pandas as pd
-
 # Imports by name, as every stage module (see cohort.stages.models): they set the rule's code inputs.
+from cohort.frames import frame
 from cohort.outputs import table_notes, write_csv
 from cohort.responders import (
+    STABILITY_COLUMNS,
     classify_all,
     composites,
     population_note,
@@ -50,19 +50,14 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
         ),
     )
     follow_ups = config.occasion_names[1:]
-    stable = (
-        stability(classified, follow_ups[0], follow_ups[-1], handling)
-        if len(follow_ups) > 1
-        else pd.DataFrame()
-    )
-    write_csv(
-        stable,
-        out["stability"],
-        table_notes(
-            config.synthetic,
-            f"Patients in the responder population at both occasions; {cni_note}; exact McNemar test.",
-        ),
-    )
+    if len(follow_ups) > 1:
+        stable = stability(classified, follow_ups[0], follow_ups[-1], handling)
+        note = f"Patients in the responder population at both occasions; {cni_note}; exact McNemar test."
+    else:  # the table is written, with its header, and says why it is empty
+        stable = frame([], STABILITY_COLUMNS)
+        note = "Not estimable: the study has one follow-up occasion; stability compares two."
+        log.info("responder stability skipped: %s", note)
+    write_csv(stable, out["stability"], table_notes(config.synthetic, note))
     subgroups = subgroup_rates(analysis, classified, settings["subgroups"], handling, level)
     write_csv(
         subgroups,
@@ -72,12 +67,18 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
             f"Available cases within each level; {level:.0%} Wilson CI; {cni_note}.",
         ),
     )
+    published = settings["responders"].get("paper", {})
     paper = config.study.paper or "not named (config study.paper)"
     source = settings["responders"].get("paper_source", "config responders.paper")
     write_csv(
-        versus_paper(rates, settings["responders"].get("paper", {}), config.outcome_labels),
+        versus_paper(rates, published, config.outcome_labels),
         out["vs_paper"],
-        table_notes(config.synthetic, f"paper: {paper}, {source}. this_run: available cases."),
+        table_notes(
+            config.synthetic,
+            f"paper: {paper}, {source}. this_run: available cases."
+            if published
+            else "Empty: the study file gives no published responder rates (responders.paper).",
+        ),
     )
 
 
