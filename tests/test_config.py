@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cohort.config import read_yaml, validate_config
@@ -319,3 +320,22 @@ def test_dictionary_and_check_take_a_study_file(tmp_path):
     result = run_cli("check", "--config", str(study))
     assert result.returncode == 2 and "not valid YAML" in result.stderr and "line" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_identity_numbers_with_any_separator_or_in_a_header_are_caught():
+    """A personnummer with a space, an en dash or no separator, and one used as a column name,
+    stop the run; the message says where, never the value."""
+    from cohort.privacy import find_identifiers
+
+    pnr = "19121212{}1212"  # Skatteverket's test number 121212-1212
+    values = [pnr.format(sep)[2:] for sep in (" ", "\u2013", "")]
+    raw = {
+        "patients": pd.DataFrame(
+            {"source_row": [2, 3, 4], "patient_id": ["a", "b", "c"], "note": values}
+        ),
+        "assessments": pd.DataFrame({"source_row": [], "patient_id": [], pnr.format("-"): []}),
+    }
+    found = find_identifiers(raw, {"patients": "p.csv", "assessments": "a.csv"})
+    assert len(found) == 4
+    assert "a.csv line 1 (header), column 2: Swedish personal identity number" in found
+    assert not any("1212" in f for f in found)

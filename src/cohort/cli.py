@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "lint", help="snakemake --lint, failing only on remarks other than the documented ones"
     )
+    init = sub.add_parser(
+        "init-study",
+        help="draft a study file and a data contract from an extract's files (TODO marks)",
+    )
+    init.add_argument("--extract", type=Path, required=True, help="folder with the raw files")
+    init.add_argument(
+        "--name", required=True, help="the study's name (lower case, e.g. clinic2024)"
+    )
+    init.add_argument("--out-dir", type=Path, default=Path("config/studies"))
     check = sub.add_parser(
         "check",
         help="check a study file, its contract and its extract as snakemake would, before a run",
@@ -119,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "init-study":
+            from cohort.scaffold import init_study
+
+            study, contract = init_study(args.extract, args.name, args.out_dir)
+            print(
+                f"wrote {study} and {contract}: fill in every TODO (and check the contract's "
+                f"types, ranges and missing codes), then\n  python -m cohort check --config {study}"
+                f"\n  snakemake --configfile {study}"
+            )
+            return 0
         if args.command == "config-docs":
             return config_docs(Path.cwd(), args.check)
         if args.command == "lint":

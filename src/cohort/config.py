@@ -148,7 +148,19 @@ def study_file_problems(path: str | Path, study: Any) -> list[str]:
             f"{path}: uses YTE templating (__use_yte__), which runs code when Snakemake loads the "
             "file; cohort refuses templated study files: write the values out"
         ]
+    todo = todo_keys(study)
+    if todo:
+        return [f"{path}: fill in the TODO of {', '.join(todo)}"]
     return []
+
+
+def todo_keys(value: Any, path: str = "") -> list[str]:
+    """The keys whose value is still TODO (a draft of `cohort init-study`), in file order."""
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in todo_keys(v, f"{path}.{key}".lstrip("."))]
+    if isinstance(value, list):
+        return [k for i, v in enumerate(value) for k in todo_keys(v, f"{path}[{i}]")]
+    return [path] if isinstance(value, str) and value.strip().upper().startswith("TODO") else []
 
 
 def load_study(path: str | Path, default: str | Path = DEFAULT_CONFIG) -> dict[str, Any]:

@@ -142,6 +142,9 @@ def patient_table(
         out["n_categories"] = received.sum(axis=1)
 
     status = pd.Series(ANALYSIS_SET, index=out.index, dtype=object)
+    if "included" not in out:  # an extract of treated patients only: all are in the cohort
+        log.info("no 'included' column: every patient of the extract counts as included")
+        out["included"] = pd.Series("yes", index=out.index, dtype="string")
     included = out["included"].astype(str)
     status[out[f"assessed_{baseline}"].eq(False)] = NO_START
     if sessions is not None:

@@ -11,7 +11,10 @@ import pandas as pd
 
 from cohort.errors import CohortError
 
-PERSONNUMMER = re.compile(r"(?<![\d])(\d{2})?(\d{2})(\d{2})(\d{2})[-+]?(\d{4})(?![\d])")
+# Separator: none, -, +, a space or a dash of any kind (en dash from word processors).
+PERSONNUMMER = re.compile(
+    r"(?<![\d])(\d{2})?(\d{2})(\d{2})(\d{2})[-+\s\u2010-\u2015\u2212]?(\d{4})(?![\d])"
+)
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 PHONE = re.compile(r"(?<![\d\w])(?:\+46|0046|0)[\s-]?\d{1,3}(?:[\s-]?\d{2,3}){2,3}(?![\d])")
 DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}[/.]\d{2}[/.]\d{4}|\d{2}:\d{2}(:\d{2})?")
@@ -64,9 +67,12 @@ def find_identifiers(raw: dict[str, pd.DataFrame], files: dict[str, str]) -> lis
     address'. Each column is scanned on its distinct values."""
     found = []
     for name, df in raw.items():
-        for column in df.columns:
+        for position, column in enumerate(df.columns):
             if column == "source_row":
                 continue
+            kind = identifier_kind(str(column))
+            if kind:  # a header is no place for one either (a pivoted extract)
+                found.append(f"{files.get(name, name)} line 1 (header), column {position}: {kind}")
             kinds = {value: identifier_kind(value) for value in candidates(df[column])}
             hits = {value: kind for value, kind in kinds.items() if kind}
             if not hits:

@@ -1,0 +1,173 @@
+"""A new user's own extract, run by following the README alone: `init-study`, fill in the TODOs,
+`check`, `snakemake`. The extract is what public cohorts look like and the default study is not:
+two occasions, a 0-48 sum score of twelve 0-4 items with 9 as missing code, an EQ VAS with 999
+as missing, age in bands, no dates, no session data."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from cohort.outputs import read_csv, read_notes
+
+from .conftest import ROOT, workflow_copy
+
+ITEMS = [f"q{i:02d}" for i in range(1, 13)]
+
+
+def registry_extract(folder: Path, n: int = 90, seed: int = 3) -> Path:
+    """Patients with sex and an age band; assessments at baseline and follow-up (a quarter lost)
+    of twelve 0-4 items (5% coded 9 = not answered) and an EQ VAS (3% coded 999)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    ids = [f"R{i:04d}" for i in range(n)]
+    pd.DataFrame(
+        {
+            "patient_id": ids,
+            "sex": rng.choice(["F", "M"], n),
+            "age_band": rng.choice(["18-39", "40-64", "65+"], n),
+        }
+    ).to_csv(folder / "patients.csv", index=False)
+    rows = []
+    level = rng.normal(2.2, 0.6, n)
+    for occasion, shift in (("baseline", 0.0), ("followup", -0.5)):
+        for i, pid in enumerate(ids):
+            if occasion == "followup" and rng.random() < 0.25:
+                continue
+            items = np.clip(np.round(level[i] + shift + rng.normal(0, 0.7, 12)), 0, 4).astype(int)
+            answers = np.where(rng.random(12) < 0.05, 9, items)
+            vas = int(np.clip(60 - 8 * (level[i] + shift) + rng.normal(0, 12), 0, 100))
+            rows.append(
+                {
+                    "patient_id": pid,
+                    "occasion": occasion,
+                    **dict(zip(ITEMS, answers.tolist(), strict=True)),
+                    "eqvas": 999 if rng.random() < 0.03 else vas,
+                }
+            )
+    pd.DataFrame(rows).to_csv(folder / "assessments.csv", index=False)
+    return folder
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's "Running on a real extract" block, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Running on a real extract", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line for line in block.splitlines() if line.startswith(".venv/bin/")]
+
+
+def run(command: str, work: Path, extract: Path) -> subprocess.CompletedProcess:
+    """One README command with this interpreter's environment and the test's extract."""
+    args = shlex.split(command.replace("/secure/extract", str(extract)))
+    tool = Path(sys.executable).parent / Path(args[0]).name
+    args = [sys.executable, *args[1:]] if args[0].endswith("/python") else [str(tool), *args[1:]]
+    if Path(args[0]).name == "snakemake":
+        args[1:1] = ["--cores", "2", "--quiet"]
+    return subprocess.run(args, cwd=work, capture_output=True, text=True, timeout=600)
+
+
+def fill_in(study_path: Path) -> None:
+    """What the user writes where the draft says TODO (and m = 5 to keep the suite quick)."""
+    study = yaml.safe_load(study_path.read_text())
+    study["study"]["title"] = "A registry of physiotherapy, 2019-2023"
+    q = study["outcomes"].pop("q")
+    q.update(label="Function score (0-48)", range=[0, 48], better="lower")
+    q["source"]["score"] = "sum"
+    q["mcid"].update(absolute=6, reference="ASSUMPTION: 6 points, for the test")
+    vas = study["outcomes"]["eqvas"]
+    vas.update(label="EQ VAS (0-100)", range=[0, 100], better="higher")
+    vas["mcid"].update(absolute=10, reference="ASSUMPTION: 10 points, for the test")
+    study["outcomes"] = {"function": q, "eqvas": vas}
+    study["models"]["imputation"]["m"] = 5
+    study_path.write_text(yaml.safe_dump(study, sort_keys=False))
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_the_readme_recipe_runs_a_registry_extract(tmp_path):
+    """The README's commands on a registry-like extract: the draft stops naming every TODO;
+    filled in, it checks and runs with no traceback, the codes logged as missing_code, the
+    sum score prorated, and every table has its header (stability says why it is empty)."""
+    work = workflow_copy(tmp_path / "wf")
+    extract = registry_extract(tmp_path / "secure" / "extract")
+    init, check, snakemake = readme_commands()
+    result = run(init, work, extract)
+    assert result.returncode == 0, result.stderr
+    study = work / "config/studies/clinic2024.yaml"
+    contract = (work / "config/studies/clinic2024.contract.yaml").read_text()
+    assert "q01: {type: integer, min: 0, max: 4, missing_codes: [9]}" in contract
+    assert "missing_codes: [999]" in contract
+    result = run(check, work, extract)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "fill in the TODO of study.title, outcomes.q.label" in result.stderr
+    result = run(snakemake, work, extract)  # snakemake says the same, before any rule
+    assert result.returncode != 0 and "fill in the TODO of study.title" in result.stderr
+    assert not (work / "results/clinic2024").exists()
+
+    fill_in(study)
+    result = run(check, work, extract)
+    assert result.returncode == 0, result.stderr
+    result = run(snakemake, work, extract)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    results = work / "results/clinic2024"
+    tables = sorted(p.name for p in (results / "tables").glob("*.csv"))
+    assert "interventions.csv" not in tables and "group_ancova.csv" not in tables
+    for name in tables:  # every table has its header (README: read_csv(..., comment="#"))
+        frame = pd.read_csv(results / "tables" / name, comment="#")
+        assert len(frame.columns) > 1, name
+    stability = results / "tables/responder_stability.csv"
+    assert read_csv(stability).empty
+    assert any("one follow-up occasion" in n for n in read_notes(stability))
+    rates = read_csv(results / "tables/responders.csv")
+    assert set(rates["outcome"]) >= {"function", "eqvas"}
+    flow = read_csv(results / "tables/flow.csv").set_index("key")
+    assert int(flow.loc["analysis_set", "n"]) == 90
+    log = pd.read_csv(work / "data/processed/clinic2024/cleaning_log.csv", dtype=str)
+    codes = log[log["rule"] == "missing_code"]
+    assert set(codes["column"]) >= {"q01", "eqvas"} and "out_of_range" not in set(log["rule"])
+    assert "no_assessment_dates" in set(log["rule"])
+    clean_log = (work / "logs/clinic2024/clean.log").read_text()
+    assert "sum prorated" in clean_log
+    summary = (results / "summary.md").read_text()
+    assert "Trulsson" not in summary and "A registry of physiotherapy" in summary
+    vs_paper = read_notes(results / "tables/responders_vs_paper.csv")
+    assert any("no published responder rates" in n for n in vs_paper)
+
+
+def test_the_contract_draft_writes_no_identifier_and_proposes_missing_codes(tmp_path):
+    """A column of identity numbers is drafted as text with no value written; a value far above
+    the rest (99 among 0-10) is proposed as a missing-value code; few distinct texts make a
+    category; a study name that is not an identifier is refused with a message."""
+    from cohort.errors import CohortError
+    from cohort.scaffold import draft_study
+
+    extract = tmp_path / "x"
+    extract.mkdir()
+    pd.DataFrame(
+        {
+            "patient_id": ["a", "b", "c", "d"],
+            "pnr": ["121212-1212", "19121212-1212", "121212 1212", "1212121212"],
+            "arm": ["control", "active", "active", "control"],
+        }
+    ).to_csv(extract / "patients.csv", index=False)
+    pd.DataFrame(
+        {"patient_id": ["a", "b", "c", "d"], "occasion": ["t0"] * 4, "nprs": [3, 10, 99, 0]}
+    ).to_csv(extract / "assessments.csv", index=False)
+    study, contract = draft_study(extract, "trial", "c.yaml")
+    pnr_line = next(line for line in contract.splitlines() if "pnr:" in line)
+    assert "{type: text}" in pnr_line and "1212" not in pnr_line and "identifiers" in pnr_line
+    assert "nprs: {type: integer, min: 0, max: 10, missing_codes: [99]}" in contract
+    assert "arm: {type: category, codes: ['active', 'control']}" in contract
+    assert "subgroups: [arm]" in study and "  - {name: t0, label: t0}" in study
+    with pytest.raises(CohortError, match="lower-case"):
+        draft_study(extract, "My Study", "c.yaml")
