@@ -80,6 +80,44 @@ def test_xlsx_extract(tmp_path, contract, config, codebook):
     assert patients["analysis_set"].sum() == 6
 
 
+def test_every_sheet_of_a_workbook_is_accounted_for(tmp_path, contract, config, codebook):
+    """A second sheet holding data stops the run naming the sheets (the issue: 366 rows of a
+    second sheet silently ignored); with the sheet declared in the contract, that one is read;
+    a formula cell without a stored result is logged, not silently blank."""
+    import dataclasses
+
+    import openpyxl
+
+    extract = base_extract(tmp_path, contract, codebook)
+    (tmp_path / "patients.csv").unlink()
+    book = openpyxl.Workbook()
+    first = book.active
+    first.title = "2019"
+    first.append(list(extract.patients.columns))
+    for row in extract.patients.itertuples(index=False):
+        first.append(list(row))
+    second = book.create_sheet("2020")
+    second.append(list(extract.patients.columns))
+    second.append(list(extract.patients.iloc[0]))
+    first["I3"] = "=1+1"  # openpyxl stores no result: what another program's export may do
+    book.save(tmp_path / "patients.xlsx")
+    with pytest.raises(ContractError) as info:
+        check_extract(tmp_path, contract)
+    assert "2 sheets hold data (2019, 2020)" in str(info.value) and "sheet:" in str(info.value)
+    declared = dataclasses.replace(
+        contract,
+        tables={
+            **contract.tables,
+            "patients": dataclasses.replace(contract.table("patients"), sheet="2019"),
+        },
+    )
+    _, cleaned, patients = run_clean(tmp_path, declared, config, codebook)
+    assert len(patients) == len(extract.patients)
+    note = cleaned.log[cleaned.log["rule"] == "formula_without_value"]
+    column = extract.patients.columns[8]
+    assert list(note["column"]) == [column] and "sheet row 3" in note["detail"].iat[0]
+
+
 def test_extra_and_reordered_columns(tmp_path, contract, config, codebook):
     extract = base_extract(tmp_path, contract, codebook)
     p = extract.patients
@@ -311,3 +349,41 @@ def test_generated_corruption_of_a_real_extract_is_handled(
         derive(cleaned.tables, config, list(codebook))
     except CohortError:
         pass
+
+
+def test_file_lines_are_reported_after_multi_line_quoted_fields(tmp_path):
+    """A quoted field with line breaks: each record's source_row is the line it starts on."""
+    from cohort.cleaning import read_raw_table
+
+    path = tmp_path / "t.csv"
+    path.write_text(
+        'patient_id,note,x\nA,"line one\nline two",1\nB,plain,2\nC,"x\ny\nz",3\nD,d,4\n'
+    )
+    assert read_raw_table(path)["source_row"].tolist() == [2, 4, 5, 8]
+
+
+def test_utf16_is_read_as_utf16_and_nul_bytes_stop(tmp_path):
+    from cohort.cleaning import read_raw_table
+
+    path = tmp_path / "t.csv"
+    path.write_bytes("patient_id,namn\nA,Åsa\n".encode("utf-16"))
+    assert read_raw_table(path)["namn"].tolist() == ["Åsa"]
+    path.write_bytes("patient_id,x\nA,1\n".encode("utf-16-le"))  # no byte-order mark
+    with pytest.raises(ContractError, match="NUL bytes"):
+        read_raw_table(path)
+
+
+def test_a_file_without_a_header_row_is_refused_without_showing_its_first_row(
+    tmp_path, contract, codebook
+):
+    """The first line is data (an identity number in it): the message names the file and the
+    missing columns, and shows none of the first line's values."""
+    extract = base_extract(tmp_path, contract, codebook)
+    lines = extract.patients.to_csv(index=False, header=False).splitlines()
+    lines[0] = "121212-1212," + lines[0].split(",", 1)[1]
+    (tmp_path / "patients.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ContractError) as info:
+        check_extract(tmp_path, contract)
+    message = str(info.value)
+    assert "patients.csv: required column(s) missing" in message
+    assert "without a header row" in message and "1212" not in message

@@ -346,3 +346,30 @@ def test_an_extract_without_assessment_dates_is_cleaned_with_a_note(tmp_path):
     note = cleaned.log[cleaned.log["rule"] == "no_assessment_dates"]
     assert len(note) == 1 and note["action"].iat[0] == "not_checked"
     assert len(cleaned.tables["assessments"]) == 2
+
+
+def test_implausible_dates_are_set_missing_by_the_configured_range(tmp_path, contract, config):
+    """With cleaning.date_range 2000-2030 (config.yaml), a session in 2099 or 1900 is set
+    missing and logged as out_of_range, naming the range; the row is kept."""
+    import copy
+
+    raw = {
+        "patients": pd.DataFrame(
+            {"source_row": [2], "patient_id": ["A"], "sex": ["F"], "age": ["40"], "included": ["yes"]}
+        ),
+        "sessions": pd.DataFrame(
+            {"source_row": [2, 3, 4], "patient_id": ["A"] * 3,
+             "session_date": ["2016-03-01", "2099-03-01", "1900-01-01"], "interventions": ["1"] * 3}
+        ),
+        "assessments": pd.DataFrame(
+            {"source_row": [2], "patient_id": ["A"], "occasion": ["start"], "assessed_on": ["2016-02-01"]}
+        ),
+    }  # fmt: skip
+    cleaned = clean(raw, contract, config)
+    out = cleaned.log[cleaned.log["rule"] == "out_of_range"]
+    assert sorted(out["value"]) == ["1900-01-01", "2099-03-01"]
+    assert "dates from 2000-01-01 to 2030-12-31" in out["detail"].iat[0]
+    assert cleaned.tables["sessions"]["session_date"].notna().sum() == 1
+    wide = copy.deepcopy(config)
+    wide["cleaning"]["date_range"] = ["1900-01-01", "2100-12-31"]
+    assert (clean(raw, contract, wide).log["rule"] != "out_of_range").all()

@@ -12,8 +12,10 @@ rows hold a few thousand distinct dates), so cleaning stays linear and fast.
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -146,10 +148,23 @@ def find_table_file(extract_dir: str | Path, name: str) -> Path | None:
 
 
 def _decode(data: bytes, path: Path) -> str:
-    """UTF-8 (with or without BOM); else Windows-1252, the Swedish Excel default, with a warning."""
+    """UTF-8 (with or without BOM); UTF-16 with its BOM (Excel's "Unicode text"), with a warning;
+    else Windows-1252, the Swedish Excel default, with a warning. NUL bytes without a BOM: not
+    a text file."""
     if not data.strip():
         raise ContractError(
             f"{path}: the file is empty; expected a header line with the column names."
+        )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        log.warning("%s: UTF-16 text; read as such. Save as UTF-8 to silence.", path)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ContractError(f"{path}: starts as UTF-16 but cannot be decoded as it") from None
+    if b"\x00" in data[:4096]:
+        raise ContractError(
+            f"{path}: holds NUL bytes: UTF-16 without a byte-order mark, or not a text file. "
+            "Save it as CSV UTF-8."
         )
     try:
         return data.decode("utf-8-sig")
@@ -165,12 +180,65 @@ def _separator(header: str) -> str:
     return max([",", ";", "\t"], key=header.count)
 
 
-def read_raw_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
-    """Read one raw file as text (blank = ""), with `source_row` = line in the file."""
+def workbook_sheet(path: Path, sheet: str | None) -> tuple[str, list[tuple[int, str]]]:
+    """The sheet of a workbook to read, and its formula cells without a cached value (row,
+    column letter): Excel stores a formula's last result, a file written by another program
+    may not, and such a cell would read as blank. Every sheet is accounted for: with no sheet
+    declared, exactly one may hold data."""
+    import openpyxl  # only .xlsx extracts need it
+
+    try:
+        values = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        holding = [
+            ws.title
+            for ws in values.worksheets
+            if any(v not in (None, "") for row in ws.iter_rows(values_only=True) for v in row)
+        ]
+        names = values.sheetnames
+        if sheet is None and len(holding) > 1:
+            raise ContractError(
+                f"{path}: {len(holding)} sheets hold data ({', '.join(holding)}); declare the one "
+                "to read as the table's `sheet:` in the contract (the others are not read)"
+            )
+        if sheet is not None and sheet not in names:
+            raise ContractError(
+                f"{path}: no sheet {sheet!r} (the contract's `sheet:`); sheets: {', '.join(names)}"
+            )
+        chosen = sheet or (holding[0] if holding else names[0])
+        cached = values[chosen]
+        formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)[chosen]
+        uncached = [
+            (cell.row, cell.column_letter)
+            for row, cached_row in zip(formulas.iter_rows(), cached.iter_rows(), strict=False)
+            for cell, value in zip(row, cached_row, strict=False)
+            if cell.data_type == "f" and value.value is None
+        ]
+    except ContractError:
+        raise
+    except Exception as exc:  # openpyxl raises many types for a damaged workbook
+        raise ContractError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
+    return chosen, uncached
+
+
+def read_raw_table(
+    path: str | Path, nrows: int | None = None, sheet: str | None = None
+) -> pd.DataFrame:
+    """Read one raw file as text (blank = ""), with `source_row` = line in the file (the sheet
+    row of a workbook); a workbook's formula cells without a value are listed in
+    `df.attrs["formulas_without_value"]` as (row, column name) for the cleaning log."""
     path = Path(path)
+    uncached: list[tuple[int, str]] = []
     if path.suffix.lower() == ".xlsx":
+        chosen, uncached = workbook_sheet(path, sheet)
         try:
-            df = pd.read_excel(path, dtype=str, keep_default_na=False, na_filter=False, nrows=nrows)
+            df = pd.read_excel(
+                path,
+                sheet_name=chosen,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                nrows=nrows,
+            )
         except Exception as exc:  # openpyxl raises many types for a damaged workbook
             raise ContractError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
     else:
@@ -193,18 +261,60 @@ def read_raw_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
             ) from None
     df.columns = [str(c).strip().lower() for c in df.columns]
     df = df.astype(str)
-    df.insert(0, "source_row", np.arange(len(df), dtype=np.int64) + 2)
+    if path.suffix.lower() != ".xlsx" and '"' in text:
+        lines = _record_lines(text, sep, len(df))  # quoted line breaks shift the file lines
+    else:
+        lines = np.arange(len(df), dtype=np.int64) + 2
+    df.insert(0, "source_row", lines)
+    if uncached:
+        from openpyxl.utils import column_index_from_string
+
+        names = list(df.columns)
+        df.attrs["formulas_without_value"] = [
+            (row, names[column_index_from_string(letter)])  # names[0] is source_row
+            for row, letter in uncached
+            if row > 1 and column_index_from_string(letter) < len(names)
+        ]
     return df
 
 
-def read_header(path: str | Path) -> list[str]:
+def _record_lines(text: str, sep: str, n_records: int) -> np.ndarray:
+    """The file line each record starts on (header = line 1): a quoted field may hold line
+    breaks, and then record k is not on line k + 1. Blank lines count as records, as pandas
+    reads them here (skip_blank_lines=False)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    next(reader, None)
+    starts, previous_end = [], reader.line_num
+    for _ in reader:
+        starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    if len(starts) != n_records:  # a disagreement between the two parsers: fall back
+        return np.arange(n_records, dtype=np.int64) + 2
+    return np.asarray(starts, dtype=np.int64)
+
+
+def read_header(path: str | Path, sheet: str | None = None) -> list[str]:
     """Column names of a raw file, read from its first line (or sheet row) only."""
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
-        return [c for c in read_raw_table(path, nrows=0).columns if c != "source_row"]
+        return [c for c in read_raw_table(path, 0, sheet).columns if c != "source_row"]
     with path.open("rb") as handle:
         header = _decode(handle.readline(), path).rstrip("\r\n")
     return [c.strip().strip('"').strip().lower() for c in header.split(_separator(header))]
+
+
+COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_ .()/-]{0,63}")
+
+
+def _found(columns: list[str]) -> str:
+    """The columns found, when they read as column names; else (a file without a header row,
+    whose first line is data) their number only: a message never shows a value."""
+    if all(COLUMN_NAME.fullmatch(c) for c in columns):
+        return f"Found: {', '.join(columns)}."
+    return (
+        f"Its first line ({len(columns)} fields) does not read as column names: a file without "
+        "a header row? (its values are not shown)."
+    )
 
 
 def check_extract(extract_dir: str | Path, contract: Contract) -> dict[str, Path]:
@@ -226,7 +336,7 @@ def check_extract(extract_dir: str | Path, contract: Contract) -> dict[str, Path
                 )
             continue
         try:
-            columns = read_header(path)
+            columns = read_header(path, table.sheet)
         except ContractError as exc:
             problems.append(str(exc))
             continue
@@ -234,7 +344,7 @@ def check_extract(extract_dir: str | Path, contract: Contract) -> dict[str, Path
         if missing:
             problems.append(
                 f"{path}: required column(s) missing: {', '.join(missing)}. "
-                f"Found: {', '.join(columns)}. Rename or add the columns (see data/raw/README.md)."
+                f"{_found(columns)} Rename or add the columns (see data/raw/README.md)."
             )
         files[name] = path
     if problems:
@@ -247,7 +357,8 @@ def check_extract(extract_dir: str | Path, contract: Contract) -> dict[str, Path
 def read_extract(extract_dir: str | Path, contract: Contract) -> dict[str, pd.DataFrame]:
     """Read every table of the contract; stop with one message on any file-level fault."""
     return {
-        name: read_raw_table(path) for name, path in check_extract(extract_dir, contract).items()
+        name: read_raw_table(path, sheet=contract.table(name).sheet)
+        for name, path in check_extract(extract_dir, contract).items()
     }
 
 
@@ -310,7 +421,9 @@ EXCEL_EPOCH = datetime(1899, 12, 30)  # day 0 of Excel's 1900 date system (Windo
 EXCEL_SERIAL = "excel_serial"  # date format token: a whole number of days since EXCEL_EPOCH
 
 
-def _parse_one_date(text: str, formats: list[str]) -> tuple[datetime | None, str, str]:
+def _parse_one_date(
+    text: str, formats: list[str], date_range: tuple[datetime, datetime] = DATE_RANGE
+) -> tuple[datetime | None, str, str]:
     """(date, fault, format used) for one text; the first format that reads it wins."""
     if text == MISSING:
         return None, "", ""
@@ -324,19 +437,25 @@ def _parse_one_date(text: str, formats: list[str]) -> tuple[datetime | None, str
                 value = datetime.strptime(text, fmt)
             except ValueError:
                 continue
-        in_range = DATE_RANGE[0] <= value <= DATE_RANGE[1]
+        in_range = date_range[0] <= value <= date_range[1]
         return (value, "", fmt) if in_range else (None, "out_of_range", fmt)
     return None, "unparseable_date", ""
 
 
 def _parse_date(
-    s: pd.Series, col: Column, name: str, rows: pd.DataFrame, clog: CleaningLog, formats: list[str]
+    s: pd.Series,
+    col: Column,
+    name: str,
+    rows: pd.DataFrame,
+    clog: CleaningLog,
+    formats: list[str],
+    date_range: tuple[datetime, datetime] = DATE_RANGE,
 ) -> pd.Series:
     parsed = _on_uniques(
         s,
-        lambda u: np.array([_parse_one_date(v, formats) for v in u], dtype=object).reshape(
-            len(u), 3
-        ),
+        lambda u: np.array(
+            [_parse_one_date(v, formats, date_range) for v in u], dtype=object
+        ).reshape(len(u), 3),
     )
     values = pd.Series(
         pd.to_datetime(pd.Series(parsed[:, 0], dtype=object)).to_numpy(), index=s.index
@@ -383,7 +502,8 @@ def _parse_date(
         col.name,
         s,
         "out_of_range",
-        detail=f"dates from {DATE_RANGE[0]:%Y-%m-%d} to {DATE_RANGE[1]:%Y-%m-%d}",
+        detail=f"dates from {date_range[0]:%Y-%m-%d} to {date_range[1]:%Y-%m-%d} "
+        "(config cleaning.date_range)",
     )
     return values
 
@@ -495,11 +615,24 @@ def _blank_missing_codes(
 
 
 def clean_table(
-    raw: pd.DataFrame, table: Table, clog: CleaningLog, date_formats: list[str]
+    raw: pd.DataFrame,
+    table: Table,
+    clog: CleaningLog,
+    date_formats: list[str],
+    date_range: tuple[datetime, datetime] = DATE_RANGE,
 ) -> pd.DataFrame:
     """Normalize, de-duplicate and type one raw table; every action goes to `clog`."""
     name = table.name
     df = raw.copy()
+    for row, column in raw.attrs.get("formulas_without_value", []):
+        clog.add_note(
+            name,
+            column,
+            "formula_without_value",
+            "set_missing",
+            f"sheet row {row}: a formula cell without a stored result reads as blank; "
+            "open and save the workbook in Excel to store it",
+        )
     for extra in [c for c in df.columns if c != "source_row" and c not in table.columns]:
         clog.add_note(name, extra, "unknown_column", "column_ignored", "not in the data contract")
         df = df.drop(columns=extra)
@@ -565,7 +698,7 @@ def clean_table(
         if col.type in ("integer", "number"):
             out[col.name] = _parse_number(s, col, name, ids, clog)
         elif col.type == "date":
-            out[col.name] = _parse_date(s, col, name, ids, clog, date_formats)
+            out[col.name] = _parse_date(s, col, name, ids, clog, date_formats, date_range)
         elif col.type == "category":
             out[col.name] = _parse_category(s, col, name, ids, clog)
         elif col.type == "code_list":
@@ -748,8 +881,10 @@ def clean_extract(
     with config `cleaning`; `occasions` in time order."""
     clog = CleaningLog()
     formats = list(settings.date_formats)
+    date_range = tuple(datetime.strptime(d, "%Y-%m-%d") for d in settings.date_range)
     tables = {
-        name: clean_table(df, contract.table(name), clog, formats) for name, df in raw.items()
+        name: clean_table(df, contract.table(name), clog, formats, date_range)
+        for name, df in raw.items()
     }
     known = tables["patients"]["patient_id"]
     for name, table in contract.tables.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,12 @@ def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
                     f"config key 'responders.paper.{occasion}.{outcome}': outcome '{outcome}' is "
                     "referenced but not declared under 'outcomes'"
                 )
+    first, last = config["cleaning"].get("date_range", ["1900-01-01", "2100-12-31"])
+    try:
+        if not datetime.strptime(first, "%Y-%m-%d") < datetime.strptime(last, "%Y-%m-%d"):
+            problems.append("config key 'cleaning.date_range': the first date must come first")
+    except ValueError:
+        problems.append(f"config key 'cleaning.date_range': {first} or {last} is not a date")
     lmm = config["models"].get("lmm", {})
     if config.get("cluster") and (
         lmm.get("df") == "kenward_roger" or lmm.get("covariance") == "observed_information"

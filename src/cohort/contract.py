@@ -44,6 +44,7 @@ class Table:
     required: bool
     key: tuple[str, ...]
     columns: dict[str, Column] = field(default_factory=dict)
+    sheet: str | None = None  # the sheet of an .xlsx file to read (needed when several hold data)
 
     @property
     def required_columns(self) -> list[str]:
@@ -128,6 +129,7 @@ def load_contract(path: str | Path, config: dict[str, Any]) -> Contract:
             required=bool(spec.get("required", True)),
             key=tuple(spec.get("key", [])),
             columns=columns,
+            sheet=spec.get("sheet"),
         )
     for needed in ("patients", "assessments"):
         if needed not in tables:

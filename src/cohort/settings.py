@@ -122,11 +122,13 @@ def outcomes_from_config(outcomes: Mapping[str, Mapping[str, Any]]) -> dict[str,
 @dataclass(frozen=True)
 class CleaningSettings:
     """Config `cleaning`: accepted date formats, whether assessment dates must follow the
-    occasions' order, whether identifier-like columns are allowed through."""
+    occasions' order, whether identifier-like columns are allowed through, and the range of
+    plausible dates."""
 
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
     check_occasion_order: bool = True
     allow_identifiers: bool = False
+    date_range: tuple[str, str] = ("1900-01-01", "2100-12-31")
 
     @classmethod
     def from_config(cls, cleaning: Mapping[str, Any]) -> CleaningSettings:
@@ -134,6 +136,7 @@ class CleaningSettings:
             tuple(cleaning["date_formats"]),
             bool(cleaning["check_occasion_order"]),
             bool(cleaning["allow_identifiers"]),
+            tuple(str(d) for d in cleaning.get("date_range", cls.date_range)),
         )
 
 
