@@ -12,7 +12,7 @@ from cohort.config import (
 )
 from cohort.errors import CohortError, ConfigError
 from cohort.cleaning import check_extract, find_table_file
-from cohort.contract import load_contract
+from cohort.contract import extract_problems, load_contract
 from cohort.provenance import imported_modules
 
 
@@ -41,12 +41,13 @@ try:
         raise ConfigError(_problem)
     # File-level faults of the extract (missing file or column) stop the run before any rule.
     CONTRACT = load_contract(config["extract"]["contract"], config)
-    check_extract(config["extract"]["dir"], CONTRACT)
+    EXTRACT_FILES = check_extract(config["extract"]["dir"], CONTRACT)
+    extract_problems(config, CONTRACT, EXTRACT_FILES)
 except CohortError as exc:
     _stop(exc)
 
 # Stages that need what not every study has: session data, a between-group comparison.
-HAS_SESSIONS = "sessions" in CONTRACT.tables and "interventions" in config
+HAS_SESSIONS = "sessions" in EXTRACT_FILES and "interventions" in config
 HAS_COMPARISON = "comparison" in config
 if not HAS_SESSIONS:
     print(

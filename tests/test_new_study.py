@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from cohort.outputs import read_csv, read_notes
 
@@ -171,3 +173,77 @@ def test_the_contract_draft_writes_no_identifier_and_proposes_missing_codes(tmp_
     assert "subgroups: [arm]" in study and "  - {name: t0, label: t0}" in study
     with pytest.raises(CohortError, match="lower-case"):
         draft_study(extract, "My Study", "c.yaml")
+
+
+QUICK = "models:\n  imputation: {m: 5, max_imputed_records: 5000000, iterations: 5, donors: 5, seed: 1, jobs: 2}\n"
+# What a generated extract loses, and what the run must then do: finish (every analysis that
+# cannot run says why in its table), or stop before any rule with one message saying this.
+DROPS = {
+    "nothing": None,
+    "every follow-up": None,
+    "exclusion reasons": None,
+    "assessment dates": "required column(s) missing: assessed_on",  # the contract requires them
+    "sessions file": "config key 'models.dose'",  # the default study's dose: sessions per patient
+    "bmi column": "config key 'baseline[2].variable'",  # a Table 2 row names it
+}
+
+
+def damaged_extract(folder: Path, contract, codebook, n: int, seed: int, drop: str) -> None:
+    from .conftest import make_extract
+
+    make_extract(folder, contract, codebook, n=n, seed=seed, fault_rate=0)
+    patients = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
+    assessments = pd.read_csv(folder / "assessments.csv", dtype=str, keep_default_na=False)
+    if drop == "assessment dates":
+        assessments = assessments.drop(columns="assessed_on")
+    elif drop == "every follow-up":
+        assessments = assessments[assessments["occasion"] == assessments["occasion"].iat[0]]
+    elif drop == "exclusion reasons":
+        patients = patients.drop(columns="exclusion_reason")
+    elif drop == "sessions file":
+        (folder / "sessions.csv").unlink()
+    elif drop == "bmi column":
+        patients = patients.drop(columns="bmi")
+    patients.to_csv(folder / "patients.csv", index=False)
+    assessments.to_csv(folder / "assessments.csv", index=False)
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+@settings(max_examples=1, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(n=st.integers(2, 40), seed=st.integers(1, 10_000), drop=st.sampled_from(sorted(DROPS)))
+@example(n=25, seed=4, drop="every follow-up")
+@example(n=30, seed=8, drop="sessions file")
+def test_a_damaged_extract_ends_in_results_or_one_message(
+    tmp_path_factory, contract, codebook, n, seed, drop
+):
+    """Generated extracts of 2 to 40 patients with a column or file dropped: the workflow
+    either finishes, every published table with its header and a footer (an analysis that
+    cannot run says why), or stops before any rule with one message naming the key or the
+    file and column; never a traceback."""
+    work = workflow_copy(tmp_path_factory.mktemp("damaged") / "wf")
+    damaged_extract(work / "extract", contract, codebook, n, seed, drop)
+    (work / "study.yaml").write_text(QUICK + "extract: {dir: extract}\n")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", "--quiet",
+         "--configfile", "study.yaml"],
+        cwd=work, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    logs = "".join(p.read_text() for p in (work / "logs").rglob("*.log"))
+    assert "Traceback" not in result.stderr + logs, (drop, result.stderr[-2000:])
+    message = DROPS[drop]
+    if message:
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+        assert result.stderr.count("cohort: ") == 1
+        assert not (work / "results/tables").exists()
+        return
+    assert result.returncode == 0, result.stderr[-3000:]
+    for path in sorted((work / "results/tables").glob("*.csv")):
+        frame = pd.read_csv(path, comment="#")
+        assert len(frame.columns) > 1 and read_notes(path), path.name
+    if drop == "every follow-up":
+        sensitivity = read_csv(work / "results/tables/missing_data_sensitivity.csv")
+        imputed = sensitivity[sensitivity["analysis"] == "multiple imputation"]
+        assert imputed["method"].str.startswith("not estimable").all()
+        predictors = read_csv(work / "results/tables/predictors.csv")
+        assert (predictors["term"] == "(model failed)").all()

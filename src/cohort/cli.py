@@ -83,6 +83,7 @@ def check_study(path: Path, config: dict, contract: Any) -> int:
     folders, the extract's files and columns), with cohort's own YAML reader, which names the
     line of a YAML error (Snakemake's does not)."""
     from cohort.cleaning import check_extract
+    from cohort.contract import extract_problems
 
     problems = output_path_problems(
         config["output"], Path.cwd(), config["output"].get("allow_outside", False)
@@ -90,6 +91,7 @@ def check_study(path: Path, config: dict, contract: Any) -> int:
     if problems:
         raise CohortError("\n  ".join(["invalid configuration:", *problems]))
     files = check_extract(config["extract"]["dir"], contract)
+    extract_problems(config, contract, files)
     print(
         f"{path}: study {config['study']['name']} is ready to run "
         f"({', '.join(str(f) for f in files.values())}); "

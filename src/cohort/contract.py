@@ -155,11 +155,14 @@ KIND_OF_TYPE = {
 }
 
 
-def patient_columns(config: dict[str, Any], contract: Contract) -> dict[str, tuple[str, int]]:
+def patient_columns(
+    config: dict[str, Any], contract: Contract, has_sessions: bool | None = None
+) -> dict[str, tuple[str, int]]:
     """The columns of the derived patient table that config keys may name, with their kind
     (numeric, categorical, boolean, date, text) and number of levels (0 where not categorical).
     Mirrors cohort.derivations.patient_table (a test keeps the two equal): it is known before
-    any rule runs, so that a key naming an absent column stops the run at once."""
+    any rule runs, so that a key naming an absent column stops the run at once. `has_sessions`:
+    whether the extract holds the (optional) sessions file; None = as the contract declares."""
     columns: dict[str, tuple[str, int]] = {}
     for col in contract.table("patients").columns.values():
         levels = len(col.codes) if col.codes else 0
@@ -176,7 +179,9 @@ def patient_columns(config: dict[str, Any], contract: Contract) -> dict[str, tup
             columns[f"{outcome}_{occasion}"] = (NUMERIC, 0)
         if "assessed_on" in contract.table("assessments").columns:
             columns[f"date_{occasion}"] = (DATE, 0)
-    if "sessions" in contract.tables and "interventions" in config:
+    if has_sessions is None:
+        has_sessions = "sessions" in contract.tables
+    if has_sessions and "interventions" in config:
         for name in SESSION_COLUMNS:
             columns[name] = (DATE, 0) if name.endswith("_session") else (NUMERIC, 0)
         for code in load_codebook(config["interventions"]["codebook"]):
@@ -204,11 +209,14 @@ def _unknown(key: str, name: str, columns: dict[str, tuple[str, int]], where: st
     return f"config key '{key}': '{name}' is not a column of {where}{hint}"
 
 
-def config_contract_problems(config: dict[str, Any], contract: Contract) -> list[str]:
+def config_contract_problems(
+    config: dict[str, Any], contract: Contract, has_sessions: bool | None = None
+) -> list[str]:
     """Every column a config key names, checked against the contract and the derived patient
     table (patient_columns) before any rule runs: outcome sources, derived inputs, covariates,
     subgroups, model terms, Table 2 rows, comparison and cluster; each exists and has a type
-    the analysis can use. Messages name the key and suggest the closest column names."""
+    the analysis can use. Messages name the key and suggest the closest column names.
+    `has_sessions`: whether the extract holds its optional sessions file (None: as declared)."""
     problems = []
     assessment_cols = contract.table("assessments").columns
     patient_cols = contract.table("patients").columns
@@ -242,7 +250,7 @@ def config_contract_problems(config: dict[str, Any], contract: Contract) -> list
         problems.append(
             "config key 'derived.low_ability_to_reduce_pain.column': not a patients column"
         )
-    columns = patient_columns(config, contract)
+    columns = patient_columns(config, contract, has_sessions)
     where = "the patient table (the contract's patients columns and the derived ones)"
     usable = (NUMERIC, CATEGORICAL, BOOLEAN)
 
@@ -276,7 +284,9 @@ def config_contract_problems(config: dict[str, Any], contract: Contract) -> list
                 f"config key 'models.categories[{i}]': no intervention category '{code}' "
                 + (
                     "in the codebook"
-                    if "sessions" in contract.tables and "interventions" in config
+                    if "sessions" in contract.tables
+                    and "interventions" in config
+                    and has_sessions is not False
                     else "(this study has no session data with intervention categories; set "
                     "models.categories: [])"
                 )
@@ -304,6 +314,15 @@ def config_contract_problems(config: dict[str, Any], contract: Contract) -> list
     if config.get("cluster"):
         check("cluster", config["cluster"], (CATEGORICAL, TEXT, NUMERIC), "")
     return problems
+
+
+def extract_problems(config: dict[str, Any], contract: Contract, files: dict[str, Any]) -> None:
+    """config_contract_problems once the extract's files are known (`files`, from
+    cohort.cleaning.check_extract): a study whose optional sessions file is absent cannot name
+    the columns derived from it."""
+    problems = config_contract_problems(config, contract, has_sessions="sessions" in files)
+    if problems:
+        raise ConfigError("configuration does not fit the extract:\n  " + "\n  ".join(problems))
 
 
 def data_dictionary_markdown(contract: Contract, contract_path: str) -> str:

@@ -51,8 +51,13 @@ def _draw_regression(
     beta = xtx_inv @ gxy
     rss = max(float(gram[target, target] - 2 * beta @ gxy + beta @ gxx @ beta), 0.0)
     sigma2 = rss / rng.chisquare(max(n_obs - len(cols), 1))
-    chol = np.linalg.cholesky(xtx_inv * sigma2 + np.eye(len(beta)) * 1e-12)
-    return beta, beta + chol @ rng.standard_normal(len(beta))
+    covariance = xtx_inv * sigma2
+    try:
+        root = np.linalg.cholesky(covariance + np.eye(len(beta)) * 1e-12)
+    except np.linalg.LinAlgError:  # a few observed rows: rank-deficient, rounding below zero
+        values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
+        root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    return beta, beta + root @ rng.standard_normal(len(beta))
 
 
 def stable_argsort(values: np.ndarray) -> np.ndarray:
@@ -420,13 +425,18 @@ def imputation_columns(terms: ModelTerms, outcomes: list[str], occasions: list[s
     return list(dict.fromkeys([*imputation_variables(terms), *outcome_columns]))
 
 
-def not_imputable(frame: pd.DataFrame) -> dict[str, str]:
-    """Columns MICE cannot impute (missing values, fewer than 2 observed): left missing, with
-    the reason; the analyses of those outcomes say they are not estimable."""
+def not_imputable(frame: pd.DataFrame, donors: int) -> dict[str, str]:
+    """Columns with missing values that MICE should not impute: fewer than 2 x `donors`
+    observed values (predictive mean matching draws each value among the `donors` nearest
+    observed cases; with fewer, the donor pool is most of the sample and the imputations
+    repeat a handful of patients). Left missing, with the reason; the analyses of those
+    outcomes say they are not estimable."""
+    least = max(2, 2 * donors)
     return {
-        c: f"{int(frame[c].notna().sum())} observed value(s): not imputed"
+        c: f"{int(frame[c].notna().sum())} observed value(s), fewer than {least} "
+        f"(2 x the {donors} PMM donors): not imputed"
         for c in frame.columns
-        if frame[c].isna().any() and frame[c].notna().sum() < 2
+        if frame[c].isna().any() and frame[c].notna().sum() < least
     }
 
 
@@ -441,7 +451,7 @@ def impute_part(
     (imputation_columns): the imputed columns in long form (imputation, row, values), and m."""
     frame, levels = imputation_frame(patients, columns)
     m = number_of_imputations(frame, settings)
-    skipped = not_imputable(frame)
+    skipped = not_imputable(frame, settings.donors)
     for column, reason in skipped.items():
         log.warning("multiple imputation: %s: %s", column, reason)
     frame = frame.drop(columns=list(skipped))
@@ -560,7 +570,7 @@ def _analyse_batch(
         (outcome, occasion)
         for outcome in outcomes
         for occasion in occasions[1:]
-        if data[f"{outcome}_{occasion}"].isna().all()
+        if data[[f"{outcome}_{occasions[0]}", f"{outcome}_{occasion}"]].isna().any(axis=None)
     }
     for j in range(len(batch)):
         rows_of_set = slice(j * n, (j + 1) * n)
