@@ -34,8 +34,11 @@ $(DEV): $(STAMP) requirements-dev.lock requirements-notebook.lock
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
+# Two pytest-xdist workers: the workflow tests of a file on one (they share its snakemake runs),
+# the rest spread over both (tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: $(DEV)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 # Exit 0 when only the documented Snakemake lint remarks remain (cohort.lint), 1 on any other.
 lint: $(DEV)

@@ -112,3 +112,13 @@ def pytest_terminal_summary(terminalreporter):
             f"bad-input corpus: {BAD_INPUTS['hand-written']} hand-written and "
             f"{BAD_INPUTS['generated']} generated inputs tried"
         )
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`make test` runs two workers, --dist loadgroup), the workflow tests
+    of one file run on one worker, one after the other: they share that file's session
+    fixtures (a run of the default study, of a small study), computed once per worker, and
+    each snakemake run uses both cores already."""
+    for item in items:
+        if item.get_closest_marker("workflow"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
