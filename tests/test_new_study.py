@@ -142,6 +142,7 @@ def test_the_readme_recipe_runs_a_registry_extract(tmp_path):
     assert "sum prorated" in clean_log
     summary = (results / "summary.md").read_text()
     assert "Trulsson" not in summary and "A registry of physiotherapy" in summary
+    assert "No published responder rates to compare with" in summary
     vs_paper = read_notes(results / "tables/responders_vs_paper.csv")
     assert any("no published responder rates" in n for n in vs_paper)
 
@@ -247,3 +248,18 @@ def test_a_damaged_extract_ends_in_results_or_one_message(
         assert imputed["method"].str.startswith("not estimable").all()
         predictors = read_csv(work / "results/tables/predictors.csv")
         assert (predictors["term"] == "(model failed)").all()
+
+
+def test_a_dated_extract_gets_a_date_range_to_fill_in(tmp_path, contract, codebook):
+    """The default extract has dates: the draft asks for cleaning.date_range, giving the years
+    found; its check names the TODOs, among them the date range."""
+    from cohort.config import todo_keys
+    from cohort.scaffold import draft_study
+
+    from .conftest import make_extract
+
+    extract = make_extract(tmp_path / "x", contract, codebook, n=30, seed=2, fault_rate=0)
+    study, _ = draft_study(extract, "dated", "c.yaml")
+    assert "date_range: [TODO, TODO]" in study and "The dates found run from 20" in study
+    keys = todo_keys(yaml.safe_load(study))
+    assert "cleaning.date_range[0]" in keys and "study.title" in keys

@@ -237,8 +237,31 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         "baseline:",
         *baseline,
         "# comparison: {variable: <patients column>, reference: <its reference group>}  # a trial arm",
+        *_date_range_draft(tables, described),
     ]
     return "\n".join(study) + "\n", "\n".join(contract) + "\n"
+
+
+def _date_range_draft(
+    tables: dict[str, pd.DataFrame], described: dict[str, dict[str, str]]
+) -> list[str]:
+    """With date columns, a cleaning.date_range to fill in (the default, 2000-2030, is the
+    default study's), the years found given as a hint."""
+    years = [
+        pd.to_datetime(tables[t][c], format="%Y-%m-%d", errors="coerce").dt.year
+        for t, columns in described.items()
+        for c, entry in columns.items()
+        if "type: date" in entry
+    ]
+    found = pd.concat(years).dropna() if years else pd.Series(dtype=float)
+    if found.empty:
+        return []
+    return [
+        "cleaning:",
+        f"  # The dates found run from {int(found.min())} to {int(found.max())}: give the first and last",
+        "  # plausible date (YYYY-MM-DD); a date outside is set missing and logged.",
+        f"  date_range: [{TODO}, {TODO}]",
+    ]
 
 
 def init_study(extract_dir: Path, name: str, out_dir: Path) -> tuple[Path, Path]:

@@ -74,8 +74,14 @@ def summary_markdown(
     lines += [
         "## Headline: clinically important improvement, paper vs this run",
         "",
-        "| outcome | occasion | paper | this run, % [95% CI] (responders/n) | rule |",
-        "|---|---|---|---|---|",
+        *(
+            ["No published responder rates to compare with (config responders.paper).", ""]
+            if vs.empty
+            else [
+                "| outcome | occasion | paper | this run, % [95% CI] (responders/n) | rule |",
+                "|---|---|---|---|---|",
+            ]
+        ),
     ]
     for _, r in vs.iterrows():
         this = _rate(r.rename({"this_run_pct": "pct"}))
@@ -130,8 +136,11 @@ def summary_markdown(
         "",
         "## Table 2: paper vs this run",
         "",
-        "| characteristic | paper | this run |",
-        "|---|---|---|",
+        *(
+            ["No published Table 2 figures to compare with (config baseline rows' paper)."]
+            if baseline.empty
+            else ["| characteristic | paper | this run |", "|---|---|---|"]
+        ),
     ]
     for _, r in baseline.iterrows():
         label = r["label"] + (f": {r['level']}" if str(r["level"]) not in ("", "nan") else "")
