@@ -9,6 +9,7 @@ PUBLISHED_TABLES = {
     "outcomes": rules.outcomes.output.table,
     "responders": rules.responders.output.rates,
     "responder_stability": rules.responders.output.stability,
+    "responder_directions": rules.responders.output.directions,
     "responder_subgroups": rules.responders.output.subgroups,
     "threshold_sweep": expand(
         f"{TABLES}/threshold_sweep/{{outcome}}.csv", outcome=list(config["outcomes"])
@@ -125,6 +126,7 @@ rule figures:
         lmm=rules.publish.output.lmm,
         predictors=rules.publish.output.predictors,
         threshold_sweep=rules.publish.output.threshold_sweep,
+        responder_directions=rules.publish.output.responder_directions,
         code=code_of("figures"),
     output:
         **(
@@ -142,6 +144,7 @@ rule figures:
         lmm=_figure("lmm_means", "mixed model means"),
         forest=_figure("predictors_forest", "predictors of response"),
         sweep=_figure("threshold_sweep", "threshold sweep"),
+        directions=_figure("responder_directions", "improved, unchanged, deteriorated"),
     log:
         f"{LOGS}/figures.log",
     benchmark:

@@ -181,6 +181,22 @@ def attack_results(
         j = available[(row["outcome"], row["occasion"])]
         at.same(("responders_vs_paper", i, "responders"), ("responders", j, "responders"))
         at.same(("responders_vs_paper", i, "n"), ("responders", j, "n"))
+    # Three directions: improved is the responders count; unchanged + deteriorated the
+    # non-responders; could-not-improve and missing as printed in responders.csv.
+    for i, row in _rows(at, "responder_directions").iterrows():
+        j = available[(row["outcome"], row["occasion"])]
+        for mine, theirs in (
+            ("improved", "responders"),
+            ("could_not_improve", "could_not_improve"),
+            ("missing", "missing"),
+            ("n", "n"),
+            ("N", "N"),
+        ):
+            at.same(("responder_directions", i, mine), ("responders", j, theirs))
+        at.relation(
+            [("responders", j, "non_responders")],
+            [("responder_directions", i, "unchanged"), ("responder_directions", i, "deteriorated")],
+        )
     for i, row in _rows(at, "missing_data_sensitivity").iterrows():
         if row["analysis"] == "multiple imputation":
             continue

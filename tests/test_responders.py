@@ -339,3 +339,53 @@ def test_one_renderer_of_the_rule_in_words():
     assert rule_text(spec(absolute=2, percent=30, combine="both").mcid) == (
         "improvement >= 2 and >= 30% of start"
     )
+
+
+DIRECTION_TABLE = [  # (start, follow-up, rule, direction): the rule both ways
+    (7, 5, spec(), "improved"),
+    (7, 6, spec(), "unchanged"),
+    (5, 6, spec(), "unchanged"),  # worse by 1 < 2
+    (5, 7, spec(), "deteriorated"),  # worse by exactly 2: 'at least'
+    (5, 7, spec(strict=True), "unchanged"),  # ... but not 'more than' 2
+    (1, 4, spec(), "could_not_improve"),  # floor: the category is kept, whatever the change
+    (np.nan, 4, spec(), "missing"),
+    (50, 35, spec("higher", 10, high=100), "deteriorated"),  # higher is better: 15 points down
+    (20, 25, spec("lower", None, 30, high=120), "unchanged"),  # 25% worse; 30% of 20 is 6 ...
+    (20, 26, spec("lower", None, 30, high=120), "deteriorated"),  # ... and 6 is at least 30%
+    (10, 11, spec("lower", 2, 5, "either", high=120), "deteriorated"),  # 10% worse (either)
+    (10, 11, spec("lower", 2, 5, "both", high=120), "unchanged"),  # 1 point < 2 (both)
+]
+
+
+@pytest.mark.parametrize(("start", "follow", "rule", "expected"), DIRECTION_TABLE)
+def test_three_directions_truth_table(start, follow, rule, expected):
+    assert classify(pd.Series([start]), pd.Series([follow]), rule)["direction"].iat[0] == expected
+
+
+def test_direction_counts_add_up_to_the_responders_table(patients):
+    """improved = responders; unchanged + deteriorated = non-responders; with could-not-improve
+    and missing, N; the shares are of the responder population (as the responder rate), by hand."""
+    from cohort.responders import direction_rates
+
+    classified = classify_all(patients, CONFIG["outcomes"], OCCASIONS)
+    for handling in ("exclude", "non_responder"):
+        rates = responder_rates(classified, composites(classified), handling, 6, 0.95)
+        table = direction_rates(classified, handling, 6, 0.95)
+        merged = table.merge(
+            rates[rates["denominator"] == AVAILABLE],
+            on=["outcome", "occasion"],
+            suffixes=("", "_r"),
+        )
+        assert len(merged) == len(table) == 4
+        assert (merged["improved"] == merged["responders"]).all()
+        assert (merged["unchanged"] + merged["deteriorated"] == merged["non_responders"]).all()
+        assert (merged["n"] == merged["n_r"]).all()
+        assert np.allclose(merged["improved_pct"], merged["pct"], equal_nan=True)
+    # pain at the end: a 8->5 R, b 6->6 unchanged, c 1->0 CNI, d missing, e 5->2 R, f 9->8 unchanged
+    row = table.set_index(["outcome", "occasion"]).loc[("pain", "end")]
+    assert (row["improved"], row["unchanged"], row["deteriorated"], row["n"]) == (2, 2, 0, 5)
+    assert row["could_not_improve_pct"] == pytest.approx(20.0)
+    low, high = wilson_interval(2, 5)
+    assert (row["improved_ci_low_pct"], row["improved_ci_high_pct"]) == pytest.approx(
+        (100 * low, 100 * high)
+    )

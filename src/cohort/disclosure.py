@@ -505,6 +505,35 @@ def _stability(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> N
         reg.equation([(*prefix, c) for c in columns], (*prefix, "n"))
 
 
+def _directions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Improved is responders.csv's responders, could-not-improve and missing its counts;
+    unchanged and deteriorated add up to its non-responders; n is its available denominator."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome, occasion = str(row["outcome"]), str(row["occasion"])
+        prefix = ("responders of", outcome, occasion)
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        for column, part in (
+            ("improved", "responders"),
+            ("could_not_improve", "could_not_improve"),
+            ("missing", "missing"),
+            ("unchanged", "unchanged"),
+            ("deteriorated", "deteriorated"),
+        ):
+            reg.cell(name, i, column, (*prefix, part), row[column])
+        non_responders = (*prefix, "non_responders")
+        reg.implied(non_responders, _num(row["unchanged"]) + _num(row["deteriorated"]))
+        reg.equation([(*prefix, "unchanged"), (*prefix, "deteriorated")], non_responders)
+        measured = ("measured both", outcome, occasion)
+        reg.implied(measured, sum(_num(row[c]) for c in (*DIRECTION_PARTS, "could_not_improve")))
+        reg.equation(
+            [(*prefix, "responders"), non_responders, (*prefix, "could_not_improve")], measured
+        )
+        reg.equation([measured, (*prefix, "missing")], N_KEY)
+        reg.cell(
+            name, i, "n", _denominator_key(reg, prefix, measured, N_KEY, AVAILABLE, ctx), row["n"]
+        )
+
+
 def _sweep(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     """Patients reaching each threshold among those measured at start and occasion; the point at
     a one-part MCID is the responders count of responders.csv."""
@@ -909,6 +938,10 @@ CHANGE_STATS = (
     "wilcoxon_statistic", "wilcoxon_p", "srm",
 )  # fmt: skip
 RESPONDER_RATE = {c: ("responders", "n") for c in RATE_COLUMNS}
+DIRECTION_PARTS = ("improved", "unchanged", "deteriorated")
+DIRECTION_RATES = tuple(
+    (f"{d}_pct", d, "n", f"{d}_ci_low_pct", f"{d}_ci_high_pct") for d in DIRECTION_PARTS
+)
 WILSON_RATE = (("pct", "responders", "n", "ci_low_pct", "ci_high_pct"),)  # recomputed if rounded
 
 TABLE_RULES: dict[str, TableRule] = {
@@ -976,6 +1009,15 @@ TABLE_RULES: dict[str, TableRule] = {
         "Responder at both, first only, second only, neither add up to n; McNemar's p derives from the discordant cells.",
         _stability,
         derived={"mcnemar_p": ("responder_first_only", "responder_second_only")},
+    ),
+    "responder_directions": TableRule(
+        "Improved (the responders), unchanged and deteriorated, with could-not-improve and missing: the counts of responders.csv, non-responders split in two; shares of the responder population.",
+        _directions,
+        derived={
+            **{f"{d}_{c}": (d, "n") for d in DIRECTION_PARTS for c in RATE_COLUMNS},
+            "could_not_improve_pct": ("could_not_improve", "n"),
+        },
+        rates=(*DIRECTION_RATES, ("could_not_improve_pct", "could_not_improve", "n", None, None)),
     ),
     "threshold_sweep": TableRule(
         "Patients reaching each threshold among the measured (the point at a one-part MCID is the responders count); published only where each step carries at least min_cell patients.",

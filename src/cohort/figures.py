@@ -360,6 +360,62 @@ def threshold_sweep_figure(
     return _with_caption(fig, caption, 150, 0.1)
 
 
+# Okabe & Ito's colour-blind-safe palette: improved, unchanged, deteriorated, could not improve.
+DIRECTION_COLOURS = {
+    "improved": "#009E73",
+    "unchanged": "#BBBBBB",
+    "deteriorated": "#D55E00",
+    "could_not_improve": "#56B4E9",
+}
+
+
+def direction_bars(
+    directions: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str], caption: str
+) -> plt.Figure:
+    """Improved, unchanged, deteriorated (and could not improve) as shares of the responder
+    population, one stacked bar per outcome and follow-up occasion. A share hidden by
+    disclosure control is not drawn; the bar says it is suppressed."""
+    if directions.empty:
+        return placeholder("No follow-up occasion to classify.", caption)
+    rows = directions.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.6))
+    names = [
+        f"{labels.get(r['outcome'], r['outcome'])}, {occasion_labels.get(r['occasion'], r['occasion'])}"
+        f" (n = {count_text(r['n'])})"
+        for _, r in rows.iterrows()
+    ]
+    for y, (_, row) in enumerate(rows.iterrows()):
+        left, hidden = 0.0, False
+        for part, colour in DIRECTION_COLOURS.items():
+            raw = row.get(f"{part}_pct")
+            share = pd.to_numeric(pd.Series([raw]), errors="coerce").iat[0]
+            if pd.isna(share):  # a marker ([s], [c]) is suppressed; a blank is not applicable
+                hidden |= isinstance(raw, str) and raw.strip() != ""
+                continue
+            ax.barh(y, share, left=left, color=colour, edgecolor="white", height=0.7)
+            if share >= 8:
+                ax.text(left + share / 2, y, f"{share:.0f}", ha="center", va="center", fontsize=7)
+            left += share
+        if hidden:
+            ax.text(101, y, "some shares suppressed", va="center", fontsize=7, color="#555555")
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Patients, % of the responder population")
+    ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in DIRECTION_COLOURS.values()],
+        labels=["Improved", "Unchanged", "Deteriorated", "Could not improve"],
+        fontsize=7,
+        ncol=4,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
+    ax.spines[["top", "right"]].set_visible(False)
+    lines = len(textwrap.wrap(caption, 130))  # the caption's height, in inches, over the figure's
+    return _with_caption(fig, caption, 130, (lines * 7 * 1.35 / 72 + 0.15) / fig.get_figheight())
+
+
 ODDS_RATIO_TICKS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000)
 
 

@@ -33,6 +33,9 @@ RESPONDER, NON_RESPONDER, COULD_NOT_IMPROVE, MISSING = (
     "missing",
 )
 CATEGORIES = (RESPONDER, NON_RESPONDER, COULD_NOT_IMPROVE, MISSING)
+# Three directions of change under the same rule (a non-responder is unchanged or deteriorated).
+IMPROVED, UNCHANGED, DETERIORATED = "improved", "unchanged", "deteriorated"
+DIRECTIONS = (IMPROVED, UNCHANGED, DETERIORATED)
 TOLERANCE = 1e-9  # DRI is a mean of items: 10 mm may be 9.999999999 in floating point
 AVAILABLE = "available cases"
 ALL_INCLUDED = "all in analysis set, missing = non-responder"
@@ -150,12 +153,33 @@ def category_codes(start: np.ndarray, follow: np.ndarray, outcome: Outcome) -> n
     ).astype(np.int8)
 
 
+def deteriorates(improvement: np.ndarray, percent: np.ndarray, mcid: McidRule) -> np.ndarray:
+    """The MCID rule the other way: a worsening of at least (or, strict, more than) the absolute
+    threshold and/or the percent of the start value, combined as the rule combines them."""
+    met = []
+    if mcid.absolute is not None:
+        met.append(meets(-np.asarray(improvement, dtype=float), mcid.absolute, mcid))
+    if mcid.percent is not None:
+        met.append(meets(-np.asarray(percent, dtype=float), mcid.percent, mcid))
+    combine = np.logical_or.reduce if mcid.combine == "either" else np.logical_and.reduce
+    return combine(met)
+
+
 def classify(start: pd.Series, follow: pd.Series, outcome: Outcome) -> pd.DataFrame:
-    """Improvement, percent improvement and category for each patient under one outcome's rule."""
+    """Improvement, percent improvement, category and direction for each patient under one
+    outcome's rule. Direction: improved (a responder), deteriorated (the rule the other way),
+    unchanged (neither); could-not-improve and missing patients keep their category."""
     start = start.astype(float)
     follow = follow.astype(float)
     improvement, percent = improvement_scores(start, follow, outcome)
     codes = category_codes(start.to_numpy(), follow.to_numpy(), outcome)
+    category = np.array(CATEGORIES, dtype=object)[codes]
+    worse = deteriorates(improvement.to_numpy(), percent, outcome.rule)
+    direction = np.select(
+        [category == RESPONDER, category == NON_RESPONDER],
+        [IMPROVED, np.where(worse, DETERIORATED, UNCHANGED)],
+        default=category,
+    )
     return pd.DataFrame(
         {
             "start": start,
@@ -163,7 +187,8 @@ def classify(start: pd.Series, follow: pd.Series, outcome: Outcome) -> pd.DataFr
             "change": follow - start,
             "improvement": improvement,
             "percent_improvement": percent,
-            "category": np.array(CATEGORIES, dtype=object)[codes],
+            "category": category,
+            "direction": direction,
         },
         index=start.index,
     )
@@ -271,6 +296,48 @@ VERSUS_PAPER_COLUMNS = (
     "outcome", "label", "occasion", "paper_pct", "this_run_pct", "ci_low_pct", "ci_high_pct",
     "responders", "n", "paper_within_ci", "rule",
 )  # fmt: skip
+
+
+DIRECTION_COLUMNS = (
+    "outcome", "occasion", "rule", "N", "n", *DIRECTIONS, "could_not_improve", "missing",
+    *(f"{d}_{c}" for d in DIRECTIONS for c in ("pct", "ci_low_pct", "ci_high_pct")),
+    "could_not_improve_pct", "ci_method",
+)  # fmt: skip
+
+
+def direction_rates(
+    classified: pd.DataFrame, handling: str, n_analysis: int, level: float
+) -> pd.DataFrame:
+    """Improved, unchanged and deteriorated per outcome and follow-up occasion (the rule both
+    ways), with could-not-improve and missing kept apart; shares of the responder population
+    (in_population: improved + unchanged + deteriorated, and could-not-improve unless excluded)
+    with Wilson CIs. improved is the responders count of responders.csv."""
+    rows = []
+    for (outcome, occasion), group in classified.groupby(["outcome", "occasion"], sort=False):
+        counts = group["direction"].value_counts()
+        if len(group) != n_analysis:
+            raise AssertionError(f"directions {outcome} {occasion}: {len(group)} != {n_analysis}")
+        n = int(in_population(group["category"], handling).sum())
+        row: dict[str, Any] = {
+            "outcome": outcome,
+            "occasion": occasion,
+            "rule": group["rule"].iat[0] + " (deteriorated: the same, worsening)",
+            "N": n_analysis,
+            "n": n,
+            **{d: int(counts.get(d, 0)) for d in (*DIRECTIONS, COULD_NOT_IMPROVE, MISSING)},
+        }
+        for d in DIRECTIONS:
+            low, high = wilson_interval(row[d], n, level)
+            row |= {
+                f"{d}_pct": 100 * row[d] / n if n else np.nan,
+                f"{d}_ci_low_pct": 100 * low,
+                f"{d}_ci_high_pct": 100 * high,
+            }
+        cni = row[COULD_NOT_IMPROVE]
+        row["could_not_improve_pct"] = 100 * cni / n if n and handling != "exclude" else np.nan
+        row["ci_method"] = f"Wilson score {level:.0%}"
+        rows.append(row)
+    return frame(rows, DIRECTION_COLUMNS)
 
 
 def stability(classified: pd.DataFrame, first: str, second: str, handling: str) -> pd.DataFrame:

@@ -75,6 +75,15 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
         ),
         out["sweep"],
     )
+    figures.save_figure(
+        figures.direction_bars(
+            read_csv(tables["responder_directions"]),
+            labels,
+            occasion_labels,
+            caption("responder_directions"),
+        ),
+        out["directions"],
+    )
     if "interventions" in tables:
         categories = read_csv(tables["interventions"])
         n = float(pd.to_numeric(categories["N"], errors="coerce").max())  # NaN when hidden

@@ -12,6 +12,7 @@ from cohort.responders import (
     STABILITY_COLUMNS,
     classify_all,
     composites,
+    direction_rates,
     population_note,
     responder_rates,
     stability,
@@ -47,6 +48,17 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
             f"N = {n} (analysis set). Denominators: '{rates['denominator'].iat[0]}' = measured at start and at the "
             f"occasion; '{rates['denominator'].iat[1]}' = every patient of the analysis set, a missing follow-up "
             f"counted as non-responder. {cni_note}. {level:.0%} CI: Wilson score. Composite: all outcomes measured.",
+        ),
+    )
+    write_csv(
+        direction_rates(classified, handling, n, level),
+        out["directions"],
+        table_notes(
+            config.synthetic,
+            f"N = {n} (analysis set); n = the responder population (measured at start and at the occasion; "
+            f"{cni_note}). improved = responders (responders.csv); deteriorated = the same rule the other way "
+            "(a worsening of at least the threshold, or more than it for a strict rule); unchanged = neither. "
+            f"Could-not-improve patients are kept apart. {level:.0%} CI: Wilson score.",
         ),
     )
     follow_ups = config.occasion_names[1:]
