@@ -145,6 +145,13 @@ def test_the_readme_recipe_runs_a_registry_extract(tmp_path):
     assert "No published responder rates to compare with" in summary
     vs_paper = read_notes(results / "tables/responders_vs_paper.csv")
     assert any("no published responder rates" in n for n in vs_paper)
+    # The HTML report of a study without derived variables, sessions or comparison.
+    report = run(
+        snakemake.replace("--configfile", "--report report.html --configfile"), work, extract
+    )
+    assert report.returncode == 0 and (work / "report.html").stat().st_size > 0, report.stderr[
+        -2000:
+    ]
 
 
 def test_the_contract_draft_writes_no_identifier_and_proposes_missing_codes(tmp_path):
