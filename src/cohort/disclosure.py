@@ -1121,6 +1121,7 @@ FIGURES: dict[str, str] = {
     "outcome_changes": "box of quartiles only for groups of at least min_cell patients; no individual values",
     "lmm_means": "drawn from results/tables/lmm.csv",
     "predictors_forest": "drawn from results/tables/predictors.csv",
+    "responder_directions": "drawn from results/tables/responder_directions.csv (hidden shares not drawn)",
 }
 
 
