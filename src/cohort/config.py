@@ -211,11 +211,6 @@ def output_path_problems(output: dict[str, str], root: Path, allow_outside: bool
     return problems
 
 
-def outcome_names(config: dict[str, Any]) -> list[str]:
-    """Declared outcome names, in config order."""
-    return list(config["outcomes"])
-
-
 def occasion_names(config: dict[str, Any]) -> list[str]:
     """Declared occasion names, in time order; the first is the baseline."""
     return [o["name"] for o in config["occasions"]]
