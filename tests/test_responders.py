@@ -16,9 +16,9 @@ from cohort.responders import (
     classify,
     classify_all,
     composites,
+    course,
     mcnemar_exact,
     responder_rates,
-    stability,
     subgroup_rates,
     threshold_sweep,
     wilson_interval,
@@ -188,19 +188,25 @@ def test_rate_checks_its_n(patients):
         responder_rates(classified, composites(classified), "non_responder", 7, 0.95)
 
 
-def test_stability_counts(patients):
-    table = stability(
-        classify_all(patients, CONFIG["outcomes"], OCCASIONS), "end", "late", "exclude"
+def test_course_counts(patients):
+    table = course(
+        classify_all(patients, CONFIG["outcomes"], OCCASIONS), "end", "late", "exclude", 0.95
     ).set_index("outcome")
     pain = table.loc["pain"]  # classified at both: a (R, R), b (N, R), f (N, N)
-    assert (
-        pain["n"],
-        pain["responder_both"],
-        pain["responder_first_only"],
-        pain["responder_second_only"],
-        pain["responder_neither"],
-    ) == (3, 1, 0, 1, 1)
-    assert pain["mcnemar_p"] == 1.0
+    assert (pain["n"], pain["sustained"], pain["lost"], pain["late"], pain["never"]) == (
+        3,
+        1,
+        0,
+        1,
+        1,
+    )
+    assert pain["N"] == len(patients) and pain["not_classified_at_both"] == len(patients) - 3
+    assert pain["mcnemar_p"] == 1.0  # lost 0 vs late 1
+    # Wilson interval of 1 of 3 (Newcombe 1998, method 3): 6.15% to 79.2%
+    assert pain["sustained_pct"] == pytest.approx(100 / 3)
+    assert (pain["sustained_ci_low_pct"], pain["sustained_ci_high_pct"]) == pytest.approx(
+        (6.149, 79.23), abs=0.01
+    )
 
 
 def test_subgroups_partition_the_cohort(patients):
@@ -276,10 +282,10 @@ def test_sweep_needs_no_mcid_and_counts_the_percent_scale_by_hand(patients):
     assert (half["reaching"], half["n"]) == (2, 5)
 
 
-def test_one_population_rule_for_rates_stability_and_models():
+def test_one_population_rule_for_rates_course_and_models():
     """A could-not-improve patient is in every responder analysis as a non-responder with
     non_responder handling and in none with exclude: the rate's available denominator, the
-    stability table's n and the model's N move together by the same patients."""
+    course table's n and the model's N move together by the same patients."""
     from cohort.predictors import patient_categories, response_frame
     from cohort.responders import in_population, rate_rows
 
@@ -306,7 +312,7 @@ def test_one_population_rule_for_rates_stability_and_models():
         rate = rate_rows(pd.Series(at_end), handling, 4, 0.95)[0]
         assert rate["n"] == 3 + with_b and rate["responders"] == 2
         assert int(in_population(at_end, handling).sum()) == 3 + with_b
-        stable = stability(classified, "end", "late", handling).set_index("outcome")
+        stable = course(classified, "end", "late", handling, 0.95).set_index("outcome")
         assert stable.loc["pain", "n"] == 2 + with_b  # d is missing late
         frame = response_frame(patients, at_end, ["age"], handling)
         assert len(frame) == 3 + with_b and ("b" in set(frame["patient_id"])) == bool(with_b)

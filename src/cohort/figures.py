@@ -13,6 +13,7 @@ import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cohort.settings import McidRule  # noqa: E402
 from cohort.tables import quartiles  # noqa: E402
 
 PNG_METADATA = {"Software": None}
@@ -309,55 +310,88 @@ def _box_stats(values: np.ndarray, quantiles: str) -> dict[str, float]:
     }
 
 
+SWEEP_SCALES = {
+    "absolute": ("Improvement threshold (scale units)", "absolute"),
+    "percent": ("Improvement threshold (% of the start value)", "percent"),
+}
+
+
 def threshold_sweep_figure(
     sweep: pd.DataFrame,
     labels: dict[str, str],
     occasion_labels: dict[str, str],
-    mcids: dict[str, float | None],
+    mcids: dict[str, McidRule | None],
     caption: str,
 ) -> plt.Figure:
-    """Share of patients whose improvement reaches each threshold (absolute scale), per outcome
-    and follow-up occasion, with Wilson bands and the configured MCID marked."""
-    data = sweep[sweep["scale"] == "absolute"]
-    if data.empty:
+    """Share of patients whose improvement reaches each threshold, per outcome (columns) on the
+    absolute scale (with its SD units on a second axis) and the percent scale (rows), per
+    follow-up occasion, with Wilson bands and the configured MCID marked on its scale."""
+    scales = [scale for scale in SWEEP_SCALES if (sweep["scale"] == scale).any()]
+    if sweep.empty or not scales:
         return placeholder(
             "No threshold can be published: each step carries too few patients (see the table).",
             caption,
         )
-    outcomes = list(dict.fromkeys(data["outcome"]))
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
-    colours = ["#2b4c6f", "#9a6324", "#4b7b3a", "#7b3a6f"]
-    for ax, outcome in zip(axes[0], outcomes, strict=True):
-        part = data[data["outcome"] == outcome]
-        for colour, (occasion, curve) in zip(
-            colours, part.groupby("occasion", sort=False), strict=False
-        ):
-            ax.step(
-                curve["threshold"],
-                curve["pct"],
-                where="post",
-                color=colour,
-                label=f"{occasion_labels[occasion]} (n = {count_text(curve['n'].iat[0])})",
-            )
-            ax.fill_between(
-                curve["threshold"],
-                curve["ci_low_pct"],
-                curve["ci_high_pct"],
-                step="post",
-                color=colour,
-                alpha=0.15,
-            )
-        configured = mcids.get(outcome)
-        if configured is not None:
-            ax.axvline(configured, color="black", linestyle="--", linewidth=0.8)
-            ax.text(configured, 101, f" MCID {configured:g}", fontsize=7, va="bottom")
-        ax.set_ylim(0, 108)
-        ax.set_xlabel("Improvement threshold (scale units)")
-        ax.set_ylabel("Patients reaching it, %")
-        ax.set_title(labels[outcome], fontsize=9)
-        ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1, 0.93))
-        ax.spines[["top", "right"]].set_visible(False)
-    return _with_caption(fig, caption, 150, 0.1)
+    outcomes = list(dict.fromkeys(sweep["outcome"]))
+    fig, axes = plt.subplots(
+        len(scales), len(outcomes), figsize=(4.2 * len(outcomes), 3.6 * len(scales)), squeeze=False
+    )
+    colours = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"]  # Okabe-Ito
+    for row, scale in enumerate(scales):
+        data = sweep[sweep["scale"] == scale]
+        for ax, outcome in zip(axes[row], outcomes, strict=True):
+            part = data[data["outcome"] == outcome]
+            for colour, (occasion, curve) in zip(
+                colours, part.groupby("occasion", sort=False), strict=False
+            ):
+                ax.step(
+                    curve["threshold"], curve["pct"], where="post", color=colour,
+                    label=f"{occasion_labels[occasion]} (n = {count_text(curve['n'].iat[0])})",
+                )  # fmt: skip
+                ax.fill_between(
+                    curve["threshold"], curve["ci_low_pct"], curve["ci_high_pct"], step="post",
+                    color=colour, alpha=0.15,
+                )  # fmt: skip
+            if pd.to_numeric(part["pct"], errors="coerce").isna().all():
+                ax.text(
+                    0.5, 0.5, "Hidden by disclosure control\n(see threshold_sweep.csv)",
+                    transform=ax.transAxes, ha="center", va="center", fontsize=7, color="#555555",
+                )  # fmt: skip
+            if scale == "percent":
+                ax.set_xlim(0, 100)
+            rule = mcids.get(outcome)
+            configured = getattr(rule, SWEEP_SCALES[scale][1]) if rule else None
+            if configured is not None:
+                unit = "%" if scale == "percent" else ""
+                ax.axvline(configured, color="black", linestyle="--", linewidth=0.8)
+                ax.text(configured, 101, f" MCID {configured:g}{unit}", fontsize=7, va="bottom")
+            sd = _sweep_sd(part) if scale == "absolute" else None
+            if sd:
+                top = ax.secondary_xaxis(
+                    "top", functions=(lambda x, s=sd: x / s, lambda x, s=sd: x * s)
+                )
+                top.set_xlabel("SD units of the start values", fontsize=7)
+                top.tick_params(labelsize=7)
+            ax.set_ylim(0, 108)
+            ax.set_xlabel(SWEEP_SCALES[scale][0], fontsize=8)
+            ax.set_ylabel("Patients reaching it, %", fontsize=8)
+            if row == 0:
+                ax.set_title(labels[outcome], fontsize=9)
+            if pd.to_numeric(part["pct"], errors="coerce").notna().any():
+                ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1, 0.93))
+            ax.spines[["right"]].set_visible(False)
+    return _with_caption(fig, caption, 150, 0.12 / len(scales))
+
+
+def _sweep_sd(curve: pd.DataFrame) -> float | None:
+    """The SD of the start values behind a sweep's threshold_sd column (threshold / SD)."""
+    if "threshold_sd" not in curve:
+        return None
+    ratio = pd.to_numeric(curve["threshold"], errors="coerce") / pd.to_numeric(
+        curve["threshold_sd"], errors="coerce"
+    )
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    return float(ratio.median()) if len(ratio) else None
 
 
 # Okabe & Ito's colour-blind-safe palette: improved, unchanged, deteriorated, could not improve.
@@ -367,26 +401,23 @@ DIRECTION_COLOURS = {
     "deteriorated": "#D55E00",
     "could_not_improve": "#56B4E9",
 }
+DIRECTION_LABELS = ("Improved", "Unchanged", "Deteriorated", "Could not improve")
 
 
-def direction_bars(
-    directions: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str], caption: str
+def _stacked_shares(
+    rows: pd.DataFrame,
+    names: list[str],
+    parts: dict[str, tuple[str, str]],
+    xlabel: str,
+    caption: str,
 ) -> plt.Figure:
-    """Improved, unchanged, deteriorated (and could not improve) as shares of the responder
-    population, one stacked bar per outcome and follow-up occasion. A share hidden by
-    disclosure control is not drawn; the bar says it is suppressed."""
-    if directions.empty:
-        return placeholder("No follow-up occasion to classify.", caption)
-    rows = directions.reset_index(drop=True)
+    """One stacked bar of shares (columns `<part>_pct`, in %) per row, coloured and labelled by
+    `parts` (part -> colour, legend label). A share hidden by disclosure control is not drawn;
+    the bar says that some are suppressed."""
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.6))
-    names = [
-        f"{labels.get(r['outcome'], r['outcome'])}, {occasion_labels.get(r['occasion'], r['occasion'])}"
-        f" (n = {count_text(r['n'])})"
-        for _, r in rows.iterrows()
-    ]
     for y, (_, row) in enumerate(rows.iterrows()):
         left, hidden = 0.0, False
-        for part, colour in DIRECTION_COLOURS.items():
+        for part, (colour, _) in parts.items():
             raw = row.get(f"{part}_pct")
             share = pd.to_numeric(pd.Series([raw]), errors="coerce").iat[0]
             if pd.isna(share):  # a marker ([s], [c]) is suppressed; a blank is not applicable
@@ -401,12 +432,12 @@ def direction_bars(
     ax.set_yticks(range(len(rows)), names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("Patients, % of the responder population")
+    ax.set_xlabel(xlabel)
     ax.legend(
-        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in DIRECTION_COLOURS.values()],
-        labels=["Improved", "Unchanged", "Deteriorated", "Could not improve"],
+        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c, _ in parts.values()],
+        labels=[label for _, label in parts.values()],
         fontsize=7,
-        ncol=4,
+        ncol=len(parts),
         loc="lower center",
         bbox_to_anchor=(0.5, 1.0),
         frameon=False,
@@ -414,6 +445,141 @@ def direction_bars(
     ax.spines[["top", "right"]].set_visible(False)
     lines = len(textwrap.wrap(caption, 130))  # the caption's height, in inches, over the figure's
     return _with_caption(fig, caption, 130, (lines * 7 * 1.35 / 72 + 0.15) / fig.get_figheight())
+
+
+def direction_bars(
+    directions: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str], caption: str
+) -> plt.Figure:
+    """Improved, unchanged, deteriorated (and could not improve) as shares of the responder
+    population, one stacked bar per outcome and follow-up occasion."""
+    if directions.empty:
+        return placeholder("No follow-up occasion to classify.", caption)
+    rows = directions.reset_index(drop=True)
+    names = [
+        f"{labels.get(r['outcome'], r['outcome'])}, {occasion_labels.get(r['occasion'], r['occasion'])}"
+        f" (n = {count_text(r['n'])})"
+        for _, r in rows.iterrows()
+    ]
+    parts = {
+        part: (colour, label)
+        for (part, colour), label in zip(DIRECTION_COLOURS.items(), DIRECTION_LABELS, strict=True)
+    }
+    return _stacked_shares(rows, names, parts, "Patients, % of the responder population", caption)
+
+
+COURSE_COLOURS = {  # Okabe-Ito: sustained bluish green, late sky blue, lost orange, never grey
+    "sustained": ("#009E73", "Sustained (both)"),
+    "late": ("#56B4E9", "Late (second only)"),
+    "lost": ("#E69F00", "Lost (first only)"),
+    "never": ("#BBBBBB", "Never"),
+}
+
+
+def course_bars(course: pd.DataFrame, labels: dict[str, str], caption: str) -> plt.Figure:
+    """Sustained, late, lost and never as shares of the patients classified at both follow-ups,
+    one stacked bar per outcome."""
+    if course.empty:
+        return placeholder("One follow-up occasion: no course over two to show.", caption)
+    rows = course.reset_index(drop=True)
+    names = [
+        f"{labels.get(r['outcome'], r['outcome'])} (n = {count_text(r['n'])})"
+        for _, r in rows.iterrows()
+    ]
+    return _stacked_shares(
+        rows, names, COURSE_COLOURS, "Patients, % of those classified at both follow-ups", caption
+    )
+
+
+ANALYSIS_MARKERS = {  # Okabe-Ito: the three denominators of a rate under each definition
+    "available cases": ("o", "#0072B2", "Available cases"),
+    "all in analysis set, missing = non-responder": ("s", "#E69F00", "All, missing = not improved"),
+    "multiple imputation": ("D", "#009E73", "Multiple imputation"),
+}
+
+
+def definition_rates_figure(
+    rates: pd.DataFrame,
+    definitions: list[tuple[str, str]],
+    labels: dict[str, str],
+    occasion_labels: dict[str, str],
+    caption: str,
+) -> plt.Figure:
+    """The responder rate under each definition of clinical significance (rows; the primary
+    first) with its CI, per outcome (panel rows) and follow-up (panel columns), under the three
+    handlings of missing follow-up. A rate hidden or not defined is not drawn."""
+    if rates.empty:
+        return placeholder("No follow-up occasion to classify.", caption)
+    outcomes = list(dict.fromkeys(rates["outcome"]))
+    occasions = list(dict.fromkeys(rates["occasion"]))
+    names = [name for name, _ in definitions]
+    fig, axes = plt.subplots(
+        len(outcomes), len(occasions), squeeze=False, sharex=True, sharey=True,
+        figsize=(3.4 * len(occasions) + 1.6, 0.28 * len(names) * len(outcomes) + 1.6),
+    )  # fmt: skip
+    offsets = dict(zip(ANALYSIS_MARKERS, (-0.22, 0.0, 0.22), strict=True))
+    for r, outcome in enumerate(outcomes):
+        for c, occasion in enumerate(occasions):
+            ax = axes[r][c]
+            part = rates[(rates["outcome"] == outcome) & (rates["occasion"] == occasion)]
+            drawn: set[str] = set()
+            for analysis, (marker, colour, _) in ANALYSIS_MARKERS.items():
+                rows = part[part["analysis"] == analysis]
+                for _, row in rows.iterrows():
+                    values = pd.to_numeric(
+                        pd.Series([row["pct"], row["ci_low_pct"], row["ci_high_pct"]]),
+                        errors="coerce",
+                    )
+                    if values.isna().any() or row["definition"] not in names:
+                        continue
+                    drawn.add(row["definition"])
+                    y = names.index(row["definition"]) + offsets[analysis]
+                    pct, low, high = values
+                    ax.errorbar(
+                        pct, y, xerr=[[max(0.0, pct - low)], [max(0.0, high - pct)]],
+                        fmt=marker, color=colour,
+                        markersize=3.5, elinewidth=0.9, capsize=0,
+                    )  # fmt: skip
+            for y, name in enumerate(names):  # say why a definition has no point
+                methods = part.loc[part["definition"] == name, "method"].astype(str)
+                if methods.str.startswith("not published").any():
+                    ax.text(
+                        99,
+                        y,
+                        "counts withheld",
+                        fontsize=6.5,
+                        va="center",
+                        ha="right",
+                        color="#555555",
+                    )
+                if name in drawn:
+                    continue
+                undefined = methods.str.startswith("not defined").any()
+                text = "not defined (see the definitions table)" if undefined else "suppressed"
+                ax.text(2, y, text, fontsize=6.5, va="center", color="#555555")
+            ax.axhspan(-0.45, 0.45, color="#EEEEEE", zorder=0)  # the primary definition
+            ax.set_xlim(0, 100)
+            ax.set_title(
+                f"{labels.get(outcome, outcome)}, {occasion_labels.get(occasion, occasion)}",
+                fontsize=8,
+            )
+            ax.spines[["top", "right"]].set_visible(False)
+            ax.tick_params(labelsize=7)
+            if r == len(outcomes) - 1:
+                ax.set_xlabel("Responders, %", fontsize=8)
+    axes[0][0].set_yticks(range(len(names)), [label for _, label in definitions])
+    axes[0][0].set_ylim(len(names) - 0.4, -0.6)  # the first definition on top, room at both ends
+    fig.legend(
+        handles=[
+            plt.Line2D([], [], marker=m, color=col, linestyle="none", markersize=4)
+            for m, col, _ in ANALYSIS_MARKERS.values()
+        ],
+        labels=[label for _, _, label in ANALYSIS_MARKERS.values()],
+        fontsize=7, ncol=3, loc="upper center", frameon=False,
+    )  # fmt: skip
+    lines = len(textwrap.wrap(caption, 130))
+    _with_caption(fig, caption, 130, (lines * 7 * 1.35 / 72 + 0.15) / fig.get_figheight())
+    fig.subplots_adjust(top=1 - 0.4 / fig.get_figheight())  # room for the legend above
+    return fig
 
 
 ODDS_RATIO_TICKS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000)

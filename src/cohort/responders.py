@@ -1,6 +1,6 @@
 """Clinically important improvement (MCID responders): classification per patient, outcome and
 follow-up occasion; rates with Wilson intervals under stated denominators; composites;
-stability between follow-ups; subgroups; and the threshold sweep.
+the course of response over the follow-ups; subgroups; and the threshold sweep.
 
 Improvement is measured in the direction of benefit: start - follow-up when lower is better,
 follow-up - start when higher is better; percent improvement is relative to the start value.
@@ -42,7 +42,7 @@ ALL_INCLUDED = "all in analysis set, missing = non-responder"
 
 
 def in_population(categories: pd.Series | np.ndarray, handling: str) -> np.ndarray:
-    """The one population rule of every responder analysis (rates, stability, subgroups,
+    """The one population rule of every responder analysis (rates, course, subgroups,
     models, imputed analyses, summary): a classified patient is counted when responder or
     non-responder, and, when could-not-improve, unless `responders.could_not_improve` is exclude
     (then counted as not improved). Missing patients never are."""
@@ -64,11 +64,11 @@ def population_note(handling: str) -> str:
     if handling == "exclude":
         return (
             "could-not-improve patients (the start value leaves less room than the MCID) are left "
-            "out of the denominators, the stability table and the models"
+            "out of the denominators, the course table and the models"
         )
     return (
         "could-not-improve patients (the start value leaves less room than the MCID) count as "
-        "non-responders in the rates, the stability table and the models"
+        "non-responders in the rates, the course table and the models"
     )
 
 
@@ -288,10 +288,6 @@ def responder_rates(
     return pd.DataFrame(rows)
 
 
-STABILITY_COLUMNS = (
-    "outcome", "occasions", "n", "responder_both", "responder_first_only",
-    "responder_second_only", "responder_neither", "mcnemar_p", "mcnemar_method",
-)  # fmt: skip
 VERSUS_PAPER_COLUMNS = (
     "outcome", "label", "occasion", "paper_pct", "this_run_pct", "ci_low_pct", "ci_high_pct",
     "responders", "n", "paper_within_ci", "rule",
@@ -340,36 +336,56 @@ def direction_rates(
     return frame(rows, DIRECTION_COLUMNS)
 
 
-def stability(classified: pd.DataFrame, first: str, second: str, handling: str) -> pd.DataFrame:
-    """Among patients in the responder population (in_population) at both occasions: responders
-    at both, at the first only, at the second only, at neither; exact McNemar test."""
+def course(
+    classified: pd.DataFrame, first: str, second: str, handling: str, level: float
+) -> pd.DataFrame:
+    """Course of response over the first and last follow-up under the primary rule, among the
+    patients in the responder population at both: sustained (responder at both), lost (at the
+    first only), late (at the second only), never; with Wilson CIs and the exact McNemar test
+    of lost vs late. Patients not classified at both are counted apart."""
     rows = []
     for outcome, group in classified.groupby("outcome", sort=False):
         wide = group.pivot(index="patient_id", columns="occasion", values="category")[
             [first, second]
         ]
-        both_classified = in_population(wide[first], handling) & in_population(
-            wide[second], handling
-        )
-        w = wide[both_classified].eq(RESPONDER)
-        a = int((w[first] & w[second]).sum())
-        b = int((w[first] & ~w[second]).sum())
-        c = int((~w[first] & w[second]).sum())
-        d = int((~w[first] & ~w[second]).sum())
-        rows.append(
-            {
-                "outcome": outcome,
-                "occasions": f"{first} vs {second}",
-                "n": len(w),
-                "responder_both": a,
-                "responder_first_only": b,
-                "responder_second_only": c,
-                "responder_neither": d,
-                "mcnemar_p": mcnemar_exact(b, c),
-                "mcnemar_method": "exact binomial on discordant pairs, two-sided",
+        both = in_population(wide[first], handling) & in_population(wide[second], handling)
+        w = wide[both].eq(RESPONDER)
+        counts = {
+            "sustained": int((w[first] & w[second]).sum()),
+            "lost": int((w[first] & ~w[second]).sum()),
+            "late": int((~w[first] & w[second]).sum()),
+            "never": int((~w[first] & ~w[second]).sum()),
+        }
+        n = int(both.sum())
+        row: dict[str, Any] = {
+            "outcome": outcome,
+            "occasions": f"{first} vs {second}",
+            "N": len(wide),
+            "n": n,
+            "not_classified_at_both": len(wide) - n,
+            **counts,
+        }
+        for name, k in counts.items():
+            low, high = wilson_interval(k, n, level)
+            row |= {
+                f"{name}_pct": 100 * k / n if n else np.nan,
+                f"{name}_ci_low_pct": 100 * low,
+                f"{name}_ci_high_pct": 100 * high,
             }
+        row["mcnemar_p"] = mcnemar_exact(counts["lost"], counts["late"])
+        row["method"] = (
+            f"Wilson score {level:.0%}; McNemar: exact binomial on lost vs late, two-sided"
         )
-    return frame(rows, STABILITY_COLUMNS)
+        rows.append(row)
+    return frame(rows, COURSE_COLUMNS)
+
+
+COURSES = ("sustained", "lost", "late", "never")
+COURSE_COLUMNS = (
+    "outcome", "occasions", "N", "n", "not_classified_at_both", *COURSES,
+    *(f"{c}_{s}" for c in COURSES for s in ("pct", "ci_low_pct", "ci_high_pct")),
+    "mcnemar_p", "method",
+)  # fmt: skip
 
 
 def subgroup_rates(
@@ -415,6 +431,16 @@ def subgroup_rates(
     return pd.DataFrame(rows).rename(columns={"N": "patients_in_level"})
 
 
+def baseline_sd(
+    patients: pd.DataFrame, outcome: Outcome, baseline: str
+) -> tuple[int, float, float]:
+    """The outcome's start values in the analysis set: (n, mean, SD with n - 1), the unit of the
+    SD-based definitions and of the sweep in SD units."""
+    start = patients[outcome.column_at(baseline)].astype(float).dropna()
+    n = len(start)
+    return n, float(start.mean()) if n else np.nan, float(start.std(ddof=1)) if n > 1 else np.nan
+
+
 def threshold_sweep(
     patients: pd.DataFrame,
     outcome: Outcome,
@@ -423,10 +449,12 @@ def threshold_sweep(
     level: float,
 ) -> pd.DataFrame:
     """Share of available cases whose improvement reaches each threshold, on the absolute scale
-    (0 to half the range) and the percent scale (0 to 100%), per follow-up occasion: the reverse
+    (0 to half the range; also in SD units of the start values, threshold_sd, baseline_sd) and
+    the percent scale (0 to 100%), per follow-up occasion: the reverse
     cumulative distribution of improvement. It needs no MCID (rule threshold_sweep runs once per
     outcome and is not rerun when a threshold is edited)."""
     low, high = outcome.range
+    sd = baseline_sd(patients, outcome, occasions[0])[2]
     rows = []
     for occasion in occasions[1:]:
         improvement, percent = improvement_scores(
@@ -442,6 +470,7 @@ def threshold_sweep(
             ),
             ("percent", np.asarray(percent, dtype=float), np.linspace(0, 100, points)),
         ]
+
         for scale, values, thresholds in scales:
             v = np.sort(values[~np.isnan(values)])
             # At least the threshold, whatever a rule's strictness: the sweep reads no MCID.
@@ -454,6 +483,11 @@ def threshold_sweep(
                         "occasion": occasion,
                         "scale": scale,
                         "threshold": round(float(t), 6),
+                        # The same point in SD units: a second axis, not a second curve (a
+                        # curve of its own would publish counts between the absolute points).
+                        "threshold_sd": round(float(t) / sd, 6)
+                        if scale == "absolute" and sd > 0
+                        else np.nan,
                         "reaching": int(k),
                         "n": len(v),
                         "pct": 100 * k / len(v) if len(v) else np.nan,
