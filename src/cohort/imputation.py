@@ -481,6 +481,11 @@ def impute_part(
     return (pd.concat(pieces, ignore_index=True) if pieces else empty), m
 
 
+def read_parts(paths: list[str]) -> pd.DataFrame:
+    """The imputation parts written by the jobs of rule impute, stacked."""
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
 def completed_data_sets(
     patients: pd.DataFrame,
     columns: list[str],

@@ -12,7 +12,7 @@ Model and disclosure settings live beside their code: `regression.MixedModelSett
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -211,6 +211,7 @@ class Analysis:
     derived: Mapping[str, Any] | None = None
     cluster: str | None = None
     comparison: Comparison | None = None
+    significance: SignificanceSettings | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Analysis:
@@ -227,6 +228,7 @@ class Analysis:
             derived=config.get("derived"),
             cluster=config.get("cluster"),
             comparison=Comparison.from_config(config.get("comparison")),
+            significance=SignificanceSettings.from_config(config.get("clinical_significance")),
         )
 
     @property
@@ -252,3 +254,115 @@ class Analysis:
     @property
     def outcome_labels(self) -> dict[str, str]:
         return {name: o.label for name, o in self.outcomes.items()}
+
+
+# Methods of config `clinical_significance.definitions` (cohort.significance computes them).
+FIXED_METHODS = ("absolute", "percent")
+DISTRIBUTION_METHODS = ("half_sd", "sem", "mdc95")
+RELIABLE_CHANGE_METHODS = ("reliable_change", "clinically_significant")
+ANCHOR_METHODS = ("anchor_mean_change", "anchor_roc")
+METHODS = (*FIXED_METHODS, *DISTRIBUTION_METHODS, *RELIABLE_CHANGE_METHODS, *ANCHOR_METHODS)
+PRIMARY = "mcid"  # the name of each outcome's own MCID rule among the definitions
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One definition of clinically important improvement of config
+    `clinical_significance.definitions` (the outcomes' own `mcid` rules are the primary one)."""
+
+    name: str
+    method: str
+    label: str
+    reference: str
+    absolute: Mapping[str, float] | None = None  # method absolute: threshold per outcome
+    percent: float | None = None  # method percent
+    cutoff: str | None = None  # method clinically_significant: a, b or c
+    assumption: bool = False
+
+    @classmethod
+    def from_config(cls, name: str, spec: Mapping[str, Any]) -> Definition:
+        return cls(
+            name=name,
+            method=spec["method"],
+            label=spec.get("label", name.replace("_", " ")),
+            reference=spec["reference"],
+            absolute=spec.get("absolute"),
+            percent=spec.get("percent"),
+            cutoff=spec.get("cutoff"),
+            assumption=bool(spec.get("assumption", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Config `clinical_significance.reliability.<outcome>`: test-retest reliability r and its source."""
+
+    r: float
+    reference: str
+    assumption: bool = False
+
+
+@dataclass(frozen=True)
+class Norms:
+    """Config `clinical_significance.norms.<outcome>`: mean and SD of a functional (normative)
+    population, for the Jacobson-Truax cut-offs b and c."""
+
+    mean: float
+    sd: float
+    reference: str
+    assumption: bool = False
+
+
+@dataclass(frozen=True)
+class AnchorSettings:
+    """Config `clinical_significance.anchor`: the occasion the anchor (derived `anchor`, e.g. a
+    patient global impression of change) is read at, its "a little better" levels and the
+    levels that count as improved for the ROC analysis."""
+
+    occasion: str
+    minimal: tuple[float, ...]
+    improved: tuple[float, ...]
+    reference: str
+
+
+@dataclass(frozen=True)
+class SignificanceSettings:
+    """Config `clinical_significance`: the definitions beside the primary (`mcid`) one, with the
+    reliabilities, norms and anchor some of them read."""
+
+    definitions: tuple[Definition, ...] = ()
+    reliability: Mapping[str, Reliability] = field(default_factory=dict)
+    norms: Mapping[str, Norms] = field(default_factory=dict)
+    anchor: AnchorSettings | None = None
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None) -> SignificanceSettings:
+        section = section or {}
+        anchor = section.get("anchor")
+        return cls(
+            definitions=tuple(
+                Definition.from_config(name, spec)
+                for name, spec in (section.get("definitions") or {}).items()
+            ),
+            reliability={
+                name: Reliability(float(s["r"]), s["reference"], bool(s.get("assumption", False)))
+                for name, s in (section.get("reliability") or {}).items()
+            },
+            norms={
+                name: Norms(
+                    float(s["mean"]),
+                    float(s["sd"]),
+                    s["reference"],
+                    bool(s.get("assumption", False)),
+                )
+                for name, s in (section.get("norms") or {}).items()
+            },
+            anchor=AnchorSettings(
+                str(anchor["occasion"]),
+                tuple(float(v) for v in anchor["minimal"]),
+                tuple(float(v) for v in anchor["improved"]),
+                anchor["reference"],
+            )
+            if anchor
+            else None,
+        )

@@ -1,0 +1,639 @@
+"""Clinical significance beyond one MCID: every definition of config `clinical_significance`
+beside the primary one (each outcome's `mcid`), its threshold computed from the data where it
+is distribution- or anchor-based, the responder rate under each (both denominators and multiple
+imputation) and the agreement between definitions (% and Cohen's kappa).
+
+Definitions (improvement is change in the better direction, as in cohort.responders):
+- absolute / percent: a fixed threshold in scale units / % of the start value;
+- half_sd: 0.5 x SD of the start values (Norman, Sloan & Wyrwich, Med Care 2003;41:582);
+- sem: 1 SEM, SEM = SD x sqrt(1 - r) with the test-retest reliability r (Wyrwich et al.,
+  J Clin Epidemiol 1999;52:861);
+- mdc95: 1.96 x sqrt(2) x SEM, the smallest change beyond measurement error with 95% confidence;
+- reliable_change: the Jacobson-Truax reliable change index RCI = improvement / S_diff,
+  S_diff = sqrt(2 SEM^2), above 1.96 (Jacobson & Truax, J Consult Clin Psychol 1991;59:12);
+  the same threshold as mdc95, strict ("more than");
+- clinically_significant: reliable change and a follow-up value beyond the cut-off a (2 SD of
+  the start values beyond their mean), b (2 SD of the normative population short of its mean)
+  or c (between the two means, weighted by the SDs); patients whose start value is already
+  beyond the cut-off cannot cross it (could-not-improve);
+- anchor_mean_change: the mean improvement of the patients whose anchor (e.g. a global
+  impression of change) says "a little better";
+- anchor_roc: the improvement that best separates improved from not improved by the anchor
+  (Youden's J), with the area under the ROC curve and its DeLong CI (DeLong et al.,
+  Biometrics 1988;44:837).
+A data-derived threshold is estimated once, from the analysis set's observed values, and then
+used as any fixed one (in every imputed data set too): the definitions table publishes it with
+the SD, reliability or anchor it came from.
+
+Hand-written where scipy and statsmodels have no equivalent (Youden's cut-off, DeLong's
+variance by midranks, Sun & Xu, IEEE Signal Process Lett 2014;21:1389); Cohen's kappa and its
+CI are statsmodels'.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.inter_rater import cohens_kappa
+
+from cohort.distributions import normal_critical
+from cohort.frames import frame
+from cohort.imputation import pooled_proportion
+from cohort.responders import (
+    CATEGORIES,
+    COULD_NOT_IMPROVE,
+    MISSING,
+    NON_RESPONDER,
+    RESPONDER,
+    baseline_sd,
+    category_codes,
+    in_population,
+    rate_rows,
+    rule_text,
+)
+from cohort.settings import (
+    DISTRIBUTION_METHODS,
+    PRIMARY,
+    RELIABLE_CHANGE_METHODS,
+    Definition,
+    McidRule,
+    Outcome,
+    SignificanceSettings,
+)
+
+Z_RELIABLE = 1.96  # the conventional two-sided 95% criterion of the RCI and the MDC95
+FORMULAS = {
+    "mcid": "the outcome's MCID rule (config outcomes.<name>.mcid)",
+    "absolute": "improvement >= the threshold (scale units)",
+    "percent": "improvement >= the threshold in % of the start value",
+    "half_sd": "improvement >= 0.5 x SD(start)",
+    "sem": "improvement >= SEM = SD(start) x sqrt(1 - r)",
+    "mdc95": "improvement >= MDC95 = 1.96 x sqrt(2) x SEM",
+    "reliable_change": "RCI = improvement / S_diff > 1.96, S_diff = sqrt(2) x SEM (Jacobson-Truax)",
+    "clinically_significant": "reliable change (RCI > 1.96) and follow-up beyond cut-off {cutoff}",
+    "anchor_mean_change": "improvement >= mean improvement of the anchor's 'a little better' level",
+    "anchor_roc": "improvement >= the ROC cut-off maximising Youden's J (sensitivity + specificity - 1) against the anchor",
+}
+CUTOFF_FORMULAS = {
+    "a": "a = mean(start) -/+ 2 SD(start), towards better",
+    "b": "b = norm mean +/- 2 norm SD, towards worse",
+    "c": "c = (SD(start) x norm mean + norm SD x mean(start)) / (SD(start) + norm SD)",
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A definition made concrete for one outcome: its rule (None when it cannot be defined,
+    with the reason), the Jacobson-Truax cut-off where it has one, and what it was computed from."""
+
+    definition: Definition
+    outcome: str
+    primary: bool
+    rule: McidRule | None
+    cutoff: float | None = None
+    reason: str = ""
+    basis: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def defined(self) -> bool:
+        return self.rule is not None
+
+
+# --- ROC analysis against an anchor ------------------------------------------------------------
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve: P(score of a positive > score of a negative) + half the ties,
+    the Mann-Whitney U over the product of the group sizes."""
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    n1, n0 = int(positive.sum()), int((~positive).sum())
+    if n1 == 0 or n0 == 0:
+        return math.nan
+    ranks = stats.rankdata(scores)
+    u = ranks[positive].sum() - n1 * (n1 + 1) / 2
+    return float(u / (n1 * n0))
+
+
+def delong_se(scores: np.ndarray, positive: np.ndarray) -> float:
+    """DeLong's standard error of the AUC (DeLong et al. 1988), from midranks: the placement
+    values V10 (each positive's share of negatives below it) and V01 (each negative's share of
+    positives above it), Var = var(V10) / n1 + var(V01) / n0."""
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    x, y = scores[positive], scores[~positive]
+    n1, n0 = len(x), len(y)
+    if n1 < 2 or n0 < 2:
+        return math.nan
+    combined = stats.rankdata(np.concatenate([x, y]))
+    v10 = (combined[:n1] - stats.rankdata(x)) / n0
+    v01 = 1 - (combined[n1:] - stats.rankdata(y)) / n1
+    return float(np.sqrt(v10.var(ddof=1) / n1 + v01.var(ddof=1) / n0))
+
+
+def youden_cutoff(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float, float]:
+    """The observed score t maximising Youden's J = sensitivity + specificity - 1 for the call
+    "score >= t"; among equal J the lowest t. Returns (t, sensitivity, specificity)."""
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    x, y = np.sort(scores[positive]), np.sort(scores[~positive])
+    candidates = np.unique(scores)
+    sensitivity = (len(x) - np.searchsorted(x, candidates, side="left")) / len(x)
+    specificity = np.searchsorted(y, candidates, side="left") / len(y)
+    best = int(np.argmax(sensitivity + specificity))  # the first, lowest t, among ties
+    return float(candidates[best]), float(sensitivity[best]), float(specificity[best])
+
+
+# --- Thresholds --------------------------------------------------------------------------------
+def _undefined(definition: Definition, outcome: str, reason: str, **basis: Any) -> Threshold:
+    return Threshold(definition, outcome, False, None, reason=reason, basis=basis)
+
+
+def jacobson_truax_cutoff(
+    kind: str, start_mean: float, start_sd: float, norm_mean: float, norm_sd: float, better: str
+) -> float:
+    """Cut-off a, b or c of Jacobson & Truax (1991): a = 2 SD of the patients (at start) beyond
+    their mean towards better; b = 2 SD of the normative population short of its mean; c = the
+    point between the two means weighted by the SDs (equally far in SD units from both)."""
+    towards_better = -1.0 if better == "lower" else 1.0
+    if kind == "a":
+        return start_mean + towards_better * 2 * start_sd
+    if kind == "b":
+        return norm_mean - towards_better * 2 * norm_sd
+    return (start_sd * norm_mean + norm_sd * start_mean) / (start_sd + norm_sd)
+
+
+def anchor_statistics(
+    improvement: np.ndarray, anchor: np.ndarray, minimal: Iterable[float], improved: Iterable[float],
+    level: float,
+) -> dict[str, Any]:  # fmt: skip
+    """The anchor-based estimates for one outcome: the mean improvement of the "a little better"
+    level (with its t CI) and the ROC cut-off (Youden) of improved vs not improved, with the AUC
+    and its DeLong Wald CI (truncated to 0-1, as pROC). Patients without both are left out."""
+    keep = ~np.isnan(improvement) & ~np.isnan(anchor)
+    scores, levels = improvement[keep], anchor[keep]
+    little = scores[np.isin(levels, list(minimal))]
+    positive = np.isin(levels, list(improved))
+    out: dict[str, Any] = {
+        "anchor_n": int(keep.sum()),
+        "anchor_minimal_n": len(little),
+        "anchor_improved_n": int(positive.sum()),
+        "anchor_not_improved_n": int((~positive).sum()),
+    }
+    if len(little) >= 2:
+        mean, sd = float(little.mean()), float(little.std(ddof=1))
+        half = stats.t.ppf(0.5 + level / 2, len(little) - 1) * sd / np.sqrt(len(little))
+        out |= {
+            "anchor_minimal_mean": mean,
+            "anchor_minimal_ci_low": mean - half,
+            "anchor_minimal_ci_high": mean + half,
+        }
+    if positive.sum() >= 2 and (~positive).sum() >= 2:
+        auc, se = roc_auc(scores, positive), delong_se(scores, positive)
+        z = normal_critical(level)
+        cut, sensitivity, specificity = youden_cutoff(scores, positive)
+        out |= {
+            "auc": auc,
+            "auc_ci_low": max(0.0, auc - z * se),
+            "auc_ci_high": min(1.0, auc + z * se),
+            "roc_cutoff": cut,
+            "sensitivity": sensitivity,
+            "specificity": specificity,
+        }
+    return out
+
+
+def definition_threshold(
+    definition: Definition,
+    outcome: Outcome,
+    patients: pd.DataFrame,
+    occasions: list[str],
+    settings: SignificanceSettings,
+    level: float,
+) -> Threshold:
+    """One definition for one outcome: its threshold as a rule, computed from the analysis set
+    where the definition says so, or the reason it cannot be defined here."""
+    name, method = outcome.name, definition.method
+    n, mean, sd = baseline_sd(patients, outcome, occasions[0])
+    basis: dict[str, Any] = {"baseline_n": n, "baseline_mean": mean, "baseline_sd": sd}
+    if method == "absolute":
+        value = (definition.absolute or {}).get(name)
+        if value is None:
+            return _undefined(definition, name, f"no threshold given for {name}", **basis)
+        return Threshold(definition, name, False, McidRule(float(value), None), basis=basis)
+    if method == "percent":
+        return Threshold(definition, name, False, McidRule(None, definition.percent), basis=basis)
+    needs_sd = method in DISTRIBUTION_METHODS or method in RELIABLE_CHANGE_METHODS
+    if needs_sd and (not np.isfinite(sd) or sd == 0):
+        return _undefined(definition, name, "the start values have no SD", **basis)
+    if method == "half_sd":
+        return Threshold(definition, name, False, McidRule(0.5 * sd, None), basis=basis)
+    if needs_sd:
+        reliability = settings.reliability.get(name)
+        if reliability is None:
+            return _undefined(
+                definition, name,
+                f"no reliability for {name} (config clinical_significance.reliability)", **basis,
+            )  # fmt: skip
+        sem = sd * math.sqrt(1 - reliability.r)
+        s_diff = math.sqrt(2) * sem
+        basis |= {"reliability": reliability.r, "sem": sem, "s_diff": s_diff}
+        if method == "sem":
+            return Threshold(definition, name, False, McidRule(sem, None), basis=basis)
+        if method == "mdc95":
+            return Threshold(
+                definition, name, False, McidRule(Z_RELIABLE * s_diff, None), basis=basis
+            )
+        rule = McidRule(Z_RELIABLE * s_diff, None, strict=True)
+        if method == "reliable_change":
+            return Threshold(definition, name, False, rule, basis=basis)
+        norms = settings.norms.get(name)
+        if definition.cutoff in ("b", "c") and norms is None:
+            return _undefined(
+                definition, name,
+                f"cut-off {definition.cutoff} needs normative values for {name} "
+                "(config clinical_significance.norms)", **basis,
+            )  # fmt: skip
+        if norms is not None:
+            basis |= {"norm_mean": norms.mean, "norm_sd": norms.sd}
+        cutoff = jacobson_truax_cutoff(
+            definition.cutoff or "a", basis["baseline_mean"], sd,
+            norms.mean if norms else math.nan, norms.sd if norms else math.nan, outcome.better,
+        )  # fmt: skip
+        basis["cutoff"] = cutoff
+        return Threshold(definition, name, False, rule, cutoff=cutoff, basis=basis)
+    # Anchor-based
+    anchor = settings.anchor
+    column = f"anchor_{anchor.occasion}" if anchor else None
+    if anchor is None or column not in patients:
+        return _undefined(
+            definition, name,
+            "no anchor in this extract (config derived.anchor and clinical_significance.anchor)",
+            **basis,
+        )  # fmt: skip
+    improvement = _improvement(patients, outcome, occasions[0], anchor.occasion)
+    found = anchor_statistics(
+        improvement, patients[column].astype(float).to_numpy(), anchor.minimal, anchor.improved,
+        level,
+    )  # fmt: skip
+    basis |= {"anchor_occasion": anchor.occasion, **found}
+    key = "anchor_minimal_mean" if method == "anchor_mean_change" else "roc_cutoff"
+    value = found.get(key)
+    if value is None:
+        what = (
+            "fewer than 2 patients at the 'a little better' level"
+            if method == "anchor_mean_change"
+            else "fewer than 2 patients improved or not improved by the anchor"
+        )
+        return _undefined(definition, name, what, **basis)
+    if value <= 0:
+        return _undefined(
+            definition, name, f"the anchor-based threshold {value:.3g} is not an improvement",
+            **basis,
+        )  # fmt: skip
+    return Threshold(definition, name, False, McidRule(float(value), None), basis=basis)
+
+
+def _improvement(patients: pd.DataFrame, outcome: Outcome, start: str, occasion: str) -> np.ndarray:
+    sign = 1.0 if outcome.better == "higher" else -1.0
+    before = patients[outcome.column_at(start)].astype(float).to_numpy()
+    after = patients[outcome.column_at(occasion)].astype(float).to_numpy()
+    return sign * (after - before)
+
+
+def primary_definition(outcome: Outcome) -> Definition:
+    """Each outcome's own MCID rule, as a definition: the primary one (the headline)."""
+    return Definition(
+        PRIMARY,
+        "mcid",
+        "MCID (primary)",
+        outcome.rule.reference,
+        assumption=outcome.rule.assumption,
+    )
+
+
+def thresholds(
+    patients: pd.DataFrame,
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    settings: SignificanceSettings,
+    level: float,
+) -> list[Threshold]:
+    """Every definition (the primary first) for every outcome."""
+    out = []
+    for outcome in outcomes.values():
+        n, mean, sd = baseline_sd(patients, outcome, occasions[0])
+        basis = {"baseline_n": n, "baseline_mean": mean, "baseline_sd": sd}
+        out.append(
+            Threshold(primary_definition(outcome), outcome.name, True, outcome.rule, basis=basis)
+        )
+        for definition in settings.definitions:
+            out.append(
+                definition_threshold(definition, outcome, patients, occasions, settings, level)
+            )
+    return out
+
+
+DEFINITION_COLUMNS = (
+    "definition", "label", "method", "primary", "outcome", "threshold_absolute",
+    "threshold_percent", "strict", "rule", "formula", "baseline_n", "baseline_mean",
+    "baseline_sd", "reliability", "sem", "s_diff", "cutoff", "norm_mean", "norm_sd",
+    "anchor_occasion", "anchor_n", "anchor_minimal_n", "anchor_minimal_mean",
+    "anchor_minimal_ci_low", "anchor_minimal_ci_high", "anchor_improved_n",
+    "anchor_not_improved_n", "auc", "auc_ci_low", "auc_ci_high", "roc_cutoff", "sensitivity",
+    "specificity", "status", "reference", "assumption",
+)  # fmt: skip
+
+
+def definition_status(threshold: Threshold, scale: tuple[float, float] | None) -> str:
+    """defined, not defined (and why), or defined with a cut-off no patient can cross."""
+    if not threshold.defined:
+        return f"not defined: {threshold.reason}"
+    if threshold.cutoff is not None and scale and not scale[0] < threshold.cutoff < scale[1]:
+        return "defined; the cut-off lies outside the scale's range: no patient can cross it"
+    return "defined"
+
+
+def definitions_table(found: list[Threshold], outcomes: dict[str, Outcome]) -> pd.DataFrame:
+    """One row per definition and outcome: the threshold and what it was computed from."""
+    outcomes_range = {name: outcome.range for name, outcome in outcomes.items()}
+    rows = []
+    for t in found:
+        d = t.definition
+        formula = FORMULAS[d.method].format(cutoff=d.cutoff or "a")
+        if d.method == "clinically_significant":
+            formula += f"; {CUTOFF_FORMULAS[d.cutoff or 'a']}"
+        rule = t.rule
+        rows.append(
+            {
+                "definition": d.name,
+                "label": d.label,
+                "method": d.method,
+                "primary": t.primary,
+                "outcome": t.outcome,
+                "threshold_absolute": rule.absolute if rule else np.nan,
+                "threshold_percent": rule.percent if rule else np.nan,
+                "strict": rule.strict if rule else np.nan,
+                "rule": definition_rule_text(t) if rule else "",
+                "formula": formula,
+                **t.basis,
+                "status": definition_status(t, outcomes_range.get(t.outcome)),
+                "reference": d.reference,
+                "assumption": d.assumption,
+            }
+        )
+    return frame(rows, DEFINITION_COLUMNS).reindex(columns=list(DEFINITION_COLUMNS))
+
+
+def definition_rule_text(threshold: Threshold) -> str:
+    """The rule in words (cohort.responders.rule_text), with the cut-off a CSC rule adds."""
+    text = rule_text(threshold.rule)
+    if threshold.cutoff is not None:
+        text += f" and follow-up beyond {threshold.cutoff:.4g} (cut-off {threshold.definition.cutoff or 'a'})"
+    return text
+
+
+# --- Classification under a definition ---------------------------------------------------------
+def definition_codes(
+    start: np.ndarray, follow: np.ndarray, outcome: Outcome, threshold: Threshold
+) -> np.ndarray:
+    """Each patient's category (an index into cohort.responders.CATEGORIES) under one
+    definition: the rule's threshold as cohort.responders.category_codes applies it, and for
+    clinically significant change the follow-up beyond the cut-off, a start value already beyond
+    it making the patient could-not-improve (there is nothing to cross)."""
+    codes = category_codes(start, follow, replace(outcome, mcid=threshold.rule))
+    if threshold.cutoff is None:
+        return codes
+    start, follow = np.asarray(start, dtype=float), np.asarray(follow, dtype=float)
+    with np.errstate(invalid="ignore"):
+        if outcome.better == "lower":
+            follow_beyond, start_beyond = follow < threshold.cutoff, start < threshold.cutoff
+        else:
+            follow_beyond, start_beyond = follow > threshold.cutoff, start > threshold.cutoff
+    code = CATEGORIES.index
+    codes = codes.copy()
+    codes[(codes == code(RESPONDER)) & ~follow_beyond] = code(NON_RESPONDER)
+    codes[(codes != code(MISSING)) & start_beyond] = code(COULD_NOT_IMPROVE)
+    return codes
+
+
+def _classifications(
+    data: pd.DataFrame, outcomes: dict[str, Outcome], occasions: list[str], found: list[Threshold]
+) -> Iterator[tuple[Threshold, str, np.ndarray, bool]]:
+    """Each defined definition's categories (definition_codes) per follow-up occasion, and
+    whether both occasions are observed for every patient (an imputed set left incomplete
+    where too few values were observed to impute)."""
+    for t in found:
+        if not t.defined:
+            continue
+        outcome = outcomes[t.outcome]
+        start = data[outcome.column_at(occasions[0])].to_numpy(dtype=float, na_value=np.nan)
+        for occasion in occasions[1:]:
+            follow = data[outcome.column_at(occasion)].to_numpy(dtype=float, na_value=np.nan)
+            complete = not (np.isnan(start).any() or np.isnan(follow).any())
+            yield t, occasion, definition_codes(start, follow, outcome, t), complete
+
+
+def classify_definitions(
+    patients: pd.DataFrame,
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    found: list[Threshold],
+) -> pd.DataFrame:
+    """Long table: patient x defined definition x outcome x follow-up occasion, with the category."""
+    names = np.array(CATEGORIES, dtype=object)
+    frames = [
+        pd.DataFrame(
+            {
+                "patient_id": patients["patient_id"].to_numpy(),
+                "definition": t.definition.name,
+                "outcome": t.outcome,
+                "occasion": occasion,
+                "category": names[codes],
+            }
+        )
+        for t, occasion, codes, _ in _classifications(patients, outcomes, occasions, found)
+    ]
+    columns = ["patient_id", "definition", "outcome", "occasion", "category"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+# --- Rates under each definition ---------------------------------------------------------------
+RATE_COLUMNS = (
+    "definition", "outcome", "occasion", "analysis", "rule", "threshold_absolute",
+    "threshold_percent", "strict", "cutoff", "N", "n", "responders",
+    "non_responders", "could_not_improve", "missing", "pct", "ci_low_pct", "ci_high_pct",
+    "method", "fmi", "monte_carlo_se_logit",
+)  # fmt: skip
+COMPLETE_CASE, ALL_INCLUDED, MULTIPLE_IMPUTATION = (
+    "available cases",
+    "all in analysis set, missing = non-responder",
+    "multiple imputation",
+)
+
+
+def imputed_rates(
+    completed: Iterable[pd.DataFrame],
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    found: list[Threshold],
+    handling: str,
+) -> tuple[int, dict[tuple[str, str, str], list[tuple[float, int]]]]:
+    """In each completed data set, the responder rate and denominator under every defined
+    definition, per outcome and follow-up (not estimable where the imputation left values
+    missing): (m, rates by (definition, outcome, occasion))."""
+    rates: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+    m = 0
+    responder = CATEGORIES.index(RESPONDER)
+    for data in completed:
+        m += 1
+        for t, occasion, codes, complete in _classifications(data, outcomes, occasions, found):
+            d = int(in_population(codes, handling).sum())
+            if complete and d:  # else not imputed: too few observed values
+                key = (t.definition.name, t.outcome, occasion)
+                rates.setdefault(key, []).append((int((codes == responder).sum()) / d, d))
+    return m, rates
+
+
+def definition_rates(
+    classified: pd.DataFrame,
+    found: list[Threshold],
+    occasions: list[str],
+    handling: str,
+    n_analysis: int,
+    level: float,
+    imputed: tuple[int, dict[tuple[str, str, str], list[tuple[float, int]]]],
+) -> pd.DataFrame:
+    """The responder rate under each definition, outcome and follow-up: available cases and all
+    of the analysis set (missing = non-responder) with Wilson CIs (cohort.responders.rate_rows),
+    and pooled over the imputations by Rubin's rules on the logit scale. A definition that cannot
+    be defined for the outcome gets one row saying why."""
+    m, rates = imputed
+    groups = dict(tuple(classified.groupby(["definition", "outcome", "occasion"], sort=False)))
+    rows = []
+    for t in found:
+        name = t.definition.name
+        for occasion in occasions[1:]:
+            base = {"definition": name, "outcome": t.outcome, "occasion": occasion, "N": n_analysis}
+            if not t.defined:
+                rows.append({**base, "analysis": "", "method": f"not defined: {t.reason}"})
+                continue
+            rule = definition_rule_text(t)
+            base |= {
+                "threshold_absolute": t.rule.absolute,
+                "threshold_percent": t.rule.percent,
+                "strict": t.rule.strict,
+                "cutoff": t.cutoff,
+            }
+            group = groups[(name, t.outcome, occasion)]
+            for rate, analysis in zip(
+                rate_rows(group["category"], handling, n_analysis, level),
+                (COMPLETE_CASE, ALL_INCLUDED),
+                strict=True,
+            ):
+                rows.append(
+                    {
+                        **base,
+                        "analysis": analysis,
+                        "rule": rule,
+                        **{k: rate[k] for k in RATE_COLUMNS if k in rate and k not in base},
+                        "method": rate["ci_method"],
+                    }
+                )
+            pooled_rates = rates.get((name, t.outcome, occasion))
+            if not pooled_rates or len(pooled_rates) < m:
+                rows.append(
+                    {
+                        **base,
+                        "analysis": MULTIPLE_IMPUTATION,
+                        "rule": rule,
+                        "method": "not estimable: too few patients measured at this occasion to impute",
+                    }
+                )
+                continue
+            shares, ns = zip(*pooled_rates, strict=True)
+            n = int(np.mean(ns))
+            estimate, low, high, pooled = pooled_proportion(np.array(shares), n, level)
+            rows.append(
+                {
+                    **base,
+                    "analysis": MULTIPLE_IMPUTATION,
+                    "rule": rule,
+                    "n": n,
+                    "pct": 100 * estimate,
+                    "ci_low_pct": 100 * low,
+                    "ci_high_pct": 100 * high,
+                    "method": f"MICE, m = {m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
+                    "fmi": pooled.fmi,
+                    "monte_carlo_se_logit": np.sqrt(pooled.between / m),
+                }
+            )
+    return frame(rows, RATE_COLUMNS).reindex(columns=list(RATE_COLUMNS))
+
+
+# --- Agreement between definitions -------------------------------------------------------------
+AGREEMENT_COLUMNS = (
+    "outcome", "occasion", "first", "second", "n", "both", "first_only", "second_only",
+    "neither", "agreement_pct", "kappa", "kappa_ci_low", "kappa_ci_high", "method",
+)  # fmt: skip
+
+
+def kappa_2x2(both: int, first_only: int, second_only: int, neither: int, level: float) -> tuple[float, float, float]:  # fmt: skip
+    """Cohen's kappa of two binary classifications and its asymptotic CI (statsmodels'
+    cohens_kappa: the large-sample SE of Fleiss, Cohen & Everitt, Psychol Bull 1969;72:323);
+    NaN where undefined (one classification constant, so that chance agreement is 1)."""
+    table = np.array([[both, first_only], [second_only, neither]], dtype=float)
+    n = table.sum()
+    chance = (table.sum(axis=1) @ table.sum(axis=0)) / n**2 if n else 1.0
+    if n == 0 or math.isclose(chance, 1.0):
+        return math.nan, math.nan, math.nan
+    result = cohens_kappa(table)
+    kappa, se = float(result["kappa"]), float(result["std_kappa"])
+    if se == 0:  # perfect agreement (or disagreement): the asymptotic SE is 0, no interval
+        return kappa, math.nan, math.nan
+    half = normal_critical(level) * se
+    return kappa, kappa - half, kappa + half
+
+
+def agreement(classified: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Pairwise agreement between definitions, per outcome and follow-up occasion, among the
+    patients measured at start and at the occasion (could-not-improve counts as not improved,
+    so that every pair is compared on the same patients): responder under both, the first only,
+    the second only, neither; % agreement and Cohen's kappa with its CI (none at perfect
+    agreement, where the asymptotic SE is 0)."""
+    rows = []
+    for (outcome, occasion), group in classified.groupby(["outcome", "occasion"], sort=False):
+        wide = group.pivot(index="patient_id", columns="definition", values="category")
+        wide = wide[list(dict.fromkeys(group["definition"]))]  # config order, primary first
+        measured = wide.iloc[:, 0].ne(MISSING).to_numpy()
+        responder = wide[measured].eq(RESPONDER)
+        for first, second in itertools.combinations(wide.columns, 2):
+            x, y = responder[first].to_numpy(), responder[second].to_numpy()
+            cells = [
+                int((x & y).sum()),
+                int((x & ~y).sum()),
+                int((~x & y).sum()),
+                int((~x & ~y).sum()),
+            ]
+            n = int(measured.sum())
+            kappa, low, high = kappa_2x2(*cells, level)
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "occasion": occasion,
+                    "first": first,
+                    "second": second,
+                    "n": n,
+                    **dict(
+                        zip(("both", "first_only", "second_only", "neither"), cells, strict=True)
+                    ),
+                    "agreement_pct": 100 * (cells[0] + cells[3]) / n if n else np.nan,
+                    "kappa": kappa,
+                    "kappa_ci_low": low,
+                    "kappa_ci_high": high,
+                    "method": f"Cohen's kappa, {level:.0%} CI: asymptotic SE (Fleiss, Cohen & Everitt 1969)",
+                }
+            )
+    return frame(rows, AGREEMENT_COLUMNS).reindex(columns=list(AGREEMENT_COLUMNS))

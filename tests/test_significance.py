@@ -1,0 +1,431 @@
+"""Definitions of clinical significance: each threshold against a hand calculation, a truth
+table per definition, the ROC analysis against scipy's Mann-Whitney U, a brute-force DeLong
+variance and a simulation of its coverage, Cohen's kappa against the Fleiss-Cohen-Everitt
+formula written out, the rates table against responders.csv's function, and the agreement
+table's cells."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from cohort.responders import CATEGORIES, classify_all, rate_rows, threshold_sweep
+from cohort.settings import (
+    AnchorSettings,
+    Definition,
+    McidRule,
+    Norms,
+    Outcome,
+    Reliability,
+    SignificanceSettings,
+)
+from cohort.significance import (
+    agreement,
+    anchor_statistics,
+    classify_definitions,
+    definition_codes,
+    definition_rates,
+    definitions_table,
+    delong_se,
+    imputed_rates,
+    jacobson_truax_cutoff,
+    kappa_2x2,
+    roc_auc,
+    thresholds,
+    youden_cutoff,
+)
+
+OCCASIONS = ["start", "end"]
+PAIN = Outcome("pain", "Pain", (0, 10), "lower", mcid=McidRule(2.0, None, reference="Farrar 2001"))
+# Start 2, 4, 6, 8, 10: mean 6, SD sqrt(40 / 4) = sqrt(10). With r = 0.9 the SEM is
+# sqrt(10) x sqrt(0.1) = 1 exactly, the MDC95 1.96 x sqrt(2) = 2.7719.
+PATIENTS = pd.DataFrame(
+    {
+        "patient_id": ["p1", "p2", "p3", "p4", "p5"],
+        "pain_start": [2.0, 4, 6, 8, 10],
+        "pain_end": [2.0, 1, 3, 2, 9],  # improvements 0, 3, 3, 6, 1
+    }
+)
+
+
+def definition(method: str, **kwargs) -> Definition:
+    return Definition(method, method, method, "test", **kwargs)
+
+
+SETTINGS = SignificanceSettings(
+    definitions=(
+        definition("half_sd"),
+        definition("sem"),
+        definition("mdc95"),
+        definition("reliable_change"),
+        definition("percent", percent=30),
+        definition("absolute", absolute={"pain": 4}),
+        Definition("csc_b", "clinically_significant", "CSC b", "test", cutoff="b"),
+        Definition("csc_c", "clinically_significant", "CSC c", "test", cutoff="c"),
+    ),
+    reliability={"pain": Reliability(0.9, "test")},
+    norms={"pain": Norms(1.0, 1.0, "test")},
+)
+
+
+def found_by_name(settings=SETTINGS, patients=PATIENTS):
+    return {
+        t.definition.name: t
+        for t in thresholds(patients, {"pain": PAIN}, OCCASIONS, settings, 0.95)
+    }
+
+
+def test_thresholds_by_hand():
+    found = found_by_name()
+    sd = math.sqrt(10)
+    assert found["mcid"].primary and found["mcid"].rule.absolute == 2
+    assert found["half_sd"].rule.absolute == pytest.approx(sd / 2)
+    assert found["sem"].rule.absolute == pytest.approx(1.0)
+    assert found["mdc95"].rule.absolute == pytest.approx(1.96 * math.sqrt(2))
+    assert not found["mdc95"].rule.strict
+    assert found["reliable_change"].rule.absolute == pytest.approx(1.96 * math.sqrt(2))
+    assert found["reliable_change"].rule.strict  # |RCI| > 1.96
+    assert found["percent"].rule.percent == 30 and found["percent"].rule.absolute is None
+    assert found["absolute"].rule.absolute == 4
+    # Jacobson-Truax, lower is better: b = norm mean + 2 norm SD; c weighted by the SDs.
+    assert found["csc_b"].cutoff == pytest.approx(3.0)
+    assert found["csc_c"].cutoff == pytest.approx((sd * 1 + 1 * 6) / (sd + 1))
+    assert found["half_sd"].basis["baseline_sd"] == pytest.approx(sd)
+    assert found["sem"].basis["s_diff"] == pytest.approx(math.sqrt(2))
+
+
+def test_cutoff_a_and_direction():
+    # a: 2 SD beyond the patients' mean towards better; higher is better flips every sign.
+    assert jacobson_truax_cutoff("a", 50, 10, 80, 5, "higher") == 70
+    assert jacobson_truax_cutoff("a", 50, 10, 80, 5, "lower") == 30
+    assert jacobson_truax_cutoff("b", 50, 10, 80, 5, "higher") == 70  # 80 - 2 x 5
+    assert jacobson_truax_cutoff("c", 50, 10, 80, 5, "higher") == pytest.approx(
+        (10 * 80 + 5 * 50) / 15
+    )
+
+
+# Each definition's category for p1..p5 (improvements 0, 3, 3, 6, 1; starts 2, 4, 6, 8, 10).
+TRUTH = {
+    "mcid": ["non_responder", "responder", "responder", "responder", "non_responder"],
+    "half_sd": ["non_responder", "responder", "responder", "responder", "non_responder"],
+    "sem": ["non_responder", "responder", "responder", "responder", "responder"],  # 1 >= 1
+    # p1 has 2 points of room, less than 2.77: could not improve
+    "mdc95": ["could_not_improve", "responder", "responder", "responder", "non_responder"],
+    "reliable_change": [
+        "could_not_improve",
+        "responder",
+        "responder",
+        "responder",
+        "non_responder",
+    ],
+    "percent": [
+        "non_responder",
+        "responder",
+        "responder",
+        "responder",
+        "non_responder",
+    ],  # 10% < 30%
+    "absolute": [  # 4 points: p1 has 2 of room, p2 exactly 4 (reachable, improved 3)
+        "could_not_improve",
+        "non_responder",
+        "non_responder",
+        "responder",
+        "non_responder",
+    ],
+    # b = 3: p3 ends at 3, not beyond; p1 starts beyond it (nothing to cross)
+    "csc_b": ["could_not_improve", "responder", "non_responder", "responder", "non_responder"],
+    # c = 2.20: p4 ends at 2, beyond; p1 starts at 2, already beyond
+    "csc_c": ["could_not_improve", "responder", "non_responder", "responder", "non_responder"],
+}
+
+
+@pytest.mark.parametrize("name", list(TRUTH))
+def test_truth_table_of_each_definition(name):
+    t = found_by_name()[name]
+    codes = definition_codes(
+        PATIENTS["pain_start"].to_numpy(), PATIENTS["pain_end"].to_numpy(), PAIN, t
+    )
+    assert [CATEGORIES[c] for c in codes] == TRUTH[name]
+
+
+def test_reliable_change_index_written_out():
+    """RCI = (x_start - x_end) / S_diff for lower-is-better, reliable when above 1.96: the same
+    patients as the rule's threshold."""
+    s_diff = math.sqrt(2) * 1.0
+    rci = (PATIENTS["pain_start"] - PATIENTS["pain_end"]) / s_diff
+    t = found_by_name()["reliable_change"]
+    codes = definition_codes(
+        PATIENTS["pain_start"].to_numpy(), PATIENTS["pain_end"].to_numpy(), PAIN, t
+    )
+    responder = np.array([CATEGORIES[c] == "responder" for c in codes])
+    assert list(responder) == list(rci > 1.96)
+
+
+def test_exactly_at_the_reliable_change_threshold_is_not_reliable():
+    t = found_by_name()["reliable_change"]
+    at = 1.96 * math.sqrt(2)
+    codes = definition_codes(np.array([8.0]), np.array([8.0 - at]), PAIN, t)
+    assert CATEGORIES[codes[0]] == "non_responder"
+    mdc = found_by_name()["mdc95"]  # the MDC95 is "at least"
+    assert (
+        CATEGORIES[definition_codes(np.array([8.0]), np.array([8.0 - at]), PAIN, mdc)[0]]
+        == "responder"
+    )
+
+
+def test_missing_inputs_give_reasons_not_errors():
+    bare = SignificanceSettings(
+        definitions=(
+            definition("sem"),
+            Definition("csc_c", "clinically_significant", "c", "test", cutoff="c"),
+            definition("absolute", absolute={"other": 3}),
+            definition("anchor_roc"),
+        )
+    )
+    found = found_by_name(bare)
+    assert "no reliability for pain" in found["sem"].reason
+    assert "no reliability" in found["csc_c"].reason
+    assert "no threshold given for pain" in found["absolute"].reason
+    assert "no anchor" in found["anchor_roc"].reason
+    table = definitions_table(list(found.values()), {"pain": PAIN})
+    assert (
+        table.set_index("definition").loc["sem", "status"].startswith("not defined: no reliability")
+    )
+    with_r = SignificanceSettings(
+        definitions=bare.definitions[1:2], reliability={"pain": Reliability(0.9, "t")}
+    )
+    assert "needs normative values" in found_by_name(with_r)["csc_c"].reason
+
+
+def test_a_cutoff_outside_the_scale_is_said():
+    settings = SignificanceSettings(
+        definitions=(Definition("csc_a", "clinically_significant", "a", "test", cutoff="a"),),
+        reliability={"pain": Reliability(0.9, "t")},
+    )
+    found = list(found_by_name(settings).values())
+    assert found[1].cutoff == pytest.approx(6 - 2 * math.sqrt(10))  # below 0
+    status = definitions_table(found, {"pain": PAIN}).set_index("definition").loc["csc_a", "status"]
+    assert "outside the scale" in status
+
+
+# --- ROC against an anchor -------------------------------------------------------------------
+SCORES = np.array([0, 1, 2, 2, 3, 4, 5, 6], dtype=float)
+POSITIVE = np.array([0, 0, 1, 0, 1, 1, 0, 1], dtype=bool)
+
+
+def test_auc_by_hand_and_by_mann_whitney():
+    # Positives 2, 3, 4, 6 over negatives 0, 1, 2, 5: 2.5 + 3 + 3 + 4 = 12.5 of 16 pairs.
+    assert roc_auc(SCORES, POSITIVE) == pytest.approx(12.5 / 16)
+    u = stats.mannwhitneyu(SCORES[POSITIVE], SCORES[~POSITIVE]).statistic
+    assert roc_auc(SCORES, POSITIVE) == pytest.approx(u / 16)
+
+
+def test_youden_cutoff_by_hand():
+    # J at t = 2: sensitivity 4/4, specificity 2/4 -> 0.5; at t = 3: 3/4 + 3/4 - 1 = 0.5; the
+    # lowest of the tie is chosen.
+    assert youden_cutoff(SCORES, POSITIVE) == (2.0, 1.0, 0.5)
+
+
+def delong_brute_force(scores, positive):
+    x, y = scores[positive], scores[~positive]
+    psi = (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+    v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
+    return math.sqrt(v10.var(ddof=1) / len(x) + v01.var(ddof=1) / len(y))
+
+
+def test_delong_se_by_hand_and_by_brute_force():
+    # Placements: V10 = 0.625, 0.75, 0.75, 1; V01 = 1, 1, 0.875, 0.25:
+    # var(V10)/4 + var(V01)/4 = 0.0247396/4 + 0.1289063/4 = 0.0384115.
+    assert delong_se(SCORES, POSITIVE) ** 2 == pytest.approx(0.0384114583, abs=1e-9)
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 12, 80).astype(float)  # many ties
+    positive = rng.random(80) < 0.4
+    assert delong_se(scores, positive) == pytest.approx(delong_brute_force(scores, positive))
+
+
+def test_delong_interval_covers_at_its_level():
+    """400 samples of 60 positives and 60 negatives, scores normal with means 0.8 SD apart
+    (true AUC = Phi(0.8 / sqrt(2)) = 0.714): the 95% Wald interval covers in 92-98% of them
+    (binomial SD of the coverage 1.1 points at 400 samples)."""
+    rng = np.random.default_rng(11)
+    truth = stats.norm.cdf(0.8 / math.sqrt(2))
+    z = stats.norm.ppf(0.975)
+    covered = 0
+    for _ in range(400):
+        scores = np.concatenate([rng.normal(0.8, 1, 60), rng.normal(0, 1, 60)])
+        positive = np.repeat([True, False], 60)
+        auc, se = roc_auc(scores, positive), delong_se(scores, positive)
+        covered += abs(auc - truth) <= z * se
+    assert 0.92 <= covered / 400 <= 0.98
+
+
+def test_anchor_statistics_by_hand():
+    anchor = np.array([4, 5, 3, 3, 2, 1, 4, 1], dtype=float)  # PGIC: 1-3 improved, 3 minimal
+    found = anchor_statistics(SCORES, anchor, [3], [1, 2, 3], 0.95)
+    # Improved (1-3): scores 2, 2, 3, 4, 6 vs 0, 1, 5.
+    positive = np.isin(anchor, [1, 2, 3])
+    assert found["anchor_improved_n"] == 5 and found["anchor_not_improved_n"] == 3
+    assert found["auc"] == pytest.approx(roc_auc(SCORES, positive))
+    assert found["anchor_minimal_n"] == 2 and found["anchor_minimal_mean"] == pytest.approx(2.0)
+    assert found["roc_cutoff"] == youden_cutoff(SCORES, positive)[0]
+    half = stats.t.ppf(0.975, 1) * 0 / math.sqrt(2)  # both minimal scores are 2: SD 0
+    assert found["anchor_minimal_ci_low"] == pytest.approx(2.0 - half)
+
+
+def test_anchor_definitions_from_a_patient_table():
+    patients = pd.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(8)],
+            "pain_start": 8.0,
+            "pain_end": 8.0 - SCORES,
+            "anchor_end": [4, 5, 3, 3, 2, 1, 4, 1],
+        }
+    )
+    settings = SignificanceSettings(
+        definitions=(definition("anchor_mean_change"), definition("anchor_roc")),
+        anchor=AnchorSettings("end", (3.0,), (1.0, 2.0, 3.0), "PGIC"),
+    )
+    found = found_by_name(settings, patients)
+    assert found["anchor_mean_change"].rule.absolute == pytest.approx(2.0)
+    assert found["anchor_roc"].rule.absolute == 2.0
+    assert found["anchor_roc"].basis["auc"] == pytest.approx(
+        roc_auc(SCORES, np.isin(patients["anchor_end"], [1, 2, 3]))
+    )
+
+
+# --- Kappa, agreement, rates -----------------------------------------------------------------
+def fleiss_cohen_everitt_se(table: np.ndarray) -> float:
+    """The large-sample SE of kappa (Fleiss, Cohen & Everitt 1969, eq. 13), written out."""
+    n = table.sum()
+    p = table / n
+    rows, cols = p.sum(axis=1), p.sum(axis=0)
+    po, pe = np.trace(p), rows @ cols
+    first = sum(p[i, i] * (1 - pe - (rows[i] + cols[i]) * (1 - po)) ** 2 for i in range(2))
+    second = (1 - po) ** 2 * sum(
+        p[i, j] * (cols[i] + rows[j]) ** 2 for i in range(2) for j in range(2) if i != j
+    )
+    third = (po * pe - 2 * pe + po) ** 2
+    return math.sqrt((first + second - third) / (n * (1 - pe) ** 4))
+
+
+def test_kappa_by_hand():
+    # po = 35/50 = 0.7, pe = (25 x 30 + 25 x 20) / 2500 = 0.5: kappa = 0.4.
+    kappa, low, high = kappa_2x2(20, 5, 10, 15, 0.95)
+    assert kappa == pytest.approx(0.4)
+    se = fleiss_cohen_everitt_se(np.array([[20, 5], [10, 15]], dtype=float))
+    assert (low, high) == pytest.approx((0.4 - 1.959964 * se, 0.4 + 1.959964 * se), abs=1e-6)
+
+
+def test_kappa_undefined_and_perfect():
+    assert all(math.isnan(v) for v in kappa_2x2(10, 0, 0, 0, 0.95))  # everyone alike
+    kappa, low, high = kappa_2x2(10, 0, 0, 7, 0.95)
+    assert kappa == 1.0 and math.isnan(low) and math.isnan(high)
+
+
+def test_agreement_cells_add_up_and_match_the_definitions():
+    found = list(found_by_name().values())
+    classified = classify_definitions(PATIENTS, {"pain": PAIN}, OCCASIONS, found)
+    table = agreement(classified, 0.95).set_index(["first", "second"])
+    row = table.loc[("mcid", "sem")]  # mcid: p2, p3, p4; sem: p2, p3, p4, p5
+    assert (row["n"], row["both"], row["first_only"], row["second_only"], row["neither"]) == (
+        5,
+        3,
+        0,
+        1,
+        1,
+    )
+    assert row["agreement_pct"] == 80
+    assert row["kappa"] == pytest.approx(kappa_2x2(3, 0, 1, 1, 0.95)[0])
+    # could-not-improve counts as not improved: mdc95 (p1 CNI) vs mcid agree on p1
+    row = table.loc[("mcid", "mdc95")]
+    assert (row["both"], row["neither"]) == (3, 2)
+
+
+def test_rates_of_the_primary_definition_are_responders_csv():
+    found = list(found_by_name().values())
+    classified = classify_definitions(PATIENTS, {"pain": PAIN}, OCCASIONS, found)
+    imputed = imputed_rates([PATIENTS] * 3, {"pain": PAIN}, OCCASIONS, found, "non_responder")
+    rates = definition_rates(classified, found, OCCASIONS, "non_responder", 5, 0.95, imputed)
+    mcid = rates[rates["definition"] == "mcid"].set_index("analysis")
+    reference = classify_all(PATIENTS, {"pain": PAIN}, OCCASIONS)
+    for row, analysis in zip(
+        rate_rows(reference["category"], "non_responder", 5, 0.95),
+        ("available cases", "all in analysis set, missing = non-responder"),
+        strict=True,
+    ):
+        for column in ("responders", "n", "pct", "ci_low_pct", "ci_high_pct"):
+            assert mcid.loc[analysis, column] == pytest.approx(row[column])
+    # Three identical completed sets: no between-imputation variance, the pooled rate is the
+    # complete-case rate (logit-scale interval).
+    pooled = rates[rates["analysis"] == "multiple imputation"].set_index("definition")
+    assert pooled.loc["sem", "pct"] == pytest.approx(80.0)
+    assert pooled.loc["sem", "method"].startswith("MICE, m = 3")
+
+
+def test_rates_of_an_undefined_definition_say_why():
+    settings = SignificanceSettings(definitions=(definition("sem"),))
+    found = list(found_by_name(settings).values())
+    classified = classify_definitions(PATIENTS, {"pain": PAIN}, OCCASIONS, found)
+    rates = definition_rates(classified, found, OCCASIONS, "exclude", 5, 0.95, (0, {}))
+    sem = rates[rates["definition"] == "sem"]
+    assert len(sem) == 1 and sem["method"].iat[0].startswith("not defined: no reliability")
+
+
+def test_sweep_in_sd_units_is_the_absolute_sweep_over_the_sd():
+    sweep = threshold_sweep(PATIENTS, PAIN, OCCASIONS, 11, 0.95)
+    absolute = sweep[sweep["scale"] == "absolute"]
+    assert np.allclose(absolute["threshold_sd"], absolute["threshold"] / math.sqrt(10), atol=1e-6)
+    assert sweep.loc[sweep["scale"] == "percent", "threshold_sd"].isna().all()
+
+
+# --- The anchor end to end ---------------------------------------------------------------------
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_an_extract_with_an_anchor_gets_anchor_based_definitions(
+    tmp_path, config, contract, codebook
+):
+    """The generator's --anchor column (PGIC), declared in the study's contract and as
+    derived.anchor: the anchor-based thresholds are estimated, published with the AUC and its
+    CI, used as definitions (rates and agreement), and all through disclosure control."""
+    import yaml
+
+    from cohort.outputs import read_csv
+    from cohort.synthetic import ANCHOR_COLUMN, ANCHOR_CONTRACT
+
+    from .conftest import make_extract, run_snakemake, workflow_copy
+
+    work = workflow_copy(tmp_path / "wf")
+    make_extract(work / "extract", contract, codebook, n=150, seed=9, anchor=True)
+    spec = yaml.safe_load((work / "config/contract.yaml").read_text())
+    spec["tables"]["assessments"]["columns"][ANCHOR_COLUMN] = ANCHOR_CONTRACT
+    (work / "anchor_contract.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    (work / "study.yaml").write_text(
+        "extract: {dir: extract, contract: anchor_contract.yaml}\n"
+        "models:\n  imputation: {m: 5, max_imputed_records: 5000000, iterations: 5, donors: 5, seed: 1, jobs: 2}\n"
+        f"derived:\n  anchor: {{column: {ANCHOR_COLUMN}}}\n"
+        "clinical_significance:\n  anchor: {occasion: discharge, minimal: [3], improved: [1, 2, 3], reference: PGIC}\n"
+    )
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert result.returncode == 0, result.stderr
+    definitions = read_csv(work / "results/tables/clinical_significance_definitions.csv")
+    anchor = definitions[definitions["method"].isin(["anchor_mean_change", "anchor_roc"])]
+    assert len(anchor) == 6 and (anchor["status"] == "defined").all(), anchor["status"]
+    auc = pd.to_numeric(anchor["auc"], errors="coerce")
+    low, high = (pd.to_numeric(anchor[c], errors="coerce") for c in ("auc_ci_low", "auc_ci_high"))
+    # The PGIC is drawn from the outcomes' improvement: it discriminates, better than chance.
+    assert ((low <= auc) & (auc <= high) & (auc > 0.6)).all(), anchor[["outcome", "auc"]]
+    assert (pd.to_numeric(anchor["threshold_absolute"], errors="coerce") > 0).all()
+    rates = read_csv(work / "results/tables/clinical_significance_rates.csv")
+    roc = rates[(rates["definition"] == "anchor_roc") & (rates["analysis"] == "available cases")]
+    assert len(roc) == 6  # three outcomes x two follow-ups
+    agreement = read_csv(work / "results/tables/clinical_significance_agreement.csv")
+    assert ((agreement["first"] == "mcid") & (agreement["second"] == "anchor_roc")).sum() == 6
+    # The attacker of the published tables (tests/disclosure_attack.py) pins no hidden count.
+    from .disclosure_attack import exposed
+
+    mcid = {name: spec["mcid"] for name, spec in config["outcomes"].items()}
+    assert exposed(work / "results", 5, mcid) == []
