@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         default=",".join(FAULT_CLASSES),
         help=f"comma-separated fault classes to inject (default: all of {', '.join(FAULT_CLASSES)})",
     )
+    syn.add_argument(
+        "--anchor",
+        action="store_true",
+        help="also write a patient global impression of change (pgic, 1-7) at every follow-up",
+    )
     dic = sub.add_parser("dictionary", help="write the data dictionary generated from the contract")
     dic.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     dic.add_argument("--contract", type=Path, default=None)
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 load_codebook(config["interventions"]["codebook"]),
                 fault_rate=args.fault_rate,
                 fault_classes=classes,
+                anchor=args.anchor,
             )
             write_extract(extract, args.out)
         else:

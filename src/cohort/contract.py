@@ -179,6 +179,8 @@ def patient_columns(
             columns[f"{outcome}_{occasion}"] = (NUMERIC, 0)
         if "assessed_on" in contract.table("assessments").columns:
             columns[f"date_{occasion}"] = (DATE, 0)
+        if "anchor" in derived:
+            columns[f"anchor_{occasion}"] = (NUMERIC, 0)
     if has_sessions is None:
         has_sessions = "sessions" in contract.tables
     if has_sessions and "interventions" in config:
@@ -245,6 +247,50 @@ def config_contract_problems(
         problems.append(
             "config key 'derived.anxious_depressed.column': not a column of the assessments table"
         )
+    anchor = derived.get("anchor")
+    if anchor and anchor["column"] not in assessment_cols:
+        problems.append(
+            _unknown(
+                "derived.anchor.column",
+                anchor["column"],
+                {c: (NUMERIC, 0) for c in assessment_cols},
+                "the contract's assessments table",
+            )
+        )
+    significance = config.get("clinical_significance") or {}
+    follow_ups = occasion_names(config)[1:]
+    read_at = (significance.get("anchor") or {}).get("occasion")
+    if read_at is not None and read_at not in follow_ups:
+        problems.append(
+            f"config key 'clinical_significance.anchor.occasion': '{read_at}' is not a follow-up "
+            f"occasion ({', '.join(follow_ups) or 'none'})"
+        )
+    if significance.get("anchor") and not anchor:
+        problems.append(
+            "config key 'clinical_significance.anchor': set derived.anchor.column too (the "
+            "assessments column of the anchor)"
+        )
+    for key in ("reliability", "norms"):
+        for name in significance.get(key) or {}:
+            if name not in config["outcomes"]:
+                problems.append(
+                    f"config key 'clinical_significance.{key}.{name}': not an outcome "
+                    f"({', '.join(config['outcomes'])})"
+                )
+    for name, spec in (significance.get("definitions") or {}).items():
+        method = spec["method"]
+        needs = {"absolute": "absolute", "percent": "percent", "clinically_significant": "cutoff"}
+        if method in needs and spec.get(needs[method]) is None:
+            problems.append(
+                f"config key 'clinical_significance.definitions.{name}': method {method} needs "
+                f"'{needs[method]}'"
+            )
+        for outcome in spec.get("absolute") or {}:
+            if outcome not in config["outcomes"]:
+                problems.append(
+                    f"config key 'clinical_significance.definitions.{name}.absolute.{outcome}': "
+                    "not an outcome"
+                )
     low_ability = derived.get("low_ability_to_reduce_pain")
     if low_ability and low_ability["column"] not in patient_cols:
         problems.append(

@@ -114,6 +114,9 @@ def patient_table(
             out[f"{outcome}_{occasion}"] = _take(rows[outcome], position, out.index)
         if "assessed_on" in rows:  # a study may not record assessment dates
             out[f"date_{occasion}"] = _take(rows["assessed_on"], position, out.index)
+        if "anchor" in derived:  # e.g. a global impression of change, per occasion
+            anchor = rows[derived["anchor"]["column"]].astype("Float64").astype(float)
+            out[f"anchor_{occasion}"] = _take(anchor, position, out.index)
     if "anxious_depressed" in derived:
         spec = derived["anxious_depressed"]
         level = (

@@ -200,7 +200,8 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
     has_sessions = "sessions" in tables
     replaced = [
         "occasions", "outcomes", "derived", "covariates", "subgroups", "baseline", "models",
-        "responders", "comparison", *([] if has_sessions else ["interventions"]),
+        "responders", "comparison", "clinical_significance",
+        *([] if has_sessions else ["interventions"]),
     ]  # fmt: skip
     study = [
         f"# Study file of {name}, drafted by `python -m cohort init-study` from {extract_dir}.",
@@ -232,6 +233,12 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         "responders:",
         "  could_not_improve: non_responder  # or exclude: left out of the denominators",
         "  sweep_points: 101",
+        "# Definitions of clinical significance beside each outcome's mcid (docs/configuration.md):",
+        "# add reliability: {<outcome>: {r: ..., reference: ...}} for sem, mdc95 and reliable change.",
+        "clinical_significance:",
+        "  definitions:",
+        '    half_sd: {method: half_sd, label: Half an SD, reference: "Norman GR et al. Med Care 2003;41:582-92."}',
+        '    reliable_change: {method: reliable_change, label: Reliable change, reference: "Jacobson NS, Truax P. J Consult Clin Psychol 1991;59:12-19."}',
         "# Table 2: one row per variable (outcomes at the first occasion: <outcome>_"
         f"{occasions[0] if occasions else 'start'}).",
         "baseline:",

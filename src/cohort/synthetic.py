@@ -193,8 +193,11 @@ def synthesize(
     codebook: dict[str, dict[str, Any]],
     fault_rate: float = 0.01,
     fault_classes: tuple[str, ...] = FAULT_CLASSES,
+    anchor: bool = False,
 ) -> SyntheticExtract:
-    """Generate `n` included patients (plus injected faults) as raw text tables in the contract."""
+    """Generate `n` included patients (plus injected faults) as raw text tables in the contract;
+    with `anchor`, a patient global impression of change (`pgic`) at every follow-up, drawn from
+    its own random stream so that the other columns are the same bytes as without it."""
     if n < 1:
         raise ValueError("n must be at least 1")
     unknown = set(fault_classes) - set(FAULT_CLASSES)
@@ -206,10 +209,14 @@ def synthesize(
     log.info("synthesize: patients drawn (1/4)")
     sessions, dose = _sessions(rng, latent, codebook)
     log.info("synthesize: %d sessions drawn (2/4)", len(sessions))
-    assessments = _assessments(rng, latent, dose)
+    assessments = _assessments(
+        rng, latent, dose, np.random.default_rng([seed, 1]) if anchor else None
+    )
     log.info("synthesize: %d assessments drawn (3/4)", len(assessments))
     tables = {"patients": patients, "sessions": sessions, "assessments": assessments}
     tables = {name: _in_contract_order(df, contract.table(name)) for name, df in tables.items()}
+    if anchor:  # declared by the study that uses it (contract ANCHOR_COLUMN), not by the default
+        tables["assessments"][ANCHOR_COLUMN] = assessments[ANCHOR_COLUMN].to_numpy()
     counts = {c: (max(1, round(fault_rate * n)) if fault_rate > 0 else 0) for c in fault_classes}
     tables, faults = _inject_faults(rng, tables, counts, contract, codebook)
     log.info("synthesize: faults injected (4/4)")
@@ -377,8 +384,37 @@ def _eq5d(
     return dims
 
 
+# PGIC (Guy, ECDEU Assessment Manual 1976; Farrar et al. Pain 2001): 1 very much improved, 2 much
+# improved, 3 minimally improved, 4 no change, 5 minimally worse, 6 much worse, 7 very much worse.
+# Cut-points on the patient's mean improvement in SD units of each outcome's change, plus noise.
+ANCHOR_COLUMN = "pgic"
+ANCHOR_CONTRACT = {  # the contract entry of the anchor column, for a study that uses it
+    "type": "integer",
+    "min": 1,
+    "max": 7,
+    "description": "Patient global impression of change since the start (1 very much improved, "
+    "3 minimally improved, 4 no change, 7 very much worse; Guy 1976).",
+}
+PGIC_CUTS = (1.6, 1.0, 0.45, -0.1, -0.6, -1.2)
+PGIC_NOISE_SD = 0.5
+
+
+def _global_impression(
+    rng: np.random.Generator, start: dict[str, np.ndarray], follow: dict[str, np.ndarray]
+) -> np.ndarray:
+    """A PGIC level per patient, worse as the outcomes' improvement (in SD units) is smaller."""
+    signs = {"pain": -1.0, "disability": -1.0, "health": 1.0}
+    z = np.mean(
+        [signs[o] * (follow[o] - start[o]) / IMPROVEMENT_SD[o] for o in signs], axis=0
+    ) + PGIC_NOISE_SD * rng.standard_normal(len(start["pain"]))
+    return 1 + np.sum([z < cut for cut in PGIC_CUTS], axis=0)
+
+
 def _assessments(
-    rng: np.random.Generator, latent: dict[str, np.ndarray], dose: dict[str, np.ndarray]
+    rng: np.random.Generator,
+    latent: dict[str, np.ndarray],
+    dose: dict[str, np.ndarray],
+    anchor_rng: np.random.Generator | None = None,
 ) -> pd.DataFrame:
     n = len(latent["ids"])
     severity = latent["severity"]
@@ -436,6 +472,12 @@ def _assessments(
         frame["eq5d_version"] = np.where(is_5l, "5L", "3L")
         frame.update({k: _fmt_num(v) for k, v in _eq5d(rng, eq_severity, is_5l).items()})
         frame["eqvas"] = _fmt_num(values["health"])
+        if anchor_rng is not None:
+            frame[ANCHOR_COLUMN] = (
+                np.full(n, "", dtype=object)
+                if occasion == "start"
+                else _fmt_num(_global_impression(anchor_rng, start_values, values))
+            )
         frame["_patient"] = np.arange(n)
         frames.append(pd.DataFrame(frame)[present])
     assessments = pd.concat(frames, ignore_index=True)
