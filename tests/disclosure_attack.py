@@ -276,19 +276,64 @@ def attack_results(
         if N is not None:
             at.relation([N], [("responder_subgroups", i, "patients_in_level") for i in rows.index])
 
-    for i, _ in _rows(at, "responder_stability").iterrows():
+    for i, _ in _rows(at, "responder_course").iterrows():
+        course = "responder_course"
         at.relation(
-            [("responder_stability", i, "n")],
-            [
-                ("responder_stability", i, c)
-                for c in (
-                    "responder_both",
-                    "responder_first_only",
-                    "responder_second_only",
-                    "responder_neither",
-                )
-            ],
+            [(course, i, "n")], [(course, i, c) for c in ("sustained", "lost", "late", "never")]
         )
+        at.relation([(course, i, "N")], [(course, i, "n"), (course, i, "not_classified_at_both")])
+        if N is not None:
+            at.same((course, i, "N"), N)
+
+    # Clinical significance: each definition's breakdown adds up to N, its measured (R + NR +
+    # CNI) is responders.csv's, the primary one's counts are responders.csv's; an agreement
+    # table's cells add up to the measured, and to each definition's responders.
+    rates = _rows(at, "clinical_significance_rates")
+    table = "clinical_significance_rates"
+    responders_under: dict[tuple, int] = {}
+    for i, row in rates.iterrows():
+        j = available.get((row["outcome"], row["occasion"]))
+        if row.get("analysis") not in (
+            "available cases",
+            "all in analysis set, missing = non-responder",
+        ):
+            continue
+        at.relation([(table, i, "N")], [(table, i, p) for p in parts])
+        if N is not None:
+            at.same((table, i, "N"), N)
+        if j is None:
+            continue
+        at.relation([(table, i, p) for p in parts[:3]], [("responders", j, p) for p in parts[:3]])
+        at.same((table, i, "missing"), ("responders", j, "missing"))
+        if row["analysis"] == "available cases":
+            at.same((table, i, "n"), ("responders", j, "n"))
+            responders_under[(row["definition"], row["outcome"], row["occasion"])] = i
+        else:
+            at.same((table, i, "n"), ("responders", j, "N"))
+        if row["definition"] == "mcid":
+            for p in parts:
+                at.same((table, i, p), ("responders", j, p))
+    agree = "clinical_significance_agreement"
+    for i, row in _rows(at, agree).iterrows():
+        cells = ("both", "first_only", "second_only", "neither")
+        at.relation([(agree, i, "n")], [(agree, i, c) for c in cells])
+        j = available.get((row["outcome"], row["occasion"]))
+        if j is not None:
+            at.relation([(agree, i, "n")], [("responders", j, p) for p in parts[:3]])
+        for definition, only in ((row["first"], "first_only"), (row["second"], "second_only")):
+            k = responders_under.get((definition, row["outcome"], row["occasion"]))
+            if k is not None:
+                at.relation([(table, k, "responders")], [(agree, i, "both"), (agree, i, only)])
+    for i, row in _rows(at, "clinical_significance_definitions").iterrows():
+        definitions = "clinical_significance_definitions"
+        if pd.notna(row.get("anchor_n")) and str(row.get("anchor_n")).strip() != "":
+            at.relation(
+                [(definitions, i, "anchor_n")],
+                [(definitions, i, "anchor_improved_n"), (definitions, i, "anchor_not_improved_n")],
+            )
+            at.relation(
+                [(definitions, i, "anchor_minimal_n")], [(definitions, i, "anchor_n")], "le"
+            )
 
     # The sweep: a non-increasing curve within the measured; the point at the MCID is the
     # responders count; the absolute scale's n is the responders' n.

@@ -81,7 +81,10 @@ COUNTS = {
     "responders_vs_paper": ["responders", "n"],
     "missing_data_sensitivity": ["responders", "n"],
     "responder_subgroups": ["responders", "non_responders", "could_not_improve", "missing", "n", "patients_in_level"],
-    "responder_stability": ["n", "responder_both", "responder_first_only", "responder_second_only", "responder_neither"],
+    "responder_course": ["N", "n", "not_classified_at_both", "sustained", "lost", "late", "never"],
+    "clinical_significance_rates": ["responders", "non_responders", "could_not_improve", "missing", "n"],
+    "clinical_significance_agreement": ["n", "both", "first_only", "second_only", "neither"],
+    "clinical_significance_definitions": ["baseline_n", "anchor_n", "anchor_minimal_n", "anchor_improved_n", "anchor_not_improved_n"],
     "threshold_sweep": ["reaching", "n"],
     "interventions": ["patients_n"],
     "intervention_combinations": ["n"],
@@ -98,6 +101,8 @@ GROUP_STATS = {
     "predictors": ("events", ["odds_ratio", "ci_low", "ci_high"]),
     "responder_subgroups": ("patients_in_level", ["pct", "ci_low_pct", "ci_high_pct"]),
     "missing_data_sensitivity": ("n", ["pct", "ci_low_pct", "ci_high_pct"]),
+    "clinical_significance_rates": ("n", ["pct", "ci_low_pct", "ci_high_pct"]),
+    "clinical_significance_definitions": ("baseline_n", ["baseline_mean", "baseline_sd", "sem"]),
 }
 
 

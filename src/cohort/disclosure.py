@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ import pandas as pd
 
 from cohort.errors import CohortError
 from cohort.responders import wilson_interval
+from cohort.settings import PRIMARY as PRIMARY_DEFINITION
 from cohort.settings import McidRule
 
 Key = tuple
@@ -127,6 +128,7 @@ class Context:
     shown_level: dict[str, str] = field(default_factory=dict)  # Table 2 rows of one level
     occasions: tuple[str, ...] = ()
     confidence_level: float = 0.95
+    disclosure: DisclosureSettings | None = None  # set by protect_tables
 
 
 @dataclass
@@ -224,10 +226,14 @@ def _breakdown(
     ctx: Context,
     n_column: str | None = "n",
     denominator: str = AVAILABLE,
+    missing: Key | None = None,
 ) -> None:
     """Responders, non-responders, could-not-improve and missing of one population: the first
-    three add up to those measured at start and at the occasion, and with missing to its total."""
+    three add up to those measured at start and at the occasion, and with missing to its total.
+    `missing`: the key of the missing count where another table's is the same count."""
     keys = {part: (*prefix, part) for part in RESPONDER_COUNTS}
+    if missing is not None:
+        keys["missing"] = missing
     for part in RESPONDER_COUNTS:
         if part in row.index:
             reg.cell(table, i, part, keys[part], row[part])
@@ -490,19 +496,24 @@ def _subgroups(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> N
         reg.equation(list(keys), N_KEY)
 
 
-def _stability(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    columns = (
-        "responder_both",
-        "responder_first_only",
-        "responder_second_only",
-        "responder_neither",
-    )
+def _course(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Sustained, lost, late and never add up to n; n and those not classified at both
+    occasions add up to N."""
     for i, row in table.reset_index(drop=True).iterrows():
-        prefix = ("stability", str(row["outcome"]), str(row["occasions"]))
-        for c in columns:
+        prefix = ("course", str(row["outcome"]), str(row["occasions"]))
+        for c in COURSE_PARTS:
             reg.cell(name, i, c, (*prefix, c), row[c])
         reg.cell(name, i, "n", (*prefix, "n"), row["n"])
-        reg.equation([(*prefix, c) for c in columns], (*prefix, "n"))
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        reg.cell(
+            name,
+            i,
+            "not_classified_at_both",
+            (*prefix, "not classified"),
+            row["not_classified_at_both"],
+        )
+        reg.equation([(*prefix, c) for c in COURSE_PARTS], (*prefix, "n"))
+        reg.equation([(*prefix, "n"), (*prefix, "not classified")], N_KEY)
 
 
 def _directions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
@@ -534,13 +545,91 @@ def _directions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> 
         )
 
 
+def _definition_prefix(definition: str, outcome: str, occasion: str) -> Key:
+    """The responder counts of a definition of clinical significance: under the primary one
+    (mcid), those of responders.csv."""
+    if definition == PRIMARY_DEFINITION:
+        return ("responders of", outcome, occasion)
+    return ("responders under", definition, outcome, occasion)
+
+
+def _significance_definitions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """The start values' n (outcomes.csv's n at the first occasion) and the anchor's groups:
+    improved and not improved add up to the patients with the anchor, the 'a little better'
+    level and the rest too."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome = str(row["outcome"])
+        if ctx.occasions:
+            reg.cell(
+                name, i, "baseline_n", ("measured", outcome, ctx.occasions[0]), row["baseline_n"]
+            )
+        occasion = row.get("anchor_occasion")
+        if not isinstance(occasion, str) or not occasion:
+            continue
+        prefix = ("anchor", outcome, occasion)
+        reg.cell(name, i, "anchor_n", (*prefix, "n"), row["anchor_n"])
+        for column, part, rest in (
+            ("anchor_improved_n", "improved", "not improved"),
+            ("anchor_minimal_n", "a little better", "not a little better"),
+        ):
+            reg.cell(name, i, column, (*prefix, part), row[column])
+            if part == "improved":
+                reg.cell(
+                    name, i, "anchor_not_improved_n", (*prefix, rest), row["anchor_not_improved_n"]
+                )
+            else:
+                reg.implied((*prefix, rest), _num(row["anchor_n"]) - _num(row[column]))
+            reg.equation([(*prefix, part), (*prefix, rest)], (*prefix, "n"))
+        measured = ("measured both", outcome, occasion)
+        if measured in reg.values:
+            reg.implied((*prefix, "without"), reg.values[measured] - _num(row["anchor_n"]))
+            reg.equation([(*prefix, "n"), (*prefix, "without")], measured)
+
+
+def _significance_rates(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Each definition's responder breakdown (as responders.csv, whose counts the primary one
+    shares): responders, non-responders and could-not-improve add up to the measured, with
+    missing to N; multiple imputation: N."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome, occasion = str(row["outcome"]), str(row["occasion"])
+        analysis = row["analysis"]
+        if analysis == "multiple imputation":
+            if ctx.handling != "exclude":
+                reg.cell(name, i, "n", N_KEY, row["n"])
+            reg.cell(name, i, "N", N_KEY, row["N"])
+            continue
+        if analysis not in (AVAILABLE, "all in analysis set, missing = non-responder"):
+            reg.cell(name, i, "N", N_KEY, row["N"])
+            continue  # a definition not defined for the outcome: no counts
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        _breakdown(
+            reg, name, i, row, _definition_prefix(str(row["definition"]), outcome, occasion),
+            ("measured both", outcome, occasion), N_KEY, ctx, "n",
+            AVAILABLE if analysis == AVAILABLE else "all",
+            missing=("responders of", outcome, occasion, "missing"),  # whatever the definition
+        )  # fmt: skip
+
+
+AGREEMENT_CELLS = ("both", "first_only", "second_only", "neither")
+
+
+def _significance_agreement(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """n is the measured (responders.csv's); the four cells are published afterwards only where
+    both definitions' responders and n are published and no cell is small
+    (publish_agreement): they then relate only to published counts, and no hidden count can
+    be recovered through them."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        measured = ("measured both", str(row["outcome"]), str(row["occasion"]))
+        reg.cell(name, i, "n", measured, row["n"])
+
+
 def _sweep(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     """Patients reaching each threshold among those measured at start and occasion; the point at
     a one-part MCID is the responders count of responders.csv."""
     for i, row in table.reset_index(drop=True).iterrows():
         outcome, occasion, scale = str(row["outcome"]), str(row["occasion"]), str(row["scale"])
         measured = ("measured both", outcome, occasion)
-        if scale != "absolute":  # a percent of the start value: starts of 0 are left out
+        if scale == "percent":  # a percent of the start value: starts of 0 are left out
             base = ("percent base", outcome, occasion)
             zero = ("start of zero", outcome, occasion)
             if base not in reg.values and measured in reg.values:
@@ -939,6 +1028,7 @@ CHANGE_STATS = (
 )  # fmt: skip
 RESPONDER_RATE = {c: ("responders", "n") for c in RATE_COLUMNS}
 DIRECTION_PARTS = ("improved", "unchanged", "deteriorated")
+COURSE_PARTS = ("sustained", "lost", "late", "never")
 DIRECTION_RATES = tuple(
     (f"{d}_pct", d, "n", f"{d}_ci_low_pct", f"{d}_ci_high_pct") for d in DIRECTION_PARTS
 )
@@ -1005,10 +1095,16 @@ TABLE_RULES: dict[str, TableRule] = {
         derived=RESPONDER_RATE,
         rates=WILSON_RATE,
     ),
-    "responder_stability": TableRule(
-        "Responder at both, first only, second only, neither add up to n; McNemar's p derives from the discordant cells.",
-        _stability,
-        derived={"mcnemar_p": ("responder_first_only", "responder_second_only")},
+    "responder_course": TableRule(
+        "Sustained, lost, late and never add up to n, and n with those not classified at both occasions to N; McNemar's p derives from lost and late.",
+        _course,
+        derived={
+            **{f"{c}_{s}": (c, "n") for c in COURSE_PARTS for s in RATE_COLUMNS},
+            "mcnemar_p": ("lost", "late"),
+        },
+        rates=tuple(
+            (f"{c}_pct", c, "n", f"{c}_ci_low_pct", f"{c}_ci_high_pct") for c in COURSE_PARTS
+        ),
     ),
     "responder_directions": TableRule(
         "Improved (the responders), unchanged and deteriorated, with could-not-improve and missing: the counts of responders.csv, non-responders split in two; shares of the responder population.",
@@ -1025,6 +1121,52 @@ TABLE_RULES: dict[str, TableRule] = {
         derived={c: ("reaching", "n") for c in RATE_COLUMNS},
         rates=(("pct", "reaching", "n", "ci_low_pct", "ci_high_pct"),),
         finish=_finish_sweep,
+    ),
+    "clinical_significance_definitions": TableRule(
+        "Each definition's threshold with the start values' n (outcomes.csv) and the anchor's groups (adding up to the patients with the anchor); statistics of fewer than min_cell patients hidden.",
+        _significance_definitions,
+        group_stats={
+            "baseline_n": (
+                "baseline_mean",
+                "baseline_sd",
+                "sem",
+                "s_diff",
+                "cutoff",
+                "threshold_absolute",
+            ),
+            "anchor_minimal_n": (
+                "anchor_minimal_mean",
+                "anchor_minimal_ci_low",
+                "anchor_minimal_ci_high",
+                "threshold_absolute",
+            ),
+            **{
+                n: (
+                    "auc",
+                    "auc_ci_low",
+                    "auc_ci_high",
+                    "roc_cutoff",
+                    "sensitivity",
+                    "specificity",
+                    "threshold_absolute",
+                )
+                for n in ("anchor_improved_n", "anchor_not_improved_n")
+            },
+        },
+    ),
+    "clinical_significance_rates": TableRule(
+        "Each definition's responder breakdown, as responders.csv (the primary one's counts are its own), adding up to the measured and to N; multiple imputation: estimates over N.",
+        _significance_rates,
+        derived=RESPONDER_RATE,
+        rates=WILSON_RATE,
+    ),
+    "clinical_significance_agreement": TableRule(
+        "n is the measured; the four cells (adding up to n, and to each definition's responders) are published only where both definitions' responders and n are published and no cell is below min_cell, so that they relate to published counts only.",
+        _significance_agreement,
+        derived={
+            "agreement_pct": ("both", "neither", "n"),
+            **{c: AGREEMENT_CELLS for c in ("kappa", "kappa_ci_low", "kappa_ci_high")},
+        },
     ),
     "interventions": TableRule(
         "Patients per category (with those who did not receive it, implied by N); session statistics of categories received by fewer than min_cell patients hidden.",
@@ -1122,6 +1264,8 @@ FIGURES: dict[str, str] = {
     "lmm_means": "drawn from results/tables/lmm.csv",
     "predictors_forest": "drawn from results/tables/predictors.csv",
     "responder_directions": "drawn from results/tables/responder_directions.csv (hidden shares not drawn)",
+    "responder_course": "drawn from results/tables/responder_course.csv (hidden shares not drawn)",
+    "clinical_significance": "drawn from results/tables/clinical_significance_rates.csv (hidden rates not drawn)",
 }
 
 
@@ -1524,6 +1668,7 @@ def protect_tables(
             f"publish: no disclosure rule for table(s) {', '.join(sorted(unknown))}; declare one in "
             "cohort.disclosure.TABLE_RULES (or an exemption, with its reason, in EXEMPTIONS)"
         )
+    ctx = replace(ctx, disclosure=settings)
     reg = Register()
     reg.fixed.add(N_KEY)
     reg.value(N_KEY, ctx.n_analysis, "the analysis set")
@@ -1542,4 +1687,156 @@ def protect_tables(
         out[name], reports[name] = apply_pattern(
             name, table, TABLE_RULES[name], reg, pattern, settings, ctx
         )
+    if "clinical_significance_rates" in out:
+        withheld = withhold_nested_definitions(out, settings)
+        reports["clinical_significance_rates"].other[
+            "definitions withheld at an occasion (a count within min_cell of a nested rule's)"
+        ] = len(withheld)
+        if "clinical_significance_agreement" in out:
+            report = reports["clinical_significance_agreement"]
+            report.other.update(publish_agreement(out, withheld, settings))
     return out, reports, pattern
+
+
+def publish_agreement(
+    out: dict[str, pd.DataFrame], withheld: set[tuple[str, str, str]], settings: DisclosureSettings
+) -> dict[str, int]:
+    """The agreement cells of a pair of definitions are published only where neither
+    definition is withheld, both responder counts and n are published and no cell is small by
+    itself; then every relation of the cells (they add up to n, and to each definition's
+    responders) has only published terms, and no hidden count can be recovered through them.
+    The other rows keep n and say why their cells are not published."""
+    agreement, rates = out["clinical_significance_agreement"], out["clinical_significance_rates"]
+    available = rates[rates["analysis"] == AVAILABLE]
+    shown = {
+        (r["definition"], r["outcome"], r["occasion"])
+        for _, r in available.iterrows()
+        if math.isfinite(_num(r["responders"]))
+    }
+    reasons = {
+        "rows of a withheld definition": [],
+        "rows with a hidden count": [],
+        "rows with a cell below min_cell": [],
+    }
+    for i, row in agreement.iterrows():
+        pair = [(row[side], row["outcome"], row["occasion"]) for side in ("first", "second")]
+        cells = [_num(row[c]) for c in AGREEMENT_CELLS]
+        if set(pair) & withheld:
+            reasons["rows of a withheld definition"].append(i)
+        elif not set(pair) <= shown or not math.isfinite(_num(row["n"])):
+            reasons["rows with a hidden count"].append(i)
+        elif any(not math.isfinite(c) or settings.small(c) for c in cells):
+            reasons["rows with a cell below min_cell"].append(i)
+    columns = [*AGREEMENT_CELLS, "agreement_pct", "kappa", "kappa_ci_low", "kappa_ci_high"]
+    why = {
+        "rows of a withheld definition": "a definition's counts are withheld (clinical_significance_rates.csv)",
+        "rows with a hidden count": "a definition's responders or n are hidden (disclosure control)",
+        "rows with a cell below min_cell": f"a cell below min_cell = {settings.min_cell} (disclosure control)",
+    }
+    for reason, rows in reasons.items():
+        _blank(agreement, rows, columns, f"not published: {why[reason]}")
+    return {reason: len(rows) for reason, rows in reasons.items()}
+
+
+def _blank(table: pd.DataFrame, rows: list, columns: list[str], why: str) -> None:
+    """Empty the given cells of the given rows and say why in the method column."""
+    for c in columns:
+        if c in table:
+            table[c] = table[c].astype(object)
+            table.loc[rows, c] = ""
+    if rows:
+        table["method"] = table["method"].astype(object)
+        table.loc[rows, "method"] = why
+
+
+def _nested_kind(row: pd.Series) -> str | None:
+    """The scale on which a definition is one threshold (absolute or percent), or None (two
+    thresholds combined, or a cut-off as well): rules of one kind are nested in each other."""
+    absolute, percent, cutoff = (
+        _num(row.get(c)) for c in ("threshold_absolute", "threshold_percent", "cutoff")
+    )
+    if math.isfinite(cutoff):
+        return None
+    if math.isfinite(absolute) != math.isfinite(percent):
+        return "absolute" if math.isfinite(absolute) else "percent"
+    return None
+
+
+def withhold_nested_definitions(
+    out: dict[str, pd.DataFrame], settings: DisclosureSettings
+) -> set[tuple[str, str, str]]:
+    """Rules of one threshold on one scale are nested (whoever reaches 12 reaches 10), so two
+    published responder counts differ by the patients between their thresholds; the same for
+    the could-not-improve counts (patients with room between them), and for a clinically
+    significant change inside the reliable change it adds a cut-off to. As the threshold sweep
+    publishes only steps of at least min_cell, a definition's counts at an outcome and occasion
+    are published only where each is 0 or at least min_cell away from every published count of
+    a rule it is nested with (the primary rule and the sweep's points first, then the
+    definitions in order); the others are withheld, whole. Returns (definition, outcome,
+    occasion) withheld."""
+    rates = out["clinical_significance_rates"]
+    sweep = out.get(
+        "threshold_sweep", pd.DataFrame(columns=["outcome", "occasion", "scale", "reaching"])
+    )
+    available = rates[rates["analysis"] == AVAILABLE]
+    withheld: set[tuple[str, str, str]] = set()
+
+    def close(value: float, published: list[float]) -> bool:
+        """The difference from a published count is disclosive by itself."""
+        return math.isfinite(value) and any(settings.small(abs(value - p)) for p in published)
+
+    for (outcome, occasion), group in available.groupby(["outcome", "occasion"], sort=False):
+        points = sweep[(sweep["outcome"] == outcome) & (sweep["occasion"] == occasion)]
+        responders = {
+            kind: [
+                v
+                for v in pd.to_numeric(
+                    points.loc[points["scale"] == kind, "reaching"], errors="coerce"
+                )
+                if math.isfinite(v)
+            ]
+            for kind in ("absolute", "percent")
+        }
+        not_improvable: dict[str, list[float]] = {"absolute": [], "percent": []}
+        rule_counts: dict[
+            tuple[float, bool], float
+        ] = {}  # one-threshold absolute rules: responders
+        for _, row in group.iterrows():  # the primary rule first (the table's order)
+            kind = _nested_kind(row)
+            r, cni = _num(row["responders"]), _num(row["could_not_improve"])
+            key = (str(row["definition"]), outcome, occasion)
+            if kind is None:
+                containing = rule_counts.get(
+                    (_num(row.get("threshold_absolute")), _truthy(row.get("strict")))
+                )
+                if (
+                    math.isfinite(_num(row.get("cutoff")))
+                    and containing is not None
+                    and math.isfinite(r)
+                    and close(r, [containing])
+                ):
+                    withheld.add(key)
+                continue
+            primary = row["definition"] == PRIMARY_DEFINITION  # its counts: responders.csv's
+            if not primary and (close(r, responders[kind]) or close(cni, not_improvable[kind])):
+                withheld.add(key)
+                continue
+            if math.isfinite(r):
+                responders[kind].append(r)
+                if kind == "absolute":
+                    rule_counts[(_num(row["threshold_absolute"]), _truthy(row.get("strict")))] = r
+            if math.isfinite(cni):
+                not_improvable[kind].append(cni)
+    rows = [
+        i
+        for i, r in rates.iterrows()
+        if (r["definition"], r["outcome"], r["occasion"]) in withheld
+        and r["analysis"] != "multiple imputation"
+    ]
+    _blank(rates, rows, ["responders", "non_responders", "could_not_improve", "pct", "ci_low_pct", "ci_high_pct"],
+           "not published: a count within min_cell of a nested rule's (disclosure control)")  # fmt: skip
+    return withheld
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "1.0")
