@@ -26,6 +26,7 @@ if HAS_SESSIONS:
 include: "rules/outcomes.smk"
 include: "rules/responders.smk"
 include: "rules/models.smk"
+include: "rules/significance.smk"
 
 
 if HAS_COMPARISON:
@@ -45,6 +46,7 @@ rule all:
         rules.lmm.output,
         rules.missing_data.output,
         rules.predictors.output,
+        rules.clinical_significance.output,
         rules.publish.output,
         rules.figures.output,
         rules.provenance.output,

@@ -8,7 +8,7 @@ PUBLISHED_TABLES = {
     "baseline": rules.baseline.output.table,
     "outcomes": rules.outcomes.output.table,
     "responders": rules.responders.output.rates,
-    "responder_stability": rules.responders.output.stability,
+    "responder_course": rules.responders.output.course,
     "responder_directions": rules.responders.output.directions,
     "responder_subgroups": rules.responders.output.subgroups,
     "threshold_sweep": expand(
@@ -19,6 +19,9 @@ PUBLISHED_TABLES = {
     "predictors": rules.predictors.output.predictors,
     "missingness": rules.missing_data.output.missingness,
     "missing_data_sensitivity": rules.predictors.output.sensitivity,
+    "clinical_significance_definitions": rules.clinical_significance.output.definitions,
+    "clinical_significance_rates": rules.clinical_significance.output.rates,
+    "clinical_significance_agreement": rules.clinical_significance.output.agreement,
 }
 if HAS_SESSIONS:
     PUBLISHED_TABLES.update(
@@ -127,6 +130,9 @@ rule figures:
         predictors=rules.publish.output.predictors,
         threshold_sweep=rules.publish.output.threshold_sweep,
         responder_directions=rules.publish.output.responder_directions,
+        responder_course=rules.publish.output.responder_course,
+        clinical_significance_rates=rules.publish.output.clinical_significance_rates,
+        clinical_significance_definitions=rules.publish.output.clinical_significance_definitions,
         code=code_of("figures"),
     output:
         **(
@@ -145,6 +151,10 @@ rule figures:
         forest=_figure("predictors_forest", "predictors of response"),
         sweep=_figure("threshold_sweep", "threshold sweep"),
         directions=_figure("responder_directions", "improved, unchanged, deteriorated"),
+        course=_figure("responder_course", "course of response over the follow-ups"),
+        significance=_figure(
+            "clinical_significance", "responder rates under each definition"
+        ),
     log:
         f"{LOGS}/figures.log",
     benchmark:

@@ -8,7 +8,7 @@ rule responders:
     output:
         classified=f"{PROCESSED}/responders.parquet",
         rates=f"{TABLES}/responders.csv",
-        stability=f"{TABLES}/responder_stability.csv",
+        course=f"{TABLES}/responder_course.csv",
         directions=f"{TABLES}/responder_directions.csv",
         subgroups=f"{TABLES}/responder_subgroups.csv",
         vs_paper=f"{TABLES}/responders_vs_paper.csv",

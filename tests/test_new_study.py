@@ -98,7 +98,7 @@ def fill_in(study_path: Path) -> None:
 def test_the_readme_recipe_runs_a_registry_extract(tmp_path):
     """The README's commands on a registry-like extract: the draft stops naming every TODO;
     filled in, it checks and runs with no traceback, the codes logged as missing_code, the
-    sum score prorated, and every table has its header (stability says why it is empty)."""
+    sum score prorated, and every table has its header (the course table says why it is empty)."""
     work = workflow_copy(tmp_path / "wf")
     extract = registry_extract(tmp_path / "secure" / "extract")
     init, check, snakemake = readme_commands()
@@ -127,9 +127,9 @@ def test_the_readme_recipe_runs_a_registry_extract(tmp_path):
     for name in tables:  # every table has its header (README: read_csv(..., comment="#"))
         frame = pd.read_csv(results / "tables" / name, comment="#")
         assert len(frame.columns) > 1, name
-    stability = results / "tables/responder_stability.csv"
-    assert read_csv(stability).empty
-    assert any("one follow-up occasion" in n for n in read_notes(stability))
+    course = results / "tables/responder_course.csv"
+    assert read_csv(course).empty
+    assert any("one follow-up occasion" in n for n in read_notes(course))
     rates = read_csv(results / "tables/responders.csv")
     assert set(rates["outcome"]) >= {"function", "eqvas"}
     flow = read_csv(results / "tables/flow.csv").set_index("key")

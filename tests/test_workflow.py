@@ -34,6 +34,7 @@ RULES = (
     "impute_part0",  # rule impute, one log and benchmark per job
     "impute_part1",
     "predictors",
+    "clinical_significance",
     "publish",
     "figures",
     "provenance",
@@ -54,7 +55,14 @@ OUTPUTS = [
     "results/figures/outcome_trajectories.png",
     "results/figures/outcome_changes.png",
     "results/tables/responders.csv",
-    "results/tables/responder_stability.csv",
+    "results/tables/responder_course.csv",
+    "results/figures/responder_course.png",
+    "results/tables/responder_directions.csv",
+    "results/figures/responder_directions.png",
+    "results/tables/clinical_significance_definitions.csv",
+    "results/tables/clinical_significance_rates.csv",
+    "results/tables/clinical_significance_agreement.csv",
+    "results/figures/clinical_significance.png",
     "results/tables/responder_subgroups.csv",
     "results/tables/threshold_sweep.csv",
     "results/figures/threshold_sweep.png",
@@ -353,6 +361,7 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
     assert set(jobs) - {"all"} == {
         "responders",
         "predictors",
+        "clinical_significance",  # the MCID is the primary definition, compared with the others
         "publish",
         "figures",
         "provenance",
@@ -360,6 +369,27 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
     # responders and predictors do not wait for each other (they run side by side).
     order = (dry.stdout + dry.stderr).split("rule predictors:")[1].split("rule ")[0]
     assert "responders.parquet" not in order
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "clinical_significance:\n  definitions:\n    half_sd: {method: half_sd, reference: x}\n",
+        "clinical_significance:\n  reliability:\n    pain: {r: 0.7, reference: x}\n",
+    ],
+)
+def test_editing_a_definition_reruns_only_the_rule_that_classifies_by_it(small_run, edit):
+    """A definition, a reliability: only rule clinical_significance reads them, so it reruns
+    with publishing and what follows, not responders, the models or the imputations."""
+    (small_run / "definition.yaml").write_text(STUDY_FILE + edit)
+    dry = run_snakemake(small_run, "--configfile", "definition.yaml", "--dry-run", quiet=False)
+    assert dry.returncode == 0, dry.stderr
+    assert set(planned_jobs(dry)) - {"all"} == {
+        "clinical_significance",
+        "publish",
+        "figures",
+        "provenance",
+    }
 
 
 def test_each_rule_has_the_modules_it_imports_as_code_input(small_run):

@@ -64,14 +64,16 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
         figures.forest_plot(predictors, caption("predictors", "Odds ratios with CIs, log scale.")),
         out["forest"],
     )
-    sweep = numeric(read_csv(tables["threshold_sweep"]), "pct", "ci_low_pct", "ci_high_pct")
+    sweep = numeric(
+        read_csv(tables["threshold_sweep"]), "pct", "ci_low_pct", "ci_high_pct", "threshold_sd"
+    )
     figures.save_figure(
         figures.threshold_sweep_figure(
             sweep,
             labels,
             occasion_labels,
-            {name: outcome.rule.absolute for name, outcome in config.outcomes.items()},
-            caption("threshold_sweep", "Dashed: configured MCID."),
+            {name: outcome.rule for name, outcome in config.outcomes.items()},
+            caption("threshold_sweep", "Dashed: the configured MCID on its scale."),
         ),
         out["sweep"],
     )
@@ -83,6 +85,27 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
             caption("responder_directions"),
         ),
         out["directions"],
+    )
+    figures.save_figure(
+        figures.course_bars(
+            read_csv(tables["responder_course"]), labels, caption("responder_course")
+        ),
+        out["course"],
+    )
+    definitions = read_csv(tables["clinical_significance_definitions"])
+    first = definitions.drop_duplicates("definition")
+    figures.save_figure(
+        figures.definition_rates_figure(
+            read_csv(tables["clinical_significance_rates"]),
+            list(zip(first["definition"], first["label"], strict=True)),
+            labels,
+            occasion_labels,
+            caption(
+                "clinical_significance_rates",
+                "Points: rates with their CIs; shaded: the primary definition.",
+            ),
+        ),
+        out["significance"],
     )
     if "interventions" in tables:
         categories = read_csv(tables["interventions"])

@@ -15,6 +15,7 @@ from cohort.imputation import (
     imputation_columns,
     imputation_variables,
     impute_part,
+    read_parts,
 )
 from cohort.lmm import lmm_tables, mixed_method_note
 from cohort.missing_data import completers_vs_lost, missingness_table, sensitivity_table
@@ -146,7 +147,7 @@ def predictors_stage(
     complete_case, firth_models = predictor_table(
         analysis, classified, outcomes, occasions, handling, terms_of, level, logistic, cluster
     )
-    parts = pd.concat([pd.read_parquet(p) for p in imputation_paths], ignore_index=True)
+    parts = read_parts(imputation_paths)
     # The completed data sets hold only what the response models read (each is a copy: at
     # registry size the other columns of the patient table would double the job's memory).
     columns = _imputation_columns(config)

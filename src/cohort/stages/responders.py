@@ -9,13 +9,13 @@ from typing import Any
 from cohort.frames import frame
 from cohort.outputs import table_notes, write_csv
 from cohort.responders import (
-    STABILITY_COLUMNS,
+    COURSE_COLUMNS,
     classify_all,
     composites,
+    course,
     direction_rates,
     population_note,
     responder_rates,
-    stability,
     subgroup_rates,
     threshold_sweep,
     versus_paper,
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str]) -> None:
-    """Rule `responders`: MCID classification, rates, composites, stability, subgroups."""
+    """Rule `responders`: MCID classification, rates, composites, course, directions, subgroups."""
     config, analysis = stage_inputs(patients_path, settings)
     n = len(analysis)
     level = config.statistics.confidence_level
@@ -63,13 +63,19 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
     )
     follow_ups = config.occasion_names[1:]
     if len(follow_ups) > 1:
-        stable = stability(classified, follow_ups[0], follow_ups[-1], handling)
-        note = f"Patients in the responder population at both occasions; {cni_note}; exact McNemar test."
+        courses = course(classified, follow_ups[0], follow_ups[-1], handling, level)
+        first, last = (config.occasion_labels[o] for o in (follow_ups[0], follow_ups[-1]))
+        note = (
+            f"N = {n} (analysis set); n = in the responder population at {first} and at {last} ({cni_note}); "
+            f"the others are not_classified_at_both. sustained = responder at both, lost = at {first} only, "
+            f"late = at {last} only, never = at neither. {level:.0%} CI: Wilson score; McNemar: exact binomial "
+            "test of lost vs late, two-sided."
+        )
     else:  # the table is written, with its header, and says why it is empty
-        stable = frame([], STABILITY_COLUMNS)
-        note = "Not estimable: the study has one follow-up occasion; stability compares two."
-        log.info("responder stability skipped: %s", note)
-    write_csv(stable, out["stability"], table_notes(config.synthetic, note))
+        courses = frame([], COURSE_COLUMNS)
+        note = "Not estimable: the study has one follow-up occasion; the course compares two."
+        log.info("responder course skipped: %s", note)
+    write_csv(courses, out["course"], table_notes(config.synthetic, note))
     subgroups = subgroup_rates(analysis, classified, settings["subgroups"], handling, level)
     write_csv(
         subgroups,
@@ -110,6 +116,7 @@ def threshold_sweep_stage(
         table_notes(
             config.synthetic,
             f"Available cases; share whose improvement reaches (is at least) each threshold (absolute: 0 to half the "
-            f"range; percent of the start value: 0-100%); {level:.0%} Wilson CI.",
+            f"range, also in SD units of the start values of the analysis set, threshold_sd; percent of the start "
+            f"value: 0-100%); {level:.0%} Wilson CI.",
         ),
     )
