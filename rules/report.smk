@@ -98,6 +98,8 @@ rule publish:
             "responders",
             "responders_vs_paper",
             "missing_data_sensitivity",
+            "clinical_significance_rates",
+            "clinical_significance_definitions",
             "lmm",
             "baseline_vs_paper",
         ],

@@ -429,3 +429,52 @@ def test_an_extract_with_an_anchor_gets_anchor_based_definitions(
 
     mcid = {name: spec["mcid"] for name, spec in config["outcomes"].items()}
     assert exposed(work / "results", 5, mcid) == []
+
+
+def test_summary_gives_the_range_of_rates_over_the_definitions():
+    """summary.md: the primary rate, the lowest and highest published rate under the other
+    definitions (by label), and how many are shown, withheld and not defined."""
+    from cohort.settings import Analysis
+    from cohort.summary import definition_sensitivity
+
+    rates = pd.DataFrame(
+        {
+            "definition": ["mcid", "half_sd", "sem", "mdc95", "anchor_roc"],
+            "outcome": "pain",
+            "occasion": "end",
+            "analysis": ["available cases"] * 4 + [""],
+            "responders": [10, 12, 20, "", ""],
+            "n": [40.0, 40, 40, 40, np.nan],
+            "pct": [25, 30, 50, "", ""],
+            "ci_low_pct": [14, 18, 35, "", ""],
+            "ci_high_pct": [40, 45, 65, "", ""],
+            "method": [
+                "Wilson",
+                "Wilson",
+                "Wilson",
+                "not published: close",
+                "not defined: no anchor",
+            ],
+        }
+    )
+    definitions = pd.DataFrame(
+        {"definition": ["mcid", "half_sd", "sem"], "label": ["MCID", "Half an SD", "1 SEM"]}
+    )
+    config = Analysis.from_config(
+        {
+            "occasions": [{"name": "start", "label": "Start"}, {"name": "end", "label": "End"}],
+            "outcomes": {
+                "pain": {
+                    "label": "Pain",
+                    "source": {"column": "nprs"},
+                    "range": [0, 10],
+                    "better": "lower",
+                }
+            },
+        }
+    )
+    lines = definition_sensitivity(rates, definitions, config)
+    row = lines[-1]
+    assert row.startswith("| Pain | End | 25% [14, 40] (10/40) |")
+    assert "30% [18, 45] (Half an SD)" in row and "50% [35, 65] (1 SEM)" in row
+    assert row.endswith("| 2 / 1 / 1 |")

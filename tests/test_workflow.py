@@ -253,11 +253,13 @@ def test_summary_has_banner_headline_and_assumptions(small_run):
         "## Patients",
         "## Headline",
         "## Responder rates",
+        "## Sensitivity to the definition of clinical significance",
         "## Mixed models",
         "## Assumptions in force",
     ):
         assert heading in text
     assert "ASSUMPTION" in text
+    assert "| pain |" not in text and "followup_1y |" not in text  # labels, not raw names
 
 
 def test_notebook_runs_headless_on_a_run(small_run):

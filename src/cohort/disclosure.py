@@ -1249,6 +1249,8 @@ RENDERED_FROM: dict[str, tuple[str, ...]] = {
         "responders",
         "responders_vs_paper",
         "missing_data_sensitivity",
+        "clinical_significance_rates",
+        "clinical_significance_definitions",
         "lmm",
         "baseline",
     ),

@@ -20,11 +20,18 @@ def _num(value: Any, decimals: int = 0) -> str:
     return str(value) if pd.isna(number) else fmt(float(number), decimals)
 
 
+def _count(value: Any) -> str:
+    """A count as an integer (a column read back with blanks is float), a marker as printed."""
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iat[0]
+    return str(value) if pd.isna(number) else str(int(number))
+
+
 def _rate(row: pd.Series) -> str:
     """'45% [39, 51] (108/240)'; a suppressed rate reads its marker, as the table prints it."""
+    counts = f"({_count(row['responders'])}/{_count(row['n'])})"
     if pd.isna(pd.to_numeric(pd.Series([row["pct"]]), errors="coerce").iat[0]):
-        return f"{row['pct']} ({row['responders']}/{row['n']})"
-    return f"{_num(row['pct'])}% [{_num(row['ci_low_pct'])}, {_num(row['ci_high_pct'])}] ({row['responders']}/{row['n']})"
+        return f"{row['pct']} {counts}"
+    return f"{_num(row['pct'])}% [{_num(row['ci_low_pct'])}, {_num(row['ci_high_pct'])}] {counts}"
 
 
 def assumptions(config: Analysis) -> list[str]:
@@ -57,6 +64,52 @@ def assumptions(config: Analysis) -> list[str]:
     return items
 
 
+def definition_sensitivity(
+    rates: pd.DataFrame, definitions: pd.DataFrame, config: Analysis
+) -> list[str]:
+    """How much the headline depends on the definition of clinical significance: per outcome and
+    follow-up, the primary (MCID) rate and the lowest and highest published available-case rate
+    under the other definitions, with how many were published, withheld or not defined."""
+    labels = dict(zip(definitions["definition"], definitions["label"], strict=False))
+    others = rates[rates["definition"] != "mcid"]
+    if others.empty:
+        return []
+    lines = [
+        "",
+        "## Sensitivity to the definition of clinical significance (available cases)",
+        "",
+        "Every definition with its rate, both denominators and multiple imputation: "
+        "`clinical_significance_rates.csv`; agreement between them: `clinical_significance_agreement.csv`.",
+        "",
+        "| outcome | occasion | MCID (primary) | lowest | highest | definitions shown / withheld / not defined |",
+        "|---|---|---|---|---|---|",
+    ]
+    available = rates[rates["analysis"] == "available cases"]
+    for (outcome, occasion), group in rates.groupby(["outcome", "occasion"], sort=False):
+        shown = available[
+            (available["outcome"] == outcome) & (available["occasion"] == occasion)
+        ].assign(value=lambda t: pd.to_numeric(t["pct"], errors="coerce"))
+        primary = shown[shown["definition"] == "mcid"]
+        rest = shown[(shown["definition"] != "mcid") & shown["value"].notna()]
+        methods = (
+            group[group["definition"] != "mcid"].drop_duplicates("definition")["method"].astype(str)
+        )
+        withheld = int(methods.str.startswith("not published").sum())
+        undefined = int(methods.str.startswith("not defined").sum())
+
+        def cell(row: pd.Series) -> str:
+            return f"{_num(row['pct'])}% [{_num(row['ci_low_pct'])}, {_num(row['ci_high_pct'])}] ({labels.get(row['definition'], row['definition'])})"
+
+        low = cell(rest.loc[rest["value"].idxmin()]) if not rest.empty else ""
+        high = cell(rest.loc[rest["value"].idxmax()]) if not rest.empty else ""
+        head = _rate(primary.iloc[0]) if not primary.empty else ""
+        lines.append(
+            f"| {config.outcome_labels.get(outcome, outcome)} | {config.occasion_labels.get(occasion, occasion)} "
+            f"| {head} | {low} | {high} | {len(rest)} / {withheld} / {undefined} |"
+        )
+    return lines
+
+
 def summary_markdown(
     tables: dict[str, pd.DataFrame], config: Analysis, disclosure: DisclosureSettings
 ) -> str:
@@ -86,9 +139,12 @@ def summary_markdown(
     for _, r in vs.iterrows():
         this = _rate(r.rename({"this_run_pct": "pct"}))
         lines.append(
-            f"| {r['label']} | {r['occasion']} | {_num(r['paper_pct'])}% | {this} | {r['rule']} |"
+            f"| {r['label']} | {config.occasion_labels.get(r['occasion'], r['occasion'])} | {_num(r['paper_pct'])}% "
+            f"| {this} | {r['rule']} |"
         )
     rates = tables["responders"]
+    outcome_label = config.outcome_labels.get
+    occasion_label = config.occasion_labels.get
     lines += [
         "",
         "## Responder rates",
@@ -97,7 +153,16 @@ def summary_markdown(
         "|---|---|---|---|",
     ]
     for _, r in rates.iterrows():
-        lines.append(f"| {r['outcome']} | {r['occasion']} | {r['denominator']} | {_rate(r)} |")
+        lines.append(
+            f"| {outcome_label(r['outcome'], r['outcome'])} | {occasion_label(r['occasion'], r['occasion'])} "
+            f"| {r['denominator']} | {_rate(r)} |"
+        )
+    if "clinical_significance_rates" in tables:
+        lines += definition_sensitivity(
+            tables["clinical_significance_rates"],
+            tables["clinical_significance_definitions"],
+            config,
+        )
     sens = tables["missing_data_sensitivity"]
     lines += [
         "",
@@ -112,8 +177,8 @@ def summary_markdown(
             for _, r in g.iterrows()
         }
         lines.append(
-            f"| {outcome} | {occasion} | {cell.get('complete case', '')} | {cell.get('multiple imputation', '')} | "
-            f"{cell.get('non-responder imputation', '')} |"
+            f"| {outcome_label(outcome, outcome)} | {occasion_label(occasion, occasion)} | {cell.get('complete case', '')} "
+            f"| {cell.get('multiple imputation', '')} | {cell.get('non-responder imputation', '')} |"
         )
     lmm = tables["lmm"]
     means = lmm[lmm["section"] == "estimated mean"]
