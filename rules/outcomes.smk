@@ -13,6 +13,7 @@ rule outcomes:
             category="Figures",
             labels={"figure": "individual change"},
         ),
+        changes_pdf=f"{RESULTS}/figures/outcome_changes.pdf",
     log:
         f"{LOGS}/outcomes.log",
     benchmark:

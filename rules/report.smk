@@ -40,7 +40,10 @@ if HAS_COMPARISON:
 # Figures drawn from patient-level data by the rule that computes them (no counts: a box of
 # quartiles only for groups of at least min_cell patients); every other figure is drawn by rule
 # figures from the tables as published.
-FIGURES_OF_ANALYSIS_RULES = [rules.outcomes.output.changes]
+FIGURES_OF_ANALYSIS_RULES = [
+    rules.outcomes.output.changes,
+    rules.outcomes.output.changes_pdf,
+]
 
 
 rule publish:
@@ -116,6 +119,11 @@ def _figure(name, label):
     )
 
 
+def _pdf(name):
+    """The vector PDF saved beside each figure's PNG (cohort.figures.save_figure)."""
+    return f"{RESULTS}/figures/{name}.pdf"
+
+
 rule figures:
     input:
         **(
@@ -127,6 +135,7 @@ rule figures:
             else {}
         ),
         flow=rules.publish.output.flow,
+        baseline=rules.publish.output.baseline,
         outcomes=rules.publish.output.outcomes,
         lmm=rules.publish.output.lmm,
         predictors=rules.publish.output.predictors,
@@ -140,22 +149,38 @@ rule figures:
         **(
             {
                 "interventions": _figure("interventions", "intervention categories"),
+                "interventions_pdf": _pdf("interventions"),
                 "cooccurrence": _figure(
                     "intervention_cooccurrence", "category co-occurrence"
                 ),
+                "cooccurrence_pdf": _pdf("intervention_cooccurrence"),
             }
             if HAS_SESSIONS
             else {}
         ),
         flow=_figure("flow", "flow of patients"),
+        flow_pdf=_pdf("flow"),
         trajectories=_figure("outcome_trajectories", "outcome trajectories"),
+        trajectories_pdf=_pdf("outcome_trajectories"),
         lmm=_figure("lmm_means", "mixed model means"),
+        lmm_pdf=_pdf("lmm_means"),
         forest=_figure("predictors_forest", "predictors of response"),
+        forest_pdf=_pdf("predictors_forest"),
         sweep=_figure("threshold_sweep", "threshold sweep"),
+        sweep_pdf=_pdf("threshold_sweep"),
         directions=_figure("responder_directions", "improved, unchanged, deteriorated"),
+        directions_pdf=_pdf("responder_directions"),
         course=_figure("responder_course", "course of response over the follow-ups"),
+        course_pdf=_pdf("responder_course"),
         significance=_figure(
             "clinical_significance", "responder rates under each definition"
+        ),
+        significance_pdf=_pdf("clinical_significance"),
+        legends=report(
+            f"{RESULTS}/figures/legends.md",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "legends of every figure"},
         ),
     log:
         f"{LOGS}/figures.log",

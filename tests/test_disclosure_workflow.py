@@ -54,7 +54,7 @@ def test_every_published_file_passes_the_disclosure_layer(tmp_path):
     assert "results/disclosure_report.md" in files and len(files) > 20
     for path in files:
         name = Path(path).stem
-        if path.endswith(".png"):
+        if path.endswith((".png", ".pdf")):
             assert name in FIGURES, f"{path}: a figure without a declared protection"
         elif path.startswith("results/tables/") and path.endswith(".csv"):
             assert name in TABLE_RULES or name in RENDERED_FROM, f"{path}: no disclosure rule"

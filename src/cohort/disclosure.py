@@ -1255,6 +1255,10 @@ RENDERED_FROM: dict[str, tuple[str, ...]] = {
         "baseline",
     ),
 }
+RENDERED_FROM["legends.md"] = (  # each figure's legend: the notes of the table it is drawn from
+    "flow", "outcomes", "lmm", "predictors", "threshold_sweep", "responder_directions",
+    "responder_course", "clinical_significance_rates", "interventions", "intervention_cooccurrence",
+)  # fmt: skip
 # Figures, and how each is protected: drawn from a published (protected) table, or checked here.
 FIGURES: dict[str, str] = {
     "flow": "drawn from results/tables/flow.csv",

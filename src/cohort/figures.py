@@ -17,7 +17,24 @@ from cohort.settings import McidRule  # noqa: E402
 from cohort.tables import quartiles  # noqa: E402
 
 PNG_METADATA = {"Software": None}
-DPI = 150
+PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None}  # no date, no version
+DPI = 300
+MM = 1 / 25.4
+ONE_COLUMN, TWO_COLUMNS = 85 * MM, 180 * MM  # journal widths, inches
+SMALLEST_TEXT = 7  # points at print size
+plt.rcParams.update(
+    {
+        "font.size": 7,
+        "axes.titlesize": 8,
+        "axes.labelsize": 7,
+        "xtick.labelsize": 7,
+        "ytick.labelsize": 7,
+        "legend.fontsize": 7,
+        "axes.linewidth": 0.6,
+        "lines.linewidth": 1.0,
+        "pdf.fonttype": 42,  # TrueType: text stays text in the PDF
+    }
+)
 
 
 def count_text(value: object) -> str:
@@ -28,43 +45,51 @@ def count_text(value: object) -> str:
     return f"{int(number)}"
 
 
-def _caption(fig: plt.Figure, caption: str, width: int, y: float) -> None:
-    """Write the caption (method, N, synthetic-data notice) at the foot of the figure, wrapped to
-    `width` characters."""
-    fig.text(
-        0.01, y, "\n".join(textwrap.wrap(caption, width)), fontsize=7, style="italic", va="bottom"
-    )
+def _wrapped(text: str, width: int = 16) -> str:
+    """A tick label on lines of at most `width` characters (three panels share 180 mm)."""
+    return "\n".join(textwrap.wrap(text, width))
 
 
-def _with_caption(
-    fig: plt.Figure, caption: str, width: int, bottom: float, y: float = 0.01
-) -> plt.Figure:
-    """The caption under the panels, and the panels laid out above it."""
-    _caption(fig, caption, width, y)
-    fig.tight_layout(rect=(0, bottom, 1, 1))
+def _laid_out(fig: plt.Figure) -> plt.Figure:
+    """The panels laid out in the figure (captions are not drawn: results/figures/legends.md)."""
+    fig.tight_layout()
     return fig
+
+
+def small_text(fig: plt.Figure) -> list[str]:
+    """Visible text of the figure smaller than SMALLEST_TEXT points at print size."""
+    return [
+        f"{t.get_text()!r}: {t.get_fontsize():g} pt"
+        for t in fig.findobj(plt.Text)
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < SMALLEST_TEXT - 1e-9
+    ]
 
 
 def save_figure(fig: plt.Figure, path: str | Path) -> None:
-    """Save a PNG without metadata that changes from run to run, then close it."""
+    """Save the figure at print size as a 300 dpi PNG and a vector PDF beside it (same name),
+    neither with a date or a software stamp (byte-reproducible), then close it. Stops when the
+    figure is not one or two journal columns wide or has text below 7 pt."""
     path = Path(path)
+    width = fig.get_figwidth()
+    if not (np.isclose(width, ONE_COLUMN) or np.isclose(width, TWO_COLUMNS)):
+        raise ValueError(f"{path.name}: {width / MM:.0f} mm wide, not 85 or 180 mm")
+    if small_text(fig):
+        raise ValueError(f"{path.name}: text below {SMALLEST_TEXT} pt: {small_text(fig)[:3]}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+    fig.savefig(path.with_suffix(".pdf"), metadata=PDF_METADATA)
     plt.close(fig)
 
 
-def placeholder(message: str, caption: str) -> plt.Figure:
+def placeholder(message: str) -> plt.Figure:
     """A figure that says why there is nothing to plot (a rule's outputs always exist)."""
-    fig, ax = plt.subplots(figsize=(6, 2))
+    fig, ax = plt.subplots(figsize=(ONE_COLUMN, 30 * MM))
     ax.axis("off")
-    ax.text(0.5, 0.6, message, ha="center", va="center", fontsize=9)
-    ax.text(
-        0.0, 0.0, "\n".join(textwrap.wrap(caption, 100)), fontsize=7, style="italic", va="bottom"
-    )
+    ax.text(0.5, 0.5, "\n".join(textwrap.wrap(message, 45)), ha="center", va="center", fontsize=8)
     return fig
 
 
-def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
+def flow_diagram(flow: pd.DataFrame) -> plt.Figure:
     """STROBE-style flow of patients: stages down to the analysis set with exclusions to the right,
     then one box per follow-up occasion (each a share of the analysis set, not of the one before)."""
     analysis_order = int(flow.loc[flow["key"] == "analysis_set", "order"].iat[0])
@@ -74,8 +99,9 @@ def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
     followup = flow[flow["order"] > analysis_order]
     followup_stages = followup[followup["kind"] == "stage"].reset_index(drop=True)
     step = 1.15
-    height = step * len(main) + (1.5 if len(followup_stages) else 0) + 0.9
-    fig, ax = plt.subplots(figsize=(8.5, height))
+    height = step * len(main) + (1.5 if len(followup_stages) else 0) + 0.2
+    fig, ax = plt.subplots(figsize=(TWO_COLUMNS, height * 0.75))
+    ax.set_ylim(0, height)
     ax.set_xlim(0, 10)
     ax.set_ylim(0, height)
     ax.axis("off")
@@ -102,6 +128,8 @@ def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
                 arrowprops={"arrowstyle": "->", "color": "#2b4c6f"},
             )
     exclusions = flow[(flow["kind"] == "excluded") & (flow["order"] < analysis_order)]
+    # A box saying n = 0 excludes no one: left out (a hidden count keeps its marker).
+    exclusions = exclusions[pd.to_numeric(exclusions["n"], errors="coerce").ne(0)]
     before = exclusions["order"].map(lambda o: max(k for k in y_of if k < o))
     for order, group in exclusions.groupby(before):
         y = y_of[order] - step / 2
@@ -113,7 +141,7 @@ def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
     if len(followup_stages):
         y0 = y_of[analysis_order]
         y = y0 - 1.5
-        xs = [2.0 + 6.0 * (i + 0.5) / len(followup_stages) for i in range(len(followup_stages))]
+        xs = [0.5 + 9.0 * (i + 0.5) / len(followup_stages) for i in range(len(followup_stages))]
         for x, (_, stage) in zip(xs, followup_stages.iterrows(), strict=True):
             missing = followup[
                 (followup["kind"] == "excluded")
@@ -132,28 +160,19 @@ def flow_diagram(flow: pd.DataFrame, caption: str) -> plt.Figure:
                 f"{stage['label']}\nn = {stage['n']}{lost}",
                 ha="center",
                 va="center",
-                fontsize=8.5,
+                fontsize=8,
                 bbox=box,
             )
-    ax.text(
-        0.1,
-        0.1,
-        "\n".join(textwrap.wrap(caption, 125)),
-        ha="left",
-        va="bottom",
-        fontsize=7,
-        style="italic",
-    )
     return fig
 
 
-def category_bars(categories: pd.DataFrame, caption: str) -> plt.Figure:
+def category_bars(categories: pd.DataFrame) -> plt.Figure:
     """Patients per intervention category, sorted, each bar labelled n (%)."""
     data = categories.assign(
         patients_pct=pd.to_numeric(categories["patients_pct"], errors="coerce").fillna(0),
         order=pd.to_numeric(categories["patients_n"], errors="coerce").fillna(0),
     ).sort_values(["order", "code"], ascending=[True, False], kind="stable")
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(data) + 1.6))
+    fig, ax = plt.subplots(figsize=(TWO_COLUMNS, 0.3 * len(data) + 1.0))
     bars = ax.barh(data["category"], data["patients_pct"], color="#4b7bb0")
     for bar, (_, row) in zip(bars, data.iterrows(), strict=True):
         ax.text(
@@ -168,15 +187,15 @@ def category_bars(categories: pd.DataFrame, caption: str) -> plt.Figure:
         f"Patients who received the category at least once, % of N = {count_text(data['N'].iat[0])}"
     )
     ax.spines[["top", "right"]].set_visible(False)
-    return _with_caption(fig, caption, 120, 0.08)
+    return _laid_out(fig)
 
 
-def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figure:
+def cooccurrence_heatmap(matrix: pd.DataFrame, n: int) -> plt.Figure:
     """Patients who received both categories; the diagonal is who received the category."""
     codes = [c for c in matrix.columns if c not in ("code", "category")]
     shown = matrix[codes].astype(str).to_numpy()  # suppressed cells read "<5"
     values = matrix[codes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(7.5, 6.8))
+    fig, ax = plt.subplots(figsize=(TWO_COLUMNS, 4.4))
     colours = matplotlib.colormaps["Blues"].copy()
     colours.set_bad("#d9d9d9")  # a suppressed cell is grey with its marker, not a zero
     image = ax.imshow(np.ma.masked_invalid(values / n * 100), cmap=colours, vmin=0, vmax=100)
@@ -199,7 +218,7 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int, caption: str) -> plt.Figu
     )
     ax.set_xlabel("Category code")
     fig.colorbar(image, ax=ax, label=f"% of N = {count_text(n)}", shrink=0.8)
-    return _with_caption(fig, caption, 120, 0.07)
+    return _laid_out(fig)
 
 
 def _occasion_panels(
@@ -210,14 +229,14 @@ def _occasion_panels(
     n: str,
     occasion_labels: dict[str, str],
     ranges: dict[str, list[float]],
-    caption: str,
+    ylabel: str,
 ) -> plt.Figure:
     """One panel per outcome: a point per occasion with an interval, on the scale's full range,
     with the n behind each point under its occasion."""
     outcomes = list(dict.fromkeys(data["outcome"]))
     if not outcomes:
-        return placeholder("Nothing to draw: see the table and the rule log.", caption)
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
+        return placeholder("Nothing to draw: see the table and the rule log.")
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(TWO_COLUMNS, 2.6), squeeze=False)
     for ax, outcome in zip(axes[0], outcomes, strict=True):
         part = data[data["outcome"] == outcome].reset_index(drop=True)
         x = np.arange(len(part))
@@ -232,16 +251,17 @@ def _occasion_panels(
         ax.set_xticks(
             x,
             [
-                f"{occasion_labels[o]}\n(n = {count_text(k)})"
+                f"{_wrapped(occasion_labels[o])}\n(n = {count_text(k)})"
                 for o, k in zip(part["occasion"], part[n], strict=True)
             ],
-            fontsize=8,
+            fontsize=7,
         )
         ax.set_xlim(-0.4, len(part) - 0.6)
         ax.set_ylim(*ranges[outcome])
-        ax.set_title(part["label"].iat[0], fontsize=9)
+        ax.set_title(part["label"].iat[0], fontsize=8)
+        ax.set_ylabel(ylabel)
         ax.spines[["top", "right"]].set_visible(False)
-    return _with_caption(fig, caption, 150, 0.1)
+    return _laid_out(fig)
 
 
 # trajectories and estimated_means take the same arguments on purpose: both draw a value with
@@ -250,17 +270,17 @@ def trajectories(
     levels: pd.DataFrame,
     occasion_labels: dict[str, str],
     ranges: dict[str, list[float]],
-    caption: str,
 ) -> plt.Figure:
     """Median and interquartile range of each outcome at each occasion, n measured under each."""
-    return _occasion_panels(levels, "median", "q1", "q3", "n", occasion_labels, ranges, caption)
+    return _occasion_panels(
+        levels, "median", "q1", "q3", "n", occasion_labels, ranges, "Median and IQR (scale units)"
+    )
 
 
 def change_distributions(
     changes: dict[tuple[str, str], np.ndarray],
     labels: dict[str, str],
     occasion_labels: dict[str, str],
-    caption: str,
     min_cell: int,
     quantiles: str = "type7",
 ) -> plt.Figure:
@@ -270,7 +290,7 @@ def change_distributions(
     for fewer than `min_cell` patients (disclosure control). (MCID thresholds belong to the
     responders rule and its threshold-sweep figure.)"""
     outcomes = list(dict.fromkeys(o for o, _ in changes))
-    fig, axes = plt.subplots(1, len(outcomes), figsize=(4.2 * len(outcomes), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(outcomes), figsize=(TWO_COLUMNS, 2.6), squeeze=False)
     for ax, outcome in zip(axes[0], outcomes, strict=True):
         keys = [k for k in changes if k[0] == outcome]
         shown = [len(changes[k]) >= min_cell for k in keys]
@@ -283,14 +303,15 @@ def change_distributions(
         ax.set_xticks(
             range(1, len(keys) + 1),
             [
-                f"{occasion_labels[o]}\n(n = {len(changes[(outcome, o)]) if ok else f'<{min_cell}'})"
+                f"{_wrapped(occasion_labels[o])}\n(n = {len(changes[(outcome, o)]) if ok else f'<{min_cell}'})"
                 for (_, o), ok in zip(keys, shown, strict=True)
             ],
-            fontsize=8,
+            fontsize=7,
         )
-        ax.set_title(f"{labels[outcome]}: change from baseline", fontsize=9)
+        ax.set_title(labels[outcome], fontsize=8)
+        ax.set_ylabel("Change from start (scale units)")
         ax.spines[["top", "right"]].set_visible(False)
-    return _with_caption(fig, caption, 150, 0.1)
+    return _laid_out(fig)
 
 
 def _box_stats(values: np.ndarray, quantiles: str) -> dict[str, float]:
@@ -311,8 +332,8 @@ def _box_stats(values: np.ndarray, quantiles: str) -> dict[str, float]:
 
 
 SWEEP_SCALES = {
-    "absolute": ("Improvement threshold (scale units)", "absolute"),
-    "percent": ("Improvement threshold (% of the start value)", "percent"),
+    "absolute": ("Threshold, scale units", "absolute"),
+    "percent": ("Threshold, % of the start value", "percent"),
 }
 
 
@@ -321,7 +342,6 @@ def threshold_sweep_figure(
     labels: dict[str, str],
     occasion_labels: dict[str, str],
     mcids: dict[str, McidRule | None],
-    caption: str,
 ) -> plt.Figure:
     """Share of patients whose improvement reaches each threshold, per outcome (columns) on the
     absolute scale (with its SD units on a second axis) and the percent scale (rows), per
@@ -329,12 +349,11 @@ def threshold_sweep_figure(
     scales = [scale for scale in SWEEP_SCALES if (sweep["scale"] == scale).any()]
     if sweep.empty or not scales:
         return placeholder(
-            "No threshold can be published: each step carries too few patients (see the table).",
-            caption,
+            "No threshold can be published: each step carries too few patients (see the table)."
         )
     outcomes = list(dict.fromkeys(sweep["outcome"]))
     fig, axes = plt.subplots(
-        len(scales), len(outcomes), figsize=(4.2 * len(outcomes), 3.6 * len(scales)), squeeze=False
+        len(scales), len(outcomes), figsize=(TWO_COLUMNS, 2.5 * len(scales)), squeeze=False
     )
     colours = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"]  # Okabe-Ito
     for row, scale in enumerate(scales):
@@ -346,7 +365,7 @@ def threshold_sweep_figure(
             ):
                 ax.step(
                     curve["threshold"], curve["pct"], where="post", color=colour,
-                    label=f"{occasion_labels[occasion]} (n = {count_text(curve['n'].iat[0])})",
+                    label=occasion_labels[occasion],
                 )  # fmt: skip
                 ax.fill_between(
                     curve["threshold"], curve["ci_low_pct"], curve["ci_high_pct"], step="post",
@@ -375,12 +394,16 @@ def threshold_sweep_figure(
             ax.set_ylim(0, 108)
             ax.set_xlabel(SWEEP_SCALES[scale][0], fontsize=8)
             ax.set_ylabel("Patients reaching it, %", fontsize=8)
-            if row == 0:
-                ax.set_title(labels[outcome], fontsize=9)
-            if pd.to_numeric(part["pct"], errors="coerce").notna().any():
-                ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1, 0.93))
+            ns = ", ".join(
+                count_text(c["n"].iat[0]) for _, c in part.groupby("occasion", sort=False)
+            )
+            ax.set_title(f"{labels[outcome]}\nn = {ns}" if row == 0 else f"n = {ns}", fontsize=7.5)
             ax.spines[["right"]].set_visible(False)
-    return _with_caption(fig, caption, 150, 0.12 / len(scales))
+    handles = [plt.Line2D([], [], color=c) for c in colours[: sweep["occasion"].nunique()]]
+    names = [occasion_labels[o] for o in dict.fromkeys(sweep["occasion"])]
+    fig.legend(handles, names, loc="upper center", ncol=len(names), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.2 / fig.get_figheight()))
+    return fig
 
 
 def _sweep_sd(curve: pd.DataFrame) -> float | None:
@@ -409,12 +432,11 @@ def _stacked_shares(
     names: list[str],
     parts: dict[str, tuple[str, str]],
     xlabel: str,
-    caption: str,
 ) -> plt.Figure:
     """One stacked bar of shares (columns `<part>_pct`, in %) per row, coloured and labelled by
     `parts` (part -> colour, legend label). A share hidden by disclosure control is not drawn;
     the bar says that some are suppressed."""
-    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.6))
+    fig, ax = plt.subplots(figsize=(TWO_COLUMNS, 0.3 * len(rows) + 1.0))
     for y, (_, row) in enumerate(rows.iterrows()):
         left, hidden = 0.0, False
         for part, (colour, _) in parts.items():
@@ -443,17 +465,16 @@ def _stacked_shares(
         frameon=False,
     )
     ax.spines[["top", "right"]].set_visible(False)
-    lines = len(textwrap.wrap(caption, 130))  # the caption's height, in inches, over the figure's
-    return _with_caption(fig, caption, 130, (lines * 7 * 1.35 / 72 + 0.15) / fig.get_figheight())
+    return _laid_out(fig)
 
 
 def direction_bars(
-    directions: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str], caption: str
+    directions: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str]
 ) -> plt.Figure:
     """Improved, unchanged, deteriorated (and could not improve) as shares of the responder
     population, one stacked bar per outcome and follow-up occasion."""
     if directions.empty:
-        return placeholder("No follow-up occasion to classify.", caption)
+        return placeholder("No follow-up occasion to classify.")
     rows = directions.reset_index(drop=True)
     names = [
         f"{labels.get(r['outcome'], r['outcome'])}, {occasion_labels.get(r['occasion'], r['occasion'])}"
@@ -464,7 +485,7 @@ def direction_bars(
         part: (colour, label)
         for (part, colour), label in zip(DIRECTION_COLOURS.items(), DIRECTION_LABELS, strict=True)
     }
-    return _stacked_shares(rows, names, parts, "Patients, % of the responder population", caption)
+    return _stacked_shares(rows, names, parts, "Patients, % of the responder population")
 
 
 COURSE_COLOURS = {  # Okabe-Ito: sustained bluish green, late sky blue, lost orange, never grey
@@ -475,18 +496,18 @@ COURSE_COLOURS = {  # Okabe-Ito: sustained bluish green, late sky blue, lost ora
 }
 
 
-def course_bars(course: pd.DataFrame, labels: dict[str, str], caption: str) -> plt.Figure:
+def course_bars(course: pd.DataFrame, labels: dict[str, str]) -> plt.Figure:
     """Sustained, late, lost and never as shares of the patients classified at both follow-ups,
     one stacked bar per outcome."""
     if course.empty:
-        return placeholder("One follow-up occasion: no course over two to show.", caption)
+        return placeholder("One follow-up occasion: no course over two to show.")
     rows = course.reset_index(drop=True)
     names = [
         f"{labels.get(r['outcome'], r['outcome'])} (n = {count_text(r['n'])})"
         for _, r in rows.iterrows()
     ]
     return _stacked_shares(
-        rows, names, COURSE_COLOURS, "Patients, % of those classified at both follow-ups", caption
+        rows, names, COURSE_COLOURS, "Patients, % of those classified at both follow-ups"
     )
 
 
@@ -502,19 +523,18 @@ def definition_rates_figure(
     definitions: list[tuple[str, str]],
     labels: dict[str, str],
     occasion_labels: dict[str, str],
-    caption: str,
 ) -> plt.Figure:
     """The responder rate under each definition of clinical significance (rows; the primary
     first) with its CI, per outcome (panel rows) and follow-up (panel columns), under the three
     handlings of missing follow-up. A rate hidden or not defined is not drawn."""
     if rates.empty:
-        return placeholder("No follow-up occasion to classify.", caption)
+        return placeholder("No follow-up occasion to classify.")
     outcomes = list(dict.fromkeys(rates["outcome"]))
     occasions = list(dict.fromkeys(rates["occasion"]))
     names = [name for name, _ in definitions]
     fig, axes = plt.subplots(
         len(outcomes), len(occasions), squeeze=False, sharex=True, sharey=True,
-        figsize=(3.4 * len(occasions) + 1.6, 0.28 * len(names) * len(outcomes) + 1.6),
+        figsize=(TWO_COLUMNS, 0.2 * len(names) * len(outcomes) + 1.0),
     )  # fmt: skip
     offsets = dict(zip(ANALYSIS_MARKERS, (-0.22, 0.0, 0.22), strict=True))
     for r, outcome in enumerate(outcomes):
@@ -546,7 +566,7 @@ def definition_rates_figure(
                         99,
                         y,
                         "counts withheld",
-                        fontsize=6.5,
+                        fontsize=7,
                         va="center",
                         ha="right",
                         color="#555555",
@@ -555,12 +575,12 @@ def definition_rates_figure(
                     continue
                 undefined = methods.str.startswith("not defined").any()
                 text = "not defined (see the definitions table)" if undefined else "suppressed"
-                ax.text(2, y, text, fontsize=6.5, va="center", color="#555555")
+                ax.text(2, y, text, fontsize=7, va="center", color="#555555")
             ax.axhspan(-0.45, 0.45, color="#EEEEEE", zorder=0)  # the primary definition
             ax.set_xlim(0, 100)
             ax.set_title(
-                f"{labels.get(outcome, outcome)}, {occasion_labels.get(occasion, occasion)}",
-                fontsize=8,
+                f"{labels.get(outcome, outcome)}\n{occasion_labels.get(occasion, occasion)}",
+                fontsize=7.5,
             )
             ax.spines[["top", "right"]].set_visible(False)
             ax.tick_params(labelsize=7)
@@ -576,9 +596,7 @@ def definition_rates_figure(
         labels=[label for _, _, label in ANALYSIS_MARKERS.values()],
         fontsize=7, ncol=3, loc="upper center", frameon=False,
     )  # fmt: skip
-    lines = len(textwrap.wrap(caption, 130))
-    _with_caption(fig, caption, 130, (lines * 7 * 1.35 / 72 + 0.15) / fig.get_figheight())
-    fig.subplots_adjust(top=1 - 0.4 / fig.get_figheight())  # room for the legend above
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.2 / fig.get_figheight()))  # the legend above
     return fig
 
 
@@ -598,60 +616,65 @@ def _odds_ratio_axis(ax: plt.Axes, most: int = 7) -> None:
     ax.xaxis.set_minor_locator(ticker.NullLocator())
 
 
-def forest_plot(predictors: pd.DataFrame, caption: str) -> plt.Figure:
-    """Odds ratios with CIs (log scale) per outcome and term, complete case and imputed."""
+FOREST_OCCASION_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")  # Okabe-Ito
+
+
+def forest_plot(
+    predictors: pd.DataFrame,
+    term_labels: dict[str, str],
+    outcome_labels: dict[str, str],
+    occasion_labels: dict[str, str],
+) -> plt.Figure:
+    """Odds ratios with CIs on one log axis shared by every panel: outcomes in rows (each with
+    its own terms), complete case and multiple imputation in columns, the follow-up occasions
+    in colours; terms by their labels (cohort.labels.term_label)."""
     if "odds_ratio" not in predictors or predictors["odds_ratio"].isna().all():
         return placeholder(
-            "No model of response could be fitted; see predictors.csv and the rule log.", caption
+            "No model of response could be fitted; see predictors.csv and the rule log."
         )
     data = predictors.dropna(subset=["odds_ratio"]).reset_index(drop=True)
-    groups = list(dict.fromkeys(data["outcome"] + " at " + data["occasion"]))
-    terms = list(dict.fromkeys(data["term"]))
+    outcomes = list(dict.fromkeys(data["outcome"]))
+    analyses = [
+        a for a in ("complete case", "multiple imputation") if (data["analysis"] == a).any()
+    ]
+    occasions = list(dict.fromkeys(data["occasion"]))
+    terms_of = {o: list(dict.fromkeys(data.loc[data["outcome"] == o, "term"])) for o in outcomes}
+    heights = [0.13 * len(terms_of[o]) + 0.35 for o in outcomes]
     fig, axes = plt.subplots(
-        1,
-        len(groups),
-        figsize=(3.6 * len(groups), 0.32 * len(terms) + 2),
-        sharey=True,
-        squeeze=False,
-    )
-    styles = {
-        "complete case": ("o", "#2b4c6f", -0.15),
-        "multiple imputation": ("s", "#9a6324", 0.15),
-    }
-    for ax, group in zip(axes[0], groups, strict=True):
-        part = data[(data["outcome"] + " at " + data["occasion"]) == group]
-        for analysis, (marker, colour, shift) in styles.items():
-            rows = part[part["analysis"] == analysis]
-            y = np.array([terms.index(t) for t in rows["term"]]) + shift
-            ax.errorbar(
-                rows["odds_ratio"],
-                y,
-                xerr=[rows["odds_ratio"] - rows["ci_low"], rows["ci_high"] - rows["odds_ratio"]],
-                fmt=marker,
-                color=colour,
-                markersize=3,
-                capsize=2,
-                linewidth=0.8,
-                label=analysis,
-            )
-        ax.axvline(1, color="black", linewidth=0.8)
-        _odds_ratio_axis(ax)
-        ax.set_title(group, fontsize=8)
-        ax.tick_params(axis="x", labelsize=7)
-    axes[0][0].set_yticks(range(len(terms)), terms, fontsize=7)
-    axes[0][0].invert_yaxis()
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.supxlabel("Odds ratio of response (log scale)", fontsize=8, y=0.075)
-    # Fixed margins from the longest term label: tight_layout costs 1.6 s on this many ticks.
-    width, height = fig.get_size_inches()
-    fig.subplots_adjust(
-        left=(0.055 * max(len(t) for t in terms) + 0.2) / width,
-        right=1 - 0.15 / width,
-        top=1 - 0.35 / height,
-        bottom=0.09 + 0.45 / height,
-        wspace=0.08,
-    )
-    _caption(fig, caption, 160, 0.005)
+        len(outcomes), len(analyses), figsize=(TWO_COLUMNS, sum(heights) + 0.6), sharex=True,
+        sharey="row", squeeze=False, gridspec_kw={"height_ratios": heights},
+    )  # fmt: skip
+    step = 0.6 / max(len(occasions), 1)
+    for r, outcome in enumerate(outcomes):
+        terms = terms_of[outcome]
+        for c, analysis in enumerate(analyses):
+            ax = axes[r][c]
+            part = data[(data["outcome"] == outcome) & (data["analysis"] == analysis)]
+            for k, occasion in enumerate(occasions):
+                rows = part[part["occasion"] == occasion]
+                y = (
+                    np.array([terms.index(t) for t in rows["term"]])
+                    + (k - (len(occasions) - 1) / 2) * step
+                )
+                ax.errorbar(
+                    rows["odds_ratio"], y,
+                    xerr=[rows["odds_ratio"] - rows["ci_low"], rows["ci_high"] - rows["odds_ratio"]],
+                    fmt="o", color=FOREST_OCCASION_COLOURS[k % 4], markersize=2.5, elinewidth=0.8,
+                    capsize=0, label=occasion_labels.get(occasion, occasion),
+                )  # fmt: skip
+            ax.axvline(1, color="black", linewidth=0.6)
+            ax.spines[["top", "right"]].set_visible(False)
+            if r == 0:
+                ax.set_title(analysis.capitalize(), fontsize=8)
+        axes[r][0].set_yticks(range(len(terms)), [term_labels.get(t, t) for t in terms])
+        axes[r][0].set_ylim(len(terms) - 0.5, -0.5)
+        axes[r][0].set_ylabel(outcome_labels.get(outcome, outcome), fontsize=7.5)
+    _odds_ratio_axis(axes[0][0])
+    for ax in axes[-1]:
+        ax.set_xlabel("Odds ratio of response (log scale)")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=len(occasions), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.22 / fig.get_figheight()))
     return fig
 
 
@@ -659,11 +682,17 @@ def estimated_means(
     means: pd.DataFrame,
     occasion_labels: dict[str, str],
     ranges: dict[str, list[float]],
-    caption: str,
 ) -> plt.Figure:
     """Model-estimated means per occasion with CIs (linear mixed model), per outcome."""
     if means.empty:
-        return placeholder("No mixed model could be fitted; see lmm.csv and the rule log.", caption)
+        return placeholder("No mixed model could be fitted; see lmm.csv and the rule log.")
     return _occasion_panels(
-        means, "estimated_mean", "ci_low", "ci_high", "observed_n", occasion_labels, ranges, caption
+        means,
+        "estimated_mean",
+        "ci_low",
+        "ci_high",
+        "observed_n",
+        occasion_labels,
+        ranges,
+        "Estimated mean and CI (scale units)",
     )

@@ -1,20 +1,39 @@
 """Rule figures (rules/report.smk): every figure of counts or estimates, drawn from the tables
-as published by rule publish (cohort.stages.publish)."""
+as published by rule publish (cohort.stages.publish), and their legends
+(results/figures/legends.md: the captions are not drawn into the images)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+from cohort.labels import term_label
 from cohort.outputs import read_csv, read_notes
 from cohort.settings import Analysis
 
 log = logging.getLogger(__name__)
 
+# The title of each figure in legends.md, by its output name.
+TITLES = {
+    "flow": "Flow of patients",
+    "trajectories": "Outcomes per occasion",
+    "lmm": "Estimated means of the mixed models",
+    "forest": "Predictors of response",
+    "sweep": "Share of patients reaching each improvement threshold",
+    "directions": "Improved, unchanged and deteriorated",
+    "course": "Course of response over the follow-ups",
+    "significance": "Responder rates under each definition of clinical significance",
+    "interventions": "Intervention categories",
+    "cooccurrence": "Categories received together",
+    "changes": "Change from start",
+}
+
 
 def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[str, str]) -> None:
     """Rule `figures`: every figure of counts or estimates, drawn from the tables as published
-    (after disclosure control): a hidden value is not drawn, a hidden n is printed as its marker."""
+    (after disclosure control): a hidden value is not drawn, a hidden n is printed as its marker.
+    Each figure's legend (the notes of its table) goes to legends.md."""
     import pandas as pd
 
     from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
@@ -24,101 +43,143 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
             **{c: pd.to_numeric(table[c], errors="coerce") for c in columns if c in table}
         )
 
-    def caption(name: str, *extra: str) -> str:
-        """The table's notes, its disclosure footer shortened (the table explains the markers)."""
+    legends: dict[str, str] = {}
+
+    def draw(name: str, fig: Any, table: str, *extra: str) -> None:
+        """Save the figure `name` and its legend: the table's notes, its disclosure footer
+        shortened (the table explains the markers), and what the figure shows."""
         notes = [
             "Disclosure control: nothing of fewer than min_cell patients is drawn (markers as in the table)."
             if note.startswith("Disclosure control")
             else note
-            for note in read_notes(tables[name])
+            for note in read_notes(tables[table])
         ]
-        return " ".join([*notes, *extra])
+        figures.save_figure(fig, out[name])
+        legends[name] = " ".join([*extra, *notes])
 
     config = Analysis.from_config(settings)
     occasion_labels = config.occasion_labels
     ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
     labels = config.outcome_labels
-    # One block per figure: read its table, draw, save (the same shape on purpose; issue #18
-    # redesigns the figures one by one).
-    flow = read_csv(tables["flow"])
-    figures.save_figure(figures.flow_diagram(flow, caption("flow")), out["flow"])
-
+    draw("flow", figures.flow_diagram(read_csv(tables["flow"])), "flow")
     outcomes = read_csv(tables["outcomes"])
     levels = numeric(outcomes[outcomes["section"] == "level"], "median", "q1", "q3")
-    figures.save_figure(
-        figures.trajectories(
-            levels, occasion_labels, ranges, caption("outcomes", "Median and interquartile range.")
-        ),
-        out["trajectories"],
+    draw(
+        "trajectories",
+        figures.trajectories(levels, occasion_labels, ranges),
+        "outcomes",
+        "Median and interquartile range per occasion.",
     )
     lmm = read_csv(tables["lmm"])
     means = numeric(lmm[lmm["section"] == "estimated mean"], "estimated_mean", "ci_low", "ci_high")
-    figures.save_figure(
-        figures.estimated_means(
-            means, occasion_labels, ranges, caption("lmm", "Estimated means with CIs.")
-        ),
-        out["lmm"],
+    draw(
+        "lmm",
+        figures.estimated_means(means, occasion_labels, ranges),
+        "lmm",
+        "Estimated means with CIs.",
     )
     predictors = numeric(read_csv(tables["predictors"]), "odds_ratio", "ci_low", "ci_high")
-    figures.save_figure(
-        figures.forest_plot(predictors, caption("predictors", "Odds ratios with CIs, log scale.")),
-        out["forest"],
+    draw(
+        "forest",
+        figures.forest_plot(
+            predictors, model_term_labels(predictors, tables, config), labels, occasion_labels
+        ),
+        "predictors",
+        "Odds ratios with CIs, log scale.",
     )
     sweep = numeric(
         read_csv(tables["threshold_sweep"]), "pct", "ci_low_pct", "ci_high_pct", "threshold_sd"
     )
-    figures.save_figure(
+    draw(
+        "sweep",
         figures.threshold_sweep_figure(
             sweep,
             labels,
             occasion_labels,
             {name: outcome.rule for name, outcome in config.outcomes.items()},
-            caption("threshold_sweep", "Dashed: the configured MCID on its scale."),
         ),
-        out["sweep"],
+        "threshold_sweep",
+        "Steps: the share reaching each threshold, with Wilson bands; dashed: the configured MCID on its scale.",
     )
-    figures.save_figure(
-        figures.direction_bars(
-            read_csv(tables["responder_directions"]),
-            labels,
-            occasion_labels,
-            caption("responder_directions"),
-        ),
-        out["directions"],
+    draw(
+        "directions",
+        figures.direction_bars(read_csv(tables["responder_directions"]), labels, occasion_labels),
+        "responder_directions",
     )
-    figures.save_figure(
-        figures.course_bars(
-            read_csv(tables["responder_course"]), labels, caption("responder_course")
-        ),
-        out["course"],
+    draw(
+        "course",
+        figures.course_bars(read_csv(tables["responder_course"]), labels),
+        "responder_course",
     )
     definitions = read_csv(tables["clinical_significance_definitions"])
     first = definitions.drop_duplicates("definition")
-    figures.save_figure(
+    draw(
+        "significance",
         figures.definition_rates_figure(
             read_csv(tables["clinical_significance_rates"]),
             list(zip(first["definition"], first["label"], strict=True)),
             labels,
             occasion_labels,
-            caption(
-                "clinical_significance_rates",
-                "Points: rates with their CIs; shaded: the primary definition.",
-            ),
         ),
-        out["significance"],
+        "clinical_significance_rates",
+        "Points: rates with their CIs; shaded: the primary definition.",
     )
     if "interventions" in tables:
         categories = read_csv(tables["interventions"])
         n = float(pd.to_numeric(categories["N"], errors="coerce").max())  # NaN when hidden
-        figures.save_figure(
-            figures.category_bars(categories, caption("interventions")), out["interventions"]
+        draw("interventions", figures.category_bars(categories), "interventions")
+        draw(
+            "cooccurrence",
+            figures.cooccurrence_heatmap(read_csv(tables["intervention_cooccurrence"]), n),
+            "intervention_cooccurrence",
         )
-        figures.save_figure(
-            figures.cooccurrence_heatmap(
-                read_csv(tables["intervention_cooccurrence"]),
-                n,
-                caption("intervention_cooccurrence"),
-            ),
-            out["cooccurrence"],
+    legends["changes"] = (
+        "Box of quartiles of the change from start per outcome and follow-up (rule outcomes); "
+        "individual changes are not shown, nor groups below min_cell. "
+        + " ".join(n for n in read_notes(tables["outcomes"]) if not n.startswith("Disclosure"))
+    )
+    Path(out["legends"]).write_text(legends_markdown(legends, out), encoding="utf-8")
+    log.info("drew %d figures from the published tables", len(legends) - 1)
+
+
+def legends_markdown(legends: dict[str, str], out: dict[str, str]) -> str:
+    """results/figures/legends.md: one legend per figure, under its file names."""
+    lines = ["# Figure legends", ""]
+    for name, legend in legends.items():
+        stem = Path(out[name]).stem if name in out else "outcome_changes"
+        lines += [f"## {TITLES.get(name, name)} (`{stem}.png`, `{stem}.pdf`)", "", legend, ""]
+    return "\n".join(lines)
+
+
+def model_term_labels(predictors: Any, tables: dict[str, str], config: Analysis) -> dict[str, str]:
+    """Each model term of the predictors table in words (cohort.labels.term_label): variables
+    by their Table 2 labels, the baseline score by its outcome, categories by their codebook
+    label, the reference level of a categorical covariate from Table 2's order."""
+    import pandas as pd
+
+    variables = {
+        f"{name}_{config.baseline}": f"{o.label} at {config.occasion_labels[config.baseline]}"
+        for name, o in config.outcomes.items()
+    }
+    references: dict[str, str] = {}
+    baseline = read_csv(tables["baseline"]) if "baseline" in tables else pd.DataFrame()
+    for variable, rows in baseline.groupby("variable", sort=False) if len(baseline) else []:
+        has_levels = rows["level"].fillna("").astype(str).str.strip().ne("").all()
+        if has_levels:
+            variables.setdefault(variable, rows["label"].iat[0])
+            references[variable] = str(rows["level"].iat[0])
+        elif rows["statistic"].iat[0] != "n (%)":  # a one-level row's label names the level
+            variables.setdefault(variable, rows["label"].iat[0])
+    categories = {}
+    if "interventions" in tables:
+        codes = read_csv(tables["interventions"])
+        categories = dict(zip(codes["code"].astype(str), codes["category"], strict=True))
+    return {
+        term: term_label(
+            term,
+            variables,
+            references,
+            categories,
         )
-    log.info("drew %d figures from the published tables", len(out))
+        for term in predictors["term"].astype(str).unique()
+    }

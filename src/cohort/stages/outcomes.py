@@ -56,9 +56,6 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
             "friedman: all occasions, complete cases. `better` gives the direction of improvement.",
         ),
     )
-    caption = " ".join(
-        table_notes(config.synthetic, f"Analysis set N = {len(analysis)}; n = patients measured.")
-    )
     min_cell = DisclosureSettings.from_config(settings["disclosure"]).min_cell
     baseline = config.baseline
     individual = {}
@@ -74,9 +71,6 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
             individual,
             config.outcome_labels,
             config.occasion_labels,
-            caption
-            + " Box: quartiles of the change, whiskers to the last change within 1.5 IQR; "
-            + f"individual changes are not shown, nor groups of fewer than {min_cell}.",
             min_cell,
             quantiles,
         ),
