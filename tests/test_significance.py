@@ -382,53 +382,63 @@ def test_sweep_in_sd_units_is_the_absolute_sweep_over_the_sd():
     assert sweep.loc[sweep["scale"] == "percent", "threshold_sd"].isna().all()
 
 
-# --- The anchor end to end ---------------------------------------------------------------------
-@pytest.mark.workflow
-@pytest.mark.slow
-def test_an_extract_with_an_anchor_gets_anchor_based_definitions(
-    tmp_path, config, contract, codebook
-):
+# --- The anchor, from a generated extract --------------------------------------------------------
+def test_an_extract_with_an_anchor_gets_anchor_based_definitions(tmp_path, config, codebook):
     """The generator's --anchor column (PGIC), declared in the study's contract and as
-    derived.anchor: the anchor-based thresholds are estimated, published with the AUC and its
-    CI, used as definitions (rates and agreement), and all through disclosure control."""
+    derived.anchor, read, cleaned and derived as the rules do: the config check accepts it,
+    anchor_<occasion> is in the patient table, and the anchor-based thresholds are estimated
+    (the PGIC is drawn from the outcomes' improvement, so it discriminates), published with the
+    AUC and its CI, and used as definitions in the rates and the agreement."""
+    import copy
+
     import yaml
 
-    from cohort.outputs import read_csv
+    from cohort.cleaning import read_extract
+    from cohort.contract import config_contract_problems, load_contract, patient_columns
+    from cohort.settings import Analysis
+    from cohort.stages.clean import clean, derive
     from cohort.synthetic import ANCHOR_COLUMN, ANCHOR_CONTRACT
 
-    from .conftest import make_extract, run_snakemake, workflow_copy
+    from .conftest import ROOT, make_extract
 
-    work = workflow_copy(tmp_path / "wf")
-    make_extract(work / "extract", contract, codebook, n=150, seed=9, anchor=True)
-    spec = yaml.safe_load((work / "config/contract.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "config/contract.yaml").read_text())
     spec["tables"]["assessments"]["columns"][ANCHOR_COLUMN] = ANCHOR_CONTRACT
-    (work / "anchor_contract.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    (work / "study.yaml").write_text(
-        "extract: {dir: extract, contract: anchor_contract.yaml}\n"
-        "models:\n  imputation: {m: 5, max_imputed_records: 5000000, iterations: 5, donors: 5, seed: 1, jobs: 2}\n"
-        f"derived:\n  anchor: {{column: {ANCHOR_COLUMN}}}\n"
-        "clinical_significance:\n  anchor: {occasion: discharge, minimal: [3], improved: [1, 2, 3], reference: PGIC}\n"
-    )
-    result = run_snakemake(work, "--configfile", "study.yaml")
-    assert result.returncode == 0, result.stderr
-    definitions = read_csv(work / "results/tables/clinical_significance_definitions.csv")
-    anchor = definitions[definitions["method"].isin(["anchor_mean_change", "anchor_roc"])]
-    assert len(anchor) == 6 and (anchor["status"] == "defined").all(), anchor["status"]
-    auc = pd.to_numeric(anchor["auc"], errors="coerce")
-    low, high = (pd.to_numeric(anchor[c], errors="coerce") for c in ("auc_ci_low", "auc_ci_high"))
-    # The PGIC is drawn from the outcomes' improvement: it discriminates, better than chance.
-    assert ((low <= auc) & (auc <= high) & (auc > 0.6)).all(), anchor[["outcome", "auc"]]
-    assert (pd.to_numeric(anchor["threshold_absolute"], errors="coerce") > 0).all()
-    rates = read_csv(work / "results/tables/clinical_significance_rates.csv")
-    roc = rates[(rates["definition"] == "anchor_roc") & (rates["analysis"] == "available cases")]
-    assert len(roc) == 6  # three outcomes x two follow-ups
-    agreement = read_csv(work / "results/tables/clinical_significance_agreement.csv")
-    assert ((agreement["first"] == "mcid") & (agreement["second"] == "anchor_roc")).sum() == 6
-    # The attacker of the published tables (tests/disclosure_attack.py) pins no hidden count.
-    from .disclosure_attack import exposed
+    (tmp_path / "contract.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    study = copy.deepcopy(config)
+    study["derived"]["anchor"] = {"column": ANCHOR_COLUMN}
+    study["clinical_significance"]["anchor"] = {
+        "occasion": "discharge", "minimal": [3], "improved": [1, 2, 3], "reference": "PGIC",
+    }  # fmt: skip
+    contract = load_contract(tmp_path / "contract.yaml", study)
+    assert config_contract_problems(study, contract) == []
+    assert "anchor_discharge" in patient_columns(study, contract)
+    bare = copy.deepcopy(study)
+    bare["derived"].pop("anchor")
+    assert any("derived.anchor.column" in p for p in config_contract_problems(bare, contract))
 
-    mcid = {name: spec["mcid"] for name, spec in config["outcomes"].items()}
-    assert exposed(work / "results", 5, mcid) == []
+    make_extract(tmp_path / "extract", load_contract(ROOT / "config/contract.yaml", config), codebook,
+                 n=300, seed=9, anchor=True, fault_rate=0)  # fmt: skip
+    raw = read_extract(tmp_path / "extract", contract)
+    patients, _, _ = derive(clean(raw, contract, study).tables, study, list(codebook))
+    analysis = patients[patients["analysis_set"]].reset_index(drop=True)
+    settings = Analysis.from_config(study)
+    occasions = settings.occasion_names
+    found = thresholds(analysis, settings.outcomes, occasions, settings.significance, 0.95)
+    anchor = [t for t in found if t.definition.method in ("anchor_mean_change", "anchor_roc")]
+    assert len(anchor) == 6 and all(t.defined for t in anchor), [t.reason for t in anchor]
+    for t in anchor:
+        basis = t.basis
+        assert basis["anchor_improved_n"] + basis["anchor_not_improved_n"] == basis["anchor_n"]
+        assert 0.6 < basis["auc"] <= 1 and basis["auc_ci_low"] < basis["auc"] < basis["auc_ci_high"]
+        assert t.rule.absolute > 0
+    classified = classify_definitions(analysis, settings.outcomes, occasions, found)
+    rates = definition_rates(
+        classified, found, occasions, "non_responder", len(analysis), 0.95, (0, {})
+    )
+    roc = rates[(rates["definition"] == "anchor_roc") & (rates["analysis"] == "available cases")]
+    assert len(roc) == 6 and roc["n"].gt(0).all()
+    pairs = agreement(classified, 0.95)
+    assert ((pairs["first"] == "mcid") & (pairs["second"] == "anchor_roc")).sum() == 6
 
 
 def test_summary_gives_the_range_of_rates_over_the_definitions():

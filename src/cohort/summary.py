@@ -186,7 +186,9 @@ def summary_markdown(
         "",
         "## Mixed models: estimated means per occasion [95% CI]",
         "",
-        "| outcome | " + " | ".join(dict.fromkeys(means["occasion"])) + " |",
+        "| outcome | "
+        + " | ".join(config.occasion_labels.get(o, o) for o in dict.fromkeys(means["occasion"]))
+        + " |",
         "|---|" + "---|" * means["occasion"].nunique(),
     ]
     for outcome, g in means.groupby("outcome", sort=False):

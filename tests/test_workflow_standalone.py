@@ -1,0 +1,166 @@
+"""End to end, runs that need no shared run of the pipeline: bad input stopping before any
+output, one patient, no patient, the external study, the cluster profile, bare snakemake, the
+lint. Apart from tests/test_workflow.py so that pytest-xdist runs them beside its shared runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cohort.outputs import read_csv
+
+from .conftest import ROOT, make_extract, run_cli, run_snakemake, workflow_copy
+from .test_workflow import (
+    EXTERNAL,
+    STUDY,
+    STUDY_FILE,
+    assert_stopped_before_output,
+    planned_jobs,
+    small_study,
+)
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+INDEPENDENT_RUNS = True  # each test runs its own copy: pytest-xdist may spread them (conftest)
+
+
+def test_lint_warnings_are_only_the_explained_ones():
+    """README, 'snakemake --lint': no conda/container (the lock file is the environment), and
+    the helper functions of rules/common.smk."""
+    from cohort.lint import remarks, unexplained
+
+    result = run_snakemake(ROOT, "--lint", quiet=False)
+    output = result.stdout + result.stderr
+    assert remarks(output) and unexplained(output) == set(), output
+    # make lint's judge: 0 here, 1 on any other remark.
+    assert run_cli("lint").returncode == 0
+    assert unexplained(output + "\n    * Rule has no log.:") == {"Rule has no log."}
+
+
+def test_missing_column_stops_before_any_output(tmp_path, contract, codebook):
+    work = small_study(tmp_path, contract, codebook)
+    path = work / "extract/patients.csv"
+    path.write_text(path.read_text().replace("patient_id,sex,", "patient_id,gender,", 1))
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert_stopped_before_output(
+        result, work, "extract/patients.csv", "required column(s) missing: sex"
+    )
+
+
+def test_missing_file_stops_before_any_output(tmp_path, contract, codebook):
+    work = small_study(tmp_path, contract, codebook)
+    (work / "extract/assessments.csv").unlink()
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert_stopped_before_output(result, work, "extract/assessments.csv", "required file")
+
+
+def test_config_typo_stops_naming_the_key(tmp_path, contract, codebook):
+    work = small_study(tmp_path, contract, codebook)
+    (work / "study.yaml").write_text(
+        "extract:\n  dir: extract\noutcomes:\n  pain:\n    mcid:\n      absolut: 2\n"
+    )
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert_stopped_before_output(result, work, "config key 'outcomes.pain.mcid'", "'absolut'")
+
+
+def test_single_patient_gives_a_clean_result(tmp_path, contract, codebook):
+    work = workflow_copy(tmp_path / "wf")
+    make_extract(work / "extract", contract, codebook, n=1, seed=3, fault_rate=0)
+    (work / "study.yaml").write_text(STUDY_FILE)
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert result.returncode == 0, result.stderr
+    lmm = read_csv(work / "results/tables/lmm.csv")
+    assert "(model failed)" in set(lmm["term"])  # reported in the table, not hidden
+    assert "lmm pain failed" in (work / f"logs/{STUDY}/lmm.log").read_text()
+    # One patient: no count, no statistic, no estimate of them is published (issue 14).
+    from .test_disclosure_workflow import small_values
+
+    assert small_values(work, 5) == []
+    flow = read_csv(work / "results/tables/flow.csv")
+    assert set(flow["n"].astype(str)) == {"<5"}
+
+
+def test_no_included_patient_stops_with_a_message_and_no_output(tmp_path, contract, codebook):
+    work = small_study(tmp_path, contract, codebook)
+    path = work / "extract/patients.csv"
+    patients = pd.read_csv(path, dtype=str, keep_default_na=False).assign(included="no")
+    patients.to_csv(path, index=False)
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert result.returncode != 0
+    assert "no patient is in the analysis set" in result.stderr
+    assert not (work / "results").exists() and not any((work / "data").rglob("*.parquet"))
+
+
+@pytest.mark.skipif(
+    not EXTERNAL.is_file(),
+    reason=f"the external trial data are not here ({EXTERNAL}); they come with ../shared",
+)
+def test_external_study_runs_with_one_command(tmp_path):
+    """The README's two commands: import the trial, then snakemake --configfile its study file.
+    No session data: the interventions stage is skipped; the group comparison runs."""
+    work = workflow_copy(tmp_path / "wf")
+    imported = run_cli(
+        "import-vickers2006",
+        "--source",
+        str(EXTERNAL),
+        "--out",
+        str(work / "data/raw/acupuncture_headache"),
+    )
+    assert imported.returncode == 0, imported.stderr
+    result = run_snakemake(work, "--configfile", "config/studies/acupuncture_headache.yaml")
+    assert result.returncode == 0, result.stderr
+    out = work / "results/acupuncture_headache"
+    assert not (out / "tables/interventions.csv").exists()
+    assert "no session data: rule interventions is skipped" in result.stderr
+    ancova = read_csv(out / "tables/group_ancova.csv")
+    primary = ancova[(ancova["outcome"] == "headache") & (ancova["occasion"] == "month_12")].iloc[0]
+    assert (primary["difference"], primary["ci_low"], primary["ci_high"]) == pytest.approx(
+        (-4.64, -7.08, -2.20), abs=0.01
+    )
+    assert int(primary["N"]) == 301
+    responders = read_csv(out / "tables/group_responders.csv")
+    row = responders[
+        (responders["outcome"] == "headache") & (responders["occasion"] == "month_12")
+    ].set_index("group")
+    assert (int(row.loc["acupuncture", "responders"]), int(row.loc["acupuncture", "n"])) == (
+        87,
+        161,
+    )
+    assert not (out / "summary.md").read_text().startswith("> **SYNTHETIC")
+
+
+def test_slurm_profile_plans_every_job_with_its_resources(tmp_path, contract, codebook):
+    """profiles/slurm (README): a dry run with the SLURM executor plans the whole workflow, the
+    imputation chains and the sweeps as separate jobs, and gives clean its larger memory."""
+    work = small_study(tmp_path, contract, codebook)
+    (work / "jobs.yaml").write_text(
+        STUDY_FILE.replace("jobs: 2}", "jobs: 4}")  # more imputation jobs, as on a cluster
+    )
+    dry = run_snakemake(
+        work, "--profile", "profiles/slurm", "--configfile", "jobs.yaml", "--dry-run", quiet=False
+    )
+    assert dry.returncode == 0, dry.stderr
+    jobs = planned_jobs(dry)
+    assert jobs["impute"] == 4 and jobs["threshold_sweep"] == 3 and jobs["predictors"] == 1
+    clean = (dry.stdout + dry.stderr).split("rule clean:")[1].split("rule ")[0]
+    assert "mem_mb=16000" in clean and "runtime=60" in clean
+
+
+def test_bare_snakemake_needs_no_cores_argument(tmp_path):
+    """Users type `snakemake`: the workflow profile sets the cores (issue 19)."""
+    work = workflow_copy(tmp_path / "wf")
+    shutil.copytree(ROOT / "data/raw/synthetic", work / "data/raw/synthetic")
+    snakemake = Path(sys.executable).parent / "snakemake"
+    run = subprocess.run(  # rule clean only: a real run, which (unlike a dry run) needs cores
+        [str(snakemake), "data/processed/patients.parquet"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (work / "data/processed/patients.parquet").is_file()
