@@ -195,7 +195,7 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int) -> plt.Figure:
     codes = [c for c in matrix.columns if c not in ("code", "category")]
     shown = matrix[codes].astype(str).to_numpy()  # suppressed cells read "<5"
     values = matrix[codes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(TWO_COLUMNS, 4.4))
+    fig, ax = plt.subplots(figsize=(TWO_COLUMNS, 5.6))
     colours = matplotlib.colormaps["Blues"].copy()
     colours.set_bad("#d9d9d9")  # a suppressed cell is grey with its marker, not a zero
     image = ax.imshow(np.ma.masked_invalid(values / n * 100), cmap=colours, vmin=0, vmax=100)
