@@ -49,4 +49,5 @@ rule all:
         rules.clinical_significance.output,
         rules.publish.output,
         rules.figures.output,
+        rules.publication_tables.output,
         rules.provenance.output,

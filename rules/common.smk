@@ -12,8 +12,9 @@ from cohort.config import (
 )
 from cohort.errors import CohortError, ConfigError
 from cohort.cleaning import check_extract, find_table_file
-from cohort.contract import extract_problems, load_contract
+from cohort.contract import extract_problems, level_labels, load_contract
 from cohort.provenance import imported_modules
+from cohort.publication import caption as table_caption
 
 
 def _stop(message):
@@ -49,6 +50,8 @@ except CohortError as exc:
 # Stages that need what not every study has: session data, a between-group comparison.
 HAS_SESSIONS = "sessions" in EXTRACT_FILES and "interventions" in config
 HAS_COMPARISON = "comparison" in config
+# Each category column's codes with the contract's labels: what tables and figures print.
+LEVEL_LABELS = level_labels(CONTRACT)
 if not HAS_SESSIONS:
     print(
         "cohort: this study has no session data: rule interventions is skipped",

@@ -10,7 +10,8 @@ rule outcomes:
         changes=report(
             f"{RESULTS}/figures/outcome_changes.png",
             caption="../report/figure.rst",
-            category="Figures",
+            category="3 Figures",
+            subcategory="Outcomes",
             labels={"figure": "individual change"},
         ),
         changes_pdf=f"{RESULTS}/figures/outcome_changes.pdf",

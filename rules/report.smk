@@ -51,34 +51,11 @@ rule publish:
         **PUBLISHED_TABLES,
         code=code_of("publish"),
     output:
-        **{
-            name: report(
-                f"{RESULTS}/tables/{name}.csv",
-                caption="../report/table.rst",
-                category="Tables",
-                labels={"table": name},
-            )
-            for name in PUBLISHED_TABLES
-        },
+        **{name: f"{RESULTS}/tables/{name}.csv" for name in PUBLISHED_TABLES},
         baseline_markdown=f"{RESULTS}/tables/baseline.md",
-        summary=report(
-            f"{RESULTS}/summary.md",
-            caption="../report/figure.rst",
-            category="Summary",
-            labels={"document": "summary"},
-        ),
-        disclosure_report=report(
-            f"{RESULTS}/disclosure_report.md",
-            caption="../report/table.rst",
-            category="Summary",
-            labels={"document": "output-checking report"},
-        ),
-        baseline_vs_paper=report(
-            f"{RESULTS}/tables/baseline_vs_paper.csv",
-            caption="../report/table.rst",
-            category="Comparison with the paper",
-            labels={"table": "Table 2: paper vs this run"},
-        ),
+        summary=f"{RESULTS}/summary.md",
+        disclosure_report=f"{RESULTS}/disclosure_report.md",
+        baseline_vs_paper=f"{RESULTS}/tables/baseline_vs_paper.csv",
     log:
         f"{LOGS}/publish.log",
     benchmark:
@@ -106,15 +83,18 @@ rule publish:
             "lmm",
             "baseline_vs_paper",
         ],
+        levels=LEVEL_LABELS,
     script:
         "../scripts/publish.py"
 
 
-def _figure(name, label):
+def _figure(name, label, group):
+    """A figure in the report's third category, grouped by the analysis it shows."""
     return report(
         f"{RESULTS}/figures/{name}.png",
         caption="../report/figure.rst",
-        category="Figures",
+        category="3 Figures",
+        subcategory=group,
         labels={"figure": label},
     )
 
@@ -148,38 +128,50 @@ rule figures:
     output:
         **(
             {
-                "interventions": _figure("interventions", "intervention categories"),
+                "interventions": _figure(
+                    "interventions", "intervention categories", "Interventions"
+                ),
                 "interventions_pdf": _pdf("interventions"),
                 "cooccurrence": _figure(
-                    "intervention_cooccurrence", "category co-occurrence"
+                    "intervention_cooccurrence",
+                    "category co-occurrence",
+                    "Interventions",
                 ),
                 "cooccurrence_pdf": _pdf("intervention_cooccurrence"),
             }
             if HAS_SESSIONS
             else {}
         ),
-        flow=_figure("flow", "flow of patients"),
+        flow=_figure("flow", "flow of patients", "Flow"),
         flow_pdf=_pdf("flow"),
-        trajectories=_figure("outcome_trajectories", "outcome trajectories"),
+        trajectories=_figure("outcome_trajectories", "outcome trajectories", "Outcomes"),
         trajectories_pdf=_pdf("outcome_trajectories"),
-        lmm=_figure("lmm_means", "mixed model means"),
+        lmm=_figure("lmm_means", "mixed model means", "Models"),
         lmm_pdf=_pdf("lmm_means"),
-        forest=_figure("predictors_forest", "predictors of response"),
+        forest=_figure("predictors_forest", "predictors of response", "Models"),
         forest_pdf=_pdf("predictors_forest"),
-        sweep=_figure("threshold_sweep", "threshold sweep"),
+        sweep=_figure("threshold_sweep", "threshold sweep", "Responders"),
         sweep_pdf=_pdf("threshold_sweep"),
-        directions=_figure("responder_directions", "improved, unchanged, deteriorated"),
+        directions=_figure(
+            "responder_directions", "improved, unchanged, deteriorated", "Responders"
+        ),
         directions_pdf=_pdf("responder_directions"),
-        course=_figure("responder_course", "course of response over the follow-ups"),
+        course=_figure(
+            "responder_course", "course of response over the follow-ups", "Responders"
+        ),
         course_pdf=_pdf("responder_course"),
         significance=_figure(
-            "clinical_significance", "responder rates under each definition"
+            "clinical_significance",
+            "responder rates under each definition",
+            "Clinical significance",
         ),
         significance_pdf=_pdf("clinical_significance"),
-        legends=report(
-            f"{RESULTS}/figures/legends.md",
-            caption="../report/figure.rst",
-            category="Figures",
+        legends=f"{RESULTS}/figures/legends.md",
+        legends_html=report(
+            f"{RESULTS}/figures/legends.html",
+            caption="../report/legends.rst",
+            category="3 Figures",
+            subcategory="Legends",
             labels={"figure": "legends of every figure"},
         ),
     log:
@@ -188,8 +180,61 @@ rule figures:
         f"{BENCHMARKS}/figures.tsv"
     params:
         settings=settings("study", "occasions", "outcomes"),
+        levels=LEVEL_LABELS,
     script:
         "../scripts/figures.py"
+
+
+# Every published table in print form (the report shows them inline, each with its caption from
+# cohort.publication.TABLE_CAPTIONS), all of them in one Word document, and the summary and the
+# output-checking report as HTML pages: the report's first category.
+PRINTED_TABLES = [*PUBLISHED_TABLES, "baseline_vs_paper"]
+
+
+rule publication_tables:
+    input:
+        **{name: rules.publish.output[name] for name in PRINTED_TABLES},
+        summary=rules.publish.output.summary,
+        disclosure_report=rules.publish.output.disclosure_report,
+        code=code_of("publication_tables"),
+    output:
+        html=report(
+            directory(f"{RESULTS}/tables/html"),
+            patterns=["{table}.html"],
+            caption="../report/table.rst",
+            category="2 Tables",
+            labels={"table": "{table}"},
+        ),
+        word=report(
+            f"{RESULTS}/tables/manuscript_tables.docx",
+            caption="../report/word.rst",
+            category="1 Summary",
+            labels={"document": "all tables for the manuscript (Word)"},
+        ),
+        summary=report(
+            f"{RESULTS}/summary.html",
+            caption="../report/summary.rst",
+            category="1 Summary",
+            labels={"document": "summary"},
+        ),
+        disclosure_report=report(
+            f"{RESULTS}/disclosure_report.html",
+            caption="../report/disclosure.rst",
+            category="1 Summary",
+            labels={"document": "output-checking report"},
+        ),
+    log:
+        f"{LOGS}/publication_tables.log",
+    benchmark:
+        f"{BENCHMARKS}/publication_tables.tsv"
+    params:
+        settings=settings("study", "occasions", "outcomes"),
+        tables=PRINTED_TABLES,
+        levels=LEVEL_LABELS,
+        captions={name: table_caption(name) for name in PRINTED_TABLES},
+        min_cell=config["disclosure"]["min_cell"],
+    script:
+        "../scripts/publication_tables.py"
 
 
 from snakemake.io import strip_wildcard_constraints
@@ -233,6 +278,7 @@ rule provenance:
         outputs=[
             *rules.publish.output,
             *rules.figures.output,
+            *rules.publication_tables.output,
             *FIGURES_OF_ANALYSIS_RULES,
         ],
         code=CODE,

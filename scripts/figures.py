@@ -7,5 +7,6 @@ with rule_log(snakemake.log[0], "figures"):  # noqa: F821 (snakemake is injected
     figures_stage(
         {k: v for k, v in snakemake.input.items() if k != "code"},  # noqa: F821
         snakemake.params.settings,  # noqa: F821
+        snakemake.params.levels,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
     )

@@ -8,5 +8,6 @@ with rule_log(snakemake.log[0], "publish"):  # noqa: F821 (snakemake is injected
         {name: snakemake.input[name] for name in snakemake.params.tables},  # noqa: F821
         snakemake.params.settings,  # noqa: F821
         snakemake.params.summary_tables,  # noqa: F821
+        snakemake.params.levels,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
     )

@@ -120,8 +120,12 @@ def pytest_collection_modifyitems(config, items):
     fixtures (a run of the default study, of a small study), computed once per worker, and
     each snakemake run uses both cores already."""
     for item in items:
+        # The tests on the run of the default study share one worker, whatever their file, so
+        # that the run (default_run, a session fixture) is made once.
+        if "default_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("default_run"))
         # A module whose runs share no fixture (INDEPENDENT_RUNS) is spread over both workers.
-        if item.get_closest_marker("workflow") and not getattr(
+        elif item.get_closest_marker("workflow") and not getattr(
             item.module, "INDEPENDENT_RUNS", False
         ):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -164,7 +164,13 @@ def test_default_study_at_min_cell_10_passes_the_attacker(default_run, tmp_path,
     result = run_snakemake(work, "--configfile", "study.yaml", quiet=False)
     assert result.returncode == 0, result.stderr
     ran = set(re.findall(r"rule (\w+):", result.stdout + result.stderr))
-    assert ran - {"all"} == {"publish", "outcomes", "figures", "provenance"}, ran
+    assert ran - {"all"} == {
+        "publish",
+        "outcomes",
+        "figures",
+        "publication_tables",
+        "provenance",
+    }, ran
     assert exposed(work / "results", 10, mcid_of(config)) == []
     assert small_values(work, 10) == []
     rates = read_csv(work / "results/tables/responders.csv")
@@ -229,7 +235,7 @@ def test_small_cohorts_publish_nothing_of_fewer_than_min_cell(
     assert small_values(work, min_cell) == []
     assert exposed(work / "results", min_cell, mcid_of(config)) == []
     for path in (work / "results").rglob("*"):
-        if path.suffix in (".csv", ".md", ".json"):
+        if path.suffix in (".csv", ".md", ".json", ".html"):
             text = path.read_text()
             assert not [t for t in FREE_TEXT if t.split()[0] in text], f"free text in {path.name}"
     if level_of_4 and n > 8:

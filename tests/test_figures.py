@@ -13,6 +13,7 @@ import yaml
 from PIL import Image
 
 from cohort import figures
+from cohort.contract import level_labels, load_contract
 from cohort.stages.figures import figures_stage
 
 from .conftest import ROOT
@@ -35,9 +36,11 @@ def drawn(tmp_path_factory) -> Path:
     figures_stage(
         {name: str(ROOT / f"results/tables/{name}.csv") for name in TABLES},
         {key: config[key] for key in ("study", "occasions", "outcomes")},
+        level_labels(load_contract(ROOT / "config/contract.yaml", config)),
         {
             **{name: str(out / f"{name}.png") for name in OUTPUTS},
             "legends": str(out / "legends.md"),
+            "legends_html": str(out / "legends.html"),
         },
     )
     return out

@@ -338,12 +338,12 @@ def test_strict_rules_need_more_than_the_threshold(start, follow, rule, expected
 def test_one_renderer_of_the_rule_in_words():
     from cohort.responders import rule_text
 
-    assert rule_text(spec(absolute=2, percent=30).mcid) == "improvement >= 2 or >= 30% of start"
+    assert rule_text(spec(absolute=2, percent=30).mcid) == "improvement ≥ 2 or ≥ 30% of start"
     assert rule_text(spec(absolute=None, percent=35, strict=True).mcid) == (
         "improvement > 35% of start"
     )
     assert rule_text(spec(absolute=2, percent=30, combine="both").mcid) == (
-        "improvement >= 2 and >= 30% of start"
+        "improvement ≥ 2 and ≥ 30% of start"
     )
 
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import jupytext
@@ -37,6 +38,7 @@ RULES = (
     "clinical_significance",
     "publish",
     "figures",
+    "publication_tables",
     "provenance",
 )
 OUTPUTS = [
@@ -75,7 +77,15 @@ OUTPUTS = [
     "results/tables/missingness.csv",
     "results/tables/missing_data_sensitivity.csv",
     "results/summary.md",
+    "results/summary.html",
     "results/disclosure_report.md",
+    "results/disclosure_report.html",
+    "results/tables/html/baseline.html",
+    "results/tables/html/responders.html",
+    "results/tables/html/lmm.html",
+    "results/tables/html/predictors.html",
+    "results/tables/manuscript_tables.docx",
+    "results/figures/legends.html",
     "results/provenance.json",
     "data/processed/tables/responders.csv",
     "data/processed/patients.parquet",
@@ -104,15 +114,23 @@ def test_default_study_reproduces_committed_results(default_run):
         "tables",
         "figures",
         "summary.md",
+        "summary.html",
         "disclosure_report.md",
+        "disclosure_report.html",
         "provenance.json",
     )  # results/<other study>/ is not ours
     committed = sorted(
         p.relative_to(ROOT)
         for p in (ROOT / "results").rglob("*")
-        if p.is_file() and p.relative_to(ROOT / "results").parts[0] in tracked
+        if p.is_file()
+        and p.relative_to(ROOT / "results").parts[0] in tracked
+        and p.name != ".snakemake_timestamp"  # Snakemake's marker in a directory output
     )
-    fresh = sorted(p.relative_to(work) for p in (work / "results").rglob("*") if p.is_file())
+    fresh = sorted(
+        p.relative_to(work)
+        for p in (work / "results").rglob("*")
+        if p.is_file() and p.name != ".snakemake_timestamp"
+    )
     assert fresh == committed
     for rel in committed:
         if rel.name == "provenance.json" and not same_python(ROOT / rel):
@@ -171,10 +189,17 @@ def test_nothing_patient_level_reaches_results(small_run):
     dates = {d for d in dates if len(d) == 10}
     needles = sorted(ids | dates)
     for path in (work / "results").rglob("*"):
-        if path.suffix in (".csv", ".md", ".json"):
+        if path.suffix in (".csv", ".md", ".json", ".html"):
             text = path.read_text()
-            found = [needle for needle in needles if needle in text]
-            assert not found, f"{path.name} holds {found[:5]}"
+        elif path.suffix == ".docx":  # the Word document's text is in its XML parts
+            with zipfile.ZipFile(path) as document:
+                text = "".join(
+                    document.read(n).decode() for n in document.namelist() if n.endswith(".xml")
+                )
+        else:
+            continue
+        found = [needle for needle in needles if needle in text]
+        assert not found, f"{path.name} holds {found[:5]}"
 
 
 def test_provenance_records_inputs_software_and_no_time(small_run):
@@ -238,11 +263,62 @@ def test_provenance_is_the_same_for_the_same_tree(small_run, tmp_path):
     assert content_hash({**code, "src/cohort/figures.py": "0" * 64}) != record["code_sha256"]
 
 
-def test_html_report_builds(small_run):
+# What the report's view button does for a result (snakemake's ButtonViewManager), then wait
+# until the page shows it: an image loaded with its pixels, a table's page in the frame.
+SHOW_RESULT = """
+(async (path) => {
+  const entry = results[path];
+  const kind = {"image/png": "img", "text/html": "html"}[entry.mime_type];
+  if (!kind) return {path, kind: "download", shown: false, caption: entry.caption};
+  app.showResultInfo(path);
+  app.setView({content: kind, contentPath: entry.data_uri, resultPath: path});
+  for (let i = 0; i < 200; i++) {
+    await new Promise(resolve => setTimeout(resolve, 50));
+    const tag = kind === "img" ? "img" : "iframe";
+    const shown = [...document.querySelectorAll(tag)].find(
+      e => e.getAttribute("src") === entry.data_uri);
+    if (shown && (kind === "html" || (shown.complete && shown.naturalWidth > 0))) {
+      return {path, kind, shown: true, caption: entry.caption, uri: entry.data_uri};
+    }
+  }
+  return {path, kind, shown: false, caption: entry.caption};
+})
+"""
+
+
+def test_html_report_shows_every_table_and_figure_in_chromium(small_run):
+    """The report opened as a person would, in headless Chromium: no console error; the
+    summary on the first page; every table shown inline (an HTML page with a table, its own
+    caption) and every figure displayed; each table's page renders a table with rows."""
+    from .browser import Browser, ensure_chromium
+
     result = run_snakemake(small_run, "--configfile", "study.yaml", "--report", "report.html")
     assert result.returncode == 0, result.stderr
     html = (small_run / "report.html").read_text(errors="replace")
     assert "SYNTHETIC DATA" in html and "Disclosure control" in html
+    chromium, why = ensure_chromium()
+    if chromium is None:
+        pytest.skip(why)
+    tables = sorted(p.stem for p in (small_run / "results/tables/html").glob("*.html"))
+    figures = sorted(p.name for p in (small_run / "results/figures").glob("*.png"))
+    with Browser(chromium) as browser:
+        browser.open((small_run / "report.html").as_uri())
+        first_page = browser.evaluate("document.body.innerText")
+        assert "Analysis set" in first_page or "analysis set" in first_page
+        assert browser.evaluate("document.querySelector('.cohort-summary') !== null")
+        paths = browser.evaluate("Object.keys(results)")
+        shown = {p: browser.evaluate(SHOW_RESULT + f"({json.dumps(p)})") for p in paths}
+        assert {f"results/tables/html/{t}.html" for t in tables} <= set(paths)
+        assert {f"results/figures/{f}" for f in figures} <= set(paths)
+        not_shown = [p for p, r in shown.items() if not r["shown"] and not p.endswith(".docx")]
+        assert not not_shown, not_shown
+        table_captions = [shown[f"results/tables/html/{t}.html"]["caption"] for t in tables]
+        assert len(set(table_captions)) == len(tables)  # each its own
+        for t in tables:  # the page the frame shows, opened on its own
+            browser.open(shown[f"results/tables/html/{t}.html"]["uri"])
+            rows = browser.evaluate("document.querySelectorAll('table tbody tr').length")
+            assert rows > 0, t
+        assert browser.errors == []
 
 
 def test_summary_has_banner_headline_and_assumptions(small_run):
@@ -326,6 +402,7 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
         "clinical_significance",  # the MCID is the primary definition, compared with the others
         "publish",
         "figures",
+        "publication_tables",
         "provenance",
     }, jobs
     # responders and predictors do not wait for each other (they run side by side).
@@ -350,6 +427,7 @@ def test_editing_a_definition_reruns_only_the_rule_that_classifies_by_it(small_r
         "clinical_significance",
         "publish",
         "figures",
+        "publication_tables",
         "provenance",
     }
 
@@ -391,7 +469,13 @@ def test_editing_the_figures_module_reruns_only_the_rules_that_draw(small_run, t
     module.write_text(module.read_text() + "\n# a caption edited\n")
     dry = run_snakemake(work, "--configfile", "study.yaml", "--dry-run", quiet=False)
     assert dry.returncode == 0, dry.stderr
-    assert set(planned_jobs(dry)) - {"all"} == {"outcomes", "publish", "figures", "provenance"}
+    assert set(planned_jobs(dry)) - {"all"} == {
+        "outcomes",
+        "publish",
+        "figures",
+        "publication_tables",
+        "provenance",
+    }
 
 
 def test_predictors_classify_as_responders_do(small_run):
@@ -416,27 +500,34 @@ def test_interrupted_run_is_rerun_and_gives_the_same_results(
     import signal
     import time
 
-    work = small_study(tmp_path, contract, codebook)
+    # A copy of the finished small run, with predictors forced to run again: the kill lands in
+    # the same job as in a run from scratch, without redoing cleaning and the imputations.
+    work = tmp_path / "wf"
+    shutil.copytree(small_run, work, symlinks=True)
+    marker = work / f"logs/{STUDY}/predictors.log"
+    marker.unlink()
     snakemake = Path(sys.executable).parent / "snakemake"
     process = subprocess.Popen(
-        [str(snakemake), "--cores", "2", "--quiet", "--configfile", "study.yaml"],
+        [str(snakemake), "--cores", "2", "--quiet", "--configfile", "study.yaml",
+         "--forcerun", "predictors"],
         cwd=work,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )
-    marker = work / f"logs/{STUDY}/predictors.log"
+    )  # fmt: skip
     deadline = time.monotonic() + 300
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert process.poll() is None, "the run ended before it could be interrupted"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (work / "results/tables/predictors.csv").exists()
-    # A killed Snakemake leaves its lock: the user unlocks (README), then reruns.
+    assert not (work / "data/processed/tables/predictors.csv").exists()  # removed for the job
+    # A killed Snakemake leaves its lock: the user unlocks (README), then reruns: the incomplete
+    # job is redone (the workflow profile's rerun-incomplete), not skipped.
     assert run_snakemake(work, "--configfile", "study.yaml", "--unlock").returncode == 0
-    result = run_snakemake(work, "--configfile", "study.yaml")
+    result = run_snakemake(work, "--configfile", "study.yaml", quiet=False)
     assert result.returncode == 0, result.stderr
+    assert "rule predictors:" in result.stdout + result.stderr
     for path in sorted((small_run / "results").rglob("*")):
         if path.is_file():
             rel = path.relative_to(small_run)

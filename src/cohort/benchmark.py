@@ -127,15 +127,23 @@ def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) ->
 
 
 def benchmark_size(
-    n: int, root: Path, workdir: Path, contract: Contract, codebook: dict, cores: int, seed: int = 1
+    n: int,
+    root: Path,
+    workdir: Path,
+    contract: Contract,
+    codebook: dict,
+    cores: int,
+    seed: int = 1,
+    settings: str = "",
 ) -> pd.DataFrame:
-    """One cohort size: generate the extract, then `measure_runs`."""
+    """One cohort size: generate the extract, then `measure_runs`. `settings`: YAML added to
+    the study file (the tests use fewer imputations; `make bench` measures the defaults)."""
     work = copy_workflow(root, workdir / f"n{n}")
     start = time.perf_counter()
     write_extract(synthesize(n, seed, contract, codebook, fault_rate=0.01), work / "extract")
     generate = time.perf_counter() - start
     log.info("n = %d: extract generated in %.1f s", n, generate)
-    (work / "study.yaml").write_text("extract:\n  dir: extract\n")
+    (work / "study.yaml").write_text("extract:\n  dir: extract\n" + settings)
     label = {"cohort": f"generated (seed {seed}, 1% faults)", "patients": n}
     return pd.concat(
         [

@@ -61,6 +61,18 @@ class Contract:
         return self.tables[name]
 
 
+def level_labels(contract: Contract) -> dict[str, dict[str, str]]:
+    """Each category column's codes in the contract's order, with the label the contract gives
+    (a code without one stands for itself): what tables and figures print for a level."""
+    labels: dict[str, dict[str, str]] = {}
+    for table in contract.tables.values():
+        for name, column in table.columns.items():
+            if column.type == "category" and column.codes:
+                names = column.labels or {}
+                labels.setdefault(name, {code: names.get(code, code) for code in column.codes})
+    return labels
+
+
 def load_codebook(path: str | Path) -> dict[str, dict[str, Any]]:
     """Intervention codebook: code (as text) -> {label, description, synthetic_pct}."""
     data = read_yaml(path)

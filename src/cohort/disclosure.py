@@ -1259,6 +1259,13 @@ RENDERED_FROM["legends.md"] = (  # each figure's legend: the notes of the table 
     "flow", "outcomes", "lmm", "predictors", "threshold_sweep", "responder_directions",
     "responder_course", "clinical_significance_rates", "interventions", "intervention_cooccurrence",
 )  # fmt: skip
+# The print forms (rule publication_tables, cohort.publication): each table's HTML from that table
+# alone, the Word document from all of them, the HTML pages from their Markdown.
+RENDERED_FROM["html"] = ("tables/html/<table>.html: the published table <table> alone",)
+RENDERED_FROM["manuscript_tables.docx"] = ("every published table",)
+RENDERED_FROM["summary.html"] = ("summary.md",)
+RENDERED_FROM["disclosure_report.html"] = ("disclosure_report.md",)
+RENDERED_FROM["legends.html"] = ("legends.md",)
 # Figures, and how each is protected: drawn from a published (protected) table, or checked here.
 FIGURES: dict[str, str] = {
     "flow": "drawn from results/tables/flow.csv",

@@ -191,16 +191,30 @@ def category_bars(categories: pd.DataFrame) -> plt.Figure:
 
 
 def cooccurrence_heatmap(matrix: pd.DataFrame, n: int) -> plt.Figure:
-    """Patients who received both categories; the diagonal is who received the category."""
+    """Patients who received both categories, coloured on the scale of the pairs; the diagonal
+    (who received the category) is printed in bold on white, so that it does not set the
+    scale; a suppressed cell is grey with its marker, not a zero."""
     codes = [c for c in matrix.columns if c not in ("code", "category")]
     shown = matrix[codes].astype(str).to_numpy()  # suppressed cells read "<5"
     values = matrix[codes].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    percent = values / n * 100
+    diagonal = np.eye(len(codes), dtype=bool)
+    pairs = np.where(diagonal, np.nan, percent)
+    top = np.nanmax(pairs) if np.isfinite(pairs).any() else 100.0
+    top = float(min(100.0, max(10.0, np.ceil(top / 10) * 10)))
     fig, ax = plt.subplots(figsize=(TWO_COLUMNS, 5.6))
     colours = matplotlib.colormaps["Blues"].copy()
-    colours.set_bad("#d9d9d9")  # a suppressed cell is grey with its marker, not a zero
-    image = ax.imshow(np.ma.masked_invalid(values / n * 100), cmap=colours, vmin=0, vmax=100)
+    colours.set_bad("#d9d9d9")
+    suppressed_or_pair = np.where(diagonal & np.isfinite(values), np.nan, percent)
+    image = ax.imshow(np.ma.masked_invalid(suppressed_or_pair), cmap=colours, vmin=0, vmax=top)
     for i in range(len(codes)):
         for j in range(len(codes)):
+            on_diagonal = i == j and np.isfinite(values[i, j])
+            if on_diagonal:
+                ax.add_patch(
+                    plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="white", edgecolor="#555555")
+                )
+            dark = not on_diagonal and np.nan_to_num(percent[i, j]) > 0.6 * top
             ax.text(
                 j,
                 i,
@@ -208,7 +222,8 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int) -> plt.Figure:
                 ha="center",
                 va="center",
                 fontsize=7,
-                color="white" if np.nan_to_num(values[i, j]) / n > 0.6 else "black",
+                fontweight="bold" if on_diagonal else "normal",
+                color="white" if dark else "black",
             )
     ax.set_xticks(range(len(codes)), codes)
     ax.set_yticks(
@@ -216,8 +231,8 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int) -> plt.Figure:
         [f"{c} {label}" for c, label in zip(codes, matrix["category"], strict=True)],
         fontsize=8,
     )
-    ax.set_xlabel("Category code")
-    fig.colorbar(image, ax=ax, label=f"% of N = {count_text(n)}", shrink=0.8)
+    ax.set_xlabel("Category code (diagonal, bold: patients who received the category)")
+    fig.colorbar(image, ax=ax, label=f"Patients with both, % of N = {count_text(n)}", shrink=0.8)
     return _laid_out(fig)
 
 

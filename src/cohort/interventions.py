@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cohort.frames import is_in
+from cohort.labels import DERIVED_LABELS
 from cohort.tables import format_stat, percent, quartiles
 
 
@@ -75,8 +76,8 @@ def dose_table(patients: pd.DataFrame, quantiles: str = "type7") -> pd.DataFrame
     n, median [Q1, Q3], and min and max (published only where a study allows them)."""
     rows = []
     for variable, label, decimals in (
-        ("n_sessions", "Sessions per patient", 0),
-        ("programme_months", "Programme duration, months (first to last session)", 1),
+        ("n_sessions", DERIVED_LABELS["n_sessions"], 0),
+        ("programme_months", DERIVED_LABELS["programme_months"], 1),
     ):
         values = patients[variable]
         q = _quartiles(values, quantiles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
@@ -42,3 +43,19 @@ def read_notes(path: str | Path) -> list[str]:
     """The footer lines of a table written by write_csv."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [line[2:] for line in lines if line.startswith("# ")]
+
+
+def markdown_html(markdown: str, title: str) -> str:
+    """A Markdown document (summary.md, legends.md) as an HTML page, for the report to show
+    (multimark: CommonMark with tables)."""
+    import multimark
+
+    body = multimark.markdown_to_html(markdown, extensions=["table"], unsafe=True)
+    style = (
+        "body{font-family:Arial,sans-serif;max-width:60em;margin:1em auto;line-height:1.4}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{style}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
+    )

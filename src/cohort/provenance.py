@@ -72,7 +72,21 @@ def imported_modules(script: str | Path, package_dir: str | Path) -> list[Path]:
     return sorted(seen)
 
 
+def directory_files(path: str | Path) -> list[Path]:
+    """The files of a directory output, without Snakemake's own marker (.snakemake_timestamp,
+    which it writes into every directory output)."""
+    return sorted(
+        p for p in Path(path).rglob("*") if p.is_file() and not p.name.startswith(".snakemake")
+    )
+
+
 def sha256(path: str | Path) -> str:
+    """The file's sha256; of a directory (an output such as tables/html/), the sha256 of its
+    files' relative paths and sha256s, in sorted order."""
+    if Path(path).is_dir():
+        files = directory_files(path)
+        listing = "".join(f"{p.relative_to(path).as_posix()} {sha256(p)}\n" for p in files)
+        return hashlib.sha256(listing.encode()).hexdigest()
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -121,11 +135,20 @@ def provenance(
         p: d for group in ("code", "workflow", "config") for p, d in groups.get(group, {}).items()
     }
     writer = {path: rule for rule, files in lineage.items() for path in files["outputs"]}
+    # A directory output is published file by file, each under the rule that wrote the directory.
+    files = []
+    for path in outputs:
+        if Path(path).is_dir():
+            for inner in directory_files(path):
+                files.append(inner.as_posix())
+                writer.setdefault(inner.as_posix(), writer.get(path, "provenance"))
+        else:
+            files.append(path)
     return {
         "inputs": groups,
         "code_sha256": content_hash(code),
         "outputs": {
-            p: {"sha256": digest(p), "rule": writer.get(p, "provenance")} for p in sorted(outputs)
+            p: {"sha256": digest(p), "rule": writer.get(p, "provenance")} for p in sorted(files)
         },
         "rules": {
             rule: {

@@ -92,8 +92,8 @@ def mcnemar_exact(b: int, c: int) -> float:
 
 def rule_text(mcid: McidRule) -> str:
     """The MCID rule in words, the one renderer of it (tables, summary, report): e.g.
-    'improvement >= 2 or >= 30% of start', 'improvement > 35% of start' (a strict rule)."""
-    sign = ">" if mcid.strict else ">="
+    'improvement ≥ 2 or ≥ 30% of start', 'improvement > 35% of start' (a strict rule)."""
+    sign = ">" if mcid.strict else "≥"
     parts = []
     if mcid.absolute is not None:
         parts.append(f"{sign} {mcid.absolute:g}")

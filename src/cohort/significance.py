@@ -54,6 +54,7 @@ from cohort.responders import (
     RESPONDER,
     baseline_sd,
     category_codes,
+    improvement_scores,
     in_population,
     rate_rows,
     rule_text,
@@ -71,15 +72,15 @@ from cohort.settings import (
 Z_RELIABLE = 1.96  # the conventional two-sided 95% criterion of the RCI and the MDC95
 FORMULAS = {
     "mcid": "the outcome's MCID rule (config outcomes.<name>.mcid)",
-    "absolute": "improvement >= the threshold (scale units)",
-    "percent": "improvement >= the threshold in % of the start value",
-    "half_sd": "improvement >= 0.5 x SD(start)",
-    "sem": "improvement >= SEM = SD(start) x sqrt(1 - r)",
-    "mdc95": "improvement >= MDC95 = 1.96 x sqrt(2) x SEM",
-    "reliable_change": "RCI = improvement / S_diff > 1.96, S_diff = sqrt(2) x SEM (Jacobson-Truax)",
+    "absolute": "improvement ≥ the threshold (scale units)",
+    "percent": "improvement ≥ the threshold in % of the start value",
+    "half_sd": "improvement ≥ 0.5 × SD(start)",
+    "sem": "improvement ≥ SEM = SD(start) × √(1 - r)",
+    "mdc95": "improvement ≥ MDC95 = 1.96 × √2 × SEM",
+    "reliable_change": "RCI = improvement / S_diff > 1.96, S_diff = √2 × SEM (Jacobson-Truax)",
     "clinically_significant": "reliable change (RCI > 1.96) and follow-up beyond cut-off {cutoff}",
-    "anchor_mean_change": "improvement >= mean improvement of the anchor's 'a little better' level",
-    "anchor_roc": "improvement >= the ROC cut-off maximising Youden's J (sensitivity + specificity - 1) against the anchor",
+    "anchor_mean_change": "improvement ≥ mean improvement of the anchor's 'a little better' level",
+    "anchor_roc": "improvement ≥ the ROC cut-off maximising Youden's J (sensitivity + specificity - 1) against the anchor",
 }
 CUTOFF_FORMULAS = {
     "a": "a = mean(start) -/+ 2 SD(start), towards better",
@@ -297,10 +298,11 @@ def definition_threshold(
 
 
 def _improvement(patients: pd.DataFrame, outcome: Outcome, start: str, occasion: str) -> np.ndarray:
-    sign = 1.0 if outcome.better == "higher" else -1.0
+    """Improvement from `start` to `occasion` (cohort.responders.improvement_scores)."""
     before = patients[outcome.column_at(start)].astype(float).to_numpy()
     after = patients[outcome.column_at(occasion)].astype(float).to_numpy()
-    return sign * (after - before)
+    improvement, _ = improvement_scores(before, after, outcome)
+    return np.asarray(improvement, dtype=float)
 
 
 def primary_definition(outcome: Outcome) -> Definition:

@@ -50,7 +50,8 @@ def assumptions(config: Analysis) -> list[str]:
     if derived.get("anxious_depressed", {}).get("assumption"):
         spec = derived["anxious_depressed"]
         items.append(
-            f"Anxious or depressed: EQ-5D {spec['column']} level >= {spec['min_level']} at start"
+            f"Anxious or depressed: EQ-5D anxiety/depression level ≥ {spec['min_level']} at start"
+            f" (column `{spec['column']}`)"
         )
     items.append("Population rule: " + population_note(config.could_not_improve))
     items.append(

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cohort.frames import frame
+from cohort.labels import level_label
 
 STATISTIC_LABELS = {
     "mean_sd": "mean ± SD",
@@ -153,8 +154,13 @@ BASELINE_VS_PAPER_COLUMNS = (
 )  # fmt: skip
 
 
-def baseline_vs_paper(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Each Table 2 line: the paper's figure beside this run's, with both valid n."""
+def baseline_vs_paper(
+    table: pd.DataFrame,
+    rows: list[dict[str, Any]],
+    levels: dict[str, dict[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Each Table 2 line: the paper's figure beside this run's, with both valid n; a level by its
+    contract label (`levels`: variable -> code -> label)."""
     lines = []
     by_var = {r["variable"]: r for r in rows}
     for _, line in table.iterrows():
@@ -169,7 +175,7 @@ def baseline_vs_paper(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.Dat
         lines.append(
             {
                 "label": line["label"],
-                "level": line["level"],
+                "level": level_label(line["variable"], line["level"], levels or {}),
                 "statistic": line["statistic"],
                 "paper": format_stat(
                     figure, statistic, row.get("decimals", 0), bool(row.get("range"))
@@ -182,22 +188,44 @@ def baseline_vs_paper(table: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.Dat
     return frame(lines, BASELINE_VS_PAPER_COLUMNS)
 
 
-def baseline_markdown(table: pd.DataFrame, title: str, notes: list[str]) -> str:
-    """Table 2 as Markdown: valid n shown where it is below N, notes as a footer."""
-    n_shown = table["n"].iat[0] if len(table) else 0  # a marker where the study is too small
+TABLE2_COLUMNS = ["characteristic", "value", "level", "statistic", "valid_n"]
+
+
+def table2_lines(table: pd.DataFrame, levels: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """Table 2 in the journal's form, the one layout of it (Markdown and publication tables):
+    one line per statistic; a variable with levels has a heading line and one indented line
+    per level, by its contract label. `statistic` is set on the line that names the variable;
+    `valid_n` where the valid n is below N (or hidden: its marker)."""
+    n_shown = table["n"].iat[0] if len(table) else 0
     n_total = pd.to_numeric(pd.Series([n_shown]), errors="coerce").iat[0]
-    out = [f"# {title}", "", f"| Characteristic | N = {n_shown} |", "|---|---|"]
-    previous = None
+    lines, previous = [], None
     for _, line in table.iterrows():
         valid_n = pd.to_numeric(pd.Series([line["valid_n"]]), errors="coerce").iat[0]
         shown = not pd.isna(valid_n) and valid_n >= n_total  # a hidden valid n reads its marker
-        valid = "" if shown else f" (valid n {line['valid_n']})"
+        valid = "" if shown else str(line["valid_n"])
         if str(line["level"]) not in ("", "nan", "None"):
             if line["variable"] != previous:
-                out.append(f"| {line['label']}, {line['statistic']}{valid} | |")
-            out.append(f"| &nbsp;&nbsp;{line['level']} | {line['value']} |")
+                lines.append([line["label"], "", False, line["statistic"], valid])
+            label = level_label(line["variable"], line["level"], levels)
+            lines.append([label, line["value"], True, "", ""])
         else:
-            out.append(f"| {line['label']}, {line['statistic']}{valid} | {line['value']} |")
+            lines.append([line["label"], line["value"], False, line["statistic"], valid])
         previous = line["variable"]
+    return pd.DataFrame(lines, columns=TABLE2_COLUMNS)
+
+
+def baseline_markdown(
+    table: pd.DataFrame, title: str, notes: list[str], levels: dict[str, dict[str, str]]
+) -> str:
+    """Table 2 as Markdown (`table2_lines`): valid n shown where it is below N, notes as a
+    footer."""
+    n_shown = table["n"].iat[0] if len(table) else 0  # a marker where the study is too small
+    out = [f"# {title}", "", f"| Characteristic | N = {n_shown} |", "|---|---|"]
+    for _, line in table2_lines(table, levels).iterrows():
+        if line["level"]:
+            out.append(f"| &nbsp;&nbsp;{line['characteristic']} | {line['value']} |")
+            continue
+        valid = f" (valid n {line['valid_n']})" if line["valid_n"] else ""
+        out.append(f"| {line['characteristic']}, {line['statistic']}{valid} | {line['value']} |")
     out += [""] + [f"*{n}*  " for n in notes]
     return "\n".join(out) + "\n"

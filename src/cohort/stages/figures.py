@@ -8,8 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from cohort.labels import term_label
-from cohort.outputs import read_csv, read_notes
+from cohort.labels import reference_levels, term_label, variable_labels
+from cohort.outputs import markdown_html, read_csv, read_notes
 from cohort.settings import Analysis
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,15 @@ TITLES = {
 }
 
 
-def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[str, str]) -> None:
+def figures_stage(
+    tables: dict[str, str],
+    settings: dict[str, Any],
+    level_names: dict[str, dict[str, str]],
+    out: dict[str, str],
+) -> None:
     """Rule `figures`: every figure of counts or estimates, drawn from the tables as published
-    (after disclosure control): a hidden value is not drawn, a hidden n is printed as its marker.
-    Each figure's legend (the notes of its table) goes to legends.md."""
+    (after disclosure control): a hidden value is not drawn, a hidden n is printed as its marker;
+    levels by the contract's labels (`level_names`). Each figure's legend (the notes of its table) goes to legends.md."""
     import pandas as pd
 
     from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
@@ -82,7 +87,10 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
     draw(
         "forest",
         figures.forest_plot(
-            predictors, model_term_labels(predictors, tables, config), labels, occasion_labels
+            predictors,
+            model_term_labels(predictors, tables, config, level_names),
+            labels,
+            occasion_labels,
         ),
         "predictors",
         "Odds ratios with CIs, log scale.",
@@ -138,7 +146,9 @@ def figures_stage(tables: dict[str, str], settings: dict[str, Any], out: dict[st
         "individual changes are not shown, nor groups below min_cell. "
         + " ".join(n for n in read_notes(tables["outcomes"]) if not n.startswith("Disclosure"))
     )
-    Path(out["legends"]).write_text(legends_markdown(legends, out), encoding="utf-8")
+    markdown = legends_markdown(legends, out)
+    Path(out["legends"]).write_text(markdown, encoding="utf-8")
+    Path(out["legends_html"]).write_text(markdown_html(markdown, "Figure legends"), "utf-8")
     log.info("drew %d figures from the published tables", len(legends) - 1)
 
 
@@ -151,35 +161,26 @@ def legends_markdown(legends: dict[str, str], out: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def model_term_labels(predictors: Any, tables: dict[str, str], config: Analysis) -> dict[str, str]:
+def model_term_labels(
+    predictors: Any, tables: dict[str, str], config: Analysis, levels: dict[str, dict[str, str]]
+) -> dict[str, str]:
     """Each model term of the predictors table in words (cohort.labels.term_label): variables
     by their Table 2 labels, the baseline score by its outcome, categories by their codebook
-    label, the reference level of a categorical covariate from Table 2's order."""
+    label, levels by the contract's labels against the reference level."""
     import pandas as pd
 
-    variables = {
-        f"{name}_{config.baseline}": f"{o.label} at {config.occasion_labels[config.baseline]}"
-        for name, o in config.outcomes.items()
-    }
-    references: dict[str, str] = {}
     baseline = read_csv(tables["baseline"]) if "baseline" in tables else pd.DataFrame()
-    for variable, rows in baseline.groupby("variable", sort=False) if len(baseline) else []:
-        has_levels = rows["level"].fillna("").astype(str).str.strip().ne("").all()
-        if has_levels:
-            variables.setdefault(variable, rows["label"].iat[0])
-            references[variable] = str(rows["level"].iat[0])
-        elif rows["statistic"].iat[0] != "n (%)":  # a one-level row's label names the level
-            variables.setdefault(variable, rows["label"].iat[0])
+    variables = variable_labels(baseline)
+    variables.update(  # a baseline score is the outcome at the first occasion
+        {
+            f"{name}_{config.baseline}": f"{o.label} at {config.occasion_labels[config.baseline].lower()}"
+            for name, o in config.outcomes.items()
+        }
+    )
     categories = {}
     if "interventions" in tables:
         codes = read_csv(tables["interventions"])
         categories = dict(zip(codes["code"].astype(str), codes["category"], strict=True))
-    return {
-        term: term_label(
-            term,
-            variables,
-            references,
-            categories,
-        )
-        for term in predictors["term"].astype(str).unique()
-    }
+    terms = predictors["term"].astype(str).unique().tolist()
+    references = reference_levels(terms, levels)
+    return {term: term_label(term, variables, references, categories, levels) for term in terms}

@@ -36,11 +36,13 @@ def publish_stage(
     tables: dict[str, str | list[str]],
     settings: dict[str, Any],
     summary_tables: list[str],
+    levels: dict[str, dict[str, str]],
     out: dict[str, str],
 ) -> None:
     """Rule `publish`: every table protected under one suppression pattern over all their counts
     (`cohort.disclosure.protect_tables`), then Table 2 in Markdown and beside the paper,
-    results/summary.md and results/disclosure_report.md, all from the protected tables."""
+    results/summary.md and results/disclosure_report.md, all from the protected tables; levels
+    by the contract's labels (`levels`)."""
     import pandas as pd
 
     config = Analysis.from_config(settings)
@@ -70,12 +72,12 @@ def publish_stage(
     baseline = protected["baseline"]
     baseline_notes = [*notes["baseline"], footer]
     Path(out["baseline_markdown"]).write_text(
-        baseline_markdown(baseline, "Baseline characteristics (Table 2)", baseline_notes),
+        baseline_markdown(baseline, "Baseline characteristics (Table 2)", baseline_notes, levels),
         encoding="utf-8",
     )
     paper = config.study.paper
     write_csv(
-        baseline_vs_paper(baseline, settings["baseline"]),
+        baseline_vs_paper(baseline, settings["baseline"], levels),
         out["baseline_vs_paper"],
         table_notes(
             config.synthetic,

@@ -1,0 +1,14 @@
+"""Rule publication_tables: see cohort.stages.publication.publication_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages.publication import publication_stage
+
+with rule_log(snakemake.log[0], "publication_tables"):  # noqa: F821 (snakemake is injected)
+    publication_stage(
+        {name: snakemake.input[name] for name in snakemake.params.tables},  # noqa: F821
+        snakemake.input.summary,  # noqa: F821
+        snakemake.input.disclosure_report,  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        snakemake.params.levels,  # noqa: F821
+        dict(snakemake.output.items()),  # noqa: F821
+    )
