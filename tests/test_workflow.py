@@ -149,7 +149,9 @@ def same_python(provenance: Path) -> bool:
     return json.loads(provenance.read_text())["software"]["python"] == platform.python_version()
 
 
-@pytest.fixture(scope="module")
+# Session scope: the worker that runs this file may run the default study's tests (another
+# xdist group, tests/conftest.py) in between; a module fixture would be torn down and remade.
+@pytest.fixture(scope="session")
 def small_run(tmp_path_factory, contract, codebook):
     work = small_study(tmp_path_factory.mktemp("run"), contract, codebook)
     result = run_snakemake(work, "--configfile", "study.yaml")
