@@ -245,14 +245,18 @@ def attack_results(
             at.relation([("baseline", level_rows[0], "count")], [valid], "le")
 
     # Subgroups: each level's breakdown adds up to its size; levels add up to the whole.
+    # Where the table prints no could-not-improve column, its non-responders include them.
     sub = _rows(at, "responder_subgroups")
+    folded = not sub.empty and "could_not_improve" not in sub.columns
+    level_parts = tuple(p for p in parts if not (folded and p == "could_not_improve"))
     for i, row in sub.iterrows():
         at.relation(
             [("responder_subgroups", i, "patients_in_level")],
-            [("responder_subgroups", i, p) for p in parts],
+            [("responder_subgroups", i, p) for p in level_parts],
         )
         at.relation(
-            [("responder_subgroups", i, "n")], [("responder_subgroups", i, p) for p in parts[:3]]
+            [("responder_subgroups", i, "n")],
+            [("responder_subgroups", i, p) for p in level_parts if p != "missing"],
         )
         if (row["subgroup"], row["level"]) in counts:
             at.same(
@@ -268,11 +272,12 @@ def attack_results(
         ["subgroup", "outcome", "occasion"], sort=False
     ):
         j = available.get((outcome, occasion))
-        for p in (*parts, "n"):
+        for p in (*level_parts, "n"):
             if j is not None:
-                at.relation(
-                    [("responders", j, p)], [("responder_subgroups", i, p) for i in rows.index]
-                )
+                whole = [("responders", j, p)]
+                if folded and p == "non_responders":
+                    whole.append(("responders", j, "could_not_improve"))
+                at.relation(whole, [("responder_subgroups", i, p) for i in rows.index])
         if N is not None:
             at.relation([N], [("responder_subgroups", i, "patients_in_level") for i in rows.index])
 
