@@ -55,6 +55,7 @@ rule publish:
         baseline_markdown=f"{RESULTS}/tables/baseline.md",
         summary=f"{RESULTS}/summary.md",
         disclosure_report=f"{RESULTS}/disclosure_report.md",
+        release_request=f"{RESULTS}/results.json",
         baseline_vs_paper=f"{RESULTS}/tables/baseline_vs_paper.csv",
     log:
         f"{LOGS}/publish.log",

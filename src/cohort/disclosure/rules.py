@@ -260,6 +260,7 @@ TABLE_RULES: dict[str, TableRule] = {
 EXEMPTIONS: dict[str, str] = {
     "provenance.json": "hashes of files, package versions and the resolved config: no value of the data",
     "disclosure_report.md": "the number of cells hidden per table and the rules: no hidden value",
+    "results.json": "the release request: per table its status, checks and the positions of its hidden cells, no hidden value",
 }
 # Published files rendered from tables after disclosure control (never from unprotected data).
 RENDERED_FROM: dict[str, tuple[str, ...]] = {

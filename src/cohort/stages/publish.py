@@ -5,11 +5,13 @@ so that editing a figure reruns that rule and not this one."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from cohort.disclosure import Context, DisclosureSettings, protect_tables
+from cohort.disclosure import Context, DisclosureSettings, Pattern, protect_tables
+from cohort.disclosure.release import TableLoss, release_request, table_loss
 from cohort.outputs import read_csv, read_notes, table_notes, write_csv
 from cohort.settings import Analysis
 from cohort.summary import summary_markdown
@@ -93,17 +95,34 @@ def publish_stage(
     summary = {name: read_csv(out[name]) for name in summary_tables}
     Path(out["summary"]).write_text(summary_markdown(summary, config, disclosure), encoding="utf-8")
     log.info("wrote %s from %s", out["summary"], ", ".join(summary_tables))
+    losses = {name: table_loss(table, disclosure) for name, table in protected.items()}
     Path(out["disclosure_report"]).write_text(
-        disclosure_report(reports, pattern.hidden, disclosure), encoding="utf-8"
+        disclosure_report(reports, pattern, disclosure, losses), encoding="utf-8"
     )
+    request = release_request(
+        protected, {name: r.rule for name, r in reports.items()}, pattern.detail, disclosure
+    )
+    Path(out["release_request"]).write_text(
+        json.dumps(request, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    log.info("wrote %s: %d outputs for release", out["release_request"], len(request["results"]))
 
 
-def disclosure_report(reports: dict[str, Any], hidden: dict, settings: DisclosureSettings) -> str:
-    """results/disclosure_report.md: per published file, the rule and how many cells it hid; the
-    rendered files, figures and exemptions with their reasons. No hidden value."""
+def disclosure_report(
+    reports: dict[str, Any],
+    pattern: Pattern,
+    settings: DisclosureSettings,
+    losses: dict[str, TableLoss],
+) -> str:
+    """results/disclosure_report.md: the pattern's method, per published file the rule, how many
+    cells it hid and the share of the table lost; the rendered files, figures and exemptions
+    with their reasons. No hidden value."""
     from cohort.disclosure import EXEMPTIONS, FIGURES, MIN_RESIDUAL_DF, RENDERED_FROM
 
+    hidden = pattern.hidden
     primary = sum(1 for why in hidden.values() if why == "primary")
+    cells = sum(loss.cells for loss in losses.values())
+    lost = sum(loss.hidden for loss in losses.values())
     lines = [
         "# Output-checking report",
         "",
@@ -114,16 +133,20 @@ def disclosure_report(reports: dict[str, Any], hidden: dict, settings: Disclosur
         f"- Models: not published with fewer than {settings.min_cell} patients (or events, or non-events) or fewer than {MIN_RESIDUAL_DF} residual degrees of freedom.",
         f"- One suppression pattern over all tables: {len(hidden)} distinct counts hidden "
         f"({primary} below the threshold, {len(hidden) - primary} to protect them), each possibly printed in several tables.",
+        f"- Secondary suppression: {pattern.detail} (`disclosure.method: {settings.method}`).",
+        f"- Information lost: {lost} of {cells} published cells ({100 * lost / cells if cells else 0:.1f}%) show a marker instead of a value.",
+        "- Release request: `results.json` (ACRO's results format: one record per table with its status, checks and hidden cells).",
         "",
         "## Tables",
         "",
-        "| file | cells below min_cell | cells hidden to protect others | values derived from hidden counts | small-group statistics | other | rule |",
-        "|---|---|---|---|---|---|---|",
+        "| file | cells below min_cell | cells hidden to protect others | values derived from hidden counts | small-group statistics | cells lost (of the table's) | other | rule |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in reports.items():
         other = "; ".join(f"{k}: {v}" for k, v in r.other.items()) or ""
+        loss = losses[name]
         lines.append(
-            f"| `tables/{name}.csv` | {r.primary} | {r.secondary} | {r.derived} | {r.small_groups} | {other} | {r.rule} |"
+            f"| `tables/{name}.csv` | {r.primary} | {r.secondary} | {r.derived} | {r.small_groups} | {loss.hidden} of {loss.cells} ({100 * loss.share:.1f}%) | {other} | {r.rule} |"
         )
     lines += ["", "## Rendered from the protected tables", ""]
     lines += [f"- `{name}`: from {', '.join(sources)}" for name, sources in RENDERED_FROM.items()]
@@ -135,7 +158,7 @@ def disclosure_report(reports: dict[str, Any], hidden: dict, settings: Disclosur
         "",
         "## For the output checker to look at by hand",
         "",
-        "- Dominance in magnitude tables (a few patients dominating a mean, e.g. session counts) is not checked.",
+        "- Dominance in magnitude tables (a few patients dominating a mean, e.g. session counts) is not checked (no NK or p% rule yet).",
         "- Relations the rules do not know: a study-specific derived variable that is a sum of published counts, or outputs made outside this workflow.",
         "- Figures: their numbers are the protected tables'; check that labels and captions add nothing.",
         "- The flow's stage totals are published (STROBE); a stage may be hidden where an exclusion below the threshold would otherwise follow from two stages.",

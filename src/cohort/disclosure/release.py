@@ -1,0 +1,120 @@
+"""The release request: one record per published table in ACRO's results format
+(`results/results.json`, as `acro.record.Records.finalise_json` writes it and
+`acro.record.load_records` reads it), so that a data steward's tools (acro, SACRO-Viewer) open
+it: each output's status (pass: nothing hidden; review: cells hidden, for the checker to
+confirm), the checks with the cells they hid, the information lost, and the method of the
+pattern. Written here rather than through acro, which builds its records while it runs the
+analysis (crosstabs and models it wraps) and has no way to take a table checked elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from cohort.disclosure.settings import SECONDARY, SMALL_GROUP, DisclosureSettings
+
+ACRO_FORMAT_VERSION = "1.0.2"  # acro's load_records accepts its own version only
+
+
+@dataclass(frozen=True)
+class TableLoss:
+    """What disclosure control took from one published table."""
+
+    cells: int  # every cell of the table as published
+    below_threshold: int  # counts below min_cell
+    protective: int  # hidden so that another cannot be recovered, or computed from such a cell
+    small_group: int  # statistics of fewer than min_cell patients
+
+    @property
+    def hidden(self) -> int:
+        return self.below_threshold + self.protective + self.small_group
+
+    @property
+    def share(self) -> float:
+        return self.hidden / self.cells if self.cells else 0.0
+
+
+def check_masks(table: pd.DataFrame, settings: DisclosureSettings) -> dict[str, pd.DataFrame]:
+    """Which cells of a published table each check hid, read from its markers."""
+    text = table.astype(str).apply(lambda column: column.str.strip())
+    return {
+        "threshold": text.eq(settings.primary),
+        "secondary": text.eq(SECONDARY),
+        "small group": text.eq(SMALL_GROUP),
+    }
+
+
+def table_loss(table: pd.DataFrame, settings: DisclosureSettings) -> TableLoss:
+    masks = check_masks(table, settings)
+    return TableLoss(
+        cells=int(table.size),
+        below_threshold=int(masks["threshold"].to_numpy().sum()),
+        protective=int(masks["secondary"].to_numpy().sum()),
+        small_group=int(masks["small group"].to_numpy().sum()),
+    )
+
+
+def _record(
+    uid: str,
+    table: pd.DataFrame,
+    rule: str,
+    method: str,
+    settings: DisclosureSettings,
+) -> dict[str, Any]:
+    masks = check_masks(table, settings)
+    loss = table_loss(table, settings)
+    status = "review" if loss.hidden else "pass"
+    outcome = pd.DataFrame("", index=table.index, columns=table.columns, dtype=object)
+    for name, mask in masks.items():
+        outcome = outcome.mask(mask, outcome + f"{name}; ")
+    outcome.index = outcome.index.astype(str)
+    sdc = {
+        "summary": {
+            "suppressed": bool(loss.hidden),
+            "threshold": loss.below_threshold,
+            "secondary": loss.protective,
+            "small group": loss.small_group,
+        },
+        "cells": {
+            name: [[int(r), int(c)] for r, c in zip(*mask.to_numpy().nonzero(), strict=True)]
+            for name, mask in masks.items()
+        },
+    }
+    return {
+        "uid": uid,
+        "status": status,
+        "type": "table",
+        "properties": {"method": method, "min_cell": settings.min_cell, "rule": rule},
+        "files": [{"name": uid, "sdc": sdc}],
+        "outcome": {c: dict(outcome[c].items()) for c in outcome.columns},
+        "command": "rule publish: cohort.disclosure.protect_tables",
+        "summary": (
+            f"{status} - {loss.below_threshold} cells below min_cell {settings.min_cell}, "
+            f"{loss.protective} hidden to protect them, {loss.small_group} statistics of small "
+            f"groups; {loss.hidden} of {loss.cells} cells ({100 * loss.share:.1f}%) hidden"
+        ),
+        "timestamp": "",  # none: the same input gives the same bytes
+        "comments": [],
+        "exception": "",
+        "fair": {},
+    }
+
+
+def release_request(
+    tables: dict[str, pd.DataFrame],
+    rules: dict[str, str],
+    method: str,
+    settings: DisclosureSettings,
+) -> dict[str, Any]:
+    """The release request of the published tables (`tables/<name>.csv`, relative to results/)."""
+    results = {
+        f"tables/{name}.csv": _record(f"tables/{name}.csv", table, rules[name], method, settings)
+        for name, table in tables.items()
+    }
+    return {
+        "version": ACRO_FORMAT_VERSION,
+        "tool": {"@type": "SoftwareApplication", "name": "cohort (rule publish)"},
+        "results": results,
+    }
