@@ -117,6 +117,7 @@ def test_default_study_reproduces_committed_results(default_run):
         "summary.html",
         "disclosure_report.md",
         "disclosure_report.html",
+        "results.json",
         "provenance.json",
     )  # results/<other study>/ is not ours
     committed = sorted(
