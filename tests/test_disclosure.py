@@ -264,3 +264,22 @@ def test_subgroup_levels_add_up_to_the_whole_so_one_small_level_hides_a_rectangl
     for name, table in out.items():
         write_csv(table, tmp_path / "tables" / f"{name}.csv")
     assert exposed(tmp_path, MIN, PAIN) == []
+
+
+def test_midpoint_rounding_is_opensafelys_and_the_report_states_the_residual_risk():
+    """Midpoint 6 rounding: ceiling(x / 6) * 6 - 3 for x > 0 (0 stays 0), so 1-6 print as 3,
+    7-12 as 9; nearest rounding: halves up."""
+    from cohort.disclosure.protect import round_count
+
+    assert [round_count(x, 6, "midpoint") for x in (0, 1, 6, 7, 12, 13)] == [0, 3, 3, 9, 9, 15]
+    assert [round_count(x, 5) for x in (0, 2, 3, 7, 8, 52)] == [0, 0, 5, 5, 10, 50]
+    settings = DisclosureSettings(min_cell=MIN, rounding=6, rounding_method="midpoint")
+    out, _, _ = protect(
+        {"flow": flow_table(101), "responders": responders_table(52, 38, 6, 5)}, 101, settings
+    )
+    row = out["responders"].iloc[0]
+    assert (row["responders"], row["non_responders"], row["could_not_improve"]) == (51, 39, 3)
+    assert row["pct"] == pytest.approx(100 * 51 / row["n"])
+    assert "midpoint 6 rounding" in settings.footer()
+    assert "1 to 6" in settings.residual_risk()
+    assert "exact" in DisclosureSettings(min_cell=MIN).residual_risk()

@@ -46,7 +46,12 @@ def _whole(value: Any) -> Any:
     return value
 
 
-def _round_to(value: float, base: int) -> int:
+def round_count(value: float, base: int, method: str = "nearest") -> int:
+    """A count rounded to `base`: to the nearest multiple (halves up), or to the midpoint of its
+    bin of `base` counts, as OpenSAFELY's midpoint rounding does (0 stays 0; with base 6, 1-6
+    print as 3, 7-12 as 9: ceiling(x / base) * base - floor(base / 2))."""
+    if method == "midpoint":
+        return 0 if value == 0 else int(math.ceil(value / base) * base - base // 2)
     return int(math.floor(value / base + 0.5) * base)
 
 
@@ -82,7 +87,9 @@ def apply_pattern(
                 value = _num(original.at[row, column])
                 if math.isfinite(value):
                     out[column] = out[column].astype(object)
-                    out.at[row, column] = _round_to(value, settings.rounding)
+                    out.at[row, column] = round_count(
+                        value, settings.rounding, settings.rounding_method
+                    )
         for pct, num, den, low, high in rule.rates:
             if pct not in out.columns:
                 continue

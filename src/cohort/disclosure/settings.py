@@ -30,6 +30,7 @@ class DisclosureSettings:
 
     min_cell: int = 5
     rounding: int | None = None
+    rounding_method: str = "nearest"  # nearest multiple of the base, or midpoint of its bin
     zeros_disclosive: bool = False
     allow_min_max: bool = False
     method: str = "optimal"  # secondary suppression: optimal (least loss) or greedy
@@ -40,10 +41,35 @@ class DisclosureSettings:
         return cls(
             min_cell=int(section["min_cell"]),
             rounding=section.get("rounding"),
+            rounding_method=str(section.get("rounding_method", "nearest")),
             zeros_disclosive=bool(section.get("zeros_disclosive", False)),
             allow_min_max=bool(section.get("allow_min_max", False)),
             method=str(section.get("method", "optimal")),
             time_limit=float(section.get("time_limit", 120.0)),
+        )
+
+    def rounding_words(self) -> str:
+        """How counts are rounded, in words."""
+        if not self.rounding:
+            return "not at all"
+        if self.rounding_method == "midpoint":
+            return f"to the midpoint of their bin of {self.rounding} (midpoint {self.rounding} rounding)"
+        return f"to the nearest {self.rounding}"
+
+    def residual_risk(self) -> str:
+        """What rounding still lets a reader learn (the disclosure report)."""
+        if not self.rounding:
+            return "no rounding: every published count is exact."
+        base = self.rounding
+        if self.rounding_method == "midpoint":
+            width = f"a published {base - base // 2} stands for 1 to {base}, and any other for {base} true values"
+        else:
+            width = f"a published count is within {base / 2:g} of the true one (halves rounded up)"
+        return (
+            f"{width}; rounded parts need not add up to their rounded total, so a reader who "
+            f"adds k published counts knows their true sum to within k times that, and can "
+            "narrow a count only by combining several such bounds; counts are suppressed "
+            "below min_cell before rounding, so rounding adds to suppression, it does not replace it."
         )
 
     @property
@@ -57,7 +83,7 @@ class DisclosureSettings:
     def footer(self) -> str:
         """The footer line every protected output carries."""
         rounding = (
-            f" Counts rounded to the nearest {self.rounding}, percentages and CIs recomputed from the rounded counts."
+            f" Counts rounded {self.rounding_words()}, percentages and CIs recomputed from the rounded counts."
             if self.rounding
             else ""
         )

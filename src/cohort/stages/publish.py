@@ -127,7 +127,7 @@ def disclosure_report(
         "# Output-checking report",
         "",
         f"- Threshold: counts below **{settings.min_cell}** are not published (`disclosure.min_cell`).",
-        f"- Rounding of published counts: {f'to the nearest {settings.rounding}' if settings.rounding else 'none'} (`disclosure.rounding`).",
+        f"- Rounding of published counts: {settings.rounding_words() if settings.rounding else 'none'} (`disclosure.rounding`, `disclosure.rounding_method`). Residual risk: {settings.residual_risk()}",
         f"- Zero counts disclosive: {'yes' if settings.zeros_disclosive else 'no'} (`disclosure.zeros_disclosive`).",
         f"- Min and max: {'published (disclosure.allow_min_max: true)' if settings.allow_min_max else 'not published'}.",
         f"- Models: not published with fewer than {settings.min_cell} patients (or events, or non-events) or fewer than {MIN_RESIDUAL_DF} residual degrees of freedom.",
