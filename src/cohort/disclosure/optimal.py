@@ -42,7 +42,12 @@ from cohort.disclosure.register import Register
 from cohort.disclosure.settings import N_KEY, DisclosureSettings, Key
 
 MAX_ROUNDS = 200  # of cuts after an audit
-MIP_GAP = 1e-6  # relative optimality gap asked of HiGHS (its default is 1e-4)
+# Relative optimality gaps asked of HiGHS: loose while the audit still finds cuts (each round's
+# pattern is only a step), tight for the last round, whose pattern is published (its own
+# default is 1e-4). Measured on the default study: 20 s with the tight gap in every round,
+# 7 s with the loose one, and the same pattern.
+SEARCH_GAP = 1e-2
+FINAL_GAP = 1e-6
 
 # What hiding a count costs, per table cell it is printed in, by what the count is (the key's
 # first part; for the responder breakdowns, the part too). The numbers a study exists to
@@ -139,6 +144,7 @@ def least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
     sensitive = {k for k in small if k not in reg.published}
     cuts = 0
     note = ""
+    gap = SEARCH_GAP
     for round_number in range(1, MAX_ROUNDS + 1):
         left = settings.time_limit - (time.perf_counter() - started)
         if left <= 0:
@@ -154,7 +160,7 @@ def least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
             integrality=np.ones(len(keys)),
             bounds=Bounds(lower, upper),
             constraints=LinearConstraint(a, -np.inf, 0.0),
-            options={"time_limit": left, "mip_rel_gap": MIP_GAP, "disp": False},
+            options={"time_limit": left, "mip_rel_gap": gap, "disp": False},
         )
         if res.x is None:
             note = f"HiGHS found no pattern ({res.message.strip()})"
@@ -163,6 +169,9 @@ def least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
         hidden = {k for k in reg.published if k not in reg.fixed and y[index[k]] == 1}
         targets = sensitive | (hidden & small)
         exposed = audit(reg, hidden, sensitive, settings.min_cell, targets=targets)
+        if not exposed and gap > FINAL_GAP:  # safe: solve once more to the tight gap
+            gap = FINAL_GAP
+            continue
         if not exposed:
             hidden = _publish_recoverable(reg, hidden, sensitive, targets, settings)
             gap = "" if res.status == 0 else f"; best found in the time left, {res.message.strip()}"
