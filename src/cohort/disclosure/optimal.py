@@ -89,8 +89,6 @@ def loss_weight(key: Key, cells: int) -> float:
         weight = max(
             1.0, RESPONDER_PART_WEIGHT.get(str(key[-1]), DEFAULT_WEIGHT) * PART_FAMILIES[family]
         )
-        if str(key[-1]) in ("could_not_improve", "missing"):
-            weight = 1.0
     elif family == "flow" and len(key) > 2:  # an exclusion, not a stage total
         weight = DEFAULT_WEIGHT
     else:
