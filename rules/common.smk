@@ -13,6 +13,12 @@ from cohort.config import (
 from cohort.errors import CohortError, ConfigError
 from cohort.cleaning import check_extract, find_table_file
 from cohort.contract import extract_problems, level_labels, load_contract
+from cohort.disclosure.decisions import (
+    ReleaseDecisions,
+    decidable_outputs,
+    parse_decisions,
+)
+from cohort.disclosure.rules import TABLE_RULES, FIGURES
 from cohort.provenance import imported_modules
 from cohort.publication import caption as table_caption
 
@@ -44,6 +50,15 @@ try:
     CONTRACT = load_contract(config["extract"]["contract"], config)
     EXTRACT_FILES = check_extract(config["extract"]["dir"], CONTRACT)
     extract_problems(config, CONTRACT, EXTRACT_FILES)
+    # A steward's decisions on the release request: the outputs they withhold are no rule's
+    # output (rule report checks that each decision names an output of this study).
+    RELEASE = ReleaseDecisions()
+    if config["disclosure"].get("decisions"):
+        RELEASE = parse_decisions(
+            read_yaml(config["disclosure"]["decisions"]),
+            config["disclosure"]["decisions"],
+            decidable_outputs(TABLE_RULES, FIGURES),
+        )
 except CohortError as exc:
     _stop(exc)
 
@@ -105,6 +120,15 @@ def code_of(script):
             base / "scripts" / f"{script}.py", base / "src" / "cohort"
         )
     ]
+
+
+def released(outputs):
+    """A rule's outputs less those the steward's decisions withhold (cohort.disclosure.decisions)."""
+    return {
+        name: path
+        for name, path in outputs.items()
+        if os.path.relpath(str(path), RESULTS) not in RELEASE.withheld
+    }
 
 
 def settings(*keys, **overrides):

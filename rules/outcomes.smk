@@ -7,14 +7,18 @@ rule outcomes:
         code=code_of("outcomes"),
     output:
         table=f"{TABLES}/outcomes.csv",
-        changes=report(
-            f"{RESULTS}/figures/outcome_changes.png",
-            caption="../report/figure.rst",
-            category="3 Figures",
-            subcategory="Outcomes",
-            labels={"figure": "individual change"},
+        **released(
+            {
+                "changes": report(
+                    f"{RESULTS}/figures/outcome_changes.png",
+                    caption="../report/figure.rst",
+                    category="3 Figures",
+                    subcategory="Outcomes",
+                    labels={"figure": "individual change"},
+                ),
+                "changes_pdf": f"{RESULTS}/figures/outcome_changes.pdf",
+            }
         ),
-        changes_pdf=f"{RESULTS}/figures/outcome_changes.pdf",
     log:
         f"{LOGS}/outcomes.log",
     benchmark:

@@ -37,12 +37,24 @@ if HAS_COMPARISON:
         group_responders=rules.groups.output.responders,
         group_lmm=rules.groups.output.lmm,
     )
+# A steward's decisions name outputs of this study only.
+_decidable = decidable_outputs(
+    PUBLISHED_TABLES,
+    [f for f in FIGURES if HAS_SESSIONS or f not in ("interventions", "intervention_cooccurrence")],
+)
+for _output in RELEASE.decisions:
+    if _output not in _decidable:
+        _stop(
+            f"{RELEASE.source}: outputs.{_output}: not an output of this study; decidable "
+            f"outputs: {', '.join(_decidable)}"
+        )
 # Figures drawn from patient-level data by the rule that computes them (no counts: a box of
 # quartiles only for groups of at least min_cell patients); every other figure is drawn by rule
 # figures from the tables as published.
 FIGURES_OF_ANALYSIS_RULES = [
-    rules.outcomes.output.changes,
-    rules.outcomes.output.changes_pdf,
+    rules.outcomes.output[name]
+    for name in ("changes", "changes_pdf")
+    if name in rules.outcomes.output.keys()
 ]
 
 
@@ -51,12 +63,16 @@ rule publish:
         **PUBLISHED_TABLES,
         code=code_of("publish"),
     output:
-        **{name: f"{RESULTS}/tables/{name}.csv" for name in PUBLISHED_TABLES},
-        baseline_markdown=f"{RESULTS}/tables/baseline.md",
-        summary=f"{RESULTS}/summary.md",
+        **released(
+            {
+                **{name: f"{RESULTS}/tables/{name}.csv" for name in PUBLISHED_TABLES},
+                "baseline_markdown": f"{RESULTS}/tables/baseline.md",
+                "summary": f"{RESULTS}/summary.md",
+                "baseline_vs_paper": f"{RESULTS}/tables/baseline_vs_paper.csv",
+            }
+        ),
         disclosure_report=f"{RESULTS}/disclosure_report.md",
         release_request=f"{RESULTS}/results.json",
-        baseline_vs_paper=f"{RESULTS}/tables/baseline_vs_paper.csv",
     log:
         f"{LOGS}/publish.log",
     benchmark:
@@ -85,8 +101,14 @@ rule publish:
             "baseline_vs_paper",
         ],
         levels=LEVEL_LABELS,
+        release=RELEASE.record(),
     script:
         "../scripts/publish.py"
+
+
+def published(*names):
+    """The named outputs of rule publish that the steward's decisions do not withhold."""
+    return {n: rules.publish.output[n] for n in names if n in rules.publish.output.keys()}
 
 
 def _figure(name, label, group):
@@ -107,66 +129,66 @@ def _pdf(name):
 
 rule figures:
     input:
-        **(
-            {
-                "interventions": rules.publish.output.interventions,
-                "intervention_cooccurrence": rules.publish.output.intervention_cooccurrence,
-            }
-            if HAS_SESSIONS
-            else {}
+        **published(
+            "interventions",
+            "intervention_cooccurrence",
+            "flow",
+            "baseline",
+            "outcomes",
+            "lmm",
+            "predictors",
+            "threshold_sweep",
+            "responder_directions",
+            "responder_course",
+            "clinical_significance_rates",
+            "clinical_significance_definitions",
         ),
-        flow=rules.publish.output.flow,
-        baseline=rules.publish.output.baseline,
-        outcomes=rules.publish.output.outcomes,
-        lmm=rules.publish.output.lmm,
-        predictors=rules.publish.output.predictors,
-        threshold_sweep=rules.publish.output.threshold_sweep,
-        responder_directions=rules.publish.output.responder_directions,
-        responder_course=rules.publish.output.responder_course,
-        clinical_significance_rates=rules.publish.output.clinical_significance_rates,
-        clinical_significance_definitions=rules.publish.output.clinical_significance_definitions,
         code=code_of("figures"),
     output:
-        **(
-            {
-                "interventions": _figure(
-                    "interventions", "intervention categories", "Interventions"
+        **released(
+            dict(
+                **(
+                    {
+                        "interventions": _figure(
+                            "interventions", "intervention categories", "Interventions"
+                        ),
+                        "interventions_pdf": _pdf("interventions"),
+                        "cooccurrence": _figure(
+                            "intervention_cooccurrence",
+                            "category co-occurrence",
+                            "Interventions",
+                        ),
+                        "cooccurrence_pdf": _pdf("intervention_cooccurrence"),
+                    }
+                    if HAS_SESSIONS
+                    else {}
                 ),
-                "interventions_pdf": _pdf("interventions"),
-                "cooccurrence": _figure(
-                    "intervention_cooccurrence",
-                    "category co-occurrence",
-                    "Interventions",
+                flow=_figure("flow", "flow of patients", "Flow"),
+                flow_pdf=_pdf("flow"),
+                trajectories=_figure("outcome_trajectories", "outcome trajectories", "Outcomes"),
+                trajectories_pdf=_pdf("outcome_trajectories"),
+                lmm=_figure("lmm_means", "mixed model means", "Models"),
+                lmm_pdf=_pdf("lmm_means"),
+                forest=_figure("predictors_forest", "predictors of response", "Models"),
+                forest_pdf=_pdf("predictors_forest"),
+                sweep=_figure("threshold_sweep", "threshold sweep", "Responders"),
+                sweep_pdf=_pdf("threshold_sweep"),
+                directions=_figure(
+                    "responder_directions", "improved, unchanged, deteriorated", "Responders"
                 ),
-                "cooccurrence_pdf": _pdf("intervention_cooccurrence"),
-            }
-            if HAS_SESSIONS
-            else {}
+                directions_pdf=_pdf("responder_directions"),
+                course=_figure(
+                    "responder_course", "course of response over the follow-ups", "Responders"
+                ),
+                course_pdf=_pdf("responder_course"),
+                significance=_figure(
+                    "clinical_significance",
+                    "responder rates under each definition",
+                    "Clinical significance",
+                ),
+                significance_pdf=_pdf("clinical_significance"),
+            )
         ),
-        flow=_figure("flow", "flow of patients", "Flow"),
-        flow_pdf=_pdf("flow"),
-        trajectories=_figure("outcome_trajectories", "outcome trajectories", "Outcomes"),
-        trajectories_pdf=_pdf("outcome_trajectories"),
-        lmm=_figure("lmm_means", "mixed model means", "Models"),
-        lmm_pdf=_pdf("lmm_means"),
-        forest=_figure("predictors_forest", "predictors of response", "Models"),
-        forest_pdf=_pdf("predictors_forest"),
-        sweep=_figure("threshold_sweep", "threshold sweep", "Responders"),
-        sweep_pdf=_pdf("threshold_sweep"),
-        directions=_figure(
-            "responder_directions", "improved, unchanged, deteriorated", "Responders"
-        ),
-        directions_pdf=_pdf("responder_directions"),
-        course=_figure(
-            "responder_course", "course of response over the follow-ups", "Responders"
-        ),
-        course_pdf=_pdf("responder_course"),
-        significance=_figure(
-            "clinical_significance",
-            "responder rates under each definition",
-            "Clinical significance",
-        ),
-        significance_pdf=_pdf("clinical_significance"),
         legends=f"{RESULTS}/figures/legends.md",
         legends_html=report(
             f"{RESULTS}/figures/legends.html",
@@ -182,6 +204,7 @@ rule figures:
     params:
         settings=settings("study", "occasions", "outcomes"),
         levels=LEVEL_LABELS,
+        changes_published="changes" in rules.outcomes.output.keys(),
     script:
         "../scripts/figures.py"
 
@@ -189,13 +212,16 @@ rule figures:
 # Every published table in print form (the report shows them inline, each with its caption from
 # cohort.publication.TABLE_CAPTIONS), all of them in one Word document, and the summary and the
 # output-checking report as HTML pages: the report's first category.
-PRINTED_TABLES = [*PUBLISHED_TABLES, "baseline_vs_paper"]
+PRINTED_TABLES = [
+    name
+    for name in [*PUBLISHED_TABLES, "baseline_vs_paper"]
+    if name in rules.publish.output.keys()
+]
 
 
 rule publication_tables:
     input:
-        **{name: rules.publish.output[name] for name in PRINTED_TABLES},
-        summary=rules.publish.output.summary,
+        **published(*PRINTED_TABLES, "summary"),
         disclosure_report=rules.publish.output.disclosure_report,
         code=code_of("publication_tables"),
     output:
@@ -212,11 +238,15 @@ rule publication_tables:
             category="1 Summary",
             labels={"document": "all tables for the manuscript (Word)"},
         ),
-        summary=report(
-            f"{RESULTS}/summary.html",
-            caption="../report/summary.rst",
-            category="1 Summary",
-            labels={"document": "summary"},
+        **released(
+            {
+                "summary": report(
+                    f"{RESULTS}/summary.html",
+                    caption="../report/summary.rst",
+                    category="1 Summary",
+                    labels={"document": "summary"},
+                )
+            }
         ),
         disclosure_report=report(
             f"{RESULTS}/disclosure_report.html",
@@ -293,5 +323,6 @@ rule provenance:
     params:
         config=config,
         lineage=lineage(),
+        release=RELEASE.record() if RELEASE.decisions else None,
     script:
         "../scripts/provenance.py"

@@ -15,4 +15,5 @@ with rule_log(snakemake.log[0], "provenance"):  # noqa: F821 (snakemake is injec
         dict(snakemake.params.config),  # noqa: F821
         dict(snakemake.params.lineage),  # noqa: F821
         snakemake.output[0],  # noqa: F821
+        snakemake.params.release,  # noqa: F821
     )

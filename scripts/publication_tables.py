@@ -6,7 +6,7 @@ from cohort.stages.publication import publication_stage
 with rule_log(snakemake.log[0], "publication_tables"):  # noqa: F821 (snakemake is injected)
     publication_stage(
         {name: snakemake.input[name] for name in snakemake.params.tables},  # noqa: F821
-        snakemake.input.summary,  # noqa: F821
+        snakemake.input.get("summary"),  # noqa: F821 (absent when withheld)
         snakemake.input.disclosure_report,  # noqa: F821
         snakemake.params.settings,  # noqa: F821
         snakemake.params.levels,  # noqa: F821

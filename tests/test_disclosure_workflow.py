@@ -4,7 +4,9 @@ cohorts), no statistic of fewer than min_cell patients and no free text reaches 
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -177,6 +179,81 @@ def test_default_study_at_min_cell_10_passes_the_attacker(default_run, tmp_path,
     assert (rates["could_not_improve"].astype(str) == "<10").any()  # something is hidden
     summary = (work / "results/summary.md").read_text()
     assert "min_cell = 10" in summary
+
+
+DECISIONS = """\
+reviewer: A. Steward
+outputs:
+  tables/threshold_sweep.csv: {decision: reject, comment: steps too fine for release}
+  figures/outcome_changes.png: {decision: reject, comment: quartiles of small groups}
+  tables/responders.csv: {decision: approve, comment: checked}
+"""
+
+
+def test_rejected_outputs_are_absent_and_named_in_the_report(default_run, tmp_path):
+    """A steward's rejection: the table, its HTML page and the figure drawn from it are not
+    written (the copies of the earlier run are removed), the Word document leaves it out, and
+    the report, the release request and provenance.json record the decisions."""
+    work = tmp_path / "wf"
+    shutil.copytree(default_run, work, symlinks=True)
+    results = work / "results"
+    assert (results / "tables/threshold_sweep.csv").is_file()  # the run before the review
+    (work / "config/decisions.yaml").write_text(DECISIONS)
+    (work / "study.yaml").write_text("disclosure: {decisions: config/decisions.yaml}\n")
+    result = run_snakemake(work, "--configfile", "study.yaml", quiet=False)
+    assert result.returncode == 0, result.stderr
+    withheld = [
+        "tables/threshold_sweep.csv",
+        "tables/html/threshold_sweep.html",
+        "figures/threshold_sweep.png",
+        "figures/threshold_sweep.pdf",
+        "figures/outcome_changes.png",
+        "figures/outcome_changes.pdf",
+    ]
+    for rel in withheld:
+        assert not (results / rel).exists(), rel
+    assert (results / "tables/responders.csv").is_file()
+    assert (results / "figures/flow.png").is_file()
+    report = (results / "disclosure_report.md").read_text()
+    assert "`tables/threshold_sweep.csv`: **reject** (steps too fine for release)" in report
+    assert "`tables/threshold_sweep.csv` (withheld)" in report
+    for rel in withheld:
+        assert f"- `{rel}`: " in report, rel
+    legends = (results / "figures/legends.md").read_text()
+    assert "threshold_sweep.png" not in legends and "outcome_changes.png" not in legends
+    from docx import Document
+
+    from cohort.publication import caption
+
+    text = "\n".join(p.text for p in Document(results / "tables/manuscript_tables.docx").paragraphs)
+    assert caption("responders")[:40] in text
+    assert caption("threshold_sweep")[:40] not in text
+    request = json.loads((results / "results.json").read_text())["results"]
+    sweep = request["tables/threshold_sweep.csv"]
+    assert sweep["files"] == [] and sweep["comments"][0].startswith("reject (A. Steward")
+    assert request["tables/responders.csv"]["comments"][0].startswith("approve (A. Steward")
+    provenance = json.loads((results / "provenance.json").read_text())
+    assert provenance["release_decisions"]["withheld"].keys() == set(withheld)
+    assert not any(o.startswith(tuple(withheld)) for o in provenance["outputs"])
+    # No published file is left without a rule or an owner (the disclosure layer's check).
+    for path in results.rglob("*"):
+        assert os.path.relpath(path, results) not in withheld
+
+
+def test_a_decision_on_no_output_stops_before_any_rule(default_run, tmp_path):
+    work = tmp_path / "wf"
+    shutil.copytree(default_run, work, symlinks=True)
+    (work / "config/decisions.yaml").write_text(
+        "reviewer: A\noutputs:\n  tables/group_ancova.csv: {decision: approve}\n"
+    )
+    (work / "study.yaml").write_text("disclosure: {decisions: config/decisions.yaml}\n")
+    result = run_snakemake(work, "--configfile", "study.yaml", "--dry-run", quiet=False)
+    assert result.returncode != 0
+    assert (
+        "config/decisions.yaml: outputs.tables/group_ancova.csv: not an output of this study"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
 
 
 def skewed_extract(

@@ -17,7 +17,9 @@ Its modules, in the order they act:
   programs) to check every pattern;
 - `checks`: each table's own checks (models too small, small levels, the threshold curve);
 - `protect`: the pattern applied to the tables, and `protect_tables`, the entry point;
-- `release`: the release request (ACRO's results format) and the steward's decisions.
+- `release`: the release request (ACRO's results format);
+- `decisions`: the steward's decisions on it (approve / reject per output) and the outputs a
+  rejection withholds (read by the Snakefile before any rule runs).
 
 How it works (rule `publish`, `protect_tables`):
 1. **One register of counts.** Each table's rule (`TABLE_RULES`) names the counts it publishes

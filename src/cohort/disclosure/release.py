@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from cohort.disclosure.decisions import ReleaseDecisions
 from cohort.disclosure.settings import SECONDARY, SMALL_GROUP, DisclosureSettings
 
 ACRO_FORMAT_VERSION = "1.0.2"  # acro's load_records accepts its own version only
@@ -107,12 +108,28 @@ def release_request(
     rules: dict[str, str],
     method: str,
     settings: DisclosureSettings,
+    decisions: ReleaseDecisions | None = None,
 ) -> dict[str, Any]:
-    """The release request of the published tables (`tables/<name>.csv`, relative to results/)."""
-    results = {
-        f"tables/{name}.csv": _record(f"tables/{name}.csv", table, rules[name], method, settings)
-        for name, table in tables.items()
-    }
+    """The release request of the published tables (`tables/<name>.csv`, relative to results/);
+    a table the steward decided on carries the decision in its comments (a rejected one keeps
+    its record, with no file: it is not written)."""
+    decisions = decisions or ReleaseDecisions()
+    results = {}
+    for name, table in tables.items():
+        uid = f"tables/{name}.csv"
+        record = _record(uid, table, rules[name], method, settings)
+        decision = decisions.decisions.get(uid)
+        if decision is not None:
+            record["comments"] = [
+                f"{decision.decision} ({decisions.reviewer}, {decisions.source})"
+                + (f": {decision.comment}" if decision.comment else "")
+            ]
+        if uid in decisions.withheld:
+            record["files"] = []
+            record["comments"].append(
+                f"withheld, not written to results/: {decisions.withheld[uid]}"
+            )
+        results[uid] = record
     return {
         "version": ACRO_FORMAT_VERSION,
         "tool": {"@type": "SoftwareApplication", "name": "cohort (rule publish)"},

@@ -302,3 +302,17 @@ FIGURES: dict[str, str] = {
     "responder_course": "drawn from results/tables/responder_course.csv (hidden shares not drawn)",
     "clinical_significance": "drawn from results/tables/clinical_significance_rates.csv (hidden rates not drawn)",
 }
+# The published tables each figure is drawn from (a figure is withheld with them: decisions).
+FIGURE_TABLES: dict[str, tuple[str, ...]] = {
+    "flow": ("flow",),
+    "interventions": ("interventions",),
+    "intervention_cooccurrence": ("intervention_cooccurrence", "interventions"),
+    "threshold_sweep": ("threshold_sweep",),
+    "outcome_trajectories": ("outcomes",),
+    "outcome_changes": (),  # drawn by rule outcomes from patient-level data
+    "lmm_means": ("lmm",),
+    "predictors_forest": ("predictors",),
+    "responder_directions": ("responder_directions",),
+    "responder_course": ("responder_course",),
+    "clinical_significance": ("clinical_significance_rates", "clinical_significance_definitions"),
+}

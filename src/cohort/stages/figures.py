@@ -35,10 +35,13 @@ def figures_stage(
     settings: dict[str, Any],
     level_names: dict[str, dict[str, str]],
     out: dict[str, str],
+    changes_published: bool = True,
 ) -> None:
     """Rule `figures`: every figure of counts or estimates, drawn from the tables as published
     (after disclosure control): a hidden value is not drawn, a hidden n is printed as its marker;
-    levels by the contract's labels (`level_names`). Each figure's legend (the notes of its table) goes to legends.md."""
+    levels by the contract's labels (`level_names`). Each figure's legend (the notes of its table)
+    goes to legends.md. A figure the steward's decisions withhold is not in `out`: not drawn,
+    and no legend (nor for rule outcomes' figure of changes unless `changes_published`)."""
     import pandas as pd
 
     from cohort import figures  # matplotlib (0.5 s): imported only by rules that draw
@@ -66,35 +69,117 @@ def figures_stage(
     occasion_labels = config.occasion_labels
     ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
     labels = config.outcome_labels
-    draw("flow", figures.flow_diagram(read_csv(tables["flow"])), "flow")
-    outcomes = read_csv(tables["outcomes"])
-    levels = numeric(outcomes[outcomes["section"] == "level"], "median", "q1", "q3")
-    draw(
-        "trajectories",
-        figures.trajectories(levels, occasion_labels, ranges),
-        "outcomes",
-        "Median and interquartile range per occasion.",
-    )
-    lmm = read_csv(tables["lmm"])
-    means = numeric(lmm[lmm["section"] == "estimated mean"], "estimated_mean", "ci_low", "ci_high")
-    draw(
-        "lmm",
-        figures.estimated_means(means, occasion_labels, ranges),
-        "lmm",
-        "Estimated means with CIs.",
-    )
+    if "flow" in out:
+        draw("flow", figures.flow_diagram(read_csv(tables["flow"])), "flow")
+    if "trajectories" in out:
+        outcomes = read_csv(tables["outcomes"])
+        levels = numeric(outcomes[outcomes["section"] == "level"], "median", "q1", "q3")
+        draw(
+            "trajectories",
+            figures.trajectories(levels, occasion_labels, ranges),
+            "outcomes",
+            "Median and interquartile range per occasion.",
+        )
+    if "lmm" in out:
+        lmm = read_csv(tables["lmm"])
+        means = numeric(
+            lmm[lmm["section"] == "estimated mean"], "estimated_mean", "ci_low", "ci_high"
+        )
+        draw(
+            "lmm",
+            figures.estimated_means(means, occasion_labels, ranges),
+            "lmm",
+            "Estimated means with CIs.",
+        )
+    if "forest" in out:
+        _forest(tables, config, level_names, draw, numeric)
+    if "sweep" in out:
+        _sweep(tables, config, draw, numeric)
+    if "directions" in out:
+        draw(
+            "directions",
+            figures.direction_bars(
+                read_csv(tables["responder_directions"]), labels, occasion_labels
+            ),
+            "responder_directions",
+        )
+    if "course" in out:
+        draw(
+            "course",
+            figures.course_bars(read_csv(tables["responder_course"]), labels),
+            "responder_course",
+        )
+    if "significance" in out:
+        definitions = read_csv(tables["clinical_significance_definitions"])
+        first = definitions.drop_duplicates("definition")
+        draw(
+            "significance",
+            figures.definition_rates_figure(
+                read_csv(tables["clinical_significance_rates"]),
+                list(zip(first["definition"], first["label"], strict=True)),
+                labels,
+                occasion_labels,
+            ),
+            "clinical_significance_rates",
+            "Points: rates with their CIs; shaded: the primary definition.",
+        )
+    if "interventions" in out:
+        draw(
+            "interventions",
+            figures.category_bars(read_csv(tables["interventions"])),
+            "interventions",
+        )
+    if "cooccurrence" in out:
+        categories = read_csv(tables["interventions"])
+        n = float(pd.to_numeric(categories["N"], errors="coerce").max())  # NaN when hidden
+        draw(
+            "cooccurrence",
+            figures.cooccurrence_heatmap(read_csv(tables["intervention_cooccurrence"]), n),
+            "intervention_cooccurrence",
+        )
+    if changes_published:
+        legends["changes"] = (
+            "Box of quartiles of the change from start per outcome and follow-up (rule outcomes); "
+            "individual changes are not shown, nor groups below min_cell. "
+            + " ".join(n for n in read_notes(tables["outcomes"]) if not n.startswith("Disclosure"))
+            if "outcomes" in tables
+            else "Box of quartiles of the change from start per outcome and follow-up (rule outcomes); "
+            "individual changes are not shown, nor groups below min_cell."
+        )
+    markdown = legends_markdown(legends, out)
+    Path(out["legends"]).write_text(markdown, encoding="utf-8")
+    Path(out["legends_html"]).write_text(markdown_html(markdown, "Figure legends"), "utf-8")
+    log.info("drew %d figures from the published tables", len(legends) - changes_published)
+
+
+def _forest(
+    tables: dict[str, str],
+    config: Analysis,
+    level_names: dict[str, dict[str, str]],
+    draw: Any,
+    numeric: Any,
+) -> None:
+    """The forest plot of the predictors' odds ratios, with their terms in words."""
+    from cohort import figures
+
     predictors = numeric(read_csv(tables["predictors"]), "odds_ratio", "ci_low", "ci_high")
     draw(
         "forest",
         figures.forest_plot(
             predictors,
             model_term_labels(predictors, tables, config, level_names),
-            labels,
-            occasion_labels,
+            config.outcome_labels,
+            config.occasion_labels,
         ),
         "predictors",
         "Odds ratios with CIs, log scale.",
     )
+
+
+def _sweep(tables: dict[str, str], config: Analysis, draw: Any, numeric: Any) -> None:
+    """The threshold sweep: the share reaching each threshold, with the MCID marked."""
+    from cohort import figures
+
     sweep = numeric(
         read_csv(tables["threshold_sweep"]), "pct", "ci_low_pct", "ci_high_pct", "threshold_sd"
     )
@@ -102,54 +187,13 @@ def figures_stage(
         "sweep",
         figures.threshold_sweep_figure(
             sweep,
-            labels,
-            occasion_labels,
+            config.outcome_labels,
+            config.occasion_labels,
             {name: outcome.rule for name, outcome in config.outcomes.items()},
         ),
         "threshold_sweep",
         "Steps: the share reaching each threshold, with Wilson bands; dashed: the configured MCID on its scale.",
     )
-    draw(
-        "directions",
-        figures.direction_bars(read_csv(tables["responder_directions"]), labels, occasion_labels),
-        "responder_directions",
-    )
-    draw(
-        "course",
-        figures.course_bars(read_csv(tables["responder_course"]), labels),
-        "responder_course",
-    )
-    definitions = read_csv(tables["clinical_significance_definitions"])
-    first = definitions.drop_duplicates("definition")
-    draw(
-        "significance",
-        figures.definition_rates_figure(
-            read_csv(tables["clinical_significance_rates"]),
-            list(zip(first["definition"], first["label"], strict=True)),
-            labels,
-            occasion_labels,
-        ),
-        "clinical_significance_rates",
-        "Points: rates with their CIs; shaded: the primary definition.",
-    )
-    if "interventions" in tables:
-        categories = read_csv(tables["interventions"])
-        n = float(pd.to_numeric(categories["N"], errors="coerce").max())  # NaN when hidden
-        draw("interventions", figures.category_bars(categories), "interventions")
-        draw(
-            "cooccurrence",
-            figures.cooccurrence_heatmap(read_csv(tables["intervention_cooccurrence"]), n),
-            "intervention_cooccurrence",
-        )
-    legends["changes"] = (
-        "Box of quartiles of the change from start per outcome and follow-up (rule outcomes); "
-        "individual changes are not shown, nor groups below min_cell. "
-        + " ".join(n for n in read_notes(tables["outcomes"]) if not n.startswith("Disclosure"))
-    )
-    markdown = legends_markdown(legends, out)
-    Path(out["legends"]).write_text(markdown, encoding="utf-8")
-    Path(out["legends_html"]).write_text(markdown_html(markdown, "Figure legends"), "utf-8")
-    log.info("drew %d figures from the published tables", len(legends) - 1)
 
 
 def legends_markdown(legends: dict[str, str], out: dict[str, str]) -> str:

@@ -56,6 +56,9 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
             "friedman: all occasions, complete cases. `better` gives the direction of improvement.",
         ),
     )
+    if "changes" not in out:  # withheld by the steward's decisions (cohort.disclosure.decisions)
+        log.info("figures/outcome_changes.png withheld by the release decisions: not drawn")
+        return
     min_cell = DisclosureSettings.from_config(settings["disclosure"]).min_cell
     baseline = config.baseline
     individual = {}

@@ -19,10 +19,14 @@ def provenance_stage(
     config: dict[str, Any],
     lineage: dict[str, dict[str, list[str]]],
     out: str,
+    release: dict[str, Any] | None = None,
 ) -> None:
     """Rule `provenance`: hash the inputs, outputs and each rule's files into
-    results/provenance.json."""
+    results/provenance.json, with the steward's decisions on the release request (`release`:
+    `cohort.disclosure.decisions.ReleaseDecisions.record()`, or None before any review) and
+    the outputs they withheld."""
     record = provenance(inputs, outputs, config, lineage)
+    record["release_decisions"] = release or None
     log.info(
         "hashed %d input files, %d outputs, %d rules; code sha256 %s",
         sum(len(v) for v in record["inputs"].values()),

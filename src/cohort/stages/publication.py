@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def publication_stage(
     tables: dict[str, str],
-    summary: str,
+    summary: str | None,
     disclosure_report: str,
     settings: dict[str, Any],
     levels: dict[str, dict[str, str]],
@@ -51,9 +51,10 @@ def publication_stage(
         (html / f"{table.name}.html").write_text(table_html(table), encoding="utf-8")
     subtitle = config.study.title + (f" {SYNTHETIC_NOTE}" if config.synthetic else "")
     Path(out["word"]).write_bytes(word_document(printed, "Tables", subtitle))
-    Path(out["summary"]).write_text(
-        markdown_html(Path(summary).read_text(encoding="utf-8"), "Summary"), encoding="utf-8"
-    )
+    if summary is not None:
+        Path(out["summary"]).write_text(
+            markdown_html(Path(summary).read_text(encoding="utf-8"), "Summary"), encoding="utf-8"
+        )
     Path(out["disclosure_report"]).write_text(
         markdown_html(Path(disclosure_report).read_text(encoding="utf-8"), "Output checking"),
         encoding="utf-8",

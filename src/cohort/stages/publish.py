@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cohort.disclosure import Context, DisclosureSettings, Pattern, protect_tables
+from cohort.disclosure.decisions import ReleaseDecisions
 from cohort.disclosure.release import TableLoss, release_request, table_loss
 from cohort.outputs import read_csv, read_notes, table_notes, write_csv
 from cohort.settings import Analysis
@@ -40,15 +41,24 @@ def publish_stage(
     summary_tables: list[str],
     levels: dict[str, dict[str, str]],
     out: dict[str, str],
+    release: dict[str, Any] | None = None,
 ) -> None:
     """Rule `publish`: every table protected under one suppression pattern over all their counts
     (`cohort.disclosure.protect_tables`), then Table 2 in Markdown and beside the paper,
     results/summary.md and results/disclosure_report.md, all from the protected tables; levels
-    by the contract's labels (`levels`)."""
+    by the contract's labels (`levels`). An output the steward's decisions withhold (`release`,
+    `ReleaseDecisions.record()`) is not in `out` and is not written; the tables are protected
+    together all the same, as the pattern must hold for what was released before."""
     import pandas as pd
 
     config = Analysis.from_config(settings)
     disclosure = DisclosureSettings.from_config(settings["disclosure"])
+    decisions = ReleaseDecisions.from_record(release)
+    results = Path(out["disclosure_report"]).parent
+    for path in decisions.withheld:  # a copy from before the decision: no rule owns it now
+        if (results / path).is_file():
+            (results / path).unlink()
+            log.info("removed %s: withheld by the release decisions", results / path)
     raw, notes = {}, {}
     for name, paths in tables.items():
         paths = [paths] if isinstance(paths, str) else list(paths)
@@ -68,39 +78,53 @@ def publish_stage(
             name, report.primary, report.secondary, report.derived, report.small_groups,
             "; " + "; ".join(extra) if extra else "",
         )  # fmt: skip
+        if name not in out:
+            log.info("tables/%s.csv withheld by the release decisions: not written", name)
+            continue
         write_csv(
             table, out[name], [*notes[name], footer + (f" {'; '.join(extra)}." if extra else "")]
         )
     baseline = protected["baseline"]
     baseline_notes = [*notes["baseline"], footer]
-    Path(out["baseline_markdown"]).write_text(
-        baseline_markdown(baseline, "Baseline characteristics (Table 2)", baseline_notes, levels),
-        encoding="utf-8",
-    )
+    if "baseline_markdown" in out:
+        Path(out["baseline_markdown"]).write_text(
+            baseline_markdown(
+                baseline, "Baseline characteristics (Table 2)", baseline_notes, levels
+            ),
+            encoding="utf-8",
+        )
     paper = config.study.paper
-    write_csv(
-        baseline_vs_paper(baseline, settings["baseline"], levels),
-        out["baseline_vs_paper"],
-        table_notes(
-            config.synthetic,
-            f"paper: {paper}; this run after disclosure control (the paper's min-max is the paper's figure only)."
-            if paper
-            else "paper: the figures given in the study file; this run after disclosure control."
-            if any("paper" in row for row in settings["baseline"])
-            else "Empty: the study file gives no published Table 2 figures (baseline rows' paper).",
-            footer,
-        ),
-    )
+    if "baseline_vs_paper" in out:
+        write_csv(
+            baseline_vs_paper(baseline, settings["baseline"], levels),
+            out["baseline_vs_paper"],
+            table_notes(
+                config.synthetic,
+                f"paper: {paper}; this run after disclosure control (the paper's min-max is the paper's figure only)."
+                if paper
+                else "paper: the figures given in the study file; this run after disclosure control."
+                if any("paper" in row for row in settings["baseline"])
+                else "Empty: the study file gives no published Table 2 figures (baseline rows' paper).",
+                footer,
+            ),
+        )
     # The summary reads the tables back as published, as a reader of results/ would.
-    summary = {name: read_csv(out[name]) for name in summary_tables}
-    Path(out["summary"]).write_text(summary_markdown(summary, config, disclosure), encoding="utf-8")
-    log.info("wrote %s from %s", out["summary"], ", ".join(summary_tables))
+    if "summary" in out:
+        summary = {name: read_csv(out[name]) for name in summary_tables}
+        Path(out["summary"]).write_text(
+            summary_markdown(summary, config, disclosure), encoding="utf-8"
+        )
+        log.info("wrote %s from %s", out["summary"], ", ".join(summary_tables))
     losses = {name: table_loss(table, disclosure) for name, table in protected.items()}
     Path(out["disclosure_report"]).write_text(
-        disclosure_report(reports, pattern, disclosure, losses), encoding="utf-8"
+        disclosure_report(reports, pattern, disclosure, losses, decisions), encoding="utf-8"
     )
     request = release_request(
-        protected, {name: r.rule for name, r in reports.items()}, pattern.detail, disclosure
+        protected,
+        {name: r.rule for name, r in reports.items()},
+        pattern.detail,
+        disclosure,
+        decisions,
     )
     Path(out["release_request"]).write_text(
         json.dumps(request, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -113,6 +137,7 @@ def disclosure_report(
     pattern: Pattern,
     settings: DisclosureSettings,
     losses: dict[str, TableLoss],
+    decisions: ReleaseDecisions | None = None,
 ) -> str:
     """results/disclosure_report.md: the pattern's method, per published file the rule, how many
     cells it hid and the share of the table lost; the rendered files, figures and exemptions
@@ -142,16 +167,19 @@ def disclosure_report(
         "| file | cells below min_cell | cells hidden to protect others | values derived from hidden counts | small-group statistics | cells lost (of the table's) | other | rule |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    withheld = (decisions or ReleaseDecisions()).withheld
     for name, r in reports.items():
         other = "; ".join(f"{k}: {v}" for k, v in r.other.items()) or ""
         loss = losses[name]
+        mark = " (withheld)" if f"tables/{name}.csv" in withheld else ""
         lines.append(
-            f"| `tables/{name}.csv` | {r.primary} | {r.secondary} | {r.derived} | {r.small_groups} | {loss.hidden} of {loss.cells} ({100 * loss.share:.1f}%) | {other} | {r.rule} |"
+            f"| `tables/{name}.csv`{mark} | {r.primary} | {r.secondary} | {r.derived} | {r.small_groups} | {loss.hidden} of {loss.cells} ({100 * loss.share:.1f}%) | {other} | {r.rule} |"
         )
     lines += ["", "## Rendered from the protected tables", ""]
     lines += [f"- `{name}`: from {', '.join(sources)}" for name, sources in RENDERED_FROM.items()]
     lines += ["", "## Figures", ""]
     lines += [f"- `figures/{name}.png`: {how}" for name, how in FIGURES.items()]
+    lines += decisions_section(decisions or ReleaseDecisions())
     lines += ["", "## Exemptions", ""]
     lines += [f"- `{name}`: {why}" for name, why in EXEMPTIONS.items()]
     lines += [
@@ -165,3 +193,24 @@ def disclosure_report(
         "",
     ]
     return "\n".join(lines)
+
+
+def decisions_section(decisions: ReleaseDecisions) -> list[str]:
+    """The report's section on the steward's decisions: each decision with its comment, and
+    every output withheld because of them (not written to results/)."""
+    lines = ["", "## The steward's decisions", ""]
+    if not decisions.decisions:
+        return [
+            *lines,
+            "None yet (`disclosure.decisions`): every output above is offered for release.",
+        ]
+    lines.append(f"From `{decisions.source}`, by {decisions.reviewer}:")
+    lines.append("")
+    lines += [
+        f"- `{d.output}`: **{d.decision}**" + (f" ({d.comment})" if d.comment else "")
+        for d in decisions.decisions.values()
+    ]
+    if decisions.withheld:
+        lines += ["", "Withheld (not written to results/):", ""]
+        lines += [f"- `{path}`: {why}" for path, why in decisions.withheld.items()]
+    return lines
