@@ -22,6 +22,7 @@ from cohort.regression import (
 )
 from cohort.responders import rate_rows
 from cohort.settings import Comparison, Outcome
+from cohort.tables import dominance_shares
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,10 @@ def levels_by_group(
                         "occasion": occasion,
                         "group": str(level),
                         **describe(part[outcome.column_at(occasion)], quantiles),
+                        # the whole's mean (outcomes.csv) and the arms' give each other
+                        **dominance_shares(
+                            patients[outcome.column_at(occasion)], "whole_dominance"
+                        ),
                     }
                 )
     return pd.DataFrame(rows)

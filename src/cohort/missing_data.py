@@ -18,6 +18,7 @@ from cohort.responders import (
     AVAILABLE,
     rate_rows,
 )
+from cohort.tables import dominance_shares
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ def completers_vs_lost(patients: pd.DataFrame, occasion: str, variables: list[st
                     "smd": (a.mean() - b.mean()) / pooled if pooled > 0 else 0.0,
                     "p_value": p,
                     "test": "Welch t",
+                    **dominance_shares(a, "completers_dominance"),
+                    **dominance_shares(b, "lost_dominance"),
+                    **dominance_shares(pd.concat([a, b]), "all_dominance"),
                 }
             )
     table = pd.DataFrame(rows)

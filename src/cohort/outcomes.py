@@ -22,19 +22,21 @@ from scipy import stats
 
 from cohort.distributions import t_critical
 from cohort.settings import Outcome, Statistics
-from cohort.tables import quartiles
+from cohort.tables import dominance_shares, quartiles
 
 WILCOXON_EXACT_MAX_N = 50
 
 
 def describe(values: pd.Series, quantiles: str = "type7") -> dict[str, float]:
-    """n, median, Q1, Q3 (tables.quartiles) mean and SD (n - 1) of the non-missing values."""
+    """n, median, Q1, Q3 (tables.quartiles) mean and SD (n - 1) of the non-missing values, and
+    the mean's dominance evidence (tables.dominance_shares; rule publish drops it)."""
     v = values.dropna().astype(float)
     return {
         "n": len(v),
         **quartiles(v, quantiles),
         "mean": v.mean() if len(v) else np.nan,
         "sd": v.std(ddof=1) if len(v) > 1 else np.nan,
+        **dominance_shares(v),
     }
 
 
@@ -146,6 +148,7 @@ def outcome_changes(
                     "wilcoxon_p": test["p_value"],
                     "wilcoxon_method": test["method"],
                     "srm": mean / stat["sd"] if stat["sd"] and not np.isnan(stat["sd"]) else np.nan,
+                    **dominance_shares(d),
                 }
             )
     return pd.DataFrame(rows)

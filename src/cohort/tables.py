@@ -12,6 +12,8 @@ import pandas as pd
 from cohort.frames import frame
 from cohort.labels import level_label
 
+# The dominance evidence columns of a mean (tables.dominance_shares), dropped by rule publish.
+DOMINANCE_EVIDENCE = ("dominance_top1_share", "dominance_top2_share", "dominance_negative")
 STATISTIC_LABELS = {
     "mean_sd": "mean ± SD",
     "median_iqr": "median [Q1, Q3]",
@@ -35,6 +37,21 @@ def quartiles(values: pd.Series | np.ndarray, method: str = "type7") -> dict[str
         return {"median": np.nan, "q1": np.nan, "q3": np.nan}
     q1, median, q3 = np.quantile(v, [0.25, 0.5, 0.75], method=QUANTILE_METHODS[method])
     return {"median": float(median), "q1": float(q1), "q3": float(q3)}
+
+
+def dominance_shares(values: pd.Series | np.ndarray, prefix: str = "dominance") -> dict[str, float]:
+    """The evidence for the dominance rules of a mean or a sum (ACRO's NK and p% checks): the
+    largest and second largest value as shares of the sum, and whether any value is negative
+    (then dominance is not defined). Not published: rule publish reads and drops it."""
+    v = pd.Series(values).dropna().to_numpy(dtype=float)
+    top = np.sort(v)[::-1][:2]
+    total = float(v.sum()) if len(v) else 0.0
+    shares = [float(t / total) if total > 0 else 0.0 for t in top] + [0.0, 0.0]
+    return {
+        f"{prefix}_top1_share": shares[0],
+        f"{prefix}_top2_share": shares[1],
+        f"{prefix}_negative": float(bool((v < 0).any())),
+    }
 
 
 def round_half_up(value: float, decimals: int = 0) -> float:
@@ -105,6 +122,7 @@ def summarize(
             "sd": numeric.std(ddof=1),
             "min": numeric.min(),
             "max": numeric.max(),
+            **dominance_shares(numeric),
         }
     else:
         stat = quartiles(numeric, quantiles)
@@ -141,6 +159,7 @@ def baseline_table(
                     },
                     "count": stat.get("n", np.nan),
                     "pct": stat.get("pct", np.nan),
+                    **{k: stat.get(k, np.nan) for k in DOMINANCE_EVIDENCE},
                 }
             )
     table = pd.DataFrame(lines)

@@ -47,10 +47,15 @@ How it works (rule `publish`, `protect_tables`):
    CIs, p-values, means, SDs, medians, quartiles; model estimates of a model with fewer than
    `min_cell` patients or events or fewer than 10 residual degrees of freedom. Min and max are
    single patients' values: dropped unless `disclosure.allow_min_max` is true.
-6. **Honest markers**: `<5` (a count below min_cell), `[c]` (hidden so that another cell cannot
+6. **Dominance** of means (ACRO's NK and p% rules, `disclosure.dominance`): the analysis rules
+   write the two largest values' shares of each mean's sum beside it
+   (`cohort.tables.dominance_shares`); a dominated mean and what is computed from it are hidden
+   (`protect.hide_dominated`), with the means that add up to the same published whole; the
+   evidence is never published.
+7. **Honest markers**: `<5` (a count below min_cell), `[c]` (hidden so that another cell cannot
    be recovered, or computed from such a cell), `[s]` (a statistic of fewer than min_cell
-   patients, or computed from a count below min_cell).
-7. Optional **rounding** of every published count to a base (as OpenSAFELY does), with the
+   patients, or computed from a count below min_cell), `[d]` (a dominated mean).
+8. Optional **rounding** of every published count to a base (as OpenSAFELY does), with the
    percentages and Wilson CIs recomputed from the rounded counts.
 
 Why not ACRO (PyPI `acro`, the output checker of trusted research environments) for the

@@ -15,6 +15,7 @@ from cohort.disclosure.pattern import Pattern, suppression_pattern
 from cohort.disclosure.register import Register, TableRule
 from cohort.disclosure.rules import TABLE_RULES
 from cohort.disclosure.settings import (
+    DOMINATED,
     N_KEY,
     SECONDARY,
     SMALL_GROUP,
@@ -135,6 +136,8 @@ def apply_pattern(
                 out[column] = out[column].astype(object)
                 out.loc[present, column] = SMALL_GROUP
                 report.small_groups += int(present.sum())
+    report.other.update(hide_dominated(out, original, rule, settings))
+    out = out.drop(columns=dominance_evidence(out, rule))
     for column in {column for _, column, _ in reg.cells.get(name, [])}:  # counts print as 240
         if column in out.columns and column not in ("completers", "lost"):
             out[column] = pd.Series([_whole(v) for v in out[column]], index=out.index, dtype=object)
@@ -144,6 +147,60 @@ def apply_pattern(
     if rule.min_max and not settings.allow_min_max:
         out = out.drop(columns=[c for c in rule.min_max if c in out.columns])
     return out, report
+
+
+def hide_dominated(
+    out: pd.DataFrame, original: pd.DataFrame, rule: TableRule, settings: DisclosureSettings
+) -> dict[str, int]:
+    """The means a few patients dominate (`DisclosureSettings.dominated`: ACRO's NK and p%
+    rules on the evidence `tables.dominance_shares` wrote), with what is computed from them,
+    read `[d]` in `out`; rows whose means add up to a published whole go together. Returns the
+    counts for the report. (The evidence is dropped after: `dominance_evidence`.)"""
+    flagged = pd.Series(False, index=original.index)
+    targets: dict[str, pd.Series] = {}
+    undefined = 0
+    for prefix, stats in rule.dominance.items():
+        columns = [f"{prefix}_{part}" for part in ("top1_share", "top2_share", "negative")]
+        if not settings.dominance or not set(columns) <= set(original.columns):
+            continue
+        top1, top2, negative = (pd.to_numeric(original[c], errors="coerce") for c in columns)
+        rows = pd.Series(
+            [
+                settings.dominated(a, b) != "" if n == 0 else False
+                for a, b, n in zip(top1, top2, negative, strict=True)
+            ],
+            index=original.index,
+        )
+        undefined += int((negative == 1).sum())
+        flagged |= rows
+        for column in stats:
+            targets[column] = targets.get(column, pd.Series(False, index=original.index)) | rows
+    if rule.dominance_together and flagged.any():
+        blocks = original[list(rule.dominance_together)].astype(str).agg("|".join, axis=1)
+        together = blocks.isin(set(blocks[flagged]))
+        targets = {column: together for column in targets}
+        flagged = together
+    hidden = 0
+    for column, rows in targets.items():
+        if column not in out.columns:
+            continue
+        present = rows & original[column].notna() & (original[column].astype(str) != "")
+        present &= ~out[column].astype(str).isin([SMALL_GROUP, SECONDARY, settings.primary])
+        if present.any():
+            out[column] = out[column].astype(object)
+            out.loc[present, column] = DOMINATED
+            hidden += int(present.sum())
+    if not rule.dominance:
+        return {}
+    return {
+        "means dominated by their largest values (NK, p%): rows": int(flagged.sum()),
+        "means of values of both signs (dominance not defined)": undefined,
+    } if settings.dominance else {}  # fmt: skip
+
+
+def dominance_evidence(table: pd.DataFrame, rule: TableRule) -> list[str]:
+    """The columns of dominance evidence: never published, checked or not."""
+    return [c for c in table.columns if any(c.startswith(f"{p}_") for p in rule.dominance)]
 
 
 def protect_tables(

@@ -73,6 +73,12 @@ class TableRule:
     counts: Builder | None = None
     derived: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> its counts
     group_stats: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group n -> its stats
+    # Dominance evidence (tables.dominance_shares, by its column prefix) -> the means and what
+    # is computed from them, hidden where the mean is dominated; the evidence is never published.
+    dominance: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Rows whose means add up to a published whole (the arms of one outcome and occasion),
+    # named by these columns: a dominated one hides them all, or it could be recovered.
+    dominance_together: tuple[str, ...] = ()
     rates: tuple[tuple[str, str, str, str | None, str | None], ...] = ()  # pct, num, den, lo, hi
     min_max: tuple[str, ...] = ()  # single patients' values: dropped unless allowed
     # The table as it is offered for publication, coarser than the analysis wrote it where a

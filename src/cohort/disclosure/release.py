@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from cohort.disclosure.decisions import ReleaseDecisions
-from cohort.disclosure.settings import SECONDARY, SMALL_GROUP, DisclosureSettings
+from cohort.disclosure.settings import DOMINATED, SECONDARY, SMALL_GROUP, DisclosureSettings
 
 ACRO_FORMAT_VERSION = "1.0.2"  # acro's load_records accepts its own version only
 
@@ -27,10 +27,11 @@ class TableLoss:
     below_threshold: int  # counts below min_cell
     protective: int  # hidden so that another cannot be recovered, or computed from such a cell
     small_group: int  # statistics of fewer than min_cell patients
+    dominated: int = 0  # means dominated by their largest values (NK, p%)
 
     @property
     def hidden(self) -> int:
-        return self.below_threshold + self.protective + self.small_group
+        return self.below_threshold + self.protective + self.small_group + self.dominated
 
     @property
     def share(self) -> float:
@@ -44,6 +45,7 @@ def check_masks(table: pd.DataFrame, settings: DisclosureSettings) -> dict[str, 
         "threshold": text.eq(settings.primary),
         "secondary": text.eq(SECONDARY),
         "small group": text.eq(SMALL_GROUP),
+        "dominance": text.eq(DOMINATED),
     }
 
 
@@ -54,6 +56,7 @@ def table_loss(table: pd.DataFrame, settings: DisclosureSettings) -> TableLoss:
         below_threshold=int(masks["threshold"].to_numpy().sum()),
         protective=int(masks["secondary"].to_numpy().sum()),
         small_group=int(masks["small group"].to_numpy().sum()),
+        dominated=int(masks["dominance"].to_numpy().sum()),
     )
 
 
@@ -77,6 +80,7 @@ def _record(
             "threshold": loss.below_threshold,
             "secondary": loss.protective,
             "small group": loss.small_group,
+            "dominance": loss.dominated,
         },
         "cells": {
             name: [[int(r), int(c)] for r, c in zip(*mask.to_numpy().nonzero(), strict=True)]
@@ -94,7 +98,7 @@ def _record(
         "summary": (
             f"{status} - {loss.below_threshold} cells below min_cell {settings.min_cell}, "
             f"{loss.protective} hidden to protect them, {loss.small_group} statistics of small "
-            f"groups; {loss.hidden} of {loss.cells} cells ({100 * loss.share:.1f}%) hidden"
+            f"groups, {loss.dominated} dominated means; {loss.hidden} of {loss.cells} cells ({100 * loss.share:.1f}%) hidden"
         ),
         "timestamp": "",  # none: the same input gives the same bytes
         "comments": [],

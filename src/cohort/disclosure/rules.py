@@ -64,6 +64,7 @@ TABLE_RULES: dict[str, TableRule] = {
         _baseline,
         derived={"pct": ("count", "valid_n"), "value": ("count",)},
         group_stats={"valid_n": (*LEVEL_STATS, "value")},
+        dominance={"dominance": ("mean", "sd", "value")},
         rates=(("pct", "count", "valid_n", None, None),),
         min_max=("min", "max"),
         finish=_finish_baseline,
@@ -73,6 +74,12 @@ TABLE_RULES: dict[str, TableRule] = {
         _missingness,
         derived={"pct": ("missing",)},
         rates=(("pct", "missing", "N", None, None),),
+        # The two groups' means and the whole's (Table 2, outcomes.csv) give each other: a
+        # dominated one among the three hides both groups'.
+        dominance={
+            prefix: ("completers", "lost", "smd", "p_value")
+            for prefix in ("completers_dominance", "lost_dominance", "all_dominance")
+        },
         finish=_finish_missingness,
     ),
     "outcomes": TableRule(
@@ -86,6 +93,9 @@ TABLE_RULES: dict[str, TableRule] = {
             "n": LEVEL_STATS,
             "pairs_n": CHANGE_STATS,
             "complete_cases_n": ("statistic", "df", "p_value"),
+        },
+        dominance={
+            "dominance": ("mean", "sd", "mean_change", "sd_change", "ci_low", "ci_high", "srm")
         },
     ),
     "responders": TableRule(
@@ -236,6 +246,8 @@ TABLE_RULES: dict[str, TableRule] = {
         "Each outcome per arm: n measured (arms add up to the measured); statistics of fewer than min_cell patients hidden.",
         _group_outcomes,
         group_stats={"n": LEVEL_STATS},
+        dominance={"dominance": ("mean", "sd"), "whole_dominance": ("mean", "sd")},
+        dominance_together=("outcome", "occasion"),
     ),
     "group_responders": TableRule(
         "Each arm's responder breakdown; arms add up to the whole (responders.csv).",

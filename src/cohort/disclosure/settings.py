@@ -13,10 +13,24 @@ Key = tuple
 N_KEY: Key = ("analysis set",)
 SECONDARY = "[c]"
 SMALL_GROUP = "[s]"
+DOMINATED = "[d]"
+SHARE_TOLERANCE = 1e-9
 MIN_RESIDUAL_DF = 10  # models with fewer residual degrees of freedom are not published (ACRO)
 
 
 MAX_AUDIT_ROUNDS = 200  # of hiding more after an audit; what is still exposed then stops publish
+
+
+def _dominance(section: dict[str, Any] | None) -> dict[str, Any]:
+    """The dominance settings of the config (null: off; missing keys: ACRO's defaults)."""
+    if section is None:
+        return {"dominance": False}
+    return {
+        "dominance": True,
+        "nk_n": int(section.get("nk_n", 2)),
+        "nk_k": float(section.get("nk_k", 0.9)),
+        "p_ratio": float(section.get("p_ratio", 0.1)),
+    }
 
 
 class DisclosureError(CohortError):
@@ -35,6 +49,13 @@ class DisclosureSettings:
     allow_min_max: bool = False
     method: str = "optimal"  # secondary suppression: optimal (least loss) or greedy
     time_limit: float = 120.0  # seconds for the optimal pattern; past it, the greedy one
+    # Dominance of a mean (ACRO's defaults): hidden where its nk_n largest values make up at
+    # least nk_k of the sum (NK rule), or the values other than the two largest less than
+    # p_ratio of the largest (p% rule); dominance: False turns both off.
+    dominance: bool = True
+    nk_n: int = 2
+    nk_k: float = 0.9
+    p_ratio: float = 0.1
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> DisclosureSettings:
@@ -46,6 +67,29 @@ class DisclosureSettings:
             allow_min_max=bool(section.get("allow_min_max", False)),
             method=str(section.get("method", "optimal")),
             time_limit=float(section.get("time_limit", 120.0)),
+            **_dominance(section.get("dominance", {})),
+        )
+
+    def dominated(self, top1: float, top2: float) -> str:
+        """Which dominance rule a mean with these largest shares of its sum fails ('' none)."""
+        if not self.dominance or not top1 > 0:
+            return ""
+        # Shares of the sum carry rounding error: a tie with the limit is judged as in exact
+        # arithmetic (ACRO: NK fails at >= k, p% at < p).
+        if (top1 if self.nk_n == 1 else top1 + top2) >= self.nk_k - SHARE_TOLERANCE:
+            return "nk"
+        if (1 - top1 - top2) / top1 < self.p_ratio - SHARE_TOLERANCE:
+            return "p"
+        return ""
+
+    def dominance_words(self) -> str:
+        """The dominance rules in words (footer and report)."""
+        if not self.dominance:
+            return "not checked (disclosure.dominance: null)"
+        return (
+            f"a mean is hidden where its {self.nk_n} largest values make up {self.nk_k:.0%} or more of "
+            f"the sum (NK rule), or the values other than the two largest less than {self.p_ratio:.0%} "
+            "of the largest (p% rule)"
         )
 
     def rounding_words(self) -> str:
@@ -97,7 +141,14 @@ class DisclosureSettings:
             f"Disclosure control (min_cell = {self.min_cell}): {self.primary} = a count below {self.min_cell}; "
             f"{SECONDARY} = hidden so that another hidden cell cannot be recovered from the published "
             f"tables, or computed from such a cell; {SMALL_GROUP} = a statistic of fewer than "
-            f"{self.min_cell} patients, or computed from a count below {self.min_cell}.{rounding}{zeros}{minmax}"
+            f"{self.min_cell} patients, or computed from a count below {self.min_cell}"
+            + (
+                f"; {DOMINATED} = a mean dominated by its largest values (NK rule "
+                f"{self.nk_n}/{self.nk_k:.0%}, p% rule {self.p_ratio:.0%})"
+                if self.dominance
+                else ""
+            )
+            + f".{rounding}{zeros}{minmax}"
         )
 
 

@@ -155,6 +155,7 @@ def disclosure_report(
         f"- Rounding of published counts: {settings.rounding_words() if settings.rounding else 'none'} (`disclosure.rounding`, `disclosure.rounding_method`). Residual risk: {settings.residual_risk()}",
         f"- Zero counts disclosive: {'yes' if settings.zeros_disclosive else 'no'} (`disclosure.zeros_disclosive`).",
         f"- Min and max: {'published (disclosure.allow_min_max: true)' if settings.allow_min_max else 'not published'}.",
+        f"- Dominance (`disclosure.dominance`, as ACRO checks it): {settings.dominance_words()}; `[d]` marks it. Medians and quartiles are published for groups of at least min_cell patients (each is one patient's value or between two, as ACRO treats them: threshold only).",
         f"- Models: not published with fewer than {settings.min_cell} patients (or events, or non-events) or fewer than {MIN_RESIDUAL_DF} residual degrees of freedom.",
         f"- One suppression pattern over all tables: {len(hidden)} distinct counts hidden "
         f"({primary} below the threshold, {len(hidden) - primary} to protect them), each possibly printed in several tables.",
@@ -186,7 +187,7 @@ def disclosure_report(
         "",
         "## For the output checker to look at by hand",
         "",
-        "- Dominance in magnitude tables (a few patients dominating a mean, e.g. session counts) is not checked (no NK or p% rule yet).",
+        "- Dominance of means of changes (values of both signs, where the NK and p% rules are not defined: counted per table under 'other'), and of sums no table publishes as such.",
         "- Relations the rules do not know: a study-specific derived variable that is a sum of published counts, or outputs made outside this workflow.",
         "- Figures: their numbers are the protected tables'; check that labels and captions add nothing.",
         "- The flow's stage totals are published (STROBE); a stage may be hidden where an exclusion below the threshold would otherwise follow from two stages.",
