@@ -19,11 +19,22 @@ from cohort.outputs import read_csv
 SECONDARY = "[c]"
 
 
+def rounding_bin(shown: float, base: int, method: str) -> tuple[float, float]:
+    """The true counts (as a closed interval) that print as `shown` under rounding to `base`:
+    the nearest multiple with halves up (x in [shown - base/2, shown + base/2)), or OpenSAFELY's
+    midpoint (ceil(x / base) * base - floor(base / 2) = shown). Counts are whole numbers."""
+    if method == "midpoint":
+        top = shown + base // 2
+        return top - base + 1, top
+    return math.ceil(shown - base / 2), math.ceil(shown + base / 2) - 1
+
+
 class Attack:
     """Cells of the published tables as constants (shown) or unknowns (hidden), and relations."""
 
-    def __init__(self, results: Path, min_cell: int):
+    def __init__(self, results: Path, min_cell: int, rounding: tuple[int, str] | None = None):
         self.tables = {p.stem: read_csv(p) for p in sorted((results / "tables").glob("*.csv"))}
+        self.rounding = rounding  # (base, nearest | midpoint): a shown count is only its bin
         self.markers = {f"<{min_cell}", SECONDARY}
         self.index: dict[tuple, int] = {}
         self.hidden: list[tuple] = []
@@ -44,6 +55,14 @@ class Attack:
         number = pd.to_numeric(pd.Series([value]), errors="coerce").iat[0]
         if pd.isna(number):
             return self._var(("blank", *ref)), 0.0
+        if self.rounding and number != 0:  # a rounded count: an unknown within its bin
+            key = ("rounded", *ref)
+            if key not in self.index:
+                low, high = rounding_bin(float(number), *self.rounding)
+                var = self._var(key)
+                self.le.append(({var: 1.0}, -high))
+                self.le.append(({var: -1.0}, low))
+            return self.index[key], 0.0
         return None, float(number)
 
     def _var(self, key: tuple) -> int:
@@ -131,10 +150,15 @@ def _rows(attack: Attack, name: str) -> pd.DataFrame:
 
 
 def attack_results(
-    results: Path, min_cell: int, mcid: dict[str, dict], exact: bool = False
+    results: Path,
+    min_cell: int,
+    mcid: dict[str, dict],
+    exact: bool = False,
+    rounding: tuple[int, str] | None = None,
 ) -> list[tuple[tuple, float, float]]:
-    """The feasible range of every hidden count of a results folder."""
-    at = Attack(results, min_cell)
+    """The feasible range of every hidden count of a results folder (with `rounding`, each shown
+    count is known only to its rounding bin)."""
+    at = Attack(results, min_cell, rounding)
     flow = _rows(at, "flow")
     N: tuple | None = None
     if not flow.empty:
@@ -401,10 +425,12 @@ def attack_results(
     return at.ranges(0 if exact else min_cell)
 
 
-def exposed(results: Path, min_cell: int, mcid: dict[str, dict]) -> list[str]:
+def exposed(
+    results: Path, min_cell: int, mcid: dict[str, dict], rounding: tuple[int, str] | None = None
+) -> list[str]:
     """Hidden counts the attacker pins to one value or proves to be below min_cell."""
     problems = []
-    for ref, low, high in attack_results(results, min_cell, mcid):
+    for ref, low, high in attack_results(results, min_cell, mcid, rounding=rounding):
         if high - low < 0.5 or high < min_cell - 1e-6:
             problems.append(f"{ref[0]}.csv row {ref[1] + 1} {ref[2]}: between {low:g} and {high:g}")
     return problems

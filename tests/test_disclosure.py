@@ -283,3 +283,18 @@ def test_midpoint_rounding_is_opensafelys_and_the_report_states_the_residual_ris
     assert "midpoint 6 rounding" in settings.footer()
     assert "1 to 6" in settings.residual_risk()
     assert "exact" in DisclosureSettings(min_cell=MIN).residual_risk()
+
+
+@pytest.mark.parametrize("base, method", [(5, "nearest"), (6, "midpoint"), (10, "nearest")])
+def test_the_attackers_rounding_bins_are_the_rounding_functions_inverse(base, method):
+    """tests/disclosure_attack.rounding_bin (written from the definitions) against
+    cohort.disclosure.protect.round_count: every count lies in the bin of what it prints as,
+    and the bin holds exactly the counts that print so."""
+    from cohort.disclosure.protect import round_count
+
+    from .disclosure_attack import rounding_bin
+
+    for shown in sorted({round_count(x, base, method) for x in range(1, 200)} - {0}):
+        low, high = rounding_bin(shown, base, method)
+        inside = [x for x in range(0, 220) if round_count(x, base, method) == shown]
+        assert inside == list(range(int(low), int(high) + 1)), shown

@@ -181,6 +181,39 @@ def test_default_study_at_min_cell_10_passes_the_attacker(default_run, tmp_path,
     assert "min_cell = 10" in summary
 
 
+@pytest.mark.parametrize("base, method", [(6, "midpoint")])
+def test_default_study_with_rounding_passes_an_attacker_who_knows_the_bins(
+    default_run, tmp_path, config, base, method
+):
+    """With rounding (OpenSAFELY's midpoint 6) an attacker knows each published count only to
+    its bin, and still solves every relation: no hidden count is pinned or shown to be small.
+    The same counts are hidden as without rounding (suppression comes first), every other count
+    prints rounded, and rates are recomputed from the rounded counts."""
+    from cohort.disclosure.protect import round_count
+
+    work = tmp_path / "wf"
+    shutil.copytree(default_run, work, symlinks=True)
+    (work / "study.yaml").write_text(
+        f"disclosure: {{rounding: {base}, rounding_method: {method}}}\n"
+    )
+    result = run_snakemake(work, "--configfile", "study.yaml")
+    assert result.returncode == 0, result.stderr
+    min_cell = config["disclosure"]["min_cell"]
+    assert exposed(work / "results", min_cell, mcid_of(config), rounding=(base, method)) == []
+    exact = read_csv(default_run / "results/tables/responders.csv")
+    rounded = read_csv(work / "results/tables/responders.csv")
+    for column in ("responders", "n"):
+        for a, b in zip(exact[column], rounded[column], strict=True):
+            if str(a).startswith(("<", "[")):
+                assert str(b) == str(a)  # hidden either way
+            elif str(a) not in ("", "nan"):
+                assert float(b) == round_count(float(a), base, method)
+    row = rounded[pd.to_numeric(rounded["n"], errors="coerce") > 0].iloc[0]
+    assert float(row["pct"]) == pytest.approx(100 * float(row["responders"]) / float(row["n"]))
+    report = (work / "results/disclosure_report.md").read_text()
+    assert "Residual risk" in report and "midpoint" in report
+
+
 DECISIONS = """\
 reviewer: A. Steward
 outputs:
