@@ -8,6 +8,7 @@ from cohort.config import (
     output_path_problems,
     read_yaml,
     study_file_problems,
+    subgroup_variables,
     validate_config,
 )
 from cohort.errors import CohortError, ConfigError
@@ -70,6 +71,12 @@ LEVEL_LABELS = level_labels(CONTRACT)
 if not HAS_SESSIONS:
     print(
         "cohort: this study has no session data: rule interventions is skipped",
+        file=sys.stderr,
+    )
+if HAS_COMPARISON and config["comparison"]["variable"] in config.get("subgroups", []):
+    print(
+        f"cohort: subgroups: '{config['comparison']['variable']}' is the comparison's arm; its "
+        "responder breakdown is group_responders.csv's, not repeated in responder_subgroups.csv",
         file=sys.stderr,
     )
 if not HAS_COMPARISON:

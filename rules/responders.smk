@@ -22,8 +22,8 @@ rule responders:
             "occasions",
             "outcomes",
             "responders",
-            "subgroups",
             "statistics",
+            subgroups=subgroup_variables(config),
         ),
     script:
         "../scripts/responders.py"

@@ -211,6 +211,14 @@ def output_path_problems(output: dict[str, str], root: Path, allow_outside: bool
     return problems
 
 
+def subgroup_variables(config: dict[str, Any]) -> list[str]:
+    """The subgroups of the subgroup responder table: the configured ones less the comparison's
+    arm, whose responder breakdown is the group tables' (group_responders.csv) and would
+    otherwise be printed twice under two keys of disclosure control."""
+    arm = (config.get("comparison") or {}).get("variable")
+    return [s for s in config.get("subgroups", []) if s != arm]
+
+
 def occasion_names(config: dict[str, Any]) -> list[str]:
     """Declared occasion names, in time order; the first is the baseline."""
     return [o["name"] for o in config["occasions"]]

@@ -371,6 +371,69 @@ def config_contract_problems(
             )
     if config.get("cluster"):
         check("cluster", config["cluster"], (CATEGORICAL, TEXT, NUMERIC), "")
+    return problems + role_conflicts(config)
+
+
+def variable_roles(config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every patient-level variable the config gives a role, as (role, key, variable): each
+    covariate and subgroup, the comparison's arm, the cluster, the dose, and the baseline score
+    of each outcome (which every model of response and the ANCOVA adjust for by themselves)."""
+    roles = [
+        ("covariate", f"covariates[{i}]", v) for i, v in enumerate(config.get("covariates", []))
+    ]
+    roles += [("subgroup", f"subgroups[{i}]", v) for i, v in enumerate(config.get("subgroups", []))]
+    if config.get("comparison"):
+        roles.append(("comparison", "comparison.variable", config["comparison"]["variable"]))
+    if config.get("cluster"):
+        roles.append(("cluster", "cluster", config["cluster"]))
+    if (config.get("models") or {}).get("dose"):
+        roles.append(("dose", "models.dose", config["models"]["dose"]))
+    occasions = occasion_names(config) if config.get("occasions") else []
+    if occasions:
+        roles += [
+            ("outcome", f"outcomes.{name}", f"{name}_{occasions[0]}")
+            for name in config.get("outcomes", {})
+        ]
+    return roles
+
+
+# Roles one variable cannot have together, with why; any pair not named is compatible (an arm
+# or a cluster as a subgroup too: the arm's rows are the group tables', the subgroup table
+# leaves it out; a clinic's responder rates are a subgroup's).
+INCOMPATIBLE_ROLES = {
+    frozenset({"covariate", "comparison"}): "the group comparison adjusts for the arm itself",
+    frozenset(
+        {"covariate", "cluster"}
+    ): "the cluster enters the models as a random effect, not as a covariate",
+    frozenset(
+        {"covariate", "outcome"}
+    ): "every model of response adjusts for the outcome's baseline score itself",
+    frozenset({"covariate", "dose"}): "the dose is its own term of the models of response",
+    frozenset(
+        {"comparison", "cluster"}
+    ): "an arm cannot be its own cluster (every cluster would hold one arm)",
+    frozenset({"comparison", "outcome"}): "the arm cannot be an outcome's baseline score",
+    frozenset({"comparison", "dose"}): "the arm cannot be the dose",
+    frozenset({"cluster", "dose"}): "the cluster cannot be the dose",
+    frozenset({"cluster", "outcome"}): "the cluster cannot be an outcome's baseline score",
+    frozenset({"dose", "outcome"}): "the dose cannot be an outcome's baseline score",
+    frozenset({"covariate"}): "a covariate named twice",
+    frozenset({"subgroup"}): "a subgroup named twice",
+}
+
+
+def role_conflicts(config: dict[str, Any]) -> list[str]:
+    """A variable given two roles the analysis cannot combine, with both keys named."""
+    problems = []
+    roles = variable_roles(config)
+    for i, (role_a, key_a, variable) in enumerate(roles):
+        for role_b, key_b, other in roles[i + 1 :]:
+            why = INCOMPATIBLE_ROLES.get(frozenset({role_a, role_b}))
+            if other == variable and why:
+                problems.append(
+                    f"config keys '{key_a}' and '{key_b}' both name '{variable}': {why}; "
+                    f"remove it from one of them"
+                )
     return problems
 
 
