@@ -154,6 +154,83 @@ def test_the_readme_recipe_runs_a_registry_extract(tmp_path):
     ]
 
 
+def trial_extract(folder: Path, n: int = 90, seed: int = 5) -> Path:
+    """A two-arm trial (laser vs sham, 45 each): VAS 0-10 at baseline, week 7 and week 12, the
+    occasions appearing in the file as baseline, week_12, week_7; a tenth lost per follow-up."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    ids = [f"T{i:03d}" for i in range(n)]
+    arm = np.array(["laser", "sham"] * (n // 2))
+    rng.shuffle(arm)
+    pd.DataFrame(
+        {"patient_id": ids, "group": arm, "sex": rng.choice(["F", "M"], n, p=[0.7, 0.3])}
+    ).to_csv(folder / "patients.csv", index=False)
+    start = rng.normal(6, 1.5, n)
+    rows = []
+    for occasion, effect in (("baseline", 0.0), ("week_12", 3.0), ("week_7", 2.0)):
+        for i, pid in enumerate(ids):
+            if occasion != "baseline" and rng.random() < 0.1:
+                continue
+            drop = effect if arm[i] == "laser" else 0.5
+            vas = float(np.clip(np.round(start[i] - drop + rng.normal(0, 1), 1), 0, 10))
+            rows.append({"patient_id": pid, "occasion": occasion, "vas": vas})
+    pd.DataFrame(rows).to_csv(folder / "assessments.csv", index=False)
+    return folder
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_the_readme_recipe_runs_a_trial_extract(tmp_path):
+    """Issue 31's trial: the draft puts the occasions in time order with readable labels and
+    proposes the arm as a TODO; the comparison uncommented with the arm left among the
+    covariates gets a message naming both keys, not a traceback; with the arm removed from the
+    covariates (as the message says) the study runs, the arm as a subgroup left to the group
+    tables."""
+    work = workflow_copy(tmp_path / "wf")
+    extract = trial_extract(tmp_path / "secure" / "extract")
+    init, check, snakemake = readme_commands()
+    result = run(init, work, extract)
+    assert result.returncode == 0, result.stderr
+    study_path = work / "config/studies/clinic2024.yaml"
+    text = study_path.read_text()
+    assert "ordered by the time in their names" in text
+    assert [o["name"] for o in yaml.safe_load(text)["occasions"]] == [
+        "baseline",
+        "week_7",
+        "week_12",
+    ]
+    assert "{name: week_7, label: Week 7}" in text and "{name: week_12, label: Week 12}" in text
+    assert "#   group: laser 45, sham 45" in text
+    assert "# comparison: {variable: group, reference: TODO}" in text
+    study = yaml.safe_load(text)
+    study["study"]["title"] = "Laser vs sham for neck pain (test)"
+    vas = study["outcomes"]["vas"]
+    vas.update(label="Pain, VAS (0-10)", range=[0, 10], better="lower")
+    vas["mcid"].update(absolute=1.5, reference="ASSUMPTION: 1.5 points, for the test")
+    study["models"]["imputation"]["m"] = 5
+    study["comparison"] = {"variable": "group", "reference": "sham"}
+    study_path.write_text(yaml.safe_dump(study, sort_keys=False))
+    result = run(check, work, extract)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "'covariates[0]' and 'comparison.variable' both name 'group'" in result.stderr
+    study["covariates"] = [c for c in study["covariates"] if c != "group"]
+    study_path.write_text(yaml.safe_dump(study, sort_keys=False))
+    result = run(check, work, extract)
+    assert result.returncode == 0, result.stderr
+    result = run(snakemake, work, extract)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "its responder breakdown is group_responders.csv's" in result.stderr
+    results = work / "results/clinic2024"
+    ancova = read_csv(results / "tables/group_ancova.csv")
+    assert set(ancova["occasion"]) == {"week_7", "week_12"}
+    subgroups = read_csv(results / "tables/responder_subgroups.csv")
+    assert set(subgroups["subgroup"]) == {"sex"}
+    outcomes = read_csv(results / "tables/outcomes.csv")
+    assert list(dict.fromkeys(outcomes["occasion"].dropna())) == ["baseline", "week_7", "week_12"]
+    assert "Week 12" in (results / "summary.md").read_text()
+
+
 def test_the_contract_draft_writes_no_identifier_and_proposes_missing_codes(tmp_path):
     """A column of identity numbers is drafted as text with no value written; a value far above
     the rest (99 among 0-10) is proposed as a missing-value code; few distinct texts make a
@@ -178,7 +255,7 @@ def test_the_contract_draft_writes_no_identifier_and_proposes_missing_codes(tmp_
     assert "{type: text}" in pnr_line and "1212" not in pnr_line and "identifiers" in pnr_line
     assert "nprs: {type: integer, min: 0, max: 10, missing_codes: [99]}" in contract
     assert "arm: {type: category, codes: ['active', 'control']}" in contract
-    assert "subgroups: [arm]" in study and "  - {name: t0, label: t0}" in study
+    assert "subgroups: [arm]" in study and "  - {name: t0, label: T0}" in study
     with pytest.raises(CohortError, match="lower-case"):
         draft_study(extract, "My Study", "c.yaml")
 

@@ -99,6 +99,111 @@ def column_draft(name: str, raw: pd.Series) -> tuple[str, str]:
     return "{type: text}", "free text (more than 12 distinct values): never published"
 
 
+# Occasion names: a baseline, or a time after it (a number and a unit, either order).
+BASELINE_NAMES = {
+    "baseline",
+    "start",
+    "pre",
+    "preop",
+    "pre_op",
+    "screening",
+    "intake",
+    "t0",
+    "entry",
+}
+UNIT_DAYS = {"d": 1, "day": 1, "w": 7, "wk": 7, "week": 7, "m": 30.44, "mo": 30.44,
+             "month": 30.44, "y": 365.25, "yr": 365.25, "year": 365.25}  # fmt: skip
+UNIT_WORDS = {1: "day", 7: "week", 30.44: "month", 365.25: "year"}
+_UNIT = r"(?P<unit>days?|d|weeks?|wk|w|months?|mo|m|years?|yr|y)"
+NUMBER_THEN_UNIT = re.compile(rf"(?<![a-z])(?P<n>\d+(?:\.\d+)?)_?{_UNIT}(?![a-z])")
+UNIT_THEN_NUMBER = re.compile(rf"(?<![a-z]){_UNIT}_?(?P<n>\d+(?:\.\d+)?)(?![a-z\d])")
+AFTER_WHAT = {"post_op": "after surgery", "postop": "after surgery", "followup": "follow-up",
+              "follow_up": "follow-up", "fu": "follow-up"}  # fmt: skip
+
+
+def occasion_time(name: str) -> tuple[float, str, str] | None:
+    """(days after the start, unit, number) that an occasion's name says, or None: week_7 is
+    49 days, 6m or post_op_6m 183, followup_1y 365; a baseline name is 0 days."""
+    code = name.strip().lower()
+    if code in BASELINE_NAMES:
+        return 0.0, "", ""
+    match = NUMBER_THEN_UNIT.search(code) or UNIT_THEN_NUMBER.search(code)
+    if not match:
+        return None
+    unit = match.group("unit")
+    days = UNIT_DAYS[unit[:-1] if unit.endswith("s") else unit]  # weeks -> week
+    return float(match.group("n")) * days, UNIT_WORDS[days], match.group("n")
+
+
+def occasion_label(name: str) -> str | None:
+    """A readable label where the name says it (Week 7, 6 months after surgery, 1-year
+    follow-up, Baseline), else None (the draft keeps the code, with a TODO)."""
+    code = name.strip().lower()
+    time = occasion_time(name)
+    if time is None:
+        return None
+    days, unit, number = time
+    if days == 0 and not unit:
+        return (
+            code.replace("_", " ").capitalize()
+            if code not in ("pre_op", "preop")
+            else "Before surgery"
+        )
+    rest = (
+        NUMBER_THEN_UNIT.sub("", code)
+        if NUMBER_THEN_UNIT.search(code)
+        else UNIT_THEN_NUMBER.sub("", code)
+    ).strip("_")
+    plural = "" if number in ("1", "1.0") else "s"
+    if not rest:
+        return (
+            f"{unit.capitalize()} {number}"
+            if UNIT_THEN_NUMBER.fullmatch(code)
+            else f"{number} {unit}{plural}"
+        )
+    if rest in AFTER_WHAT:
+        what = AFTER_WHAT[rest]
+        return (
+            f"{number}-{unit} {what}" if what == "follow-up" else f"{number} {unit}{plural} {what}"
+        )
+    return None
+
+
+def order_occasions(assessments: pd.DataFrame, date_columns: list[str]) -> tuple[list[str], str]:
+    """The occasions of the assessments in time order, and how it was found: by the median date
+    of each occasion where the extract has a date column, else by the time in their names
+    (week_7 before week_12, 6m before 1y), else in order of appearance (said, to be checked)."""
+    found = list(dict.fromkeys(assessments["occasion"].astype(str).str.strip()))
+    for column in date_columns:
+        dates = pd.to_datetime(assessments[column], errors="coerce", format="mixed", dayfirst=False)
+        median = dates.groupby(assessments["occasion"].astype(str).str.strip()).median()
+        if median.notna().all() and median.nunique() == len(found):
+            order = sorted(found, key=lambda o: median[o])
+            return (
+                order,
+                f"ordered by the median date of each occasion (assessments column {column})",
+            )
+    times = {o: occasion_time(o) for o in found}
+    if all(t is not None for t in times.values()):
+        order = sorted(found, key=lambda o: times[o][0])
+        return order, "ordered by the time in their names (no dates in the extract)"
+    return found, (
+        f"in order of appearance ({TODO}: check the order; the names say no time and the "
+        "extract has no dates)"
+    )
+
+
+def arm_candidates(patients: pd.DataFrame, categorical: list[str]) -> list[tuple[str, dict]]:
+    """Patients columns that look like a trial's arm: two or three levels of similar size (the
+    smallest at least half the largest). A draft proposes them as a TODO, never as a choice."""
+    out = []
+    for column in categorical:
+        counts = patients[column].astype(str).str.strip().replace("", pd.NA).dropna().value_counts()
+        if 2 <= len(counts) <= 3 and counts.min() >= 0.5 * counts.max():
+            out.append((column, counts.sort_index().to_dict()))
+    return out
+
+
 def _item_groups(columns: list[str]) -> dict[str, list[str]]:
     """Columns named stem + number (q01, q02 ... or dri_1, dri_2 ...), three or more per stem:
     the items of a questionnaire score."""
@@ -130,7 +235,6 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
             f"{files['assessments']}: no occasion column (one row per patient and occasion, the "
             "occasion named in a column 'occasion')"
         )
-    occasions = list(dict.fromkeys(assessments["occasion"].str.strip()))
     contract = [
         f"# Data contract of study {name}, drafted by `python -m cohort init-study` from {extract_dir}.",
         "# Types inferred from the values; check every line, fill in each TODO (ranges: the",
@@ -158,6 +262,16 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
             described.setdefault(table, {})[column] = entry
             contract.append(f"      {column}: {entry}  # {comment}")
     patients = described["patients"]
+    dated = [c for c, e in described["assessments"].items() if "type: date" in e]
+    occasions, order_note = order_occasions(assessments, dated)
+    occasion_lines = []
+    for o in occasions:
+        label = occasion_label(o)
+        occasion_lines.append(
+            f"  - {{name: {o}, label: {label}}}"
+            if label
+            else f"  - {{name: {o}, label: {o}}}  # {TODO}: the occasion in words"
+        )
     numeric_items = [
         c for c, e in described["assessments"].items() if "integer" in e or "number" in e
     ]
@@ -218,9 +332,9 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         "  # baseline rows' paper figures)",
         f"extract: {{dir: {extract_dir}, contract: {contract_path}}}",
         f"output: {{results: results/{name}, processed: data/processed/{name}}}",
-        "# The occasions found in assessments, in order of appearance; the first is the baseline.",
+        f"# The occasions found in assessments, {order_note}; the first is the baseline.",
         "occasions:",
-        *(f"  - {{name: {o}, label: {o}}}" for o in occasions),
+        *occasion_lines,
         *outcomes,
         "derived: {}",
         "# Covariates of the models and subgroups of the responder rates (patients columns).",
@@ -243,10 +357,34 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         f"{occasions[0] if occasions else 'start'}).",
         "baseline:",
         *baseline,
-        "# comparison: {variable: <patients column>, reference: <its reference group>}  # a trial arm",
+        *_comparison_draft(tables["patients"], categorical),
         *_date_range_draft(tables, described),
     ]
     return "\n".join(study) + "\n", "\n".join(contract) + "\n"
+
+
+def _comparison_draft(patients: pd.DataFrame, categorical: list[str]) -> list[str]:
+    """The comparison as a comment: with a column that looks like an arm (arm_candidates), a
+    TODO naming it and its levels for the user to confirm; else the general form."""
+    candidates = arm_candidates(patients, categorical)
+    if not candidates:
+        return [
+            "# comparison: {variable: <patients column>, reference: <its reference group>}  # a trial arm"
+        ]
+    lines = [
+        f"# {TODO}: is a patients column a trial's arm? Candidates (two or three levels of similar size):",
+        *(
+            f"#   {column}: " + ", ".join(f"{level} {n}" for level, n in counts.items())
+            for column, counts in candidates
+        ),
+        "# If so, uncomment and give the reference level (and remove the arm from covariates:",
+        "# the comparison adjusts for it; `cohort check` says so).",
+    ]
+    column, counts = candidates[0]
+    return [
+        *lines,
+        f"# comparison: {{variable: {column}, reference: {TODO}}}  # levels: {', '.join(counts)}",
+    ]
 
 
 def _date_range_draft(
