@@ -201,15 +201,19 @@ def test_missing_inputs_give_reasons_not_errors():
     assert "needs normative values" in found_by_name(with_r)["csc_c"].reason
 
 
-def test_a_cutoff_outside_the_scale_is_said():
+def test_a_cutoff_outside_the_scale_is_a_definition_nobody_can_meet():
+    """Issue 29: cut-off a below 0 on a 0-10 scale was tabulated as 0 responders and pooled as
+    0.5 / n; now the definition is not defined here, with the reason, and has no rates."""
     settings = SignificanceSettings(
         definitions=(Definition("csc_a", "clinically_significant", "a", "test", cutoff="a"),),
         reliability={"pain": Reliability(0.9, "t")},
     )
     found = list(found_by_name(settings).values())
-    assert found[1].cutoff == pytest.approx(6 - 2 * math.sqrt(10))  # below 0
+    assert not found[1].defined
+    assert found[1].basis["cutoff"] == pytest.approx(6 - 2 * math.sqrt(10))  # below 0
+    assert "lies outside the scale's range [0, 10]" in found[1].reason
     status = definitions_table(found, {"pain": PAIN}).set_index("definition").loc["csc_a", "status"]
-    assert "outside the scale" in status
+    assert status.startswith("not defined: the cut-off") and "no patient can cross it" in status
 
 
 # --- ROC against an anchor -------------------------------------------------------------------
@@ -359,11 +363,11 @@ def test_rates_of_the_primary_definition_are_responders_csv():
     ):
         for column in ("responders", "n", "pct", "ci_low_pct", "ci_high_pct"):
             assert mcid.loc[analysis, column] == pytest.approx(row[column])
-    # Three identical completed sets: no between-imputation variance, the pooled rate is the
-    # complete-case rate (logit-scale interval).
+    # Three identical completed sets: no between-imputation variance, so Rubin's df and fmi
+    # are not defined: the row says so and publishes no pooled rate (issue 29).
     pooled = rates[rates["analysis"] == "multiple imputation"].set_index("definition")
-    assert pooled.loc["sem", "pct"] == pytest.approx(80.0)
-    assert pooled.loc["sem", "method"].startswith("MICE, m = 3")
+    assert np.isnan(pooled.loc["sem", "pct"])
+    assert "the imputations do not differ" in pooled.loc["sem", "method"]
 
 
 def test_rates_of_an_undefined_definition_say_why():
@@ -488,3 +492,30 @@ def test_summary_gives_the_range_of_rates_over_the_definitions():
     assert row.startswith("| Pain | End | 25% [14, 40] (10/40) |")
     assert "30% [18, 45] (Half an SD)" in row and "50% [35, 65] (1 SEM)" in row
     assert row.endswith("| 2 / 1 / 1 |")
+
+
+# --- Degenerate estimates (issue 29) ---------------------------------------------------------
+@pytest.mark.parametrize("k, n", [(0, 244), (207, 207), (0, 1), (3, 10), (50, 100)])
+def test_clopper_pearson_agrees_with_scipys_exact_interval(k, n):
+    from scipy.stats import binomtest
+
+    from cohort.responders import clopper_pearson_interval
+
+    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
+    assert clopper_pearson_interval(k, n, 0.95) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+def test_zero_or_all_in_every_imputation_is_named_not_pooled():
+    from cohort.imputation import degenerate_pooling, pooled_proportion
+
+    for rates, says in (([0.0] * 5, "no responder in any imputation (0 of 274)"),
+                        ([1.0] * 5, "every patient a responder in every imputation (274 of 274)")):  # fmt: skip
+        _, _, _, pooled = pooled_proportion(np.array(rates), 274)
+        assert says in degenerate_pooling(np.array(rates), 274, pooled)
+    same = np.array([0.3] * 5)
+    _, _, _, pooled = pooled_proportion(same, 274)
+    assert "the imputations do not differ" in degenerate_pooling(same, 274, pooled)
+    varied = np.array([0.30, 0.31, 0.29, 0.32, 0.30])
+    _, _, _, pooled = pooled_proportion(varied, 274)
+    assert degenerate_pooling(varied, 274, pooled) == ""
+    assert np.isfinite(pooled.df) and 0 < pooled.fmi < 1

@@ -19,6 +19,7 @@ where this engine updates one cross-product matrix per step.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -335,6 +336,30 @@ def pooled_proportion(
         return float(1 / (1 + np.exp(-x)))
 
     return expit(pooled.estimate), expit(pooled.ci_low), expit(pooled.ci_high), pooled
+
+
+# Below this ratio of the between- to the within-imputation variance the imputations do not
+# differ beyond rounding: Rubin's df ((m - 1) / lambda^2) and fmi lose their meaning.
+MIN_BETWEEN_RATIO = 1e-9
+
+
+def degenerate_pooling(rates: np.ndarray, n: int, pooled: Pooled) -> str:
+    """Why m imputed proportions cannot be pooled as an estimate ('' when they can): no
+    responder or every patient a responder in every imputation (the logit pooling would
+    publish a continuity correction, 0.5 / n, as the rate), or imputations that do not differ
+    (a df and fmi that are not finite or sane)."""
+    rates = np.asarray(rates, dtype=float)
+    if np.all(rates == 0):
+        return f"not pooled: no responder in any imputation (0 of {n}); see the complete-case row"
+    if np.all(rates == 1):
+        return f"not pooled: every patient a responder in every imputation ({n} of {n}); see the complete-case row"
+    ratio = pooled.between / pooled.within if pooled.within > 0 else math.inf
+    if not (np.isfinite(pooled.df) and 0 <= pooled.fmi <= 1) or ratio < MIN_BETWEEN_RATIO:
+        return (
+            "not pooled: the imputations do not differ (between-imputation variance "
+            f"{pooled.between:.2g}), so Rubin's df and fmi are not defined"
+        )
+    return ""
 
 
 # --- The imputations of the pipeline: the frame, the jobs, the analyses of the completed sets --

@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from cohort.imputation import ImputedAnalyses, pooled_proportion
+from cohort.imputation import ImputedAnalyses, degenerate_pooling, pooled_proportion
 from cohort.predictors import patient_categories
 from cohort.regression import (
     is_categorical,
@@ -162,6 +162,18 @@ def sensitivity_table(
             estimate, low, high, pooled = pooled_proportion(
                 np.array(rates), int(np.mean(ns)), level
             )
+            why = degenerate_pooling(np.array(rates), int(np.mean(ns)), pooled)
+            if why:
+                rows.append(
+                    {
+                        "outcome": outcome,
+                        "occasion": occasion,
+                        "analysis": "multiple imputation",
+                        "n": int(np.mean(ns)),
+                        "method": why,
+                    }
+                )
+                continue
             rows.append(
                 {
                     "outcome": outcome,

@@ -36,7 +36,7 @@ TABLE_CAPTIONS = {
     "baseline": "Table 2. Baseline characteristics of the analysis set: n (%) of patients with a valid value, mean ± SD or median [Q1, Q3] (footnotes per row).",
     "baseline_vs_paper": "Table 2 of the published paper beside this run's figures, line by line, with the valid n of each.",
     "outcomes": "Outcomes per occasion (patients measured: median [Q1, Q3], mean (SD)) and their change from the start among patients measured at both (mean change with t-based CI, Wilcoxon signed-rank test, standardised response mean); Friedman test on complete cases.",
-    "responders": "Responders (improvement of at least the minimal clinically important difference) per outcome and follow-up, under two denominators: patients measured at start and follow-up (available cases), and the whole analysis set with a missing follow-up counted as non-responder; Wilson score 95% CI.",
+    "responders": "Responders (improvement of at least the minimal clinically important difference) per outcome and follow-up, under two denominators: patients measured at start and follow-up (available cases), and the whole analysis set with a missing follow-up counted as non-responder; Wilson score 95% CI (Clopper-Pearson exact at 0 or n of n).",
     "responder_course": "Course of response over the first and last follow-up among patients classified at both: sustained, lost, late, never; exact McNemar test of lost vs late.",
     "responder_directions": "Improved, unchanged and deteriorated by the responder rule applied in both directions, among patients measured at start and follow-up; Wilson score 95% CI.",
     "responder_subgroups": "Responders per level of each baseline subgroup (available cases); Wilson score 95% CI.",

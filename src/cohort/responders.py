@@ -83,6 +83,27 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def clopper_pearson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact binomial (Clopper-Pearson 1934) interval for k of n, from the beta quantiles:
+    the interval a reader expects at 0 of n or n of n, where no normal approximation holds."""
+    if n == 0:
+        return np.nan, np.nan
+    alpha = 1 - level
+    low = 0.0 if k == 0 else float(special.betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(special.betaincinv(k + 1, n - k, 1 - alpha / 2))
+    return low, high
+
+
+def rate_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float, str]:
+    """The CI of a responder rate, with its method in words: Wilson's score interval, or the
+    exact one at 0 of n and n of n (no patient or every patient), as a methods reviewer expects."""
+    if n and k in (0, n):
+        low, high = clopper_pearson_interval(k, n, level)
+        return low, high, f"Clopper-Pearson exact {level:.0%} ({k} of {n})"
+    low, high = wilson_interval(k, n, level)
+    return low, high, f"Wilson score {level:.0%}"
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p: binomial test of b discordant pairs of one kind out of b + c."""
     if b + c == 0:
@@ -253,7 +274,7 @@ def rate_rows(
     }
     rows = []
     for denominator, n in denominators.items():
-        low, high = wilson_interval(k, n, level)
+        low, high, method = rate_interval(k, n, level)
         rows.append(
             {
                 "denominator": denominator,
@@ -262,7 +283,7 @@ def rate_rows(
                 "pct": 100 * k / n if n else np.nan,
                 "ci_low_pct": 100 * low,
                 "ci_high_pct": 100 * high,
-                "ci_method": f"Wilson score {level:.0%}",
+                "ci_method": method,
                 "non_responders": int(counts[NON_RESPONDER]),
                 "could_not_improve": cni,
                 "could_not_improve_handling": handling,

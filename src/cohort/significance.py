@@ -45,7 +45,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 
 from cohort.distributions import normal_critical
 from cohort.frames import frame
-from cohort.imputation import pooled_proportion
+from cohort.imputation import degenerate_pooling, pooled_proportion
 from cohort.responders import (
     CATEGORIES,
     COULD_NOT_IMPROVE,
@@ -264,6 +264,13 @@ def definition_threshold(
             norms.mean if norms else math.nan, norms.sd if norms else math.nan, outcome.better,
         )  # fmt: skip
         basis["cutoff"] = cutoff
+        low, high = outcome.range
+        if not low < cutoff < high:  # nobody can cross it: a definition no patient can meet
+            return _undefined(
+                definition, name,
+                f"the cut-off {cutoff:.4g} lies outside the scale's range [{low:g}, {high:g}]: "
+                "no patient can cross it", **basis,
+            )  # fmt: skip
         return Threshold(definition, name, False, rule, cutoff=cutoff, basis=basis)
     # Anchor-based
     anchor = settings.anchor
@@ -349,18 +356,15 @@ DEFINITION_COLUMNS = (
 )  # fmt: skip
 
 
-def definition_status(threshold: Threshold, scale: tuple[float, float] | None) -> str:
-    """defined, not defined (and why), or defined with a cut-off no patient can cross."""
+def definition_status(threshold: Threshold) -> str:
+    """defined, or not defined and why (a cut-off outside the scale's range included)."""
     if not threshold.defined:
         return f"not defined: {threshold.reason}"
-    if threshold.cutoff is not None and scale and not scale[0] < threshold.cutoff < scale[1]:
-        return "defined; the cut-off lies outside the scale's range: no patient can cross it"
     return "defined"
 
 
 def definitions_table(found: list[Threshold], outcomes: dict[str, Outcome]) -> pd.DataFrame:
     """One row per definition and outcome: the threshold and what it was computed from."""
-    outcomes_range = {name: outcome.range for name, outcome in outcomes.items()}
     rows = []
     for t in found:
         d = t.definition
@@ -381,7 +385,7 @@ def definitions_table(found: list[Threshold], outcomes: dict[str, Outcome]) -> p
                 "rule": definition_rule_text(t) if rule else "",
                 "formula": formula,
                 **t.basis,
-                "status": definition_status(t, outcomes_range.get(t.outcome)),
+                "status": definition_status(t),
                 "reference": d.reference,
                 "assumption": d.assumption,
             }
@@ -558,6 +562,12 @@ def definition_rates(
             shares, ns = zip(*pooled_rates, strict=True)
             n = int(np.mean(ns))
             estimate, low, high, pooled = pooled_proportion(np.array(shares), n, level)
+            why = degenerate_pooling(np.array(shares), n, pooled)
+            if why:
+                rows.append(
+                    {**base, "analysis": MULTIPLE_IMPUTATION, "rule": rule, "n": n, "method": why}
+                )
+                continue
             rows.append(
                 {
                     **base,

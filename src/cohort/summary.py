@@ -80,7 +80,8 @@ def definition_sensitivity(
         "## Sensitivity to the definition of clinical significance (available cases)",
         "",
         "Every definition with its rate, both denominators and multiple imputation: "
-        "`clinical_significance_rates.csv`; agreement between them: `clinical_significance_agreement.csv`.",
+        "`clinical_significance_rates.csv`; agreement between them: `clinical_significance_agreement.csv`. "
+        "Lowest and highest leave out rates of 0% and 100% (no or every patient: degenerate).",
         "",
         "| outcome | occasion | MCID (primary) | lowest | highest | definitions shown / withheld / not defined |",
         "|---|---|---|---|---|---|",
@@ -91,7 +92,11 @@ def definition_sensitivity(
             (available["outcome"] == outcome) & (available["occasion"] == occasion)
         ].assign(value=lambda t: pd.to_numeric(t["pct"], errors="coerce"))
         primary = shown[shown["definition"] == "mcid"]
-        rest = shown[(shown["definition"] != "mcid") & shown["value"].notna()]
+        # a rate of 0% or 100% (no or every patient) is degenerate: named in the table, not
+        # taken as the lowest or highest
+        rest = shown[
+            (shown["definition"] != "mcid") & shown["value"].between(0, 100, inclusive="neither")
+        ]
         methods = (
             group[group["definition"] != "mcid"].drop_duplicates("definition")["method"].astype(str)
         )

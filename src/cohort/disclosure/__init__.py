@@ -4,7 +4,7 @@ from any combination of published cells, in any table; and the release request a
 reviews.
 
 The subpackage owns the disclosure layer of rule `publish`; it may import the analysis layer's
-small helpers (`cohort.responders.wilson_interval`, `cohort.settings`) and nothing that publishes.
+small helpers (`cohort.responders.rate_interval`, `cohort.settings`) and nothing that publishes.
 Its modules, in the order they act:
 - `settings`: the config section (`DisclosureSettings`), what the rules know of the study
   (`Context`), the markers;

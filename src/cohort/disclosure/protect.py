@@ -23,7 +23,7 @@ from cohort.disclosure.settings import (
     DisclosureError,
     DisclosureSettings,
 )
-from cohort.responders import wilson_interval
+from cohort.responders import rate_interval
 from cohort.settings import PRIMARY as PRIMARY_DEFINITION
 
 
@@ -102,7 +102,7 @@ def apply_pattern(
                     if low and high:
                         out[low], out[high] = out[low].astype(object), out[high].astype(object)
                         out.at[row, low], out.at[row, high] = (
-                            100 * x for x in wilson_interval(int(k), int(n), ctx.confidence_level)
+                            100 * x for x in rate_interval(int(k), int(n), ctx.confidence_level)[:2]
                         )
         if "value" in rule.derived and "count" in out.columns:
             for row in out.index:

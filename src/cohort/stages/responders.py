@@ -47,7 +47,7 @@ def responders_stage(patients_path: str, settings: dict[str, Any], out: dict[str
             config.synthetic,
             f"N = {n} (analysis set). Denominators: '{rates['denominator'].iat[0]}' = measured at start and at the "
             f"occasion; '{rates['denominator'].iat[1]}' = every patient of the analysis set, a missing follow-up "
-            f"counted as non-responder. {cni_note}. {level:.0%} CI: Wilson score. Composite: all outcomes measured.",
+            f"counted as non-responder. {cni_note}. {level:.0%} CI: Wilson score (Clopper-Pearson exact at 0 or n of n). Composite: all outcomes measured.",
         ),
     )
     write_csv(

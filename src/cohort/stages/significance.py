@@ -70,8 +70,10 @@ def significance_stage(
             config.synthetic,
             f"N = {n} (analysis set). The responder rate under each definition: available cases (measured at start "
             "and at the occasion), all of the analysis set with a missing follow-up counted as not improved "
-            f"({level:.0%} CI: Wilson score), and multiple imputation (MICE as in missing_data_sensitivity.csv, each "
-            "imputed set classified with the same thresholds, pooled by Rubin's rules on the logit scale). "
+            f"({level:.0%} CI: Wilson score; Clopper-Pearson exact at 0 or n of n), and multiple imputation (MICE as "
+            "in missing_data_sensitivity.csv, each imputed set classified with the same thresholds, pooled by Rubin's "
+            "rules on the logit scale; not pooled, with the reason, where no or every patient responds in every "
+            "imputation or the imputations do not differ). "
             f"{cni_note}. Under mcid the counts are those of responders.csv.",
         ),
     )
