@@ -112,3 +112,34 @@ rule predictors:
         ),
     script:
         "../scripts/predictors.py"
+
+
+# How much worse the missing follow-ups would have to be for the conclusions to change: the
+# imputations of rule impute, shifted by a grid of deltas (cohort.tipping). Only this rule reads
+# models.tipping_point.
+rule tipping_point:
+    input:
+        patients=rules.clean.output.patients,
+        imputations=expand(
+            f"{PROCESSED}/imputations/part{{part}}.parquet",
+            part=range(IMPUTATION_JOBS),
+        ),
+        code=code_of("tipping_point"),
+    output:
+        table=f"{TABLES}/tipping_point.csv",
+    log:
+        f"{LOGS}/tipping_point.log",
+    benchmark:
+        f"{BENCHMARKS}/tipping_point.tsv"
+    params:
+        settings=settings(
+            "study",
+            "occasions",
+            "outcomes",
+            "covariates",
+            "responders",
+            "statistics",
+            models=model_settings("dose", "categories", "imputation", "tipping_point"),
+        ),
+    script:
+        "../scripts/tipping_point.py"

@@ -19,6 +19,7 @@ PUBLISHED_TABLES = {
     "predictors": rules.predictors.output.predictors,
     "missingness": rules.missing_data.output.missingness,
     "missing_data_sensitivity": rules.predictors.output.sensitivity,
+    "tipping_point": rules.tipping_point.output.table,
     "clinical_significance_definitions": rules.clinical_significance.output.definitions,
     "clinical_significance_rates": rules.clinical_significance.output.rates,
     "clinical_significance_agreement": rules.clinical_significance.output.agreement,
@@ -142,6 +143,7 @@ rule figures:
             "responder_course",
             "clinical_significance_rates",
             "clinical_significance_definitions",
+            "tipping_point",
         ),
         code=code_of("figures"),
     output:
@@ -187,6 +189,12 @@ rule figures:
                     "Clinical significance",
                 ),
                 significance_pdf=_pdf("clinical_significance"),
+                tipping=_figure(
+                    "tipping_point",
+                    "tipping point of delta-adjusted imputation",
+                    "Missing data",
+                ),
+                tipping_pdf=_pdf("tipping_point"),
             )
         ),
         legends=f"{RESULTS}/figures/legends.md",

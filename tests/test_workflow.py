@@ -35,6 +35,7 @@ RULES = (
     "impute_part0",  # rule impute, one log and benchmark per job
     "impute_part1",
     "predictors",
+    "tipping_point",
     "clinical_significance",
     "publish",
     "figures",
@@ -76,6 +77,8 @@ OUTPUTS = [
     "results/figures/predictors_forest.png",
     "results/tables/missingness.csv",
     "results/tables/missing_data_sensitivity.csv",
+    "results/tables/tipping_point.csv",
+    "results/figures/tipping_point.png",
     "results/summary.md",
     "results/summary.html",
     "results/disclosure_report.md",

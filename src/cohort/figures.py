@@ -711,3 +711,54 @@ def estimated_means(
         ranges,
         "Estimated mean and CI (scale units)",
     )
+
+
+def tipping_point_figure(
+    table: pd.DataFrame, labels: dict[str, str], occasion_labels: dict[str, str]
+) -> plt.Figure:
+    """Delta-adjusted imputation (cohort.tipping): per outcome (rows), the responder rate and the
+    mean improvement (columns) against delta in SD units of the start values, one line with its
+    CI band per follow-up; dashed: the margin and 0, where the conclusions would change."""
+    curves = table[table["section"] == "delta"]
+    if curves.empty:
+        return placeholder("No follow-up occasion to impute.")
+    outcomes = list(dict.fromkeys(curves["outcome"]))
+    fig, axes = plt.subplots(
+        len(outcomes),
+        2,
+        squeeze=False,
+        sharex=True,
+        figsize=(TWO_COLUMNS, 1.9 * len(outcomes) + 0.5),
+    )
+    panels = (
+        ("rate_pct", "rate_ci_low_pct", "rate_ci_high_pct", "Responders, %"),
+        ("improvement", "improvement_ci_low", "improvement_ci_high", "Mean improvement"),
+    )
+    for r, outcome in enumerate(outcomes):
+        part = curves[curves["outcome"] == outcome]
+        for c, (y, low, high, title) in enumerate(panels):
+            ax = axes[r][c]
+            for k, (occasion, line) in enumerate(part.groupby("occasion", sort=False)):
+                x = pd.to_numeric(line["delta_sd"], errors="coerce")
+                values = [pd.to_numeric(line[col], errors="coerce") for col in (y, low, high)]
+                colour = FOREST_OCCASION_COLOURS[k % 4]
+                ax.plot(x, values[0], color=colour, marker="o", markersize=2.5, linewidth=1.0,
+                        label=occasion_labels.get(occasion, occasion))  # fmt: skip
+                ax.fill_between(x, values[1], values[2], color=colour, alpha=0.15, linewidth=0)
+            null = (
+                float(pd.to_numeric(part["rate_margin_pct"], errors="coerce").iloc[0])
+                if c == 0
+                else 0.0
+            )
+            ax.axhline(null, color="#555555", linestyle="--", linewidth=0.8)
+            ax.set_title(f"{labels.get(outcome, outcome)}: {title.lower()}", fontsize=7.5)
+            ax.set_ylabel(title, fontsize=8)
+            ax.spines[["top", "right"]].set_visible(False)
+            ax.tick_params(labelsize=7)
+            if r == len(outcomes) - 1:
+                ax.set_xlabel(
+                    "Delta (SD of the start values) added to the missing follow-ups", fontsize=8
+                )
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig

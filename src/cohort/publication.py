@@ -48,6 +48,7 @@ TABLE_CAPTIONS = {
     "missing_data_sensitivity": "Responder rates under each handling of a missing follow-up: available cases, missing = non-responder, and multiple imputation (MICE, Rubin's rules on the logit scale).",
     "clinical_significance_definitions": "Definitions of clinical significance per outcome: the threshold each gives and what it was computed from.",
     "clinical_significance_rates": "Responder rates under each definition of clinical significance: available cases, all of the analysis set (missing = not improved) with Wilson score 95% CI, and multiple imputation.",
+    "tipping_point": "Delta-adjusted multiple imputation: the responder rate and the mean improvement from start with the missing follow-ups made worse by delta (SD units of the start values), and the tipping point at which each conclusion changes; Rubin's rules, 95% CI.",
     "clinical_significance_agreement": "Agreement between pairs of definitions of clinical significance among patients classified by both: both, one only, neither, % agreement and Cohen's kappa with asymptotic 95% CI.",
     "interventions": "Intervention categories received (patients with the category in at least one session, % of the analysis set), sessions per patient with the category and share of all sessions.",
     "dose": "Dose of rehabilitation per patient of the analysis set: sessions and programme duration, median [Q1, Q3].",

@@ -289,6 +289,15 @@ def _sensitivity(table: pd.DataFrame, name: str, reg: Register, ctx: Context) ->
         _rate_cells(reg, name, i, row, denominator, ctx)
 
 
+def _tipping(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """Delta-adjusted MI: estimates over N; the shifted follow-ups are outcomes.csv's not
+    measured."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        reg.cell(name, i, "N", N_KEY, row["N"])
+        missing = ("not measured", str(row["outcome"]), str(row["occasion"]))
+        reg.cell(name, i, "missing_shifted", missing, row.get("missing_shifted"))
+
+
 def _subgroups(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     """Each level's breakdown (as responders.csv); the levels of a variable add up to the whole,
     part by part, and their sizes to N (the sizes are Table 2's counts)."""

@@ -39,6 +39,7 @@ from cohort.disclosure.counts import (
     _significance_rates,
     _subgroups,
     _sweep,
+    _tipping,
     _versus_paper,
 )
 from cohort.disclosure.register import TableRule
@@ -118,6 +119,10 @@ TABLE_RULES: dict[str, TableRule] = {
         _sensitivity,
         derived=RESPONDER_RATE,
         rates=WILSON_RATE,
+    ),
+    "tipping_point": TableRule(
+        "Delta-adjusted multiple imputation: estimates over N; the shifted follow-ups are outcomes.csv's not measured, with the same suppression.",
+        _tipping,
     ),
     "responder_subgroups": TableRule(
         "Each level's responder breakdown; levels add up to the whole (responders.csv) and their sizes to N (Table 2's counts).",
@@ -292,6 +297,7 @@ RENDERED_FROM: dict[str, tuple[str, ...]] = {
 RENDERED_FROM["legends.md"] = (  # each figure's legend: the notes of the table it is drawn from
     "flow", "outcomes", "lmm", "predictors", "threshold_sweep", "responder_directions",
     "responder_course", "clinical_significance_rates", "interventions", "intervention_cooccurrence",
+    "tipping_point",
 )  # fmt: skip
 # The print forms (rule publication_tables, cohort.publication): each table's HTML from that table
 # alone, the Word document from all of them, the HTML pages from their Markdown.
@@ -313,6 +319,7 @@ FIGURES: dict[str, str] = {
     "responder_directions": "drawn from results/tables/responder_directions.csv (hidden shares not drawn)",
     "responder_course": "drawn from results/tables/responder_course.csv (hidden shares not drawn)",
     "clinical_significance": "drawn from results/tables/clinical_significance_rates.csv (hidden rates not drawn)",
+    "tipping_point": "drawn from results/tables/tipping_point.csv (estimates over N only)",
 }
 # The published tables each figure is drawn from (a figure is withheld with them: decisions).
 FIGURE_TABLES: dict[str, tuple[str, ...]] = {
@@ -327,4 +334,5 @@ FIGURE_TABLES: dict[str, tuple[str, ...]] = {
     "responder_directions": ("responder_directions",),
     "responder_course": ("responder_course",),
     "clinical_significance": ("clinical_significance_rates", "clinical_significance_definitions"),
+    "tipping_point": ("tipping_point",),
 }

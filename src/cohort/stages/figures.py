@@ -27,6 +27,7 @@ TITLES = {
     "interventions": "Intervention categories",
     "cooccurrence": "Categories received together",
     "changes": "Change from start",
+    "tipping": "Delta-adjusted imputation: the tipping point",
 }
 
 
@@ -122,6 +123,15 @@ def figures_stage(
             ),
             "clinical_significance_rates",
             "Points: rates with their CIs; shaded: the primary definition.",
+        )
+    if "tipping" in out:
+        draw(
+            "tipping",
+            figures.tipping_point_figure(
+                read_csv(tables["tipping_point"]), labels, occasion_labels
+            ),
+            "tipping_point",
+            "Lines: pooled estimates with CI bands against delta; dashed: the margin of the rate and 0 of the improvement.",
         )
     if "interventions" in out:
         draw(
