@@ -406,6 +406,7 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
         "responders",
         "predictors",
         "clinical_significance",  # the MCID is the primary definition, compared with the others
+        "tipping_point",  # the responder rate under delta-adjusted imputation
         "publish",
         "figures",
         "publication_tables",
