@@ -260,8 +260,15 @@ class Analysis:
 FIXED_METHODS = ("absolute", "percent")
 DISTRIBUTION_METHODS = ("half_sd", "sem", "mdc95")
 RELIABLE_CHANGE_METHODS = ("reliable_change", "clinically_significant")
+# Reliable-change indices beside Jacobson-Truax's, as R's clinicalsignificance computes them
+# (Claus et al., calc_rci.R): each adjusts the change for regression to the mean.
+RCI_METHODS = ("rci_gln", "rci_en", "rci_hll", "rci_nk", "rci_ha")
+RCI_RULE_PREFIX = "reliable change"  # how the rule of an RCI_METHODS definition begins
 ANCHOR_METHODS = ("anchor_mean_change", "anchor_roc")
-METHODS = (*FIXED_METHODS, *DISTRIBUTION_METHODS, *RELIABLE_CHANGE_METHODS, *ANCHOR_METHODS)
+METHODS = (
+    *FIXED_METHODS, *DISTRIBUTION_METHODS, *RELIABLE_CHANGE_METHODS, *RCI_METHODS,
+    *ANCHOR_METHODS,
+)  # fmt: skip
 PRIMARY = "mcid"  # the name of each outcome's own MCID rule among the definitions
 
 

@@ -62,6 +62,8 @@ from cohort.responders import (
 from cohort.settings import (
     DISTRIBUTION_METHODS,
     PRIMARY,
+    RCI_METHODS,
+    RCI_RULE_PREFIX,
     RELIABLE_CHANGE_METHODS,
     Definition,
     McidRule,
@@ -79,6 +81,11 @@ FORMULAS = {
     "mdc95": "improvement ≥ MDC95 = 1.96 × √2 × SEM",
     "reliable_change": "RCI = improvement / S_diff > 1.96, S_diff = √2 × SEM (Jacobson-Truax)",
     "clinically_significant": "reliable change (RCI > 1.96) and follow-up beyond cut-off {cutoff}",
+    "rci_gln": "RCI = ((post - M1) - r (pre - M1)) / (SD1 √(1 - r²)) beyond 1.96 towards better (Gulliksen-Lord-Novick: Gulliksen 1950; Lord & Novick 1968)",
+    "rci_en": "RCI = (post - (r (pre - M1) + M1)) / (SD1 √(1 - r)) beyond 1.96 towards better (Edwards-Nunnally: Edwards et al. 1978; Speer 1992)",
+    "rci_hll": "RCI = ((post - M2) - r (pre - M1)) / (SD1 √(1 - r²)) beyond 1.96 towards better (Hsu-Linn-Lord: Hsu 1989)",
+    "rci_nk": "RCI = (post - (r (pre - M1) + M1)) / √(r² SD1² (1 - r) + SD1² (1 - r)) beyond 1.96 towards better (Nunnally & Kotsch 1983; r at follow-up taken as r)",
+    "rci_ha": "RCI = ((post - pre) r_dd + (M2 - M1)(1 - r_dd)) / (√r_dd √2 SEM) beyond 1.65 towards better, r_dd the reliability of the differences (Hageman & Arrindell 1999)",
     "anchor_mean_change": "improvement ≥ mean improvement of the anchor's 'a little better' level",
     "anchor_roc": "improvement ≥ the ROC cut-off maximising Youden's J (sensitivity + specificity - 1) against the anchor",
 }
@@ -87,6 +94,73 @@ CUTOFF_FORMULAS = {
     "b": "b = norm mean +/- 2 norm SD, towards worse",
     "c": "c = (SD(start) x norm mean + norm SD x mean(start)) / (SD(start) + norm SD)",
 }
+
+
+@dataclass(frozen=True)
+class RciRule:
+    """A reliable-change index other than Jacobson-Truax's (RCI_METHODS), with what it reads:
+    the start values' mean and SD (M1, SD1), the reliability r, and per follow-up the observed
+    mean and SD there (M2, SD2) and the correlation of start and follow-up (HA)."""
+
+    method: str
+    reliability: float
+    m_pre: float
+    sd_pre: float
+    post: dict[str, tuple[float, float, float]]  # occasion -> (M2, SD2, correlation)
+    critical: float = Z_RELIABLE
+
+    def index(self, pre: np.ndarray, post: np.ndarray, occasion: str, better: str) -> np.ndarray:
+        """Each patient's index, positive towards better (clinicalsignificance's calc_rci times
+        its direction)."""
+        r, m1, s1 = self.reliability, self.m_pre, self.sd_pre
+        m2, s2, correlation = self.post[occasion]
+        sem = s1 * math.sqrt(1 - r)
+        if self.method == "rci_gln":
+            rci = ((post - m1) - r * (pre - m1)) / (s1 * math.sqrt(1 - r**2))
+        elif self.method == "rci_hll":
+            rci = ((post - m2) - r * (pre - m1)) / (s1 * math.sqrt(1 - r**2))
+        elif self.method == "rci_en":
+            rci = (post - (r * (pre - m1) + m1)) / sem
+        elif self.method == "rci_nk":  # the reliability at follow-up taken as r
+            rci = (post - (r * (pre - m1) + m1)) / math.sqrt(
+                r**2 * s1**2 * (1 - r) + s1**2 * (1 - r)
+            )
+        else:  # rci_ha
+            r_dd = self.difference_reliability(occasion)
+            rci = ((post - pre) * r_dd + (m2 - m1) * (1 - r_dd)) / (
+                math.sqrt(r_dd) * math.sqrt(2) * sem
+            )
+        return rci if better == "higher" else -rci
+
+    def difference_reliability(self, occasion: str) -> float:
+        """Hageman & Arrindell's reliability of the differences, r_dd."""
+        s1, (_, s2, c) = self.sd_pre, self.post[occasion]
+        sem2 = s1**2 * (1 - self.reliability)
+        r1, r2 = (s1**2 - sem2) / s1**2, (s2**2 - sem2) / s2**2
+        return (s1**2 * r1 + s2**2 * r2 - 2 * s1 * s2 * c) / (s1**2 + s2**2 - 2 * s1 * s2 * c)
+
+
+def rci_rule(
+    method: str, patients: pd.DataFrame, outcome: Outcome, occasions: list[str], r: float
+) -> RciRule:
+    """The index of `method` with its inputs from the analysis set: the start values (as every
+    SD-based definition here), and per follow-up the observed values and the start-follow-up
+    pairs. (clinicalsignificance takes all of them from the complete pairs.)"""
+    start = patients[outcome.column_at(occasions[0])].astype(float)
+    post = {}
+    for occasion in occasions[1:]:
+        follow = patients[outcome.column_at(occasion)].astype(float)
+        pairs = pd.concat([start, follow], axis=1).dropna()
+        correlation = (
+            float(np.corrcoef(pairs.iloc[:, 0], pairs.iloc[:, 1])[0, 1])
+            if len(pairs) > 2
+            else math.nan
+        )
+        post[occasion] = (float(follow.mean()), float(follow.std(ddof=1)), correlation)
+    return RciRule(
+        method, r, float(start.mean()), float(start.std(ddof=1)), post,
+        critical=1.65 if method == "rci_ha" else Z_RELIABLE,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,10 +175,11 @@ class Threshold:
     cutoff: float | None = None
     reason: str = ""
     basis: dict[str, Any] = field(default_factory=dict)
+    rci: RciRule | None = None  # an index of RCI_METHODS instead of a threshold on the change
 
     @property
     def defined(self) -> bool:
-        return self.rule is not None
+        return self.rule is not None or self.rci is not None
 
 
 # --- ROC analysis against an anchor ------------------------------------------------------------
@@ -226,7 +301,7 @@ def definition_threshold(
         return Threshold(definition, name, False, McidRule(float(value), None), basis=basis)
     if method == "percent":
         return Threshold(definition, name, False, McidRule(None, definition.percent), basis=basis)
-    needs_sd = method in DISTRIBUTION_METHODS or method in RELIABLE_CHANGE_METHODS
+    needs_sd = method in (*DISTRIBUTION_METHODS, *RELIABLE_CHANGE_METHODS, *RCI_METHODS)
     if needs_sd and (not np.isfinite(sd) or sd == 0):
         return _undefined(definition, name, "the start values have no SD", **basis)
     if method == "half_sd":
@@ -247,6 +322,19 @@ def definition_threshold(
             return Threshold(
                 definition, name, False, McidRule(Z_RELIABLE * s_diff, None), basis=basis
             )
+        if method in RCI_METHODS:
+            found = rci_rule(method, patients, outcome, occasions, reliability.r)
+            if method == "rci_ha":
+                r_dd = {o: found.difference_reliability(o) for o in occasions[1:]}
+                bad = {o: v for o, v in r_dd.items() if not v > 0}
+                if bad:  # the index divides by its square root
+                    where = ", ".join(f"{v:.3g} at {o}" for o, v in bad.items())
+                    return _undefined(
+                        definition, name,
+                        f"the reliability of the differences r_dd is not positive ({where}): "
+                        "Hageman-Arrindell's index is not defined", **basis,
+                    )  # fmt: skip
+            return Threshold(definition, name, False, None, basis=basis, rci=found)
         rule = McidRule(Z_RELIABLE * s_diff, None, strict=True)
         if method == "reliable_change":
             return Threshold(definition, name, False, rule, basis=basis)
@@ -382,7 +470,7 @@ def definitions_table(found: list[Threshold], outcomes: dict[str, Outcome]) -> p
                 "threshold_absolute": rule.absolute if rule else np.nan,
                 "threshold_percent": rule.percent if rule else np.nan,
                 "strict": rule.strict if rule else np.nan,
-                "rule": definition_rule_text(t) if rule else "",
+                "rule": definition_rule_text(t) if t.defined else "",
                 "formula": formula,
                 **t.basis,
                 "status": definition_status(t),
@@ -395,6 +483,9 @@ def definitions_table(found: list[Threshold], outcomes: dict[str, Outcome]) -> p
 
 def definition_rule_text(threshold: Threshold) -> str:
     """The rule in words (cohort.responders.rule_text), with the cut-off a CSC rule adds."""
+    if threshold.rci is not None:
+        name = threshold.definition.method.removeprefix("rci_").upper()
+        return f"{RCI_RULE_PREFIX} ({name} index) beyond {threshold.rci.critical:g} towards better"
     text = rule_text(threshold.rule)
     if threshold.cutoff is not None:
         text += f" and follow-up beyond {threshold.cutoff:.4g} (cut-off {threshold.definition.cutoff or 'a'})"
@@ -403,12 +494,20 @@ def definition_rule_text(threshold: Threshold) -> str:
 
 # --- Classification under a definition ---------------------------------------------------------
 def definition_codes(
-    start: np.ndarray, follow: np.ndarray, outcome: Outcome, threshold: Threshold
+    start: np.ndarray,
+    follow: np.ndarray,
+    outcome: Outcome,
+    threshold: Threshold,
+    occasion: str | None = None,
 ) -> np.ndarray:
     """Each patient's category (an index into cohort.responders.CATEGORIES) under one
     definition: the rule's threshold as cohort.responders.category_codes applies it, and for
     clinically significant change the follow-up beyond the cut-off, a start value already beyond
-    it making the patient could-not-improve (there is nothing to cross)."""
+    it making the patient could-not-improve (there is nothing to cross). An index of
+    RCI_METHODS (at `occasion`): responder beyond its critical value towards better,
+    could-not-improve where even the scale's best value would not be."""
+    if threshold.rci is not None:
+        return rci_codes(start, follow, outcome, threshold.rci, occasion)
     codes = category_codes(start, follow, replace(outcome, mcid=threshold.rule))
     if threshold.cutoff is None:
         return codes
@@ -425,6 +524,23 @@ def definition_codes(
     return codes
 
 
+def rci_codes(
+    start: np.ndarray, follow: np.ndarray, outcome: Outcome, rci: RciRule, occasion: str | None
+) -> np.ndarray:
+    """Categories under a reliable-change index (definition_codes)."""
+    if occasion is None:
+        raise ValueError("a reliable-change index needs the follow-up occasion")
+    start, follow = np.asarray(start, dtype=float), np.asarray(follow, dtype=float)
+    best = np.full_like(start, outcome.range[1] if outcome.better == "higher" else outcome.range[0])
+    with np.errstate(invalid="ignore"):
+        improved = rci.index(start, follow, occasion, outcome.better) > rci.critical
+        reachable = rci.index(start, best, occasion, outcome.better) > rci.critical
+    code = CATEGORIES.index
+    codes = np.where(improved, code(RESPONDER), code(NON_RESPONDER))
+    codes = np.where(~improved & ~reachable, code(COULD_NOT_IMPROVE), codes)
+    return np.where(np.isnan(start) | np.isnan(follow), code(MISSING), codes)
+
+
 def _classifications(
     data: pd.DataFrame, outcomes: dict[str, Outcome], occasions: list[str], found: list[Threshold]
 ) -> Iterator[tuple[Threshold, str, np.ndarray, bool]]:
@@ -439,7 +555,7 @@ def _classifications(
         for occasion in occasions[1:]:
             follow = data[outcome.column_at(occasion)].to_numpy(dtype=float, na_value=np.nan)
             complete = not (np.isnan(start).any() or np.isnan(follow).any())
-            yield t, occasion, definition_codes(start, follow, outcome, t), complete
+            yield t, occasion, definition_codes(start, follow, outcome, t, occasion), complete
 
 
 def classify_definitions(
@@ -528,9 +644,9 @@ def definition_rates(
                 continue
             rule = definition_rule_text(t)
             base |= {
-                "threshold_absolute": t.rule.absolute,
-                "threshold_percent": t.rule.percent,
-                "strict": t.rule.strict,
+                "threshold_absolute": t.rule.absolute if t.rule else np.nan,
+                "threshold_percent": t.rule.percent if t.rule else np.nan,
+                "strict": t.rule.strict if t.rule else np.nan,
                 "cutoff": t.cutoff,
             }
             group = groups[(name, t.outcome, occasion)]

@@ -25,6 +25,7 @@ from cohort.disclosure.settings import (
 )
 from cohort.responders import rate_interval
 from cohort.settings import PRIMARY as PRIMARY_DEFINITION
+from cohort.settings import RCI_RULE_PREFIX
 
 
 # --- Applying the pattern to the tables -----------------------------------------------------------
@@ -361,6 +362,24 @@ def withhold_nested_definitions(
             kind = _nested_kind(row)
             r, cni = _num(row["responders"]), _num(row["could_not_improve"])
             key = (str(row["definition"]), outcome, occasion)
+            rule_words = str(row.get("rule", ""))
+            if rule_words.startswith(f"{RCI_RULE_PREFIX} ("):
+                # HA's index is a threshold on the change (nested with the absolute rules and
+                # the sweep); GLN, EN, NK and HLL are thresholds on r x start - follow-up, nested
+                # with each other only.
+                kind = (
+                    "absolute" if rule_words.startswith(f"{RCI_RULE_PREFIX} (HA ") else "regressed"
+                )
+                responders.setdefault(kind, [])
+                not_improvable.setdefault(kind, [])
+                if close(r, responders[kind]) or close(cni, not_improvable[kind]):
+                    withheld.add(key)
+                    continue
+                if math.isfinite(r):
+                    responders[kind].append(r)
+                if math.isfinite(cni):
+                    not_improvable[kind].append(cni)
+                continue
             if kind is None:
                 containing = rule_counts.get(
                     (_num(row.get("threshold_absolute")), _truthy(row.get("strict")))
