@@ -278,6 +278,15 @@ def test_anchor_statistics_by_hand():
     assert found["roc_cutoff"] == youden_cutoff(SCORES, positive)[0]
     half = stats.t.ppf(0.975, 1) * 0 / math.sqrt(2)  # both minimal scores are 2: SD 0
     assert found["anchor_minimal_ci_low"] == pytest.approx(2.0 - half)
+    # The group-level difference, Welch's CI by hand: improved 2, 2, 3, 4, 6 vs 0, 1, 5
+    a, b = np.array([2, 2, 3, 4, 6.0]), np.array([0, 1, 5.0])
+    va, vb = a.var(ddof=1) / 5, b.var(ddof=1) / 3
+    df = (va + vb) ** 2 / (va**2 / 4 + vb**2 / 2)  # Welch-Satterthwaite
+    half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert found["anchor_group_difference"] == pytest.approx(3.4 - 2.0)
+    assert (found["anchor_group_ci_low"], found["anchor_group_ci_high"]) == pytest.approx(
+        (1.4 - half, 1.4 + half)
+    )
 
 
 def test_anchor_definitions_from_a_patient_table():

@@ -246,8 +246,9 @@ def anchor_statistics(
     level: float,
 ) -> dict[str, Any]:  # fmt: skip
     """The anchor-based estimates for one outcome: the mean improvement of the "a little better"
-    level (with its t CI) and the ROC cut-off (Youden) of improved vs not improved, with the AUC
-    and its DeLong Wald CI (truncated to 0-1, as pROC). Patients without both are left out."""
+    level (with its t CI), the difference in mean improvement between the anchor's improved and
+    not improved (Welch CI), and the ROC cut-off (Youden) of improved vs not improved, with the
+    AUC and its DeLong Wald CI (truncated to 0-1, as pROC). Patients without both are left out."""
     keep = ~np.isnan(improvement) & ~np.isnan(anchor)
     scores, levels = improvement[keep], anchor[keep]
     little = scores[np.isin(levels, list(minimal))]
@@ -267,6 +268,16 @@ def anchor_statistics(
             "anchor_minimal_ci_high": mean + half,
         }
     if positive.sum() >= 2 and (~positive).sum() >= 2:
+        # The group-level anchor-based estimate: the mean improvement of the patients the anchor
+        # calls improved minus the others', with Welch's CI (clinicalsignificance's cs_anchor
+        # at the group level; Guyatt et al., J Clin Epidemiol 2002;55:900).
+        welch = stats.ttest_ind(scores[positive], scores[~positive], equal_var=False)
+        ci = welch.confidence_interval(level)
+        out |= {
+            "anchor_group_difference": float(scores[positive].mean() - scores[~positive].mean()),
+            "anchor_group_ci_low": float(ci.low),
+            "anchor_group_ci_high": float(ci.high),
+        }
         auc, se = roc_auc(scores, positive), delong_se(scores, positive)
         z = normal_critical(level)
         cut, sensitivity, specificity = youden_cutoff(scores, positive)
@@ -439,7 +450,8 @@ DEFINITION_COLUMNS = (
     "baseline_sd", "reliability", "sem", "s_diff", "cutoff", "norm_mean", "norm_sd",
     "anchor_occasion", "anchor_n", "anchor_minimal_n", "anchor_minimal_mean",
     "anchor_minimal_ci_low", "anchor_minimal_ci_high", "anchor_improved_n",
-    "anchor_not_improved_n", "auc", "auc_ci_low", "auc_ci_high", "roc_cutoff", "sensitivity",
+    "anchor_not_improved_n", "anchor_group_difference", "anchor_group_ci_low",
+    "anchor_group_ci_high", "auc", "auc_ci_low", "auc_ci_high", "roc_cutoff", "sensitivity",
     "specificity", "status", "reference", "assumption",
 )  # fmt: skip
 

@@ -185,6 +185,9 @@ TABLE_RULES: dict[str, TableRule] = {
                     "sensitivity",
                     "specificity",
                     "threshold_absolute",
+                    "anchor_group_difference",
+                    "anchor_group_ci_low",
+                    "anchor_group_ci_high",
                 )
                 for n in ("anchor_improved_n", "anchor_not_improved_n")
             },
