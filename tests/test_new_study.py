@@ -206,10 +206,10 @@ def trial_extract(folder: Path, n: int = 90, seed: int = 5) -> Path:
 @pytest.mark.slow
 def test_the_readme_recipe_runs_a_trial_extract(tmp_path):
     """Issue 31's trial: the draft puts the occasions in time order with readable labels and
-    proposes the arm as a TODO; the comparison uncommented with the arm left among the
-    covariates gets a message naming both keys, not a traceback; with the arm removed from the
-    covariates (as the message says) the study runs, the arm as a subgroup left to the group
-    tables."""
+    proposes the arm as a TODO (leaving it out of the drafted covariates); with only the TODOs
+    filled and the comparison added the study runs, the arm as a subgroup left to the group
+    tables; the arm put back among the covariates gets a message naming both keys, not a
+    traceback."""
     work = workflow_copy(tmp_path / "wf")
     extract = trial_extract(tmp_path / "secure" / "extract")
     init, check, snakemake = readme_commands()
@@ -233,12 +233,18 @@ def test_the_readme_recipe_runs_a_trial_extract(tmp_path):
     vas["mcid"].update(absolute=1.5, reference="ASSUMPTION: 1.5 points, for the test")
     study["models"]["imputation"]["m"] = 5
     study["comparison"] = {"variable": "group", "reference": "sham"}
-    study_path.write_text(yaml.safe_dump(study, sort_keys=False))
+    # The draft left the candidate arm out of the covariates; put back, it gets a message
+    # naming both keys, not a traceback.
+    assert "group" not in study["covariates"]
+    study_path.write_text(
+        yaml.safe_dump({**study, "covariates": ["group", *study["covariates"]]}, sort_keys=False)
+    )
     result = run(check, work, extract)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "'covariates[0]' and 'comparison.variable' both name 'group'" in result.stderr
-    study["covariates"] = [c for c in study["covariates"] if c != "group"]
-    study_path.write_text(yaml.safe_dump(study, sort_keys=False))
+    study_path.write_text(
+        yaml.safe_dump(study, sort_keys=False)
+    )  # only the TODOs and the comparison
     result = run(check, work, extract)
     assert result.returncode == 0, result.stderr
     result = run(snakemake, work, extract)

@@ -5,7 +5,13 @@ a trial's arm proposed as a TODO."""
 import pandas as pd
 import pytest
 
-from cohort.scaffold import arm_candidates, occasion_label, occasion_time, order_occasions
+from cohort.scaffold import (
+    arm_candidates,
+    drafted_arm,
+    occasion_label,
+    occasion_time,
+    order_occasions,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +71,12 @@ def test_an_arm_is_two_or_three_levels_of_similar_size():
     )
     found = arm_candidates(patients, ["arm", "sex", "site"])
     assert found == [("arm", {"a": 30, "b": 28})]
+
+
+def test_a_column_named_like_an_arm_comes_first_and_only_it_leaves_the_covariates():
+    """sex split 50/50 is a candidate too, but a covariate a study keeps; group is named like an
+    arm: proposed first, and the only one the draft leaves out of the covariates."""
+    patients = pd.DataFrame({"sex": ["F", "M"] * 20, "group": ["a"] * 21 + ["b"] * 19})
+    assert [c for c, _ in arm_candidates(patients, ["sex", "group"])] == ["group", "sex"]
+    assert drafted_arm(patients, ["sex", "group"]) == "group"
+    assert drafted_arm(patients[["sex"]], ["sex"]) is None

@@ -193,15 +193,26 @@ def order_occasions(assessments: pd.DataFrame, date_columns: list[str]) -> tuple
     )
 
 
+ARM_NAME = re.compile(r"arm|group|treat|allocat|randomi[sz]|condition|intervention", re.IGNORECASE)
+
+
 def arm_candidates(patients: pd.DataFrame, categorical: list[str]) -> list[tuple[str, dict]]:
     """Patients columns that look like a trial's arm: two or three levels of similar size (the
-    smallest at least half the largest). A draft proposes them as a TODO, never as a choice."""
+    smallest at least half the largest), those named like an arm (group, arm, treatment ...)
+    first. A draft proposes them as a TODO, never as a choice."""
     out = []
     for column in categorical:
         counts = patients[column].astype(str).str.strip().replace("", pd.NA).dropna().value_counts()
         if 2 <= len(counts) <= 3 and counts.min() >= 0.5 * counts.max():
             out.append((column, counts.sort_index().to_dict()))
-    return out
+    return sorted(out, key=lambda c: not ARM_NAME.search(c[0]))
+
+
+def drafted_arm(patients: pd.DataFrame, categorical: list[str]) -> str | None:
+    """The column the draft's commented comparison names when it is named like an arm: left out
+    of the drafted covariates, so that uncommenting the comparison is the only edit."""
+    candidates = arm_candidates(patients, categorical)
+    return candidates[0][0] if candidates and ARM_NAME.search(candidates[0][0]) else None
 
 
 def _item_groups(columns: list[str]) -> dict[str, list[str]]:
@@ -337,8 +348,14 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         *occasion_lines,
         *outcomes,
         "derived: {}",
-        "# Covariates of the models and subgroups of the responder rates (patients columns).",
-        f"covariates: [{', '.join(categorical + numeric)}]",
+        "# Covariates of the models and subgroups of the responder rates (patients columns)."
+        + (
+            f"\n# {arm} is left out of the covariates: the candidate arm of the comparison below"
+            "\n# (add it back if it is not the arm)."
+            if (arm := drafted_arm(tables["patients"], categorical))
+            else ""
+        ),
+        f"covariates: [{', '.join(c for c in categorical + numeric if c != arm)}]",
         f"subgroups: [{', '.join(categorical)}]",
         "models:",
         "  dose: null  # e.g. n_sessions when the extract has sessions",
@@ -377,8 +394,8 @@ def _comparison_draft(patients: pd.DataFrame, categorical: list[str]) -> list[st
             f"#   {column}: " + ", ".join(f"{level} {n}" for level, n in counts.items())
             for column, counts in candidates
         ),
-        "# If so, uncomment and give the reference level (and remove the arm from covariates:",
-        "# the comparison adjusts for it; `cohort check` says so).",
+        "# If so, uncomment and give the reference level; an arm among the covariates must leave",
+        "# them (the comparison adjusts for it; `cohort check` says so).",
     ]
     column, counts = candidates[0]
     return [
