@@ -25,7 +25,11 @@ def test_harness_reports_every_rule_and_reruns_after_a_real_threshold_change(
     assert expected | {"threshold_sweep_pain", "impute_part1"} <= rules
     assert (table["seconds"] > 0).all()
     per_rule = table[table["step"].str.startswith("rule ")]
-    assert (per_rule["peak_memory_mb"] > 0).all()
+    # Snakemake samples a job's memory every 0.5 s and writes NA for a job that ended before its
+    # first sample (snakemake/benchmark.py: "expected"); every sampled rule reports a peak.
+    memory = per_rule["peak_memory_mb"]
+    assert ((memory > 0) | memory.isna()).all()
+    assert memory.notna().sum() >= len(memory) - 3, "most rules run long enough to be sampled"
     whole = table.loc[table["step"] == "pipeline, from scratch", "peak_memory_mb"].iat[0]
     assert whole > 0
     # The rerun ran on the generated extract with pain's MCID at 3 points (both config files).

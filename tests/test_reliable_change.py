@@ -1,7 +1,9 @@
-"""The reliable-change indices beside Jacobson-Truax's (cohort.significance.RciRule): against
-the output R's clinicalsignificance documents on its own example (claus_2020, HAMD, r = 0.80:
-tests/fixtures/README.md), and against that package's formulas (calc_rci.R) transcribed here
-for the methods its documentation shows no output of."""
+"""The reliable-change indices beside Jacobson-Truax's (cohort.significance.RciRule and
+SlopeRule): against the output R's clinicalsignificance documents on its own example
+(claus_2020, HAMD, r = 0.80: tests/fixtures/README.md), against that package's formulas
+(calc_rci.R) transcribed here for the methods its documentation shows no output of, and the HLM
+index against lme4's output on the same data; and the naming of definitions that classify
+alike."""
 
 from pathlib import Path
 
@@ -9,9 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.responders import CATEGORIES, COULD_NOT_IMPROVE, RESPONDER
+from cohort.disclosure.protect import _publish_same_as
+from cohort.responders import CATEGORIES, COULD_NOT_IMPROVE, MISSING, RESPONDER
 from cohort.settings import Definition, McidRule, Outcome, Reliability, SignificanceSettings
-from cohort.significance import definition_codes, definitions_table, thresholds
+from cohort.significance import (
+    classify_definitions,
+    definition_codes,
+    definition_rates,
+    definitions_table,
+    identical_definitions,
+    imputed_rates,
+    slope_codes,
+    slope_values,
+    thresholds,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claus_2020_hamd.csv"
 HAMD = Outcome("hamd", "HAMD-17", (0, 52), "lower", mcid=McidRule(5.0, None, reference="t"))
@@ -24,10 +37,10 @@ def claus_pairs() -> pd.DataFrame:
     return data.assign(patient_id=data["id"].astype(str))
 
 
-def found(method: str, patients: pd.DataFrame):
+def found(method: str, patients: pd.DataFrame, r_post: float | None = None):
     settings = SignificanceSettings(
         definitions=(Definition(method, method, method, "test"),),
-        reliability={"hamd": Reliability(0.80, "Claus et al. example")},
+        reliability={"hamd": Reliability(0.80, "Claus et al. example", r_post=r_post)},
     )
     return next(
         t
@@ -36,11 +49,11 @@ def found(method: str, patients: pd.DataFrame):
     )
 
 
-def categories(method: str) -> tuple[int, int, int]:
+def categories(method: str, r_post: float | None = None) -> tuple[int, int, int]:
     """(improved, unchanged, deteriorated) as the package counts them: deteriorated by the same
     index beyond the critical value towards worse."""
     patients = claus_pairs()
-    t = found(method, patients)
+    t = found(method, patients, r_post)
     pre, post = patients["hamd_1"].to_numpy(float), patients["hamd_4"].to_numpy(float)
     codes = definition_codes(pre, post, HAMD, t, "4")
     improved = int((codes == CATEGORIES.index(RESPONDER)).sum())
@@ -56,6 +69,18 @@ def categories(method: str) -> tuple[int, int, int]:
 )
 def test_documented_categories_of_clinicalsignificance_on_claus_2020(method, documented):
     assert categories(method) == documented
+
+
+@pytest.mark.parametrize(
+    "method, r_post, documented",
+    [("rci_gln", None, (29, 10, 1)), ("rci_en", None, (32, 5, 3)), ("rci_hll", None, (12, 16, 12)),
+     ("rci_nk", 0.5, (28, 11, 1))],
+)  # fmt: skip
+def test_clinicalsignificance_test_snapshots_on_claus_2020(method, r_post, documented):
+    """The package's own test snapshots (tests/testthat/_snaps/cs_distribution.md, version
+    2.1.0.9000: claus_2020, hamd, pre = 1, post = 4, reliability 0.8; NK with
+    reliability_post = 0.5)."""
+    assert categories(method, r_post) == documented
 
 
 def transcribed(method: str, pre: np.ndarray, post: np.ndarray, r: float = 0.80) -> np.ndarray:
@@ -118,3 +143,96 @@ def test_who_could_not_improve_and_the_table_names_formula_and_source():
     table = definitions_table([found("rci_en", patients)], {"hamd": HAMD}).iloc[0]
     assert "Edwards" in table["formula"] and table["rule"].startswith("reliable change (EN index)")
     assert table["status"] == "defined"
+
+
+# --- The HLM index: each patient's own slope over all four measurements -------------------------
+OCCASIONS_ALL = ["1", "2", "3", "4"]
+HLM = Definition("rci_hlm", "rci_hlm", "RCI, HLM slope", "test")
+
+
+def hlm_threshold(patients: pd.DataFrame, occasions=OCCASIONS_ALL):
+    settings = SignificanceSettings(definitions=(HLM,))
+    return next(
+        t
+        for t in thresholds(patients, {"hamd": HAMD}, occasions, settings, 0.95)
+        if t.definition.name == "rci_hlm"
+    )
+
+
+def claus_all() -> pd.DataFrame:
+    data = pd.read_csv(FIXTURE)
+    return data.assign(patient_id=data["id"].astype(str))
+
+
+def test_hlm_index_on_claus_2020_is_lme4s_slope_over_its_sd():
+    """Atkins et al.'s index, each patient's own slope (lme4's fixed slope + conditional mode)
+    over its conditional SD, computed from lme4's output (tests/fixtures/hlm_reference.csv),
+    classifies the 40 patients measured at the first and the last occasion as ours does."""
+    patients = claus_all()
+    t = hlm_threshold(patients)
+    assert t.slopes is not None and t.basis["slope_n"] == 40
+    reference = pd.read_csv(Path(__file__).parent / "fixtures" / "hlm_reference.csv")
+    reference = reference[reference["set"] == "three_or_more"]
+    z = (reference["fixed_slope"] + reference["slope_mode"]) / reference["slope_sd"]
+    codes = slope_codes(slope_values(patients, HAMD, OCCASIONS_ALL), HAMD, t.slopes)
+    names = pd.Series(np.array(CATEGORIES, dtype=object)[codes], index=patients["id"])
+    assert (names != MISSING).sum() == 40
+    assert (names == RESPONDER).sum() == (z < -1.96).sum() == 33
+    improved = set(reference.loc[(z < -1.96).to_numpy(), "id"].astype(int))
+    assert set(names.index[names == RESPONDER]) == improved
+
+
+def test_hlm_index_needs_three_occasions_and_is_published_at_the_last():
+    patients = claus_all()
+    two = hlm_threshold(patients, ["1", "4"])
+    assert not two.defined and "three or more" in two.reason
+    t = hlm_threshold(patients)
+    outcomes = {"hamd": HAMD}
+    classified = classify_definitions(patients, outcomes, OCCASIONS_ALL, [t])
+    assert set(classified["occasion"]) == {"4"}
+    imputed = imputed_rates([patients.fillna(20.0)] * 2, outcomes, OCCASIONS_ALL, [t], "exclude")
+    rates = definition_rates(classified, [t], OCCASIONS_ALL, "exclude", 43, 0.95, imputed)
+    earlier = rates[rates["occasion"] != "4"]
+    assert (
+        len(earlier) == 2 and earlier["method"].str.startswith("not defined at this occasion").all()
+    )
+    last = rates[(rates["occasion"] == "4") & (rates["analysis"] == "available cases")].iloc[0]
+    assert (last["n"], last["responders"]) == (40, 33)
+    assert (
+        last["rule"] == "reliable change (HLM slope over all occasions) beyond 1.96 towards better"
+    )
+    table = definitions_table([t], outcomes).iloc[0]
+    assert "Atkins" in table["formula"] and table["slope_n"] == 40 and table["slope_singular"]
+
+
+def test_a_definition_classifying_as_an_earlier_one_names_it():
+    """same_as: every patient in the same category under both, at that outcome and occasion;
+    the first definition so named is the earliest (the primary first)."""
+    rows = []
+    for definition, categories in (
+        ("mcid", [RESPONDER, "non-responder", MISSING]),
+        ("sem", [RESPONDER, "non-responder", MISSING]),
+        ("half_sd", [RESPONDER, RESPONDER, MISSING]),
+        ("mdc95", [RESPONDER, "non-responder", MISSING]),
+    ):
+        for pid, category in enumerate(categories):
+            rows.append((f"p{pid}", definition, "pain", "end", category))
+    classified = pd.DataFrame(rows, columns=["patient_id", "definition", "outcome", "occasion", "category"])  # fmt: skip
+    assert identical_definitions(classified) == {
+        ("sem", "pain", "end"): "mcid",
+        ("mdc95", "pain", "end"): "mcid",
+    }
+
+
+def test_same_as_is_kept_only_where_both_counts_are_published():
+    """Naming a definition whose count is hidden would give it away by the other's."""
+    rates = pd.DataFrame(
+        {
+            "definition": ["mcid", "sem", "mdc95", "half_sd"],
+            "outcome": "pain", "occasion": "end", "analysis": "available cases",
+            "same_as": ["", "mcid", "half_sd", "mcid"],
+            "responders": ["12", "12", "9", "[c]"],
+        }
+    )  # fmt: skip
+    _publish_same_as(rates)
+    assert rates["same_as"].tolist() == ["", "mcid", "", ""]

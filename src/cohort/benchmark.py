@@ -94,7 +94,8 @@ def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) ->
     """In a workflow copy with its extract in place: the run from scratch (per rule from the
     rules' benchmark files, in total with the whole run's peak memory), a no-op rerun and a
     rerun after one MCID change (pain: 3 points). `study_files`: config files merged over
-    config/config.yaml; `label`: columns identifying the cohort in every row."""
+    config/config.yaml; `label`: columns identifying the cohort in every row. A rule's peak
+    memory is NaN where it ended before Snakemake's first memory sample (written NA)."""
     study = ["--configfile", *study_files] if study_files else []
     total, peak = _snakemake(work, cores, *study)
     rows = []  # per rule, from the from-scratch run (a rerun overwrites the benchmark files)

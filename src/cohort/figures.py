@@ -588,8 +588,12 @@ def definition_rates_figure(
                     )
                 if name in drawn:
                     continue
-                undefined = methods.str.startswith("not defined").any()
-                text = "not defined (see the definitions table)" if undefined else "suppressed"
+                if methods.str.startswith("not defined at this occasion").any():
+                    text = "a slope over all occasions: at the last"
+                elif methods.str.startswith("not defined").any():
+                    text = "not defined (see the definitions table)"
+                else:
+                    text = "suppressed"
                 ax.text(2, y, text, fontsize=7, va="center", color="#555555")
             ax.axhspan(-0.45, 0.45, color="#EEEEEE", zorder=0)  # the primary definition
             ax.set_xlim(0, 100)

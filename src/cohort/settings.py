@@ -264,10 +264,14 @@ RELIABLE_CHANGE_METHODS = ("reliable_change", "clinically_significant")
 # (Claus et al., calc_rci.R): each adjusts the change for regression to the mean.
 RCI_METHODS = ("rci_gln", "rci_en", "rci_hll", "rci_nk", "rci_ha")
 RCI_RULE_PREFIX = "reliable change"  # how the rule of an RCI_METHODS definition begins
+# Reliable change of each patient's own slope over all occasions (three or more), from a random
+# intercept and slope model: the HLM method (cohort.individual_slopes).
+SLOPE_METHODS = ("rci_hlm",)
+SLOPE_RULE_WORDS = "HLM slope over all occasions"  # in the rule of the SLOPE_METHODS index
 ANCHOR_METHODS = ("anchor_mean_change", "anchor_roc")
 METHODS = (
     *FIXED_METHODS, *DISTRIBUTION_METHODS, *RELIABLE_CHANGE_METHODS, *RCI_METHODS,
-    *ANCHOR_METHODS,
+    *SLOPE_METHODS, *ANCHOR_METHODS,
 )  # fmt: skip
 PRIMARY = "mcid"  # the name of each outcome's own MCID rule among the definitions
 
@@ -302,11 +306,13 @@ class Definition:
 
 @dataclass(frozen=True)
 class Reliability:
-    """Config `clinical_significance.reliability.<outcome>`: test-retest reliability r and its source."""
+    """Config `clinical_significance.reliability.<outcome>`: test-retest reliability r and its
+    source, and the reliability at follow-up that Nunnally-Kotsch's index reads (r if not given)."""
 
     r: float
     reference: str
     assumption: bool = False
+    r_post: float | None = None
 
 
 @dataclass(frozen=True)
@@ -352,7 +358,12 @@ class SignificanceSettings:
                 for name, spec in (section.get("definitions") or {}).items()
             ),
             reliability={
-                name: Reliability(float(s["r"]), s["reference"], bool(s.get("assumption", False)))
+                name: Reliability(
+                    float(s["r"]),
+                    s["reference"],
+                    bool(s.get("assumption", False)),
+                    float(s["r_post"]) if s.get("r_post") is not None else None,
+                )  # fmt: skip
                 for name, s in (section.get("reliability") or {}).items()
             },
             norms={

@@ -16,6 +16,10 @@ Definitions (improvement is change in the better direction, as in cohort.respond
   the start values beyond their mean), b (2 SD of the normative population short of its mean)
   or c (between the two means, weighted by the SDs); patients whose start value is already
   beyond the cut-off cannot cross it (could-not-improve);
+- rci_hlm: each patient's own slope over all occasions (the fixed slope plus the patient's
+  conditional mode, value ~ occasion number + (occasion number | patient), REML) over its
+  conditional SD, beyond 1.96 (Raudenbush & Bryk 2002; Atkins et al., J Consult Clin Psychol
+  2005;73:982; cohort.individual_slopes); three or more occasions, published at the last;
 - anchor_mean_change: the mean improvement of the patients whose anchor (e.g. a global
   impression of change) says "a little better";
 - anchor_roc: the improvement that best separates improved from not improved by the anchor
@@ -46,6 +50,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from cohort.distributions import normal_critical
 from cohort.frames import frame
 from cohort.imputation import degenerate_pooling, pooled_proportion
+from cohort.individual_slopes import SlopeModel, fit_slopes
 from cohort.responders import (
     CATEGORIES,
     COULD_NOT_IMPROVE,
@@ -65,6 +70,8 @@ from cohort.settings import (
     RCI_METHODS,
     RCI_RULE_PREFIX,
     RELIABLE_CHANGE_METHODS,
+    SLOPE_METHODS,
+    SLOPE_RULE_WORDS,
     Definition,
     McidRule,
     Outcome,
@@ -84,8 +91,9 @@ FORMULAS = {
     "rci_gln": "RCI = ((post - M1) - r (pre - M1)) / (SD1 √(1 - r²)) beyond 1.96 towards better (Gulliksen-Lord-Novick: Gulliksen 1950; Lord & Novick 1968)",
     "rci_en": "RCI = (post - (r (pre - M1) + M1)) / (SD1 √(1 - r)) beyond 1.96 towards better (Edwards-Nunnally: Edwards et al. 1978; Speer 1992)",
     "rci_hll": "RCI = ((post - M2) - r (pre - M1)) / (SD1 √(1 - r²)) beyond 1.96 towards better (Hsu-Linn-Lord: Hsu 1989)",
-    "rci_nk": "RCI = (post - (r (pre - M1) + M1)) / √(r² SD1² (1 - r) + SD1² (1 - r)) beyond 1.96 towards better (Nunnally & Kotsch 1983; r at follow-up taken as r)",
+    "rci_nk": "RCI = (post - (r (pre - M1) + M1)) / √(r² SD1² (1 - r) + SD1² (1 - r_post)) beyond 1.96 towards better, r_post the reliability at follow-up (r where not given) (Nunnally & Kotsch 1983)",
     "rci_ha": "RCI = ((post - pre) r_dd + (M2 - M1)(1 - r_dd)) / (√r_dd √2 SEM) beyond 1.65 towards better, r_dd the reliability of the differences (Hageman & Arrindell 1999)",
+    "rci_hlm": "z = (fixed slope + the patient's conditional mode) / its conditional SD beyond 1.96 towards better; value ~ occasion number + (occasion number | patient), REML, fitted on the patients measured at 3 or more occasions (Raudenbush & Bryk 2002; Atkins et al. 2005)",
     "anchor_mean_change": "improvement ≥ mean improvement of the anchor's 'a little better' level",
     "anchor_roc": "improvement ≥ the ROC cut-off maximising Youden's J (sensitivity + specificity - 1) against the anchor",
 }
@@ -108,6 +116,7 @@ class RciRule:
     sd_pre: float
     post: dict[str, tuple[float, float, float]]  # occasion -> (M2, SD2, correlation)
     critical: float = Z_RELIABLE
+    reliability_post: float | None = None  # NK: the reliability at follow-up (r if None)
 
     def index(self, pre: np.ndarray, post: np.ndarray, occasion: str, better: str) -> np.ndarray:
         """Each patient's index, positive towards better (clinicalsignificance's calc_rci times
@@ -121,9 +130,10 @@ class RciRule:
             rci = ((post - m2) - r * (pre - m1)) / (s1 * math.sqrt(1 - r**2))
         elif self.method == "rci_en":
             rci = (post - (r * (pre - m1) + m1)) / sem
-        elif self.method == "rci_nk":  # the reliability at follow-up taken as r
+        elif self.method == "rci_nk":
+            r_post = r if self.reliability_post is None else self.reliability_post
             rci = (post - (r * (pre - m1) + m1)) / math.sqrt(
-                r**2 * s1**2 * (1 - r) + s1**2 * (1 - r)
+                r**2 * s1**2 * (1 - r) + s1**2 * (1 - r_post)
             )
         else:  # rci_ha
             r_dd = self.difference_reliability(occasion)
@@ -141,7 +151,12 @@ class RciRule:
 
 
 def rci_rule(
-    method: str, patients: pd.DataFrame, outcome: Outcome, occasions: list[str], r: float
+    method: str,
+    patients: pd.DataFrame,
+    outcome: Outcome,
+    occasions: list[str],
+    r: float,
+    r_post: float | None = None,
 ) -> RciRule:
     """The index of `method` with its inputs from the analysis set: the start values (as every
     SD-based definition here), and per follow-up the observed values and the start-follow-up
@@ -160,7 +175,41 @@ def rci_rule(
     return RciRule(
         method, r, float(start.mean()), float(start.std(ddof=1)), post,
         critical=1.65 if method == "rci_ha" else Z_RELIABLE,
+        reliability_post=r_post if method == "rci_nk" else None,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SlopeRule:
+    """The HLM index (SLOPE_METHODS): the growth model fitted once on the analysis set's observed
+    values (cohort.individual_slopes), over `occasions` numbered 0, 1, 2, ... (equally spaced, as
+    clinicalsignificance's examples number them), and published at the last occasion."""
+
+    model: SlopeModel
+    occasions: tuple[str, ...]
+    critical: float = Z_RELIABLE
+
+    @property
+    def occasion(self) -> str:
+        return self.occasions[-1]
+
+    def index(self, values: np.ndarray, better: str) -> np.ndarray:
+        """Each patient's slope index (patients x occasions in), positive towards better."""
+        z = self.model.slope_index(values)
+        return z if better == "higher" else -z
+
+
+def slope_rule(patients: pd.DataFrame, outcome: Outcome, occasions: list[str]) -> SlopeRule:
+    """The HLM index of `outcome` from the analysis set (ValueError where it cannot be fitted)."""
+    values = slope_values(patients, outcome, occasions)
+    model = fit_slopes(values, np.arange(len(occasions), dtype=float), minimum=3)
+    return SlopeRule(model, tuple(occasions))
+
+
+def slope_values(data: pd.DataFrame, outcome: Outcome, occasions: list[str]) -> np.ndarray:
+    """The outcome at every occasion, patients x occasions (NaN where not measured)."""
+    columns = [outcome.column_at(o) for o in occasions]
+    return data[columns].to_numpy(dtype=float, na_value=np.nan)
 
 
 @dataclass(frozen=True)
@@ -176,10 +225,11 @@ class Threshold:
     reason: str = ""
     basis: dict[str, Any] = field(default_factory=dict)
     rci: RciRule | None = None  # an index of RCI_METHODS instead of a threshold on the change
+    slopes: SlopeRule | None = None  # the index of SLOPE_METHODS, over all occasions
 
     @property
     def defined(self) -> bool:
-        return self.rule is not None or self.rci is not None
+        return self.rule is not None or self.rci is not None or self.slopes is not None
 
 
 # --- ROC analysis against an anchor ------------------------------------------------------------
@@ -312,6 +362,8 @@ def definition_threshold(
         return Threshold(definition, name, False, McidRule(float(value), None), basis=basis)
     if method == "percent":
         return Threshold(definition, name, False, McidRule(None, definition.percent), basis=basis)
+    if method in SLOPE_METHODS:
+        return _slope_threshold(definition, outcome, patients, occasions, basis)
     needs_sd = method in (*DISTRIBUTION_METHODS, *RELIABLE_CHANGE_METHODS, *RCI_METHODS)
     if needs_sd and (not np.isfinite(sd) or sd == 0):
         return _undefined(definition, name, "the start values have no SD", **basis)
@@ -334,7 +386,13 @@ def definition_threshold(
                 definition, name, False, McidRule(Z_RELIABLE * s_diff, None), basis=basis
             )
         if method in RCI_METHODS:
-            found = rci_rule(method, patients, outcome, occasions, reliability.r)
+            found = rci_rule(
+                method, patients, outcome, occasions, reliability.r, reliability.r_post
+            )
+            if method == "rci_nk":
+                basis["reliability_post"] = (
+                    reliability.r if reliability.r_post is None else reliability.r_post
+                )
             if method == "rci_ha":
                 r_dd = {o: found.difference_reliability(o) for o in occasions[1:]}
                 bad = {o: v for o, v in r_dd.items() if not v > 0}
@@ -403,6 +461,36 @@ def definition_threshold(
     return Threshold(definition, name, False, McidRule(float(value), None), basis=basis)
 
 
+def _slope_threshold(
+    definition: Definition,
+    outcome: Outcome,
+    patients: pd.DataFrame,
+    occasions: list[str],
+    basis: dict[str, Any],
+) -> Threshold:
+    """The HLM index, or why it cannot be had: fewer than three occasions, or too few patients
+    measured at three of them."""
+    name = outcome.name
+    if len(occasions) < 3:
+        return _undefined(
+            definition, name,
+            f"a slope over the occasions needs three or more; this study has {len(occasions)}",
+            **basis,
+        )  # fmt: skip
+    try:
+        found = slope_rule(patients, outcome, occasions)
+    except ValueError as error:
+        return _undefined(definition, name, str(error), **basis)
+    model = found.model
+    basis |= {
+        "slope_n": model.n_patients,
+        "fixed_slope": float(model.beta[1]),
+        "slope_between_sd": math.sqrt(model.covariance[1, 1]),
+        "slope_singular": model.singular,
+    }
+    return Threshold(definition, name, False, None, basis=basis, slopes=found)
+
+
 def _improvement(patients: pd.DataFrame, outcome: Outcome, start: str, occasion: str) -> np.ndarray:
     """Improvement from `start` to `occasion` (cohort.responders.improvement_scores)."""
     before = patients[outcome.column_at(start)].astype(float).to_numpy()
@@ -447,8 +535,8 @@ def thresholds(
 DEFINITION_COLUMNS = (
     "definition", "label", "method", "primary", "outcome", "threshold_absolute",
     "threshold_percent", "strict", "rule", "formula", "baseline_n", "baseline_mean",
-    "baseline_sd", "reliability", "sem", "s_diff", "cutoff", "norm_mean", "norm_sd",
-    "anchor_occasion", "anchor_n", "anchor_minimal_n", "anchor_minimal_mean",
+    "baseline_sd", "reliability", "reliability_post", "sem", "s_diff", "cutoff", "norm_mean", "norm_sd",
+    "slope_n", "fixed_slope", "slope_between_sd", "slope_singular", "anchor_occasion", "anchor_n", "anchor_minimal_n", "anchor_minimal_mean",
     "anchor_minimal_ci_low", "anchor_minimal_ci_high", "anchor_improved_n",
     "anchor_not_improved_n", "anchor_group_difference", "anchor_group_ci_low",
     "anchor_group_ci_high", "auc", "auc_ci_low", "auc_ci_high", "roc_cutoff", "sensitivity",
@@ -498,6 +586,11 @@ def definition_rule_text(threshold: Threshold) -> str:
     if threshold.rci is not None:
         name = threshold.definition.method.removeprefix("rci_").upper()
         return f"{RCI_RULE_PREFIX} ({name} index) beyond {threshold.rci.critical:g} towards better"
+    if threshold.slopes is not None:
+        return (
+            f"{RCI_RULE_PREFIX} ({SLOPE_RULE_WORDS}) beyond {threshold.slopes.critical:g} "
+            "towards better"
+        )
     text = rule_text(threshold.rule)
     if threshold.cutoff is not None:
         text += f" and follow-up beyond {threshold.cutoff:.4g} (cut-off {threshold.definition.cutoff or 'a'})"
@@ -518,6 +611,8 @@ def definition_codes(
     it making the patient could-not-improve (there is nothing to cross). An index of
     RCI_METHODS (at `occasion`): responder beyond its critical value towards better,
     could-not-improve where even the scale's best value would not be."""
+    if threshold.slopes is not None:
+        raise ValueError("the HLM index reads every occasion: use slope_codes")
     if threshold.rci is not None:
         return rci_codes(start, follow, outcome, threshold.rci, occasion)
     codes = category_codes(start, follow, replace(outcome, mcid=threshold.rule))
@@ -553,6 +648,26 @@ def rci_codes(
     return np.where(np.isnan(start) | np.isnan(follow), code(MISSING), codes)
 
 
+def slope_codes(values: np.ndarray, outcome: Outcome, slopes: SlopeRule) -> np.ndarray:
+    """Categories under the HLM index, for the patients measured at the first and the last
+    occasion (every definition's denominator there; a middle occasion may be missing, the
+    slope then rests on the others): responder beyond the critical value towards better,
+    could-not-improve where even the scale's best value at every measured follow-up would not
+    be."""
+    values = np.asarray(values, dtype=float)
+    best = outcome.range[1] if outcome.better == "higher" else outcome.range[0]
+    at_best = values.copy()
+    follow = at_best[:, 1:]
+    follow[~np.isnan(follow)] = best
+    with np.errstate(invalid="ignore"):
+        improved = slopes.index(values, outcome.better) > slopes.critical
+        reachable = slopes.index(at_best, outcome.better) > slopes.critical
+    code = CATEGORIES.index
+    codes = np.where(improved, code(RESPONDER), code(NON_RESPONDER))
+    codes = np.where(~improved & ~reachable, code(COULD_NOT_IMPROVE), codes)
+    return np.where(np.isnan(values[:, 0]) | np.isnan(values[:, -1]), code(MISSING), codes)
+
+
 def _classifications(
     data: pd.DataFrame, outcomes: dict[str, Outcome], occasions: list[str], found: list[Threshold]
 ) -> Iterator[tuple[Threshold, str, np.ndarray, bool]]:
@@ -563,6 +678,12 @@ def _classifications(
         if not t.defined:
             continue
         outcome = outcomes[t.outcome]
+        if t.slopes is not None:
+            values = slope_values(data, outcome, occasions)
+            ends = values[:, [0, -1]]
+            complete = not np.isnan(ends).any()
+            yield t, t.slopes.occasion, slope_codes(values, outcome, t.slopes), complete
+            continue
         start = data[outcome.column_at(occasions[0])].to_numpy(dtype=float, na_value=np.nan)
         for occasion in occasions[1:]:
             follow = data[outcome.column_at(occasion)].to_numpy(dtype=float, na_value=np.nan)
@@ -596,7 +717,7 @@ def classify_definitions(
 
 # --- Rates under each definition ---------------------------------------------------------------
 RATE_COLUMNS = (
-    "definition", "outcome", "occasion", "analysis", "rule", "threshold_absolute",
+    "definition", "outcome", "occasion", "analysis", "rule", "same_as", "threshold_absolute",
     "threshold_percent", "strict", "cutoff", "N", "n", "responders",
     "non_responders", "could_not_improve", "missing", "pct", "ci_low_pct", "ci_high_pct",
     "method", "fmi", "monte_carlo_se_logit",
@@ -631,6 +752,25 @@ def imputed_rates(
     return m, rates
 
 
+def identical_definitions(classified: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+    """Each definition that classifies every patient as an earlier one does (table order, the
+    primary first) at an outcome and occasion, with that earlier definition's name: two rows
+    of the same counts are one result, not two."""
+    same: dict[tuple[str, str, str], str] = {}
+    seen: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
+    keys = ["definition", "outcome", "occasion"]
+    for (name, outcome, occasion), group in classified.groupby(keys, sort=False):
+        categories = group["category"].to_numpy()  # patients in the analysis set's order
+        earlier = seen.setdefault((outcome, occasion), [])
+        match = next(
+            (d for d, c in earlier if len(c) == len(categories) and (c == categories).all()), None
+        )
+        if match is not None:
+            same[(name, outcome, occasion)] = match
+        earlier.append((name, categories))
+    return same
+
+
 def definition_rates(
     classified: pd.DataFrame,
     found: list[Threshold],
@@ -643,9 +783,11 @@ def definition_rates(
     """The responder rate under each definition, outcome and follow-up: available cases and all
     of the analysis set (missing = non-responder) with Wilson CIs (cohort.responders.rate_rows),
     and pooled over the imputations by Rubin's rules on the logit scale. A definition that cannot
-    be defined for the outcome gets one row saying why."""
+    be defined for the outcome gets one row saying why; one that classifies every patient as an
+    earlier one does names it (same_as)."""
     m, rates = imputed
     groups = dict(tuple(classified.groupby(["definition", "outcome", "occasion"], sort=False)))
+    same = identical_definitions(classified)
     rows = []
     for t in found:
         name = t.definition.name
@@ -653,6 +795,16 @@ def definition_rates(
             base = {"definition": name, "outcome": t.outcome, "occasion": occasion, "N": n_analysis}
             if not t.defined:
                 rows.append({**base, "analysis": "", "method": f"not defined: {t.reason}"})
+                continue
+            if t.slopes is not None and occasion != t.slopes.occasion:
+                rows.append(
+                    {
+                        **base,
+                        "analysis": "",
+                        "method": "not defined at this occasion: the HLM index is each patient's "
+                        f"slope over all occasions, published at {t.slopes.occasion}",
+                    }
+                )
                 continue
             rule = definition_rule_text(t)
             base |= {
@@ -672,6 +824,7 @@ def definition_rates(
                         **base,
                         "analysis": analysis,
                         "rule": rule,
+                        "same_as": same.get((name, t.outcome, occasion), ""),
                         **{k: rate[k] for k in RATE_COLUMNS if k in rate and k not in base},
                         "method": rate["ci_method"],
                     }

@@ -389,7 +389,8 @@ def _definition_prefix(definition: str, outcome: str, occasion: str) -> Key:
 
 
 def _significance_definitions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    """The start values' n (outcomes.csv's n at the first occasion) and the anchor's groups:
+    """The start values' n (outcomes.csv's n at the first occasion), the HLM model's patients
+    (and those it was not fitted on, adding up to N) and the anchor's groups:
     improved and not improved add up to the patients with the anchor, the 'a little better'
     level and the rest too."""
     for i, row in table.reset_index(drop=True).iterrows():
@@ -398,6 +399,13 @@ def _significance_definitions(table: pd.DataFrame, name: str, reg: Register, ctx
             reg.cell(
                 name, i, "baseline_n", ("measured", outcome, ctx.occasions[0]), row["baseline_n"]
             )
+        if math.isfinite(_num(row.get("slope_n"))):  # the HLM index's model: its patients
+            fitted = ("slope model", outcome, "fitted")
+            reg.cell(name, i, "slope_n", fitted, row["slope_n"])
+            reg.implied(
+                ("slope model", outcome, "not fitted"), ctx.n_analysis - _num(row["slope_n"])
+            )
+            reg.equation([fitted, ("slope model", outcome, "not fitted")], N_KEY)
         occasion = row.get("anchor_occasion")
         if not isinstance(occasion, str) or not occasion:
             continue

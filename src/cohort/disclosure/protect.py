@@ -25,7 +25,7 @@ from cohort.disclosure.settings import (
 )
 from cohort.responders import rate_interval
 from cohort.settings import PRIMARY as PRIMARY_DEFINITION
-from cohort.settings import RCI_RULE_PREFIX
+from cohort.settings import RCI_RULE_PREFIX, SLOPE_RULE_WORDS
 
 
 # --- Applying the pattern to the tables -----------------------------------------------------------
@@ -366,9 +366,13 @@ def withhold_nested_definitions(
             if rule_words.startswith(f"{RCI_RULE_PREFIX} ("):
                 # HA's index is a threshold on the change (nested with the absolute rules and
                 # the sweep); GLN, EN, NK and HLL are thresholds on r x start - follow-up, nested
-                # with each other only.
+                # with each other only; the HLM slope with none.
                 kind = (
-                    "absolute" if rule_words.startswith(f"{RCI_RULE_PREFIX} (HA ") else "regressed"
+                    "absolute"
+                    if rule_words.startswith(f"{RCI_RULE_PREFIX} (HA ")
+                    else "slope"
+                    if rule_words.startswith(f"{RCI_RULE_PREFIX} ({SLOPE_RULE_WORDS})")
+                    else "regressed"
                 )
                 responders.setdefault(kind, [])
                 not_improvable.setdefault(kind, [])
@@ -410,7 +414,27 @@ def withhold_nested_definitions(
     ]
     _blank(rates, rows, ["responders", "non_responders", "could_not_improve", "pct", "ci_low_pct", "ci_high_pct"],
            "not published: a count within min_cell of a nested rule's (disclosure control)")  # fmt: skip
+    _publish_same_as(rates)
     return withheld
+
+
+def _publish_same_as(rates: pd.DataFrame) -> None:
+    """A definition named as classifying alike would give away a hidden count by the other's:
+    same_as is kept only where both rows' responder counts are published."""
+    if "same_as" not in rates:
+        return
+    published = {
+        (r["definition"], r["outcome"], r["occasion"], r["analysis"])
+        for _, r in rates.iterrows()
+        if math.isfinite(_num(r["responders"]))
+    }
+    for i, r in rates.iterrows():
+        other = r["same_as"]
+        if not isinstance(other, str) or not other:
+            continue
+        own = (r["definition"], r["outcome"], r["occasion"], r["analysis"])
+        if own not in published or (other, *own[1:]) not in published:
+            rates.at[i, "same_as"] = ""
 
 
 def _truthy(value: Any) -> bool:

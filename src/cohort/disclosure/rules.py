@@ -159,7 +159,7 @@ TABLE_RULES: dict[str, TableRule] = {
         finish=_finish_sweep,
     ),
     "clinical_significance_definitions": TableRule(
-        "Each definition's threshold with the start values' n (outcomes.csv) and the anchor's groups (adding up to the patients with the anchor); statistics of fewer than min_cell patients hidden.",
+        "Each definition's threshold with the start values' n (outcomes.csv), the HLM model's patients and the anchor's groups (adding up to the patients with the anchor); statistics of fewer than min_cell patients hidden.",
         _significance_definitions,
         group_stats={
             "baseline_n": (
@@ -170,6 +170,7 @@ TABLE_RULES: dict[str, TableRule] = {
                 "cutoff",
                 "threshold_absolute",
             ),
+            "slope_n": ("fixed_slope", "slope_between_sd"),
             "anchor_minimal_n": (
                 "anchor_minimal_mean",
                 "anchor_minimal_ci_low",
