@@ -51,3 +51,4 @@ rule all:
         rules.figures.output,
         rules.publication_tables.output,
         rules.provenance.output,
+        SITE_BUNDLE,

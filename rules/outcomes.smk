@@ -7,6 +7,7 @@ rule outcomes:
         code=code_of("outcomes"),
     output:
         table=f"{TABLES}/outcomes.csv",
+        aggregates=f"{TABLES}/site_aggregates.csv",
         **released(
             {
                 "changes": report(

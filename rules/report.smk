@@ -7,6 +7,7 @@ PUBLISHED_TABLES = {
     "flow": rules.clean.output.flow,
     "baseline": rules.baseline.output.table,
     "outcomes": rules.outcomes.output.table,
+    "site_aggregates": rules.outcomes.output.aggregates,
     "responders": rules.responders.output.rates,
     "responder_course": rules.responders.output.course,
     "responder_directions": rules.responders.output.directions,
@@ -276,6 +277,32 @@ rule publication_tables:
         "../scripts/publication_tables.py"
 
 
+# A site's bundle for a pooling of several clinics (cohort.pooling): its published aggregates
+# and responder breakdown with what the pooling must share. Not written where the steward
+# withholds the aggregates.
+SITE_BUNDLE = []
+if "site_aggregates" in rules.publish.output.keys():
+
+    rule site_bundle:
+        input:
+            aggregates=rules.publish.output.site_aggregates,
+            responders=rules.publish.output.responders,
+            contract=config["extract"]["contract"],
+            code=code_of("site_bundle"),
+        output:
+            bundle=f"{RESULTS}/site_bundle.json",
+        log:
+            f"{LOGS}/site_bundle.log",
+        benchmark:
+            f"{BENCHMARKS}/site_bundle.tsv"
+        params:
+            settings=settings("study", "occasions", "outcomes", "responders"),
+        script:
+            "../scripts/site_bundle.py"
+
+    SITE_BUNDLE = rules.site_bundle.output
+
+
 from snakemake.io import strip_wildcard_constraints
 
 
@@ -319,6 +346,7 @@ rule provenance:
             *rules.figures.output,
             *rules.publication_tables.output,
             *FIGURES_OF_ANALYSIS_RULES,
+            *SITE_BUNDLE,
         ],
         code=CODE,
         workflow=WORKFLOW_FILES,
@@ -334,3 +362,4 @@ rule provenance:
         release=RELEASE.record() if RELEASE.decisions else None,
     script:
         "../scripts/provenance.py"
+

@@ -121,6 +121,7 @@ def test_default_study_reproduces_committed_results(default_run):
         "disclosure_report.md",
         "disclosure_report.html",
         "results.json",
+        "site_bundle.json",
         "provenance.json",
     )  # results/<other study>/ is not ours
     committed = sorted(

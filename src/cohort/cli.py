@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         help="check a study file, its contract and its extract as snakemake would, before a run",
     )
     check.add_argument("--config", type=Path, required=True, help="the study file")
+    pool = sub.add_parser(
+        "pool",
+        help="pool several sites' bundles (results/site_bundle.json of each) into one analysis",
+    )
+    pool.add_argument("bundles", type=Path, nargs="+", help="the sites' site_bundle.json files")
+    pool.add_argument("--out", type=Path, default=Path("results/pooled"), help="output folder")
+    pool.add_argument("--level", type=float, default=0.95, help="confidence level")
     docs = sub.add_parser(
         "config-docs",
         help="write docs/configuration.md and the key comments of config/config.yaml from the schema",
@@ -144,6 +151,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"types, ranges and missing codes), then\n  python -m cohort check --config {study}"
                 f"\n  snakemake --configfile {study}"
             )
+            return 0
+        if args.command == "pool":
+            from cohort.stages.pooling import pool_stage
+
+            missing = [str(p) for p in args.bundles if not p.is_file()]
+            if missing:
+                raise CohortError(f"bundle not found: {', '.join(missing)}")
+            try:
+                paths = pool_stage([str(p) for p in args.bundles], str(args.out), args.level)
+            except ValueError as error:
+                raise CohortError(f"pool: {error}") from None
+            print("wrote " + ", ".join(str(p) for p in paths.values()))
             return 0
         if args.command == "config-docs":
             return config_docs(Path.cwd(), args.check)

@@ -48,6 +48,7 @@ TABLE_CAPTIONS = {
     "missing_data_sensitivity": "Responder rates under each handling of a missing follow-up: available cases, missing = non-responder, and multiple imputation (MICE, Rubin's rules on the logit scale).",
     "clinical_significance_definitions": "Definitions of clinical significance per outcome: the threshold each gives and what it was computed from.",
     "clinical_significance_rates": "Responder rates under each definition of clinical significance: available cases, all of the analysis set (missing = not improved) with Wilson score 95% CI, and multiple imputation.",
+    "site_aggregates": "The aggregates a pooling of sites reads: per outcome and occasion, n, sum and sum of squares of the values and of the change from the start (exact in the *_hex columns).",
     "tipping_point": "Delta-adjusted multiple imputation: the responder rate and the mean improvement from start with the missing follow-ups made worse by delta (SD units of the start values), and the tipping point at which each conclusion changes; Rubin's rules, 95% CI.",
     "clinical_significance_agreement": "Agreement between pairs of definitions of clinical significance among patients classified by both: both, one only, neither, % agreement and Cohen's kappa with asymptotic 95% CI.",
     "interventions": "Intervention categories received (patients with the category in at least one session, % of the analysis set), sessions per patient with the category and share of all sessions.",
@@ -63,7 +64,7 @@ TABLE_CAPTIONS = {
 # order. The threshold sweep (hundreds of rows, one per threshold) is the data of its figure and
 # stays in the CSV and the report.
 MANUSCRIPT_FIRST = ("baseline", "responders", "lmm", "predictors")
-NOT_IN_WORD = ("threshold_sweep",)
+NOT_IN_WORD = ("threshold_sweep", "site_aggregates")
 INDENT = 2  # great-tables' indent steps for a level under its variable
 # The columns a journal form reads: a table without them (a study too small for any model to be
 # published, no rows) is printed in the generic form, with its notes saying why.

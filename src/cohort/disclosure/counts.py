@@ -247,6 +247,16 @@ def _outcomes(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> No
             )
 
 
+def _site_aggregates(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
+    """The n of each sum: outcomes.csv's measured (level) and pairs (change), so that the
+    aggregates are hidden exactly where outcomes.csv's counts are."""
+    for i, row in table.reset_index(drop=True).iterrows():
+        outcome, occasion = str(row["outcome"]), str(row["occasion"])
+        kind = "measured" if row["section"] == "level" else "measured both"
+        reg.cell(name, i, "n", (kind, outcome, occasion), row["n"])
+        reg.cell(name, i, "N", N_KEY, row["N"])
+
+
 def _responders(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     for i, row in table.reset_index(drop=True).iterrows():
         outcome, occasion = str(row["outcome"]), str(row["occasion"])

@@ -37,6 +37,7 @@ from cohort.disclosure.counts import (
     _significance_agreement,
     _significance_definitions,
     _significance_rates,
+    _site_aggregates,
     _subgroups,
     _sweep,
     _tipping,
@@ -45,6 +46,7 @@ from cohort.disclosure.counts import (
 from cohort.disclosure.register import TableRule
 
 LEVEL_STATS = ("median", "q1", "q3", "mean", "sd")
+SUM_COLUMNS = ("sum", "sum_squares", "sum_hex", "sum_squares_hex")  # site_aggregates.csv
 CHANGE_STATS = (
     "median_change", "q1_change", "q3_change", "mean_change", "sd_change", "ci_low", "ci_high",
     "wilcoxon_statistic", "wilcoxon_p", "srm",
@@ -98,6 +100,13 @@ TABLE_RULES: dict[str, TableRule] = {
         dominance={
             "dominance": ("mean", "sd", "mean_change", "sd_change", "ci_low", "ci_high", "srm")
         },
+    ),
+    "site_aggregates": TableRule(
+        "The sums another site pools with: n as outcomes.csv's (the measured, the pairs), the sums hidden with their n, for fewer than min_cell patients and where dominated.",
+        _site_aggregates,
+        derived={c: ("n",) for c in SUM_COLUMNS},
+        group_stats={"n": SUM_COLUMNS},
+        dominance={"dominance": SUM_COLUMNS},
     ),
     "responders": TableRule(
         "Responders, non-responders, could-not-improve and missing add up to the measured and to N; the same counts as in responders_vs_paper, missing_data_sensitivity, the subgroups and the sweep.",

@@ -10,6 +10,7 @@ import pandas as pd
 from cohort.disclosure import DisclosureSettings
 from cohort.outcomes import friedman_tests, outcome_changes, outcome_levels
 from cohort.outputs import table_notes, write_csv
+from cohort.pooling import site_aggregates
 from cohort.stages import stage_inputs
 from cohort.tables import QUANTILE_NOTES
 
@@ -54,6 +55,17 @@ def outcomes_stage(patients_path: str, settings: dict[str, Any], out: dict[str, 
             f"with {level:.0%} CI (t); Wilcoxon signed-rank as R's wilcox.test (statistic V = sum of positive "
             "ranks; wilcoxon_method says exact or normal and how zeros are handled); SRM = mean / SD of change. "
             "friedman: all occasions, complete cases. `better` gives the direction of improvement.",
+        ),
+    )
+    write_csv(
+        site_aggregates(analysis, config.outcomes, config.occasion_names),
+        out["aggregates"],
+        table_notes(
+            config.synthetic,
+            f"N = {len(analysis)} (analysis set). The aggregates another site's results pool with (cohort.pooling): "
+            "per outcome, n, sum and sum of squares of the values at each occasion (level) and of the change from "
+            "the start among the patients measured at both (change); *_hex: the same sums exactly (Python's "
+            "float.hex). n as in outcomes.csv, with the same suppression.",
         ),
     )
     if "changes" not in out:  # withheld by the steward's decisions (cohort.disclosure.decisions)

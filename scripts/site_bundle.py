@@ -1,0 +1,13 @@
+"""Rule site_bundle: see cohort.stages.pooling.site_bundle_stage."""
+
+from cohort.runlog import rule_log
+from cohort.stages.pooling import site_bundle_stage
+
+with rule_log(snakemake.log[0], "site_bundle"):  # noqa: F821 (snakemake is injected)
+    site_bundle_stage(
+        snakemake.input.aggregates,  # noqa: F821
+        snakemake.input.responders,  # noqa: F821
+        snakemake.input.contract,  # noqa: F821
+        snakemake.params.settings,  # noqa: F821
+        snakemake.output.bundle,  # noqa: F821
+    )

@@ -1,0 +1,327 @@
+"""Several clinics, one analysis, from files that have passed output checking: each site's
+bundle of aggregates and the coordinator's pooling of them.
+
+A site's aggregates (per outcome and occasion: n, the sum and the sum of squares of the values,
+and of the changes from the start) are a published table like any other (`site_aggregates.csv`,
+protected by rule publish under the same pattern as outcomes.csv, whose n they share), written
+in full precision beside the readable figures (`float.hex`: exact). Its bundle
+(`site_bundle.json`) holds those aggregates and the published responder breakdown with what the
+pooling must agree on: the contract's hash, the occasions, each outcome's definition and MCID
+rule, the handling of could-not-improve.
+
+Pooling is exact where every site published the cell: counts add up, means and SDs come from
+the pooled sums. A pooled cell is hidden wherever one site's is, so that every published pooled
+number is a function of published site numbers and nothing a site hid can be recovered from
+the pooled tables and the other bundles (the same holds for the meta-analysis and the funnel
+plot, drawn from published site estimates only). Between sites: the two-stage meta-analysis of
+cohort.meta_analysis, and each site's responder rate against exact binomial funnel limits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cohort.frames import frame
+from cohort.meta_analysis import meta_analysis
+from cohort.responders import rate_interval
+from cohort.settings import Outcome
+from cohort.tables import dominance_shares
+
+BUNDLE_FORMAT = "cohort-site-bundle/1"
+HIDDEN_AT_SITE = "[site]"  # a pooled cell hidden because a site's contribution is hidden
+AGGREGATE_COLUMNS = (
+    "section", "outcome", "occasion", "N", "n", "sum", "sum_squares", "sum_hex",
+    "sum_squares_hex", "dominance_top1_share", "dominance_top2_share", "dominance_negative",
+)  # fmt: skip
+AVAILABLE = "available cases"  # the responder breakdown a bundle carries (responders.csv)
+BREAKDOWN = ("responders", "non_responders", "could_not_improve", "missing", "n", "N")
+
+
+def site_aggregates(
+    patients: pd.DataFrame, outcomes: Mapping[str, Outcome], occasions: list[str]
+) -> pd.DataFrame:
+    """Per outcome: n, sum and sum of squares of the values at each occasion (section level)
+    and of the change from the start among the patients measured at both (section change),
+    with the dominance evidence of each sum (cohort.tables.dominance_shares, not published)."""
+    rows = []
+    for name, outcome in outcomes.items():
+        start = patients[outcome.column_at(occasions[0])].astype(float)
+        for section, occasion_list in (("level", occasions), ("change", occasions[1:])):
+            for occasion in occasion_list:
+                value = patients[outcome.column_at(occasion)].astype(float)
+                values = (value - start if section == "change" else value).dropna().to_numpy()
+                total, squares = float(values.sum()), float((values**2).sum())
+                rows.append(
+                    {
+                        "section": section, "outcome": name, "occasion": occasion,
+                        "N": len(patients), "n": len(values), "sum": total,
+                        "sum_squares": squares, "sum_hex": total.hex(),
+                        "sum_squares_hex": squares.hex(), **dominance_shares(values),
+                    }
+                )  # fmt: skip
+    return frame(rows, AGGREGATE_COLUMNS)
+
+
+def compatibility(
+    contract_sha256: str,
+    occasions: list[str],
+    outcomes: Mapping[str, Mapping[str, Any]],
+    could_not_improve: str,
+) -> dict[str, Any]:
+    """What every bundle of one pooling must share: the contract, the occasions, each outcome's
+    definition (source, range, direction, MCID rule) and the handling of could-not-improve."""
+    return {
+        "contract_sha256": contract_sha256,
+        "occasions": list(occasions),
+        "outcomes": {
+            name: {k: spec.get(k) for k in ("source", "range", "better", "mcid")}
+            for name, spec in outcomes.items()
+        },
+        "could_not_improve": could_not_improve,
+    }
+
+
+def site_bundle(
+    site: str,
+    shared: dict[str, Any],
+    config_sha256: str,
+    aggregates: pd.DataFrame,
+    responders: pd.DataFrame,
+) -> dict[str, Any]:
+    """One site's bundle from its published tables (markers kept as published)."""
+
+    def records(table: pd.DataFrame) -> list[dict[str, Any]]:
+        return [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in table.to_dict("records")
+        ]
+
+    available = responders[responders["denominator"] == AVAILABLE]
+    return {
+        "format": BUNDLE_FORMAT,
+        "site": site,
+        "compatibility": shared,
+        "config_sha256": config_sha256,
+        "aggregates": records(aggregates[[c for c in aggregates.columns if not c.startswith("dominance")]]),
+        "responders": records(available[["outcome", "occasion", "rule", *BREAKDOWN]]),
+    }  # fmt: skip
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return {prefix: value}
+
+
+def check_compatible(bundles: list[dict[str, Any]]) -> None:
+    """Refuse bundles of another format, or that differ in what they must share: ValueError
+    naming both sites and the first key that differs, with both values."""
+    if len(bundles) < 2:
+        raise ValueError("pooling needs the bundles of two or more sites")
+    sites = [b.get("site") for b in bundles]
+    if len(set(sites)) < len(sites):
+        raise ValueError(f"two bundles of the same site: {sites}")
+    first = bundles[0]
+    reference = _flatten(first["compatibility"])
+    for bundle in bundles:
+        if bundle.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"site {bundle.get('site')}: not a {BUNDLE_FORMAT} bundle")
+        theirs = _flatten(bundle["compatibility"])
+        for key in sorted(set(reference) | set(theirs)):
+            if reference.get(key) != theirs.get(key):
+                raise ValueError(
+                    f"site {bundle['site']} differs from site {first['site']} in {key}: "
+                    f"{theirs.get(key)!r} vs {reference.get(key)!r}; bundles pool only from the "
+                    "same contract, occasions, outcome definitions and MCID rules"
+                )
+
+
+def _number(value: Any) -> float:
+    """A published value, NaN where a marker stands."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _exact(record: Mapping[str, Any], column: str) -> float:
+    """The full-precision sum of an aggregates record (hex), NaN where hidden."""
+    value = record.get(f"{column}_hex")
+    try:
+        return float.fromhex(value) if isinstance(value, str) else math.nan
+    except ValueError:  # a marker
+        return math.nan
+
+
+def pooled_aggregates(bundles: list[dict[str, Any]]) -> pd.DataFrame:
+    """n, mean and SD of each outcome per occasion (and of its change) over the sites, from
+    their sums: exact where every site published the cell, hidden ([site]) where one did not."""
+    rows = []
+    keys = [(r["section"], r["outcome"], r["occasion"]) for r in bundles[0]["aggregates"]]
+    for section, outcome, occasion in keys:
+        parts = []
+        for b in bundles:
+            r = next(
+                r for r in b["aggregates"]
+                if (r["section"], r["outcome"], r["occasion"]) == (section, outcome, occasion)
+            )  # fmt: skip
+            parts.append((b["site"], _number(r["N"]), _number(r["n"]), _exact(r, "sum"), _exact(r, "sum_squares")))  # fmt: skip
+        base = {"section": section, "outcome": outcome, "occasion": occasion,
+                "sites": len(bundles), "N": sum(p[1] for p in parts)}  # fmt: skip
+        hidden = [site for site, _, n, s, ss in parts if not all(map(math.isfinite, (n, s, ss)))]
+        if hidden:
+            rows.append({**base, "n": HIDDEN_AT_SITE, "mean": HIDDEN_AT_SITE, "sd": HIDDEN_AT_SITE,
+                         "method": f"not pooled: hidden at site {', '.join(hidden)}"})  # fmt: skip
+            continue
+        n = sum(p[2] for p in parts)
+        total, squares = sum(p[3] for p in parts), sum(p[4] for p in parts)
+        sd = math.sqrt(max(squares - total**2 / n, 0.0) / (n - 1)) if n > 1 else math.nan
+        rows.append({**base, "n": int(n), "mean": total / n if n else math.nan, "sd": sd,
+                     "method": "exact: the sites' sums pooled"})  # fmt: skip
+    columns = ("section", "outcome", "occasion", "sites", "N", "n", "mean", "sd", "method")
+    return frame(rows, columns)
+
+
+def _site_responders(bundle: dict[str, Any], outcome: str, occasion: str) -> dict[str, float]:
+    r = next(
+        r for r in bundle["responders"] if (r["outcome"], r["occasion"]) == (outcome, occasion)
+    )
+    return {k: _number(r[k]) for k in BREAKDOWN} | {"rule": r["rule"]}
+
+
+def pooled_responders(bundles: list[dict[str, Any]], level: float) -> pd.DataFrame:
+    """The responder breakdown over the sites (available cases), each count exact where every
+    site published it, with the rate and its CI (cohort.responders.rate_interval)."""
+    rows = []
+    for r in bundles[0]["responders"]:
+        outcome, occasion = r["outcome"], r["occasion"]
+        parts = {b["site"]: _site_responders(b, outcome, occasion) for b in bundles}
+        row: dict[str, Any] = {"outcome": outcome, "occasion": occasion, "rule": r["rule"],
+                               "sites": len(bundles)}  # fmt: skip
+        hidden_sites = set()
+        for k in BREAKDOWN:
+            values = {site: p[k] for site, p in parts.items()}
+            missing = [site for site, v in values.items() if not math.isfinite(v)]
+            hidden_sites.update(missing)
+            row[k] = HIDDEN_AT_SITE if missing else int(sum(values.values()))
+        if isinstance(row["responders"], int) and isinstance(row["n"], int) and row["n"] > 0:
+            low, high, method = rate_interval(row["responders"], row["n"], level)
+            row |= {"pct": 100 * row["responders"] / row["n"], "ci_low_pct": 100 * low,
+                    "ci_high_pct": 100 * high, "method": f"exact sum over sites; {method}"}  # fmt: skip
+        else:
+            row["method"] = "rate not pooled: hidden at site " + ", ".join(sorted(hidden_sites))
+        if hidden_sites and "rate not pooled" not in row["method"]:
+            row["method"] += f"; counts hidden at site {', '.join(sorted(hidden_sites))}"
+        rows.append(row)
+    columns = ("outcome", "occasion", "rule", "sites", *BREAKDOWN, "pct", "ci_low_pct",
+               "ci_high_pct", "method")  # fmt: skip
+    return frame(rows, columns)
+
+
+def site_estimates(bundles: list[dict[str, Any]]) -> pd.DataFrame:
+    """Each site's estimates for the meta-analysis, from its published cells only: the mean
+    change from the start (variance SD² / n) and the log odds of responding among the available
+    cases (variance 1/r + 1/(n - r)); NaN, with the reason, where not published or 0 or n of n."""
+    rows = []
+    for b in bundles:
+        for r in b["aggregates"]:
+            if r["section"] != "change":
+                continue
+            n, s, ss = _number(r["n"]), _exact(r, "sum"), _exact(r, "sum_squares")
+            base = {"estimand": "mean change", "site": b["site"], "outcome": r["outcome"],
+                    "occasion": r["occasion"], "n": n}  # fmt: skip
+            if not all(map(math.isfinite, (n, s, ss))) or n < 2:
+                rows.append({**base, "estimate": math.nan, "variance": math.nan, "reason": "not published at the site"})  # fmt: skip
+                continue
+            var = (ss - s**2 / n) / (n - 1)
+            rows.append({**base, "estimate": s / n, "variance": var / n, "reason": ""})
+        for r in b["responders"]:
+            k, n = _number(r["responders"]), _number(r["n"])
+            base = {"estimand": "log odds of responding", "site": b["site"], "outcome": r["outcome"],
+                    "occasion": r["occasion"], "n": n}  # fmt: skip
+            if not (math.isfinite(k) and math.isfinite(n)):
+                rows.append({**base, "estimate": math.nan, "variance": math.nan, "reason": "not published at the site"})  # fmt: skip
+            elif k in (0, n):
+                rows.append({**base, "estimate": math.nan, "variance": math.nan, "reason": f"{k:.0f} of {n:.0f}: no log odds"})  # fmt: skip
+            else:
+                rows.append({**base, "estimate": math.log(k / (n - k)), "variance": 1 / k + 1 / (n - k), "reason": ""})  # fmt: skip
+    return frame(rows, ("estimand", "site", "outcome", "occasion", "n", "estimate", "variance", "reason"))  # fmt: skip
+
+
+META_COLUMNS = (
+    "estimand", "outcome", "occasion", "k", "sites_left_out", "estimate", "se", "ci_low",
+    "ci_high", "p_value", "tau2", "i2", "h2", "q", "q_p", "pi_low", "pi_high", "fe_estimate",
+    "fe_se", "fe_ci_low", "fe_ci_high", "method",
+)  # fmt: skip
+
+
+def meta_analyses(estimates: pd.DataFrame, level: float) -> pd.DataFrame:
+    """The two-stage meta-analysis of each estimand, outcome and occasion over the sites that
+    published it (the others named); a row saying why where fewer than two did."""
+    rows = []
+    for (estimand, outcome, occasion), group in estimates.groupby(["estimand", "outcome", "occasion"], sort=False):  # fmt: skip
+        usable = group[np.isfinite(group["estimate"].astype(float))]
+        left = "; ".join(f"{r.site} ({r.reason})" for r in group.itertuples() if r.reason)
+        base = {"estimand": estimand, "outcome": outcome, "occasion": occasion,
+                "k": len(usable), "sites_left_out": left}  # fmt: skip
+        if len(usable) < 2:
+            rows.append({**base, "method": "not pooled: fewer than two sites publish it"})
+            continue
+        found = meta_analysis(usable["estimate"].to_numpy(float), usable["variance"].to_numpy(float), level)  # fmt: skip
+        rows.append(
+            {
+                **base,
+                **{c: getattr(found, c) for c in META_COLUMNS if hasattr(found, c) and c != "k"},
+                "method": "random effects: REML tau², Hartung-Knapp CI (t, k - 1 df) and prediction "
+                "interval; fixed effect: inverse variance, z CI (as metafor's rma)",
+            }  # fmt: skip
+        )
+    return frame(rows, META_COLUMNS)
+
+
+def funnel_limits(p: float, n: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact binomial control limits of a rate around the pooled rate p at denominators n
+    (Spiegelhalter, Stat Med 2005;24:1185, without interpolation)."""
+    tail = (1 - coverage) / 2
+    n = np.asarray(n, dtype=float)
+    return stats.binom.ppf(tail, n, p) / n, stats.binom.ppf(1 - tail, n, p) / n
+
+
+def site_comparison(bundles: list[dict[str, Any]], pooled: pd.DataFrame) -> pd.DataFrame:
+    """Each site's responder rate against the pooled rate's exact 95% and 99.8% funnel limits."""
+    rows = []
+    for _, total in pooled.iterrows():
+        p = _number(total.get("pct")) / 100
+        for b in bundles:
+            r = _site_responders(b, total["outcome"], total["occasion"])
+            k, n = r["responders"], r["n"]
+            row = {"outcome": total["outcome"], "occasion": total["occasion"], "site": b["site"],
+                   "responders": k, "n": n}  # fmt: skip
+            if not (math.isfinite(k) and math.isfinite(n) and math.isfinite(p)) or n == 0:
+                rows.append({**row, "position": "not compared: a count or the pooled rate is not published"})  # fmt: skip
+                continue
+            limits = {c: funnel_limits(p, np.array([n]), c) for c in (0.95, 0.998)}
+            rate = k / n
+            lo95, hi95 = limits[0.95][0][0], limits[0.95][1][0]
+            lo998, hi998 = limits[0.998][0][0], limits[0.998][1][0]
+            position = (
+                "above 99.8%" if rate > hi998 else "below 99.8%" if rate < lo998
+                else "above 95%" if rate > hi95 else "below 95%" if rate < lo95 else "within 95%"
+            )  # fmt: skip
+            rows.append({**row, "pct": 100 * rate, "pooled_pct": 100 * p,
+                         "limit95_low_pct": 100 * lo95, "limit95_high_pct": 100 * hi95,
+                         "limit998_low_pct": 100 * lo998, "limit998_high_pct": 100 * hi998,
+                         "position": position})  # fmt: skip
+    columns = ("outcome", "occasion", "site", "responders", "n", "pct", "pooled_pct",
+               "limit95_low_pct", "limit95_high_pct", "limit998_low_pct", "limit998_high_pct",
+               "position")  # fmt: skip
+    return frame(rows, columns)
