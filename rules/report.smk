@@ -281,12 +281,13 @@ rule publication_tables:
 # and responder breakdown with what the pooling must share. Not written where the steward
 # withholds the aggregates.
 SITE_BUNDLE = []
-if "site_aggregates" in rules.publish.output.keys():
+if {"site_aggregates", "responders"} <= set(rules.publish.output.keys()):
 
     rule site_bundle:
         input:
             aggregates=rules.publish.output.site_aggregates,
             responders=rules.publish.output.responders,
+            **published("lmm"),
             contract=config["extract"]["contract"],
             code=code_of("site_bundle"),
         output:

@@ -10,4 +10,5 @@ with rule_log(snakemake.log[0], "site_bundle"):  # noqa: F821 (snakemake is inje
         snakemake.input.contract,  # noqa: F821
         snakemake.params.settings,  # noqa: F821
         snakemake.output.bundle,  # noqa: F821
+        snakemake.input.get("lmm"),  # noqa: F821 (absent where the steward withholds lmm.csv)
     )

@@ -168,6 +168,7 @@ def test_default_study_at_min_cell_10_passes_the_attacker(default_run, tmp_path,
     ran = set(re.findall(r"rule (\w+):", result.stdout + result.stderr))
     assert ran - {"all"} == {
         "publish",
+        "site_bundle",
         "outcomes",
         "figures",
         "publication_tables",

@@ -20,12 +20,14 @@ from cohort.outcomes import outcome_levels
 from cohort.outputs import read_csv
 from cohort.pooling import (
     HIDDEN_AT_SITE,
+    MODEL_ESTIMAND,
     check_compatible,
     compatibility,
     pooled_aggregates,
     pooled_responders,
     site_aggregates,
     site_bundle,
+    site_estimates,
 )
 from cohort.responders import classify_all, responder_rates
 from cohort.settings import Analysis
@@ -158,6 +160,11 @@ def test_pool_command_on_two_sites(tmp_path):
     assert int(row["responders"]) == 2 * int(one["responders"])
     meta = read_csv(tmp_path / "pooled" / "tables" / "meta_analysis.csv")
     assert (meta.loc[meta["k"] == 2, "tau2"] == 0).all()  # identical sites: no heterogeneity
+    model = meta[(meta["estimand"] == MODEL_ESTIMAND) & (meta["outcome"] == "pain")]
+    first = next(m for m in bundle["models"] if m["outcome"] == "pain")
+    assert model["k"].tolist() == [2, 2]
+    assert model["fe_estimate"].iat[0] == pytest.approx(first["estimate"])
+    assert model["fe_se"].iat[0] == pytest.approx(first["se"] / math.sqrt(2))
     assert (tmp_path / "pooled" / "figures" / "forest.png").is_file()
     assert (tmp_path / "pooled" / "figures" / "funnel.png").is_file()
     wrong = dict(bundle, site="east")
@@ -167,3 +174,17 @@ def test_pool_command_on_two_sites(tmp_path):
     refused = run_cli("pool", str(paths[0]), str(tmp_path / "east.json"), "--out", str(tmp_path / "x"))  # fmt: skip
     assert refused.returncode == 2 and "differs from site north in occasions" in refused.stderr
     assert math.isfinite(float(row["pct"]))
+
+
+def test_mixed_models_of_different_terms_are_not_pooled():
+    """Adjusted estimates of different models are different estimands: left out, with why."""
+    bundle = json.loads((ROOT / "results" / "site_bundle.json").read_text())
+    other = copy.deepcopy(bundle)
+    other["site"] = "other"
+    for m in other["models"]:
+        m["terms"] = [t for t in m["terms"] if t != "age"]
+    estimates = site_estimates([{**bundle, "site": "one"}, other])
+    model = estimates[estimates["estimand"] == MODEL_ESTIMAND]
+    assert len(model) == 2 * len(bundle["models"])
+    assert model["estimate"].isna().all()
+    assert (model["reason"] == "the sites' models have different terms").all()

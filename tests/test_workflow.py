@@ -38,6 +38,7 @@ RULES = (
     "tipping_point",
     "clinical_significance",
     "publish",
+    "site_bundle",
     "figures",
     "publication_tables",
     "provenance",
@@ -409,6 +410,7 @@ def test_threshold_change_reruns_only_responders_and_downstream(small_run):
         "clinical_significance",  # the MCID is the primary definition, compared with the others
         "tipping_point",  # the responder rate under delta-adjusted imputation
         "publish",
+        "site_bundle",  # reads the published site_aggregates and responders
         "figures",
         "publication_tables",
         "provenance",
@@ -434,6 +436,7 @@ def test_editing_a_definition_reruns_only_the_rule_that_classifies_by_it(small_r
     assert set(planned_jobs(dry)) - {"all"} == {
         "clinical_significance",
         "publish",
+        "site_bundle",  # reads the published site_aggregates and responders
         "figures",
         "publication_tables",
         "provenance",
@@ -480,6 +483,7 @@ def test_editing_the_figures_module_reruns_only_the_rules_that_draw(small_run, t
     assert set(planned_jobs(dry)) - {"all"} == {
         "outcomes",
         "publish",
+        "site_bundle",  # reads the published site_aggregates and responders
         "figures",
         "publication_tables",
         "provenance",

@@ -93,8 +93,11 @@ def site_bundle(
     config_sha256: str,
     aggregates: pd.DataFrame,
     responders: pd.DataFrame,
+    lmm: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """One site's bundle from its published tables (markers kept as published)."""
+    """One site's bundle from its published tables (markers kept as published): with the mixed
+    model's published change from the start per occasion (`lmm.csv`'s occasion terms, with SE,
+    df and the model's terms, so that only like models are pooled)."""
 
     def records(table: pd.DataFrame) -> list[dict[str, Any]]:
         return [
@@ -110,7 +113,33 @@ def site_bundle(
         "config_sha256": config_sha256,
         "aggregates": records(aggregates[[c for c in aggregates.columns if not c.startswith("dominance")]]),
         "responders": records(available[["outcome", "occasion", "rule", *BREAKDOWN]]),
+        "models": _model_records(lmm, [o for o in shared["occasions"][1:]]) if lmm is not None else [],
     }  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    """A published cell as JSON holds it: a number as a float, a marker as its text."""
+    if isinstance(value, str):
+        return value
+    return None if pd.isna(value) else float(value)
+
+
+def _model_records(lmm: pd.DataFrame, follow_ups: list[str]) -> list[dict[str, Any]]:
+    """Per outcome and follow-up, the mixed model's change from the start (its occasion term)
+    with SE, df, patients and the model's fixed terms."""
+    out = []
+    for outcome, model in lmm.groupby("outcome", sort=False):
+        named = [t if isinstance(t, str) else "" for t in model["term"]]  # estimated means: none
+        terms = sorted(t for t in named if t and not t.startswith("variance"))
+        for occasion in follow_ups:
+            row = model[[t.endswith(f"[T.{occasion}]") and "occasion" in t for t in named]]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            out.append({"outcome": outcome, "occasion": occasion, "estimate": _cell(r["estimate"]),
+                        "se": _cell(r["se"]), "df": _cell(r["df"]), "patients": _cell(r["patients"]),
+                        "terms": terms})  # fmt: skip
+    return out
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -254,7 +283,35 @@ def site_estimates(bundles: list[dict[str, Any]]) -> pd.DataFrame:
                 rows.append({**base, "estimate": math.nan, "variance": math.nan, "reason": f"{k:.0f} of {n:.0f}: no log odds"})  # fmt: skip
             else:
                 rows.append({**base, "estimate": math.log(k / (n - k)), "variance": 1 / k + 1 / (n - k), "reason": ""})  # fmt: skip
+    rows += _model_estimates(bundles)
     return frame(rows, ("estimand", "site", "outcome", "occasion", "n", "estimate", "variance", "reason"))  # fmt: skip
+
+
+MODEL_ESTIMAND = "mixed-model change from start"
+
+
+def _model_estimates(bundles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sites' mixed-model changes from the start (variance SE²), where published and where
+    every site's model has the same terms (else adjusted estimates of different models)."""
+    rows = []
+    keys = {(m["outcome"], m["occasion"]) for b in bundles for m in b.get("models", [])}
+    for outcome, occasion in sorted(keys):
+        found = {b["site"]: next((m for m in b.get("models", []) if (m["outcome"], m["occasion"]) == (outcome, occasion)), None) for b in bundles}  # fmt: skip
+        terms = {tuple(m["terms"]) for m in found.values() if m is not None}
+        for site, m in found.items():
+            base = {"estimand": MODEL_ESTIMAND, "site": site, "outcome": outcome, "occasion": occasion}  # fmt: skip
+            se = _number(m["se"]) if m else math.nan
+            estimate = _number(m["estimate"]) if m else math.nan
+            if len(terms) > 1:
+                reason = "the sites' models have different terms"
+            elif not (math.isfinite(se) and math.isfinite(estimate)) or se <= 0:
+                reason = "not published at the site"
+            else:
+                reason = ""
+            rows.append({**base, "n": _number(m["patients"]) if m else math.nan,
+                         "estimate": estimate if not reason else math.nan,
+                         "variance": se**2 if not reason else math.nan, "reason": reason})  # fmt: skip
+    return rows
 
 
 META_COLUMNS = (

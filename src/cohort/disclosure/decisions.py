@@ -21,6 +21,7 @@ RENDERED_PATHS = {
     "baseline.md": "tables/baseline.md",
     "baseline_vs_paper": "tables/baseline_vs_paper.csv",
     "summary.md": "summary.md",
+    "site_bundle.json": "site_bundle.json",
 }
 
 

@@ -34,6 +34,7 @@ def site_bundle_stage(
     contract_path: str,
     settings: dict[str, Any],
     out: str,
+    lmm_path: str | None = None,
 ) -> None:
     """Rule `site_bundle`: the published aggregates and responder breakdown with what a pooling
     must share (cohort.pooling.compatibility), as one JSON file."""
@@ -46,6 +47,7 @@ def site_bundle_stage(
     bundle = site_bundle(
         settings["study"]["name"], shared, _sha256_json(settings),
         read_csv(aggregates_path), read_csv(responders_path),
+        read_csv(lmm_path) if lmm_path else None,
     )  # fmt: skip
     Path(out).write_text(json.dumps(bundle, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     log.info("wrote %s: %d aggregates, %d responder rows", out, len(bundle["aggregates"]), len(bundle["responders"]))  # fmt: skip
@@ -78,7 +80,7 @@ def pool_stage(bundle_paths: list[str], out_dir: str, level: float = 0.95) -> di
     }
     write_csv(aggregates, paths["pooled_outcomes"], table_notes(False, f"Sites: {sites}. n, mean and SD of each outcome (level) and of its change from the start (change) over the sites, from their exact sums; {hidden}."))  # fmt: skip
     write_csv(responders, paths["pooled_responders"], table_notes(False, f"Sites: {sites}. The responder breakdown among the available cases, each count the sum of the sites' published counts; {hidden}; {level:.0%} CI: Wilson score (Clopper-Pearson exact at 0 or n of n)."))  # fmt: skip
-    write_csv(meta, paths["meta_analysis"], table_notes(False, f"Sites: {sites}. Two-stage meta-analysis of each site's mean change (variance SD^2 / n) and log odds of responding (variance 1/r + 1/(n - r)): random effects (REML tau^2, Hartung-Knapp {level:.0%} CI and prediction interval, t with k - 1 df), fixed effect beside it; I^2 and H^2 as metafor; sites whose estimate is not published are left out and named."))  # fmt: skip
+    write_csv(meta, paths["meta_analysis"], table_notes(False, f"Sites: {sites}. Two-stage meta-analysis of each site's mean change (variance SD^2 / n), log odds of responding (variance 1/r + 1/(n - r)) and mixed-model change from start (variance SE^2; only where every site's model has the same terms): random effects (REML tau^2, Hartung-Knapp {level:.0%} CI and prediction interval, t with k - 1 df), fixed effect beside it; I^2 and H^2 as metafor; sites whose estimate is not published are left out and named."))  # fmt: skip
     write_csv(comparison, paths["site_comparison"], table_notes(False, f"Sites: {sites}. Each site's responder rate against the pooled rate's exact binomial 95% and 99.8% limits at its n (funnel plot)."))  # fmt: skip
     pooling_figures.save(pooling_figures.forest_plot(estimates, meta), paths["forest"])
     pooling_figures.save(pooling_figures.funnel_plot(comparison), paths["funnel"])
