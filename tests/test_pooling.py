@@ -188,3 +188,14 @@ def test_mixed_models_of_different_terms_are_not_pooled():
     assert len(model) == 2 * len(bundle["models"])
     assert model["estimate"].isna().all()
     assert (model["reason"] == "the sites' models have different terms").all()
+
+
+def test_a_damaged_bundle_is_refused_naming_the_file(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text((ROOT / "results" / "site_bundle.json").read_text())
+    (tmp_path / "cut.json").write_text('{"site": "x", "aggre')
+    (tmp_path / "other.json").write_text('{"site": "x"}')
+    for name, message in (("cut.json", "not a readable site bundle"), ("other.json", "not a site bundle: no format")):
+        done = run_cli("pool", str(good), str(tmp_path / name), "--out", str(tmp_path / "out"))
+        assert done.returncode == 2 and f"{tmp_path / name}: {message}" in done.stderr
+        assert "Traceback" not in done.stderr

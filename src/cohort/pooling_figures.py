@@ -3,18 +3,12 @@ the sites' responder rates (cohort.pooling), saved as cohort.figures saves every
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cohort.figures import ONE_COLUMN, TWO_COLUMNS, save_figure
+from cohort.figures import ONE_COLUMN, TWO_COLUMNS
 from cohort.pooling import funnel_limits
-
-
-def save(fig: plt.Figure, path: str | Path) -> None:
-    save_figure(fig, path)
 
 
 def _panel_grid(count: int, message: str, height: float) -> tuple[plt.Figure, np.ndarray | None]:

@@ -53,12 +53,27 @@ def site_bundle_stage(
     log.info("wrote %s: %d aggregates, %d responder rows", out, len(bundle["aggregates"]), len(bundle["responders"]))  # fmt: skip
 
 
+BUNDLE_KEYS = ("format", "site", "compatibility", "aggregates", "responders")
+
+
+def read_bundle(path: str) -> dict[str, Any]:
+    """One site's bundle, or a ValueError naming the file and what is wrong with it."""
+    try:
+        bundle = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable site bundle ({error})") from None
+    missing = [k for k in BUNDLE_KEYS if not isinstance(bundle, dict) or k not in bundle]
+    if missing:
+        raise ValueError(f"{path}: not a site bundle: no {', '.join(missing)}")
+    return bundle
+
+
 def pool_stage(bundle_paths: list[str], out_dir: str, level: float = 0.95) -> dict[str, Path]:
     """`python -m cohort pool`: the sites' bundles, checked to agree, pooled into four tables
     and two figures in `out_dir`."""
-    from cohort import pooling_figures  # matplotlib: only when drawing
+    from cohort import figures, pooling_figures  # matplotlib: only when drawing
 
-    bundles = [json.loads(Path(p).read_text(encoding="utf-8")) for p in bundle_paths]
+    bundles = [read_bundle(p) for p in bundle_paths]
     check_compatible(bundles)
     sites = ", ".join(b["site"] for b in bundles)
     out = Path(out_dir)
@@ -82,6 +97,6 @@ def pool_stage(bundle_paths: list[str], out_dir: str, level: float = 0.95) -> di
     write_csv(responders, paths["pooled_responders"], table_notes(False, f"Sites: {sites}. The responder breakdown among the available cases, each count the sum of the sites' published counts; {hidden}; {level:.0%} CI: Wilson score (Clopper-Pearson exact at 0 or n of n)."))  # fmt: skip
     write_csv(meta, paths["meta_analysis"], table_notes(False, f"Sites: {sites}. Two-stage meta-analysis of each site's mean change (variance SD^2 / n), log odds of responding (variance 1/r + 1/(n - r)) and mixed-model change from start (variance SE^2; only where every site's model has the same terms): random effects (REML tau^2, Hartung-Knapp {level:.0%} CI and prediction interval, t with k - 1 df), fixed effect beside it; I^2 and H^2 as metafor; sites whose estimate is not published are left out and named."))  # fmt: skip
     write_csv(comparison, paths["site_comparison"], table_notes(False, f"Sites: {sites}. Each site's responder rate against the pooled rate's exact binomial 95% and 99.8% limits at its n (funnel plot)."))  # fmt: skip
-    pooling_figures.save(pooling_figures.forest_plot(estimates, meta), paths["forest"])
-    pooling_figures.save(pooling_figures.funnel_plot(comparison), paths["funnel"])
+    figures.save_figure(pooling_figures.forest_plot(estimates, meta), paths["forest"])
+    figures.save_figure(pooling_figures.funnel_plot(comparison), paths["funnel"])
     return paths
