@@ -12,7 +12,7 @@ from typing import Any
 from cohort.config import load_study, output_path_problems
 from cohort.contract import data_dictionary_markdown, load_codebook, load_contract
 from cohort.errors import CohortError
-from cohort.synthetic import FAULT_CLASSES, synthesize, write_extract
+from cohort.synthetic import FAULT_CLASSES, split_by_site, synthesize, write_extract
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         "--anchor",
         action="store_true",
         help="also write a patient global impression of change (pgic, 1-7) at every follow-up",
+    )
+    syn.add_argument(
+        "--sites",
+        default="",
+        help="split the extract into sites of these shares, e.g. clinic_a=0.5,clinic_b=0.3: one "
+        "folder per site under --out (the same patients as without it, each at one site)",
     )
     dic = sub.add_parser("dictionary", help="write the data dictionary generated from the contract")
     dic.add_argument("--config", type=Path, default=Path("config/config.yaml"))
@@ -81,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     pool.add_argument("bundles", type=Path, nargs="+", help="the sites' site_bundle.json files")
     pool.add_argument("--out", type=Path, default=Path("results/pooled"), help="output folder")
     pool.add_argument("--level", type=float, default=0.95, help="confidence level")
+    pool.add_argument(
+        "--case-mix",
+        nargs="*",
+        default=[],
+        help="subgroup variables by which the between-site comparison is also adjusted",
+    )
     docs = sub.add_parser(
         "config-docs",
         help="write docs/configuration.md and the key comments of config/config.yaml from the schema",
@@ -137,6 +149,20 @@ def config_docs(root: Path, check: bool) -> int:
     return 0
 
 
+def _site_shares(text: str) -> dict[str, float]:
+    """`clinic_a=0.5,clinic_b=0.3` as {site: share}; ValueError naming a malformed part."""
+    shares = {}
+    for part in text.split(","):
+        site, _, share = part.partition("=")
+        try:
+            shares[site.strip()] = float(share)
+        except ValueError:
+            raise ValueError(f"--sites: '{part}' is not site=share") from None
+        if not site.strip().isidentifier():
+            raise ValueError(f"--sites: '{site}' is not a site name (letters, digits, _)")
+    return shares
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a user-facing fault prints one message and returns 2."""
     args = _parser().parse_args(argv)
@@ -159,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             if missing:
                 raise CohortError(f"bundle not found: {', '.join(missing)}")
             try:
-                paths = pool_stage([str(p) for p in args.bundles], str(args.out), args.level)
+                paths = pool_stage([str(p) for p in args.bundles], str(args.out), args.level, tuple(args.case_mix))  # fmt: skip
             except ValueError as error:
                 raise CohortError(f"pool: {error}") from None
             print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -233,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
                 fault_classes=classes,
                 anchor=args.anchor,
             )
-            write_extract(extract, args.out)
+            if not args.sites:
+                write_extract(extract, args.out)
+                return 0
+            for site, part in split_by_site(extract, _site_shares(args.sites), args.seed).items():
+                write_extract(part, args.out / site)
         else:
             args.out.write_text(
                 data_dictionary_markdown(contract, contract_path.as_posix()), encoding="utf-8"

@@ -689,6 +689,56 @@ def _inject_faults(
     return tables, faults
 
 
+def site_sizes(n: int, shares: dict[str, float]) -> dict[str, int]:
+    """Patients per site for `n` patients and the sites' shares (largest remainder, so that
+    the sizes add up to n)."""
+    if not shares or any(not share > 0 for share in shares.values()):
+        raise ValueError(f"site shares must be positive: {shares}")
+    total = sum(shares.values())
+    exact = {site: n * share / total for site, share in shares.items()}
+    sizes = {site: int(np.floor(v)) for site, v in exact.items()}
+    by_remainder = sorted(exact, key=lambda site: (sizes[site] - exact[site], site))
+    for site in by_remainder[: n - sum(sizes.values())]:
+        sizes[site] += 1
+    return sizes
+
+
+def split_by_site(
+    extract: SyntheticExtract, shares: dict[str, float], seed: int
+) -> dict[str, SyntheticExtract]:
+    """The extract split into sites (clinics) of the given shares: each patient identifier,
+    with every row that carries it in any table (faulty rows too), goes to one site drawn from
+    its own random stream; injected faults follow their rows, with the site file's row number.
+    Every raw row lands in exactly one site."""
+    ids = pd.unique(
+        pd.concat([extract.patients["patient_id"], extract.sessions["patient_id"],
+                   extract.assessments["patient_id"]]).fillna("").to_numpy()
+    )  # fmt: skip
+    sizes = site_sizes(len(ids), shares)
+    order = np.random.default_rng([seed, 2]).permutation(len(ids))
+    labels = np.repeat(np.array(list(sizes), dtype=object), list(sizes.values()))
+    site_of = pd.Series(labels[np.argsort(order)], index=ids)
+    tables = {t: getattr(extract, t) for t in ("patients", "sessions", "assessments")}
+    where = {t: site_of.reindex(df["patient_id"].fillna("").to_numpy()).to_numpy() for t, df in tables.items()}  # fmt: skip
+    fault_site = np.array(
+        [
+            where[t][row - 2]
+            for t, row in zip(extract.faults["table"], extract.faults["source_row"], strict=True)
+        ],
+        dtype=object,
+    )
+    out = {}
+    for site in shares:
+        parts = {t: df[where[t] == site].reset_index(drop=True) for t, df in tables.items()}
+        faults = extract.faults[fault_site == site].copy()
+        for t in tables:  # the fault's line in the site's file
+            line = np.cumsum(where[t] == site) + 1  # header is line 1
+            here = (faults["table"] == t).to_numpy()
+            faults.loc[here, "source_row"] = line[faults.loc[here, "source_row"].to_numpy() - 2]
+        out[site] = SyntheticExtract(**parts, faults=faults.reset_index(drop=True))
+    return out
+
+
 def write_extract(extract: SyntheticExtract, out_dir: str | Path) -> None:
     """Write the three CSVs and the fault list (injected_faults.csv) to `out_dir`."""
     out = Path(out_dir)
