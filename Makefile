@@ -13,7 +13,7 @@ DEV    := $(VENV)/.installed-dev
 CORES  ?= all
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: all run test lint format lock synthetic bench python-version
+.PHONY: all run test lint format lock synthetic clinics bench python-version
 
 all: run
 
@@ -44,17 +44,27 @@ test: $(DEV)
 lint: $(DEV)
 	$(BIN)/ruff check src scripts tests
 	$(BIN)/ruff format --check src scripts tests
-	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakefmt --check Snakefile pool.smk rules
 	$(BIN)/python -m cohort lint
 
 format: $(DEV)
 	$(BIN)/ruff format src scripts tests
-	$(BIN)/snakefmt Snakefile rules
+	$(BIN)/snakefmt Snakefile pool.smk rules
 
 # Regenerate the committed synthetic extract and its data dictionary.
 synthetic: $(STAMP)
 	$(BIN)/python -m cohort synthesize --n 274 --seed 20211022 --out data/raw/synthetic
 	$(BIN)/python -m cohort dictionary --contract config/contract.yaml --out data/raw/README.md
+
+# The worked example of pooling (README, "Several clinics"): the default synthetic extract split
+# into three clinics (50/30/20%), each run as a site on its own extract, then pooled from the
+# three bundles; the bundles are also the test fixtures of tests/test_pooling.py.
+CLINICS := clinic_a clinic_b clinic_c
+clinics: $(STAMP)
+	$(BIN)/python -m cohort synthesize --n 274 --seed 20211022 --sites clinic_a=0.5,clinic_b=0.3,clinic_c=0.2 --out data/raw/clinics
+	for site in $(CLINICS); do $(BIN)/snakemake --cores $(CORES) --configfile config/studies/$$site.yaml || exit 1; done
+	$(BIN)/snakemake -s pool.smk --cores 1 --configfile config/studies/clinics_pooled.yaml
+	for site in $(CLINICS); do cp results/$$site/site_bundle.json tests/fixtures/clinics/$$site.site_bundle.json; done
 
 # Wall time and peak memory per rule on synthetic cohorts (benchmarks/summary.csv; not a test).
 SIZES ?= 1000 10000 100000 1000000

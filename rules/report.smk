@@ -287,7 +287,7 @@ if {"site_aggregates", "responders"} <= set(rules.publish.output.keys()):
         input:
             aggregates=rules.publish.output.site_aggregates,
             responders=rules.publish.output.responders,
-            **published("lmm"),
+            **published("lmm", "responder_subgroups"),
             contract=config["extract"]["contract"],
             code=code_of("site_bundle"),
         output:

@@ -11,4 +11,5 @@ with rule_log(snakemake.log[0], "site_bundle"):  # noqa: F821 (snakemake is inje
         snakemake.params.settings,  # noqa: F821
         snakemake.output.bundle,  # noqa: F821
         snakemake.input.get("lmm"),  # noqa: F821 (absent where the steward withholds lmm.csv)
+        snakemake.input.get("responder_subgroups"),  # noqa: F821 (the same)
     )

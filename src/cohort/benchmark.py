@@ -24,6 +24,7 @@ from cohort.synthetic import synthesize, write_extract
 log = logging.getLogger(__name__)
 WORKFLOW_PARTS = (
     "Snakefile",
+    "pool.smk",
     "rules",
     "scripts",
     "config",

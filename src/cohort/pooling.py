@@ -41,6 +41,7 @@ AGGREGATE_COLUMNS = (
 )  # fmt: skip
 AVAILABLE = "available cases"  # the responder breakdown a bundle carries (responders.csv)
 BREAKDOWN = ("responders", "non_responders", "could_not_improve", "missing", "n", "N")
+SUBGROUP_COLUMNS = ("subgroup", "level", "outcome", "occasion", "responders", "n")
 
 
 def site_aggregates(
@@ -94,10 +95,12 @@ def site_bundle(
     aggregates: pd.DataFrame,
     responders: pd.DataFrame,
     lmm: pd.DataFrame | None = None,
+    subgroups: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """One site's bundle from its published tables (markers kept as published): with the mixed
     model's published change from the start per occasion (`lmm.csv`'s occasion terms, with SE,
-    df and the model's terms, so that only like models are pooled)."""
+    df and the model's terms, so that only like models are pooled) and each subgroup level's
+    responder breakdown (responder_subgroups.csv, the strata of a case-mix adjustment)."""
 
     def records(table: pd.DataFrame) -> list[dict[str, Any]]:
         return [
@@ -114,6 +117,7 @@ def site_bundle(
         "aggregates": records(aggregates[[c for c in aggregates.columns if not c.startswith("dominance")]]),
         "responders": records(available[["outcome", "occasion", "rule", *BREAKDOWN]]),
         "models": _model_records(lmm, [o for o in shared["occasions"][1:]]) if lmm is not None else [],
+        "subgroups": records(subgroups[subgroups["denominator"] == AVAILABLE][list(SUBGROUP_COLUMNS)]) if subgroups is not None else [],
     }  # fmt: skip
 
 
@@ -370,10 +374,7 @@ def site_comparison(bundles: list[dict[str, Any]], pooled: pd.DataFrame) -> pd.D
             rate = k / n
             lo95, hi95 = limits[0.95][0][0], limits[0.95][1][0]
             lo998, hi998 = limits[0.998][0][0], limits[0.998][1][0]
-            position = (
-                "above 99.8%" if rate > hi998 else "below 99.8%" if rate < lo998
-                else "above 95%" if rate > hi95 else "below 95%" if rate < lo95 else "within 95%"
-            )  # fmt: skip
+            position = _position(rate, {0.95: (lo95, hi95), 0.998: (lo998, hi998)})
             rows.append({**row, "pct": 100 * rate, "pooled_pct": 100 * p,
                          "limit95_low_pct": 100 * lo95, "limit95_high_pct": 100 * hi95,
                          "limit998_low_pct": 100 * lo998, "limit998_high_pct": 100 * hi998,
@@ -381,4 +382,99 @@ def site_comparison(bundles: list[dict[str, Any]], pooled: pd.DataFrame) -> pd.D
     columns = ("outcome", "occasion", "site", "responders", "n", "pct", "pooled_pct",
                "limit95_low_pct", "limit95_high_pct", "limit998_low_pct", "limit998_high_pct",
                "position")  # fmt: skip
-    return frame(rows, columns)
+    return frame(rows, columns).reindex(columns=list(columns))  # rows not compared lack some
+
+
+def _sum_of_binomials(n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The exact distribution of a sum of independent binomials (n_l, p_l): their pmfs
+    convolved (FFT for long ones; rounding noise below 1e-12 clipped)."""
+    from scipy.signal import fftconvolve
+
+    pmf = np.ones(1)
+    for size, prob in zip(n.astype(int), p, strict=True):
+        part = stats.binom.pmf(np.arange(size + 1), size, prob)
+        pmf = np.convolve(pmf, part) if len(pmf) * len(part) < 4e6 else fftconvolve(pmf, part)
+    pmf = np.clip(pmf, 0.0, None)
+    return pmf / pmf.sum()
+
+
+def _quantile(pmf: np.ndarray, q: float) -> int:
+    """The smallest k with P(X <= k) >= q (as scipy's ppf), with a 1e-12 allowance for the
+    rounding of the cumulative sum."""
+    return int(np.searchsorted(np.cumsum(pmf), q - 1e-12))
+
+
+CASEMIX_COLUMNS = (
+    "outcome", "occasion", "adjusted_by", "site", "responders", "n", "expected", "ratio",
+    "pct", "adjusted_pct", "pooled_pct", "limit95_low_pct", "limit95_high_pct",
+    "limit998_low_pct", "limit998_high_pct", "position", "method",
+)  # fmt: skip
+
+
+def casemix_comparison(
+    bundles: list[dict[str, Any]], pooled: pd.DataFrame, by: str
+) -> pd.DataFrame:
+    """Each site's responders against those expected from its case mix (indirect
+    standardisation by the levels of subgroup `by`: E = sum of the site's n per level times the
+    pooled rate of the level), with exact limits from the sum of the levels' binomials; the
+    adjusted rate is the pooled rate times O/E. Not compared where a level's count is hidden
+    at any site (the pooled level rates need every site's)."""
+    rows = []
+    for _, total in pooled.iterrows():
+        outcome, occasion = total["outcome"], total["occasion"]
+        p_all = _number(total.get("pct")) / 100
+        strata = {b["site"]: [r for r in b.get("subgroups", [])
+                              if (r["subgroup"], r["outcome"], r["occasion"]) == (by, outcome, occasion)]
+                  for b in bundles}  # fmt: skip
+        base = {"outcome": outcome, "occasion": occasion, "adjusted_by": by}
+        levels = sorted({r["level"] for rs in strata.values() for r in rs})
+        table = {(s, r["level"]): (_number(r["responders"]), _number(r["n"])) for s, rs in strata.items() for r in rs}  # fmt: skip
+        absent = [s for s, rs in strata.items() if not rs]
+        hidden = sorted({s for (s, _), (k, n) in table.items() if not (math.isfinite(k) and math.isfinite(n))})  # fmt: skip
+        reason = (
+            f"not adjusted: no breakdown by {by} in the bundle of site {', '.join(absent)}" if absent
+            else f"not adjusted: a level's count of {by} hidden at site {', '.join(hidden)}" if hidden
+            else "not adjusted: the pooled rate is not published" if not math.isfinite(p_all)
+            else ""
+        )  # fmt: skip
+        if reason:
+            rows += [{**base, "site": b["site"], "position": reason} for b in bundles]
+            continue
+        n_level = {lv: sum(table.get((b["site"], lv), (0, 0))[1] for b in bundles) for lv in levels}
+        rate = {lv: sum(table.get((b["site"], lv), (0, 0))[0] for b in bundles) / n_level[lv]
+                for lv in levels if n_level[lv] > 0}  # fmt: skip
+        for b in bundles:
+            site = b["site"]
+            parts = [(table[(site, lv)][1], rate[lv]) for lv in rate if (site, lv) in table]
+            n_s = np.array([n for n, _ in parts])
+            p_s = np.array([p for _, p in parts])
+            observed = sum(table[(site, lv)][0] for lv in levels if (site, lv) in table)
+            expected = float((n_s * p_s).sum())
+            if expected <= 0:
+                rows.append({**base, "site": site, "position": "not compared: no patient expected to respond"})  # fmt: skip
+                continue
+            pmf = _sum_of_binomials(n_s, p_s)
+            scale = 100 * p_all / expected  # a count as the adjusted rate it implies
+            limits = {c: (_quantile(pmf, (1 - c) / 2), _quantile(pmf, 1 - (1 - c) / 2)) for c in (0.95, 0.998)}  # fmt: skip
+            position = _position(observed, limits)
+            rows.append({**base, "site": site, "responders": observed, "n": float(n_s.sum()),
+                         "expected": expected, "ratio": observed / expected,
+                         "pct": 100 * observed / n_s.sum(), "adjusted_pct": scale * observed,
+                         "pooled_pct": 100 * p_all,
+                         "limit95_low_pct": scale * limits[0.95][0], "limit95_high_pct": scale * limits[0.95][1],
+                         "limit998_low_pct": scale * limits[0.998][0], "limit998_high_pct": scale * limits[0.998][1],
+                         "position": position,
+                         "method": f"indirect standardisation by {by} ({len(rate)} levels); exact limits of "
+                                   "the sum of the levels' binomials at the pooled level rates"})  # fmt: skip
+    return frame(rows, CASEMIX_COLUMNS).reindex(
+        columns=list(CASEMIX_COLUMNS)
+    )  # rows not compared lack some
+
+
+def _position(observed: float, limits: dict[float, tuple[float, float]]) -> str:
+    """Where a count lies against its 95% and 99.8% limits."""
+    (lo95, hi95), (lo998, hi998) = limits[0.95], limits[0.998]
+    return (
+        "above 99.8%" if observed > hi998 else "below 99.8%" if observed < lo998
+        else "above 95%" if observed > hi95 else "below 95%" if observed < lo95 else "within 95%"
+    )  # fmt: skip

@@ -89,3 +89,36 @@ def funnel_plot(comparison: pd.DataFrame) -> plt.Figure:
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def adjusted_funnel_plot(adjusted: pd.DataFrame) -> plt.Figure:
+    """Each site's case-mix adjusted responder rate against its n, with its own exact 95% (bar)
+    and 99.8% (thin line) limits (they depend on the site's mix, so no common funnel), one panel
+    per outcome, occasion and adjusting variable."""
+    compared = adjusted[adjusted["position"].astype(str).str.match(r"(within|above|below)")]
+    keys = ["outcome", "occasion", "adjusted_by"]
+    panels = list(compared[keys].drop_duplicates().itertuples(index=False))
+    fig, axes = _panel_grid(len(panels), "no site compared after case-mix adjustment", 1.9)
+    if axes is None:
+        return fig
+    for ax, (outcome, occasion, by) in zip(axes.ravel(), panels, strict=False):
+        group = compared[(compared["outcome"] == outcome) & (compared["occasion"] == occasion)
+                         & (compared["adjusted_by"] == by)]  # fmt: skip
+        n = group["n"].astype(float).to_numpy()
+        for low, high, width in (("limit998", "limit998", 0.6), ("limit95", "limit95", 2.5)):
+            ax.vlines(
+                n, group[f"{low}_low_pct"], group[f"{high}_high_pct"], color="#555555", lw=width
+            )
+        ax.axhline(float(group["pooled_pct"].iat[0]), color="#D55E00", lw=0.8)
+        ax.scatter(n, group["adjusted_pct"], s=14, color="#0072B2", zorder=3)
+        for _, r in group.iterrows():
+            ax.annotate(str(r["site"]), (r["n"], r["adjusted_pct"]), fontsize=7, xytext=(4, 2),
+                        textcoords="offset points")  # fmt: skip
+        ax.set_xlim(0, n.max() * 1.25)
+        ax.set_title(f"{outcome}, {occasion}: adjusted by {by}", fontsize=7.5)
+        ax.set_xlabel("patients (n); bar: exact 95% limits, line: 99.8%", fontsize=7)
+        ax.set_ylabel("adjusted responders, %", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig

@@ -320,7 +320,8 @@ RENDERED_FROM["summary.html"] = ("summary.md",)
 RENDERED_FROM["disclosure_report.html"] = ("disclosure_report.md",)
 RENDERED_FROM["legends.html"] = ("legends.md",)
 # A site's bundle for pooling (rule site_bundle): its published aggregates and responder
-# breakdown (and lmm.csv's occasion terms where lmm.csv is released), markers as published.
+# breakdown (and lmm.csv's occasion terms and responder_subgroups.csv's levels where those are
+# released), markers as published.
 RENDERED_FROM["site_bundle.json"] = ("site_aggregates", "responders")
 # Figures, and how each is protected: drawn from a published (protected) table, or checked here.
 FIGURES: dict[str, str] = {
