@@ -158,6 +158,13 @@ def attack_results(
 ) -> list[tuple[tuple, float, float]]:
     """The feasible range of every hidden count of a results folder (with `rounding`, each shown
     count is known only to its rounding bin)."""
+    return build_attack(results, min_cell, mcid, rounding).ranges(0 if exact else min_cell)
+
+
+def build_attack(
+    results: Path, min_cell: int, mcid: dict[str, dict], rounding: tuple[int, str] | None = None
+) -> Attack:
+    """Every relation of a results folder's tables, ready to be solved (Attack.ranges)."""
     at = Attack(results, min_cell, rounding)
     flow = _rows(at, "flow")
     N: tuple | None = None
@@ -422,7 +429,39 @@ def attack_results(
     combos = _rows(at, "intervention_combinations")
     if not combos.empty and N is not None:
         at.relation([N], [("intervention_combinations", i, "n") for i in combos.index])
-    return at.ranges(0 if exact else min_cell)
+    return at
+
+
+def add_pooled_relations(at: Attack, pooled: Path, others: list[dict]) -> int:
+    """The relations a coordinator's pooled tables add for the site whose tables `at` holds:
+    each published pooled count is that site's cell plus the other sites' published cells
+    (pooled_responders: the responder breakdown; pooled_outcomes: the n of site_aggregates).
+    Returns how many relations were added."""
+    added = 0
+    tables = {"pooled_responders": ("responders", ("responders", "non_responders", "could_not_improve", "missing", "n", "N")),
+              "pooled_outcomes": ("site_aggregates", ("n",))}  # fmt: skip
+    for name, (site_table, columns) in tables.items():
+        pooled_rows = read_csv(pooled / "tables" / f"{name}.csv")
+        site_rows = _rows(at, site_table)
+        for _, row in pooled_rows.iterrows():
+            key = {k: row[k] for k in ("section", "outcome", "occasion") if k in row.index}
+            match = site_rows[(site_rows[list(key)] == pd.Series(key)).all(axis=1)]
+            if site_table == "responders":
+                match = match[match["denominator"] == "available cases"]
+            for column in columns:
+                shown = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iat[0]
+                if pd.isna(shown):
+                    continue
+                rest = 0.0
+                for b in others:
+                    records = b["responders"] if site_table == "responders" else b["aggregates"]
+                    r = next(r for r in records if all(r[k] == v for k, v in key.items()))
+                    rest += float(r[column])
+                var, value = at.term((site_table, match.index[0], column))
+                coefs = {var: 1.0} if var is not None else {}
+                at.eq.append((coefs, (value if var is None else 0.0) + rest - float(shown)))
+                added += 1
+    return added
 
 
 def exposed(
