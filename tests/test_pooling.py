@@ -19,6 +19,7 @@ from cohort.meta_analysis import meta_analysis
 from cohort.outcomes import outcome_levels
 from cohort.outputs import read_csv
 from cohort.pooling import (
+    BETWEEN_ESTIMAND,
     BREAKDOWN,
     HIDDEN_AT_SITE,
     MODEL_ESTIMAND,
@@ -171,6 +172,15 @@ def test_pool_command_on_two_sites(tmp_path):
     assert model["k"].tolist() == [2, 2]
     assert model["fe_estimate"].iat[0] == pytest.approx(first["estimate"])
     assert model["fe_se"].iat[0] == pytest.approx(first["se"] / math.sqrt(2))
+    # the change between follow-ups: b - a with variance se_a² + se_b² - 2 cov (lmm.csv's row)
+    a, b = (m for m in bundle["models"] if m["outcome"] == "pain")
+    between = meta[(meta["estimand"] == BETWEEN_ESTIMAND) & (meta["outcome"] == "pain")].iloc[0]
+    assert between["occasion"] == f"{a['occasion']} to {b['occasion']}" and between["k"] == 2
+    assert between["fe_estimate"] == pytest.approx(b["estimate"] - a["estimate"], rel=1e-5)
+    variance = a["se"] ** 2 + b["se"] ** 2 - 2 * a["covariance"][b["occasion"]]
+    assert a["covariance"][b["occasion"]] == b["covariance"][a["occasion"]] > 0
+    # to the CSV's 6 significant digits
+    assert between["fe_se"] == pytest.approx(math.sqrt(variance / 2), rel=1e-5)
     assert (tmp_path / "pooled" / "figures" / "forest.png").is_file()
     assert (tmp_path / "pooled" / "figures" / "funnel.png").is_file()
     wrong = dict(bundle, site="east")

@@ -678,3 +678,27 @@ def test_firth_penalty_curvature_equals_a_numerical_hessian():
     information = x.T @ (x * (p * (1 - p))[:, None])
     exact = _firth_curvature(x, p, np.linalg.inv(information))
     np.testing.assert_allclose(exact, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_occasion_covariance_rows_equal_lme4s_vcov():
+    """lmm.csv's `covariance: discharge, followup_1y` row (what a coordinator pools the change
+    between follow-ups with) is lme4's vcov(fit) between the two occasion terms, to 1e-6
+    (tests/fixtures/make_lmm_covariance_reference.R); with the two SEs it gives the SE of the
+    contrast followup_1y - discharge as the fit computes it directly."""
+    from cohort.lmm import occasion_covariance_rows
+
+    expected = pd.read_csv(FIXTURES / "lmm_covariance_reference.csv").iloc[0]
+    frame = pd.read_csv(FIXTURES / "lmm_unbalanced.csv")
+    frame["occasion"] = pd.Categorical(frame["occasion"], categories=OCCASIONS)
+    frame["site"] = pd.Categorical(frame["site"], categories=["north", "south", "west"])
+    fit = ours(frame, "model_based", "satterthwaite")
+    (row,) = occasion_covariance_rows(fit, list(OCCASIONS), {"outcome": "x"})
+    assert row["term"] == "covariance: discharge, followup_1y"
+    assert row["estimate"] == pytest.approx(expected["covariance"], rel=1e-6)
+    a, b = (fit.names.index(f"C(occasion, Treatment('start'))[T.{o}]") for o in OCCASIONS[1:])
+    assert fit.cov_params[a, a] == pytest.approx(expected["variance_a"], rel=1e-6)
+    weights = np.zeros(len(fit.names))
+    weights[[a, b]] = [-1.0, 1.0]
+    _, se, _ = fit.contrast(weights)
+    pooled_var = fit.cov_params[a, a] + fit.cov_params[b, b] - 2 * row["estimate"]
+    assert se**2 == pytest.approx(pooled_var, rel=1e-12)

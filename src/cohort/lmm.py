@@ -92,6 +92,31 @@ def mixed_effect_rows(fit: MixedFit, level: float) -> list[dict[str, Any]]:
     return rows
 
 
+COVARIANCE_TERM = "covariance: "  # rows of the occasion terms' covariance in lmm.csv
+
+
+def occasion_covariance_rows(
+    fit: MixedFit, occasions: list[str], common: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The covariance of each pair of occasion terms (changes from the start), as rows
+    `covariance: <a>, <b>`: with the SEs, the covariance matrix another site's coordinator
+    needs to pool a contrast of them, e.g. the change between two follow-ups."""
+    index = {
+        o: fit.names.index(f"C(occasion, Treatment('{occasions[0]}'))[T.{o}]")
+        for o in occasions[1:]
+        if f"C(occasion, Treatment('{occasions[0]}'))[T.{o}]" in fit.names
+    }
+    pairs = [(a, b) for i, a in enumerate(index) for b in list(index)[i + 1 :]]
+    return [
+        {
+            **common,
+            "term": f"{COVARIANCE_TERM}{a}, {b}",
+            "estimate": float(fit.cov_params[index[a], index[b]]),
+        }  # fmt: skip
+        for a, b in pairs
+    ]
+
+
 def contrast_row(fit: MixedFit, weights: np.ndarray, level: float) -> dict[str, float]:
     """Estimate, SE, df, t-based CI (z when df is infinite) and two-sided p of w'b."""
     estimate, se, df = fit.contrast(weights)
@@ -198,6 +223,7 @@ def lmm_tables(
                     "clusters": result.clusters,
                 }
             )
+        effects += occasion_covariance_rows(result, occasions, common)
         effects.append(
             {**common, "term": "variance: patient intercept", "estimate": result.group_variance}
         )

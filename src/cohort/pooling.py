@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from cohort.frames import frame
+from cohort.lmm import COVARIANCE_TERM
 from cohort.meta_analysis import meta_analysis
 from cohort.responders import rate_interval
 from cohort.settings import Outcome
@@ -130,19 +131,26 @@ def _cell(value: Any) -> Any:
 
 def _model_records(lmm: pd.DataFrame, follow_ups: list[str]) -> list[dict[str, Any]]:
     """Per outcome and follow-up, the mixed model's change from the start (its occasion term)
-    with SE, df, patients and the model's fixed terms."""
+    with SE, df, patients, the model's fixed terms and its covariance with the other
+    follow-ups' terms (lmm.csv's `covariance: a, b` rows)."""
     out = []
     for outcome, model in lmm.groupby("outcome", sort=False):
         named = [t if isinstance(t, str) else "" for t in model["term"]]  # estimated means: none
-        terms = sorted(t for t in named if t and not t.startswith("variance"))
+        terms = sorted(t for t in named if t and not t.startswith(("variance", COVARIANCE_TERM)))
+        covariance = {
+            tuple(t.removeprefix(COVARIANCE_TERM).split(", ")): _cell(v)
+            for t, v in zip(named, model["estimate"], strict=True)
+            if t.startswith(COVARIANCE_TERM)
+        }
         for occasion in follow_ups:
             row = model[[t.endswith(f"[T.{occasion}]") and "occasion" in t for t in named]]
             if row.empty:
                 continue
             r = row.iloc[0]
+            with_others = {b if a == occasion else a: v for (a, b), v in covariance.items() if occasion in (a, b)}  # fmt: skip
             out.append({"outcome": outcome, "occasion": occasion, "estimate": _cell(r["estimate"]),
                         "se": _cell(r["se"]), "df": _cell(r["df"]), "patients": _cell(r["patients"]),
-                        "terms": terms})  # fmt: skip
+                        "terms": terms, "covariance": with_others})  # fmt: skip
     return out
 
 
@@ -292,30 +300,56 @@ def site_estimates(bundles: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 MODEL_ESTIMAND = "mixed-model change from start"
+BETWEEN_ESTIMAND = "mixed-model change between follow-ups"
 
 
 def _model_estimates(bundles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sites' mixed-model changes from the start (variance SE²), where published and where
-    every site's model has the same terms (else adjusted estimates of different models)."""
+    """The sites' mixed-model changes from the start (variance SE²) and between consecutive
+    follow-ups (b - a, variance SE_a² + SE_b² - 2 cov), where published and where every site's
+    model has the same terms (else adjusted estimates of different models)."""
     rows = []
     keys = {(m["outcome"], m["occasion"]) for b in bundles for m in b.get("models", [])}
     for outcome, occasion in sorted(keys):
-        found = {b["site"]: next((m for m in b.get("models", []) if (m["outcome"], m["occasion"]) == (outcome, occasion)), None) for b in bundles}  # fmt: skip
+        found = {b["site"]: _find_model(b, outcome, occasion) for b in bundles}
         terms = {tuple(m["terms"]) for m in found.values() if m is not None}
         for site, m in found.items():
             base = {"estimand": MODEL_ESTIMAND, "site": site, "outcome": outcome, "occasion": occasion}  # fmt: skip
             se = _number(m["se"]) if m else math.nan
             estimate = _number(m["estimate"]) if m else math.nan
-            if len(terms) > 1:
-                reason = "the sites' models have different terms"
-            elif not (math.isfinite(se) and math.isfinite(estimate)) or se <= 0:
-                reason = "not published at the site"
-            else:
-                reason = ""
+            reason = _model_reason(len(terms), estimate, se**2)
             rows.append({**base, "n": _number(m["patients"]) if m else math.nan,
                          "estimate": estimate if not reason else math.nan,
                          "variance": se**2 if not reason else math.nan, "reason": reason})  # fmt: skip
+    for outcome in dict.fromkeys(o for o, _ in sorted(keys)):
+        follow_ups = bundles[0]["compatibility"]["occasions"][1:]
+        for a, b in zip(follow_ups, follow_ups[1:], strict=False):
+            found = {s["site"]: (_find_model(s, outcome, a), _find_model(s, outcome, b)) for s in bundles}  # fmt: skip
+            terms = {tuple(m["terms"]) for pair in found.values() for m in pair if m is not None}
+            for site, (ma, mb) in found.items():
+                estimate = variance = math.nan
+                if ma is not None and mb is not None:
+                    estimate = _number(mb["estimate"]) - _number(ma["estimate"])
+                    cov = _number(ma.get("covariance", {}).get(b))
+                    variance = _number(ma["se"]) ** 2 + _number(mb["se"]) ** 2 - 2 * cov
+                reason = _model_reason(len(terms), estimate, variance)
+                rows.append({"estimand": BETWEEN_ESTIMAND, "site": site, "outcome": outcome,
+                             "occasion": f"{a} to {b}", "n": _number(ma["patients"]) if ma else math.nan,
+                             "estimate": estimate if not reason else math.nan,
+                             "variance": variance if not reason else math.nan, "reason": reason})  # fmt: skip
     return rows
+
+
+def _find_model(bundle: dict[str, Any], outcome: str, occasion: str) -> dict[str, Any] | None:
+    return next((m for m in bundle.get("models", []) if (m["outcome"], m["occasion"]) == (outcome, occasion)), None)  # fmt: skip
+
+
+def _model_reason(kinds_of_terms: int, estimate: float, variance: float) -> str:
+    """Why a site's model estimate is not pooled ('' where it is)."""
+    if kinds_of_terms > 1:
+        return "the sites' models have different terms"
+    if not (math.isfinite(estimate) and math.isfinite(variance)) or variance <= 0:
+        return "not published at the site"
+    return ""
 
 
 META_COLUMNS = (

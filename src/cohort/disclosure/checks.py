@@ -124,8 +124,8 @@ def _finish_lmm(out, original, settings, ctx):
     def reasons(rows: pd.DataFrame) -> str:
         fixed = rows[
             (rows.get("section", pd.Series("", index=rows.index)) != "estimated mean")
-            & ~rows["term"].astype(str).str.startswith("variance")
-        ]
+            & ~rows["term"].astype(str).str.startswith(("variance", "covariance"))
+        ]  # the fixed effects: not the variance components nor the occasion terms' covariances
         first = rows.iloc[0]
         return _model_reasons(_num(first.get("patients")), None, math.nan, settings.min_cell) or (
             _model_reasons(_num(first.get("observations")), None, len(fixed) + 2, settings.min_cell)

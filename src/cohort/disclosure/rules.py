@@ -250,7 +250,7 @@ TABLE_RULES: dict[str, TableRule] = {
         min_max=("min", "max"),
     ),
     "lmm": TableRule(
-        "Mixed models: not published with fewer than min_cell patients or 10 residual df; estimated means of occasions with fewer than min_cell patients hidden.",
+        "Mixed models (fixed effects, the occasion terms' covariances, variances): not published with fewer than min_cell patients or 10 residual df; estimated means of occasions with fewer than min_cell patients hidden.",
         _lmm,
         group_stats={"observed_n": ("estimated_mean", "se", "df", "ci_low", "ci_high")},
         finish=_finish_lmm,

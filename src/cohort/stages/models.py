@@ -57,7 +57,9 @@ def lmm_stage(patients_path: str, settings: dict[str, Any], out: dict[str, str])
             f"covariates ({', '.join(covariates)}). Linear mixed model, random intercept per patient; "
             f"{mixed_method_note(inference, level, cluster)}. Estimated means: every covariate at its mean over the "
             "model's observations, categorical covariates at their observed proportions (emmeans' "
-            "proportional weights); df by the same method.",
+            "proportional weights); df by the same method. Rows `covariance: a, b`: the covariance of the "
+            "occasion terms a and b (changes from the start), for contrasts of them (e.g. the change "
+            "between two follow-ups, as the site bundle pools it).",
         ),
     )
 
