@@ -30,7 +30,7 @@ def forest_plot(estimates: pd.DataFrame, meta: pd.DataFrame) -> plt.Figure:
     effects estimate with its Hartung-Knapp CI (diamond) and prediction interval (line)."""
     pooled = meta[meta["k"] >= 2]
     panels = list(pooled[["estimand", "outcome", "occasion"]].itertuples(index=False))
-    fig, axes = _panel_grid(len(panels), "no estimate published by two or more sites", 1.6)
+    fig, axes = _panel_grid(len(panels), "no estimate published by two or more sites", 1.8)
     if axes is None:
         return fig
     for ax, (estimand, outcome, occasion) in zip(axes.ravel(), panels, strict=False):
@@ -47,10 +47,8 @@ def forest_plot(estimates: pd.DataFrame, meta: pd.DataFrame) -> plt.Figure:
                 color="#D55E00")  # fmt: skip
         ax.axvline(m["estimate"], color="#D55E00", lw=0.5, ls=":")
         ax.set_yticks([*y, 0], [*sites["site"], "random effects"], fontsize=7)
-        ax.set_title(f"{outcome}, {occasion}: {estimand}", fontsize=7.5)
-        ax.set_xlabel(
-            "estimate, 95% CI (random effects: Hartung-Knapp CI, prediction interval)", fontsize=7
-        )
+        ax.set_title(f"{outcome}, {occasion}\n{estimand}", fontsize=7.5)
+        ax.set_xlabel("estimate, 95% CI; diamond: Hartung-Knapp CI, line: PI", fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
     for ax in axes.ravel()[len(panels) :]:
