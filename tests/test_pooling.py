@@ -23,6 +23,7 @@ from cohort.pooling import (
     BREAKDOWN,
     HIDDEN_AT_SITE,
     MODEL_ESTIMAND,
+    _model_records,
     _sum_of_binomials,
     casemix_comparison,
     check_compatible,
@@ -421,3 +422,10 @@ def test_the_attacker_with_the_pooled_tables_and_the_other_bundles_recovers_no_s
     pooled.loc[row, "n"] = str(int(true_n) + sum(map(int, others_n(*key))))
     pooled.to_csv(table, index=False)
     assert any("site_aggregates" in p for p in problems())
+
+
+def test_a_site_whose_mixed_models_all_failed_bundles_no_model():
+    """A small site's lmm.csv can hold only failed models (no estimate column): the bundle
+    then carries no model estimates instead of stopping rule site_bundle."""
+    failed = pd.DataFrame({"outcome": ["pain"], "term": ["(model failed)"], "converged": [False]})
+    assert _model_records(failed, ["discharge", "followup_1y"]) == []

@@ -139,7 +139,7 @@ def _model_records(lmm: pd.DataFrame, follow_ups: list[str]) -> list[dict[str, A
         terms = sorted(t for t in named if t and not t.startswith(("variance", COVARIANCE_TERM)))
         covariance = {
             tuple(t.removeprefix(COVARIANCE_TERM).split(", ")): _cell(v)
-            for t, v in zip(named, model["estimate"], strict=True)
+            for t, v in zip(named, model.get("estimate", pd.Series(index=model.index)), strict=True)
             if t.startswith(COVARIANCE_TERM)
         }
         for occasion in follow_ups:
