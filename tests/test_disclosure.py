@@ -298,3 +298,32 @@ def test_the_attackers_rounding_bins_are_the_rounding_functions_inverse(base, me
         low, high = rounding_bin(shown, base, method)
         inside = [x for x in range(0, 220) if round_count(x, base, method) == shown]
         assert inside == list(range(int(low), int(high) + 1)), shown
+
+
+def test_the_attacker_finds_what_primary_suppression_alone_leaves_open(tmp_path):
+    """The attacker's power (its shortcuts only skip LPs for cells that feasible points already
+    show to vary and to reach min_cell): the same tables with only the small level's counts
+    hidden and every other count shown, so that each hidden count is its level's total minus
+    the others; the attacker pins them."""
+    from cohort.outputs import write_csv
+
+    from .disclosure_attack import exposed
+
+    overall = responders_table(60, 50, 6, 24)
+    levels = []
+    for level, (r, nr, cni, miss) in {"a": (2, 1, 0, 1), "b": (30, 25, 3, 12), "c": (28, 24, 3, 11)}.items():  # fmt: skip
+        row = responders_table(r, nr, cni, miss).iloc[[0]].assign(subgroup="x", level=level)
+        levels.append(row.rename(columns={"N": "patients_in_level"}))
+    subgroups = pd.concat(levels, ignore_index=True)
+    out, _, _ = protect(
+        {"flow": flow_table(140), "responders": overall, "responder_subgroups": subgroups}, 140
+    )
+    shown = subgroups.assign(non_responders=subgroups["non_responders"] + subgroups["could_not_improve"])  # fmt: skip
+    table = out["responder_subgroups"]  # as printed: could-not-improve among non-responders
+    for column in ("responders", "non_responders", "missing", "n", "patients_in_level"):
+        table[column] = table[column].astype(object)
+        table.loc[1:, column] = shown.loc[1:, column].astype(object)  # the other levels shown
+    for name, table in out.items():
+        write_csv(table, tmp_path / "tables" / f"{name}.csv")
+    found = exposed(tmp_path, MIN, PAIN)
+    assert any("responder_subgroups.csv row 1" in f for f in found), found
