@@ -4,7 +4,10 @@ measured by the harness, never by tests)."""
 
 from __future__ import annotations
 
-from cohort.benchmark import benchmark_size
+import pandas as pd
+import pytest
+
+from cohort.benchmark import REFERENCE, benchmark_size, with_reference
 from cohort.outputs import read_csv
 
 from .conftest import ROOT
@@ -37,3 +40,49 @@ def test_harness_reports_every_rule_and_reruns_after_a_real_threshold_change(
     assert set(rates.loc[rates["outcome"] == "pain", "rule"]) == {"improvement ≥ 3"}
     flow = read_csv(tmp_path / "n120" / "results/tables/flow.csv")
     assert int(flow.loc[flow["key"] == "analysis_set", "n"].iat[0]) <= 120
+    # The mixed model against lme4 on the same rows (where R has lme4): the same REML criterion.
+    fits = table[table["step"].str.startswith("lmm fit (pain)")].set_index("step")
+    assert "lmm fit (pain): cohort" in fits.index
+    if "lmm fit (pain): lme4 (R)" in fits.index:
+        criteria = fits["reml_criterion"]
+        assert criteria.iat[1] == pytest.approx(criteria.iat[0], rel=1e-6)
+
+
+def test_each_step_is_set_beside_the_reference_run():
+    """`make bench` prints each step's ratio to the last reference run (docs/
+    performance_reference.csv, transcribed from docs/performance.md): the same step at the same
+    size, default-study runs against the reference's mean over its runs, NaN where the
+    reference has no such step."""
+    reference = pd.read_csv(ROOT / REFERENCE)
+    assert {"pipeline, from scratch", "rule clean", "rerun after an MCID change"} <= set(reference["step"])  # fmt: skip
+    summary = pd.DataFrame(
+        [
+            {
+                "cohort": "generated (seed 1, 1% faults)",
+                "patients": 1000,
+                "step": "rule clean",
+                "seconds": 1.3,
+            },  # fmt: skip
+            {
+                "cohort": "default study, run 1",
+                "patients": 274,
+                "step": "pipeline, from scratch",
+                "seconds": 42.8,
+            },  # fmt: skip
+            {
+                "cohort": "generated (seed 1, 1% faults)",
+                "patients": 1000,
+                "step": "rule pool",
+                "seconds": 1.0,
+            },  # fmt: skip
+        ]
+    )
+    out = with_reference(summary, reference)
+    clean = reference[(reference["patients"] == 1000) & (reference["step"] == "rule clean")]
+    assert out["reference_seconds"].iat[0] == clean["seconds"].iat[0]
+    assert out["ratio"].iat[0] == pytest.approx(1.3 / clean["seconds"].iat[0])
+    runs = reference[reference["cohort"].str.startswith("default") & (reference["step"] == "pipeline, from scratch")]  # fmt: skip
+    assert len(runs) == 3 and out["reference_seconds"].iat[1] == pytest.approx(
+        runs["seconds"].mean()
+    )
+    assert pd.isna(out["ratio"].iat[2])

@@ -147,13 +147,26 @@ def benchmark_size(
     log.info("n = %d: extract generated in %.1f s", n, generate)
     (work / "study.yaml").write_text("extract:\n  dir: extract\n" + settings)
     label = {"cohort": f"generated (seed {seed}, 1% faults)", "patients": n}
+    runs = measure_runs(work, cores, ["study.yaml"], label)
     return pd.concat(
         [
             pd.DataFrame([{**label, "step": "generate extract", "seconds": generate}]),
-            measure_runs(work, cores, ["study.yaml"], label),
+            runs,
+            _lme4_rows(work, root, label),
         ],
         ignore_index=True,
     )
+
+
+def _lme4_rows(work: Path, root: Path, label: dict) -> pd.DataFrame:
+    """lmm_against_lme4 on the run's analysis set, pain, with the default study's covariates."""
+    from cohort.config import read_yaml
+    from cohort.stages import analysis_set
+
+    config = read_yaml(root / "config" / "config.yaml")
+    occasions = [o["name"] for o in config["occasions"]]
+    patients = analysis_set(str(work / "data" / "processed" / "patients.parquet"))
+    return lmm_against_lme4(patients, "pain", occasions, list(config["covariates"]), label)
 
 
 def benchmark_default_study(root: Path, workdir: Path, cores: int, repeat: int) -> pd.DataFrame:
@@ -163,3 +176,71 @@ def benchmark_default_study(root: Path, workdir: Path, cores: int, repeat: int) 
     shutil.copytree(root / DEFAULT_EXTRACT, work / DEFAULT_EXTRACT)
     label = {"cohort": f"default study, run {repeat}", "patients": DEFAULT_STUDY_PATIENTS}
     return measure_runs(work, cores, [], label)
+
+
+# --- Against the previous reference and against lme4 ---------------------------------------------
+REFERENCE = Path("docs/performance_reference.csv")  # the last reference run (docs/performance.md)
+
+
+def with_reference(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """`summary` with the reference run's seconds for the same step and cohort size and the
+    ratio (this run / reference; below 1 is faster). Default-study runs are compared with the
+    reference's mean over its default-study runs; a step the reference lacks gets NaN."""
+
+    def key(table: pd.DataFrame) -> pd.Series:
+        default = table["cohort"].astype(str).str.startswith("default study")
+        return table["patients"].astype(str) + default.map({True: " default", False: ""})
+
+    ref = reference.assign(_key=key(reference)).groupby(["_key", "step"], as_index=False)["seconds"].mean()  # fmt: skip
+    ref = ref.rename(columns={"seconds": "reference_seconds"})
+    out = summary.assign(_key=key(summary)).merge(ref, on=["_key", "step"], how="left")
+    out["ratio"] = out["seconds"] / out["reference_seconds"]
+    return out.drop(columns="_key")
+
+
+LME4_SCRIPT = """
+suppressMessages(library(lme4))
+d <- read.csv(commandArgs(TRUE)[1], stringsAsFactors = TRUE)
+d$occasion <- factor(d$occasion, levels = strsplit(commandArgs(TRUE)[2], ",")[[1]])
+f <- as.formula(commandArgs(TRUE)[3])
+invisible(lmer(f, data = d, REML = TRUE))  # warm-up: lme4's first call loads its code
+t <- system.time(fit <- lmer(f, data = d, REML = TRUE))[["elapsed"]]
+cat(sprintf("%.6f %.10g\\n", t, REMLcrit(fit)))
+"""
+
+
+def lmm_against_lme4(
+    patients: pd.DataFrame, outcome: str, occasions: list[str], covariates: list[str], label: dict
+) -> pd.DataFrame:
+    """Wall time of one random-intercept REML fit (value ~ occasion + covariates + (1 |
+    patient)) by cohort.lmm.fit_lmm and, where Rscript with lme4 is installed, by lme4's lmer
+    on the same rows, with the ratio lme4 / ours (the REML criteria printed in the log agree)."""
+    from cohort.lmm import fit_lmm, lmm_data
+
+    long = lmm_data(patients, outcome, occasions, covariates)
+    start = time.perf_counter()
+    fit = fit_lmm(long, covariates, occasions)
+    ours = time.perf_counter() - start
+    rows = [{**label, "step": f"lmm fit ({outcome}): cohort", "seconds": ours, "reml_criterion": -2 * fit.llf}]  # fmt: skip
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        log.info("lme4 comparison skipped: no Rscript on this machine")
+        return pd.DataFrame(rows)
+    with tempfile.TemporaryDirectory(prefix="cohort-lme4-") as tmp:
+        data = Path(tmp) / "long.csv"
+        long[["patient_id", "occasion", "value", *covariates]].to_csv(data, index=False)
+        formula = f"value ~ {' + '.join(['occasion', *covariates])} + (1 | patient_id)"
+        done = subprocess.run(
+            [rscript, "-e", LME4_SCRIPT, str(data), ",".join(occasions), formula],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        log.info("lme4 comparison skipped: %s", done.stderr.strip().splitlines()[-1:] or "R failed")
+        return pd.DataFrame(rows)
+    seconds, criterion = (float(v) for v in done.stdout.split())
+    log.info(
+        "lme4 %s: %.3f s (REML criterion %.6f); cohort %.3f s", outcome, seconds, criterion, ours
+    )
+    rows.append({**label, "step": f"lmm fit ({outcome}): lme4 (R)", "seconds": seconds,
+                 "reml_criterion": criterion, "ratio_to_cohort": seconds / ours})  # fmt: skip
+    return pd.DataFrame(rows)

@@ -219,7 +219,12 @@ def main(argv: list[str] | None = None) -> int:
 
             import pandas as pd
 
-            from cohort.benchmark import benchmark_default_study, benchmark_size
+            from cohort.benchmark import (
+                REFERENCE,
+                benchmark_default_study,
+                benchmark_size,
+                with_reference,
+            )
 
             codebook = load_codebook(config["interventions"]["codebook"])
             runs = [
@@ -244,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                 for run in runs:
                     frames.append(run(workdir=Path(tmp)))
                     summary = pd.concat(frames, ignore_index=True)
+                    if REFERENCE.is_file():  # this run against the last reference run
+                        summary = with_reference(summary, pd.read_csv(REFERENCE))
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     summary.to_csv(args.out, index=False, float_format="%.2f")
             print(summary.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
