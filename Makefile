@@ -40,7 +40,7 @@ TEST_WORKERS ?= 2
 test: $(DEV)
 	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
-# Exit 0 when only the documented Snakemake lint remarks remain (cohort.lint), 1 on any other.
+# Exit 0 when only the documented Snakemake lint remarks remain (cohort.workflow.lint), 1 on any other.
 lint: $(DEV)
 	$(BIN)/ruff check src scripts tests
 	$(BIN)/ruff format --check src scripts tests

@@ -1,13 +1,13 @@
 # The coordinator's workflow: several sites' bundles (each site's site_bundle.json, written by
 # the Snakefile's rule site_bundle on its own extract) pooled into one analysis.
 # Run: snakemake -s pool.smk --configfile config/studies/<pooling file>.yaml
-# The pooling file names the bundles (key pooling, cohort.stages.pooling.pooling_settings).
+# The pooling file names the bundles (key pooling, cohort.workflow.stages.pooling.pooling_settings).
 
 import sys
 from pathlib import Path
 
-from cohort.provenance import imported_modules
-from cohort.stages.pooling import pooled_outputs, pooling_settings
+from cohort.workflow.provenance import imported_modules
+from cohort.workflow.stages.pooling import pooled_outputs, pooling_settings
 
 try:
     POOL = pooling_settings(config, "the pooling file (--configfile)")

@@ -28,7 +28,7 @@ matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cohort.outputs import read_csv, read_notes  # noqa: E402
+from cohort.io.outputs import read_csv, read_notes  # noqa: E402
 
 ROOT = Path(os.environ.get("COHORT_ROOT", Path.cwd()))
 RESULTS = ROOT / os.environ.get("RESULTS", "results")

@@ -3,7 +3,7 @@ import os
 import sys
 from pathlib import Path
 
-from cohort.config import (
+from cohort.core.config import (
     apply_replaces,
     output_path_problems,
     read_yaml,
@@ -11,17 +11,17 @@ from cohort.config import (
     subgroup_variables,
     validate_config,
 )
-from cohort.errors import CohortError, ConfigError
-from cohort.cleaning import check_extract, find_table_file
-from cohort.contract import extract_problems, level_labels, load_contract
+from cohort.core.errors import CohortError, ConfigError
+from cohort.io.reading import check_extract, find_table_file
+from cohort.io.contract import extract_problems, level_labels, load_contract
 from cohort.disclosure.decisions import (
     ReleaseDecisions,
     decidable_outputs,
     parse_decisions,
 )
 from cohort.disclosure.rules import TABLE_RULES, FIGURES
-from cohort.provenance import imported_modules
-from cohort.publication import caption as table_caption
+from cohort.workflow.provenance import imported_modules
+from cohort.publish.publication import caption as table_caption
 
 
 def _stop(message):
@@ -119,7 +119,7 @@ WORKFLOW_FILES = sorted(
 
 
 def code_of(script):
-    """The package modules that scripts/<script>.py imports (cohort.provenance.imported_modules)."""
+    """The package modules that scripts/<script>.py imports (cohort.workflow.provenance.imported_modules)."""
     base = Path(workflow.basedir)
     return [
         os.path.relpath(p)

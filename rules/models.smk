@@ -1,7 +1,7 @@
 # Stage 6: mixed models, missing data, multiple imputation, predictors of response.
 #
 # Only `predictors` uses the MCID classification, so a threshold edit reruns it and nothing else
-# here. It applies the MCID rule itself (cohort.responders.classify_all, as rule responders does)
+# here. It applies the MCID rule itself (cohort.analysis.responders.classify_all, as rule responders does)
 # rather than reading responders' output, so that both run side by side after a threshold edit. The imputations are independent chains split over `models.imputation.jobs` jobs (one
 # Snakemake job each, so a cluster executor can spread them); the result does not depend on the
 # number of jobs, since chain i is seeded by (seed, i).
@@ -115,7 +115,7 @@ rule predictors:
 
 
 # How much worse the missing follow-ups would have to be for the conclusions to change: the
-# imputations of rule impute, shifted by a grid of deltas (cohort.tipping). Only this rule reads
+# imputations of rule impute, shifted by a grid of deltas (cohort.analysis.tipping). Only this rule reads
 # models.tipping_point.
 rule tipping_point:
     input:

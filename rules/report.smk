@@ -125,7 +125,7 @@ def _figure(name, label, group):
 
 
 def _pdf(name):
-    """The vector PDF saved beside each figure's PNG (cohort.figures.save_figure)."""
+    """The vector PDF saved beside each figure's PNG (cohort.publish.figures.save_figure)."""
     return f"{RESULTS}/figures/{name}.pdf"
 
 
@@ -219,7 +219,7 @@ rule figures:
 
 
 # Every published table in print form (the report shows them inline, each with its caption from
-# cohort.publication.TABLE_CAPTIONS), all of them in one Word document, and the summary and the
+# cohort.publish.publication.TABLE_CAPTIONS), all of them in one Word document, and the summary and the
 # output-checking report as HTML pages: the report's first category.
 PRINTED_TABLES = [
     name
@@ -277,7 +277,7 @@ rule publication_tables:
         "../scripts/publication_tables.py"
 
 
-# A site's bundle for a pooling of several clinics (cohort.pooling): its published aggregates
+# A site's bundle for a pooling of several clinics (cohort.analysis.pooling): its published aggregates
 # and responder breakdown with what the pooling must share. Not written where the steward
 # withholds the aggregates.
 SITE_BUNDLE = []

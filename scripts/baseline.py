@@ -1,7 +1,7 @@
-"""Rule baseline: see cohort.stages.baseline.baseline_stage."""
+"""Rule baseline: see cohort.workflow.stages.baseline.baseline_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.baseline import baseline_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.baseline import baseline_stage
 
 with rule_log(snakemake.log[0], "baseline"):  # noqa: F821 (snakemake is injected)
     baseline_stage(

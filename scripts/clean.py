@@ -1,9 +1,9 @@
-"""Rule clean: see cohort.stages.clean.clean_stage."""
+"""Rule clean: see cohort.workflow.stages.clean.clean_stage."""
 
 from pathlib import Path
 
-from cohort.runlog import rule_log
-from cohort.stages.clean import clean_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.clean import clean_stage
 
 with rule_log(snakemake.log[0], "clean"):  # noqa: F821 (snakemake is injected)
     clean_stage(

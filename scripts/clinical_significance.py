@@ -1,7 +1,7 @@
-"""Rule clinical_significance: see cohort.stages.significance.significance_stage."""
+"""Rule clinical_significance: see cohort.workflow.stages.significance.significance_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.significance import significance_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.significance import significance_stage
 
 with rule_log(snakemake.log[0], "clinical_significance"):  # noqa: F821 (snakemake is injected)
     significance_stage(

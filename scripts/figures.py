@@ -1,7 +1,7 @@
-"""Rule figures: see cohort.stages.figures.figures_stage."""
+"""Rule figures: see cohort.workflow.stages.figures.figures_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.figures import figures_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.figures import figures_stage
 
 with rule_log(snakemake.log[0], "figures"):  # noqa: F821 (snakemake is injected)
     figures_stage(

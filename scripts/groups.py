@@ -1,7 +1,7 @@
-"""Rule groups: see cohort.stages.groups.groups_stage."""
+"""Rule groups: see cohort.workflow.stages.groups.groups_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.groups import groups_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.groups import groups_stage
 
 with rule_log(snakemake.log[0], "groups"):  # noqa: F821 (snakemake is injected)
     groups_stage(

@@ -1,7 +1,7 @@
-"""Rule impute: see cohort.stages.models.impute_stage."""
+"""Rule impute: see cohort.workflow.stages.models.impute_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.models import impute_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.models import impute_stage
 
 with rule_log(snakemake.log[0], "impute"):  # noqa: F821 (snakemake is injected)
     impute_stage(

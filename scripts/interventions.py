@@ -1,7 +1,7 @@
-"""Rule interventions: see cohort.stages.interventions.interventions_stage."""
+"""Rule interventions: see cohort.workflow.stages.interventions.interventions_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.interventions import interventions_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.interventions import interventions_stage
 
 with rule_log(snakemake.log[0], "interventions"):  # noqa: F821 (snakemake is injected)
     interventions_stage(

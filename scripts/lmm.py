@@ -1,7 +1,7 @@
-"""Rule lmm: see cohort.stages.models.lmm_stage."""
+"""Rule lmm: see cohort.workflow.stages.models.lmm_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.models import lmm_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.models import lmm_stage
 
 with rule_log(snakemake.log[0], "lmm"):  # noqa: F821 (snakemake is injected)
     lmm_stage(

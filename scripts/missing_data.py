@@ -1,7 +1,7 @@
-"""Rule missing_data: see cohort.stages.models.missing_data_stage."""
+"""Rule missing_data: see cohort.workflow.stages.models.missing_data_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.models import missing_data_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.models import missing_data_stage
 
 with rule_log(snakemake.log[0], "missing_data"):  # noqa: F821 (snakemake is injected)
     missing_data_stage(

@@ -1,7 +1,7 @@
-"""Rule outcomes: see cohort.stages.outcomes.outcomes_stage."""
+"""Rule outcomes: see cohort.workflow.stages.outcomes.outcomes_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.outcomes import outcomes_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.outcomes import outcomes_stage
 
 with rule_log(snakemake.log[0], "outcomes"):  # noqa: F821 (snakemake is injected)
     outcomes_stage(

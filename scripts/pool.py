@@ -1,9 +1,9 @@
-"""Rule pool (pool.smk): see cohort.stages.pooling.pool_stage."""
+"""Rule pool (pool.smk): see cohort.workflow.stages.pooling.pool_stage."""
 
 from pathlib import Path
 
-from cohort.runlog import rule_log
-from cohort.stages.pooling import pool_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.pooling import pool_stage
 
 with rule_log(snakemake.log[0], "pool"):  # noqa: F821 (snakemake is injected)
     pool_stage(

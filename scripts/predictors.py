@@ -1,7 +1,7 @@
-"""Rule predictors: see cohort.stages.models.predictors_stage."""
+"""Rule predictors: see cohort.workflow.stages.models.predictors_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.models import predictors_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.models import predictors_stage
 
 with rule_log(snakemake.log[0], "predictors"):  # noqa: F821 (snakemake is injected)
     predictors_stage(

@@ -1,7 +1,7 @@
-"""Rule provenance: see cohort.stages.provenance.provenance_stage."""
+"""Rule provenance: see cohort.workflow.stages.provenance.provenance_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.provenance import provenance_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.provenance import provenance_stage
 
 with rule_log(snakemake.log[0], "provenance"):  # noqa: F821 (snakemake is injected)
     provenance_stage(

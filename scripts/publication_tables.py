@@ -1,7 +1,7 @@
-"""Rule publication_tables: see cohort.stages.publication.publication_stage."""
+"""Rule publication_tables: see cohort.workflow.stages.publication.publication_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.publication import publication_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.publication import publication_stage
 
 with rule_log(snakemake.log[0], "publication_tables"):  # noqa: F821 (snakemake is injected)
     publication_stage(

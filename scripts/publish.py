@@ -1,7 +1,7 @@
-"""Rule publish: see cohort.stages.publish.publish_stage."""
+"""Rule publish: see cohort.workflow.stages.publish.publish_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.publish import publish_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.publish import publish_stage
 
 with rule_log(snakemake.log[0], "publish"):  # noqa: F821 (snakemake is injected)
     publish_stage(

@@ -1,7 +1,7 @@
-"""Rule responders: see cohort.stages.responders.responders_stage."""
+"""Rule responders: see cohort.workflow.stages.responders.responders_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.responders import responders_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.responders import responders_stage
 
 with rule_log(snakemake.log[0], "responders"):  # noqa: F821 (snakemake is injected)
     responders_stage(

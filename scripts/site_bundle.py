@@ -1,7 +1,7 @@
-"""Rule site_bundle: see cohort.stages.pooling.site_bundle_stage."""
+"""Rule site_bundle: see cohort.workflow.stages.pooling.site_bundle_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.pooling import site_bundle_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.pooling import site_bundle_stage
 
 with rule_log(snakemake.log[0], "site_bundle"):  # noqa: F821 (snakemake is injected)
     site_bundle_stage(

@@ -1,7 +1,7 @@
-"""Rule threshold_sweep: see cohort.stages.responders.threshold_sweep_stage."""
+"""Rule threshold_sweep: see cohort.workflow.stages.responders.threshold_sweep_stage."""
 
-from cohort.runlog import rule_log
-from cohort.stages.responders import threshold_sweep_stage
+from cohort.workflow.runlog import rule_log
+from cohort.workflow.stages.responders import threshold_sweep_stage
 
 with rule_log(snakemake.log[0], "threshold_sweep"):  # noqa: F821 (snakemake is injected)
     threshold_sweep_stage(

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cohort.benchmark import copy_workflow
-from cohort.config import load_config
-from cohort.contract import load_codebook, load_contract
-from cohort.stages.clean import clean, derive
-from cohort.synthetic import synthesize, write_extract
+from cohort.core.config import load_config
+from cohort.io.contract import load_codebook, load_contract
+from cohort.io.synthetic import synthesize, write_extract
+from cohort.workflow.benchmark import copy_workflow
+from cohort.workflow.stages.clean import clean, derive
 
 ROOT = Path(__file__).resolve().parents[1]
 

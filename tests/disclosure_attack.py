@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linprog
 
-from cohort.outputs import read_csv
+from cohort.io.outputs import read_csv
 
 SECONDARY = "[c]"
 

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohort.cleaning import check_extract, read_extract, unaccounted_rows
-from cohort.errors import CohortError, ContractError
-from cohort.privacy import guard_identifiers
-from cohort.stages.clean import clean, derive
-from cohort.synthetic import synthesize, write_extract
+from cohort.core.errors import CohortError, ContractError
+from cohort.io.cleaning import unaccounted_rows
+from cohort.io.privacy import guard_identifiers
+from cohort.io.reading import check_extract, read_extract
+from cohort.io.synthetic import synthesize, write_extract
+from cohort.workflow.stages.clean import clean, derive
 
 from .conftest import BAD_INPUTS
 
@@ -353,7 +354,7 @@ def test_generated_corruption_of_a_real_extract_is_handled(
 
 def test_file_lines_are_reported_after_multi_line_quoted_fields(tmp_path):
     """A quoted field with line breaks: each record's source_row is the line it starts on."""
-    from cohort.cleaning import read_raw_table
+    from cohort.io.reading import read_raw_table
 
     path = tmp_path / "t.csv"
     path.write_text(
@@ -363,7 +364,7 @@ def test_file_lines_are_reported_after_multi_line_quoted_fields(tmp_path):
 
 
 def test_utf16_is_read_as_utf16_and_nul_bytes_stop(tmp_path):
-    from cohort.cleaning import read_raw_table
+    from cohort.io.reading import read_raw_table
 
     path = tmp_path / "t.csv"
     path.write_bytes("patient_id,namn\nA,Åsa\n".encode("utf-16"))

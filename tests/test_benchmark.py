@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cohort.benchmark import REFERENCE, benchmark_size, with_reference
-from cohort.outputs import read_csv
+from cohort.io.outputs import read_csv
+from cohort.workflow.benchmark import REFERENCE, benchmark_size, with_reference
 
 from .conftest import ROOT
 

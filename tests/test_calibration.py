@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cohort.cleaning import read_extract
-from cohort.config import load_config
-from cohort.synthetic import RESPONDER_TARGETS
+from cohort.core.config import load_config
+from cohort.io.reading import read_extract
+from cohort.io.synthetic import RESPONDER_TARGETS
 
 from .conftest import ROOT, analysis_set
 

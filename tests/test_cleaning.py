@@ -7,12 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.cleaning import read_extract, read_raw_table, unaccounted_rows
-from cohort.derivations import intervention_flags, outcome_scores, patient_flow, patient_table
-from cohort.errors import ContractError
-from cohort.settings import Analysis
-from cohort.stages.clean import clean
-from cohort.synthetic import FAULT_CLASSES, synthesize, write_extract
+from cohort.analysis.derivations import (
+    intervention_flags,
+    outcome_scores,
+    patient_flow,
+    patient_table,
+)
+from cohort.core.errors import ContractError
+from cohort.core.settings import Analysis
+from cohort.io.cleaning import unaccounted_rows
+from cohort.io.reading import read_extract, read_raw_table
+from cohort.io.synthetic import synthesize, write_extract
+from cohort.io.synthetic_faults import FAULT_CLASSES
+from cohort.workflow.stages.clean import clean
 
 # The cleaning rule each injected fault must be logged under.
 LOGGED_AS = {
@@ -246,7 +253,7 @@ def test_the_row_accounting_check_finds_lost_and_double_counted_rows(
 # --- What real extracts need: missing-value codes, sum scores, no dates ---------------------------
 def small_contract(tmp_path, item_spec: str, dated: bool):
     """A two-table contract: a 3-item questionnaire and an EQ VAS, assessment dates or not."""
-    from cohort.contract import load_contract
+    from cohort.io.contract import load_contract
 
     date = "      assessed_on: {type: date}\n" if dated else ""
     (tmp_path / "contract.yaml").write_text(

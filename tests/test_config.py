@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cohort.config import read_yaml, validate_config
-from cohort.contract import load_contract
-from cohort.errors import ConfigError
+from cohort.core.config import read_yaml, validate_config
+from cohort.core.errors import ConfigError
+from cohort.io.contract import load_contract
 
 from .conftest import run_cli
 
@@ -141,7 +141,7 @@ def test_cli_outside_a_project_folder_says_what_it_needs(tmp_path):
 
 def test_every_key_of_the_schema_is_described():
     """The schema's descriptions are the one documentation of the config: every key has one."""
-    from cohort.config_docs import schema_keys
+    from cohort.workflow.config_docs import schema_keys
 
     undocumented = [path for path, node, _ in schema_keys(SCHEMA) if not node.get("description")]
     assert undocumented == []
@@ -152,8 +152,8 @@ def test_config_comments_and_reference_are_generated_from_the_schema():
     """docs/configuration.md and the key comments of config.yaml are what the schema gives
     (`python -m cohort config-docs --check` exits 0), and every top-level key of config.yaml
     opens with its description."""
-    from cohort.cli import config_docs
-    from cohort.config_docs import configuration_markdown
+    from cohort.workflow.cli import config_docs
+    from cohort.workflow.config_docs import configuration_markdown
 
     assert config_docs(Path.cwd(), check=True) == 0
     reference = Path("docs/configuration.md").read_text(encoding="utf-8")
@@ -166,7 +166,7 @@ def test_config_comments_and_reference_are_generated_from_the_schema():
 def test_regenerated_comments_replace_the_description_and_keep_the_notes():
     """A stale description is rewritten; the notes after a line of only '#' stay as written; a
     key under a user-named key (an outcome) is left alone."""
-    from cohort.config_docs import commented_config
+    from cohort.workflow.config_docs import commented_config
 
     schema = {
         "properties": {
@@ -191,7 +191,7 @@ def test_regenerated_comments_replace_the_description_and_keep_the_notes():
 
 
 def test_config_docs_check_names_a_stale_file(tmp_path, capsys):
-    from cohort.cli import config_docs
+    from cohort.workflow.cli import config_docs
 
     (tmp_path / "config").mkdir()
     (tmp_path / "docs").mkdir()
@@ -262,9 +262,9 @@ def test_table2_rows_comparison_and_cluster_are_checked(config):
 
 def test_the_column_catalogue_is_the_patient_table(config, contract, codebook):
     """patient_columns (known before any rule) lists what derivations.patient_table makes."""
-    from cohort.cleaning import read_extract
-    from cohort.contract import patient_columns
-    from cohort.stages.clean import clean, derive
+    from cohort.io.contract import patient_columns
+    from cohort.io.reading import read_extract
+    from cohort.workflow.stages.clean import clean, derive
 
     raw = read_extract("data/raw/synthetic", contract)
     patients, _, _ = derive(clean(raw, contract, config).tables, config, list(codebook))
@@ -273,7 +273,7 @@ def test_the_column_catalogue_is_the_patient_table(config, contract, codebook):
 
 
 def test_a_listed_replaced_key_that_is_absent_is_removed_and_a_study_inherits_no_paper(config):
-    from cohort.config import merge_study
+    from cohort.core.config import merge_study
 
     study = {
         "replaces": ["interventions", "comparison"],
@@ -288,7 +288,7 @@ def test_a_listed_replaced_key_that_is_absent_is_removed_and_a_study_inherits_no
 
 
 def test_output_folders_are_safe(tmp_path):
-    from cohort.config import output_path_problems
+    from cohort.core.config import output_path_problems
 
     inside = output_path_problems({"results": "out", "processed": "out/processed"}, tmp_path, False)
     assert "output.processed': out/processed lies inside output.results" in inside[0]
@@ -298,7 +298,7 @@ def test_output_folders_are_safe(tmp_path):
 
 
 def test_a_templated_study_file_is_refused(tmp_path):
-    from cohort.config import load_study
+    from cohort.core.config import load_study
 
     path = tmp_path / "study.yaml"
     path.write_text("__use_yte__: true\nstudy:\n  ?if True:\n    name: x\n")
@@ -325,7 +325,7 @@ def test_dictionary_and_check_take_a_study_file(tmp_path):
 def test_identity_numbers_with_any_separator_or_in_a_header_are_caught():
     """A personnummer with a space, an en dash or no separator, and one used as a column name,
     stop the run; the message says where, never the value."""
-    from cohort.privacy import find_identifiers
+    from cohort.io.privacy import find_identifiers
 
     pnr = "19121212{}1212"  # Skatteverket's test number 121212-1212
     values = [pnr.format(sep)[2:] for sep in (" ", "\u2013", "")]

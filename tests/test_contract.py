@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cohort.contract import data_dictionary_markdown
-from cohort.synthetic import synthesize
+from cohort.io.contract import data_dictionary_markdown
+from cohort.io.synthetic import synthesize
 
 from .conftest import ROOT
 

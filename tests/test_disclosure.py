@@ -9,7 +9,8 @@ import math
 import pandas as pd
 import pytest
 
-from cohort.config import validate_config
+from cohort.core.config import validate_config
+from cohort.core.settings import McidRule
 from cohort.disclosure import (
     SECONDARY,
     SMALL_GROUP,
@@ -18,7 +19,6 @@ from cohort.disclosure import (
     DisclosureSettings,
     protect_tables,
 )
-from cohort.settings import McidRule
 
 MIN = 5
 SETTINGS = DisclosureSettings(min_cell=MIN)
@@ -191,7 +191,7 @@ def test_rounding_recomputes_percentages_and_wilson_intervals_from_rounded_count
     row = out["responders"].iloc[0]
     assert (row["responders"], row["non_responders"], row["could_not_improve"]) == (50, 40, 5)
     assert row["n"] == 95 and row["pct"] == pytest.approx(100 * 50 / 95)
-    from cohort.responders import wilson_interval
+    from cohort.analysis.responders import wilson_interval
 
     low, high = wilson_interval(50, 95, 0.95)
     assert (row["ci_low_pct"], row["ci_high_pct"]) == pytest.approx((100 * low, 100 * high))
@@ -216,8 +216,8 @@ def test_a_table_without_a_rule_stops_publish_naming_it():
 
 
 def test_min_cell_below_5_needs_an_acknowledgment(config):
-    from cohort.config import read_yaml
-    from cohort.errors import ConfigError
+    from cohort.core.config import read_yaml
+    from cohort.core.errors import ConfigError
 
     schema = read_yaml("config/config.schema.yaml")
     low = {**config, "disclosure": {**config["disclosure"], "min_cell": 3}}
@@ -231,7 +231,7 @@ def test_min_cell_below_5_needs_an_acknowledgment(config):
 def test_subgroup_levels_add_up_to_the_whole_so_one_small_level_hides_a_rectangle(tmp_path):
     """A level of 4 patients: its breakdown is hidden, and enough of the other levels and of
     the overall counts that no cell follows from the sums (checked by the attacker)."""
-    from cohort.outputs import write_csv
+    from cohort.io.outputs import write_csv
 
     from .disclosure_attack import exposed
 
@@ -305,7 +305,7 @@ def test_the_attacker_finds_what_primary_suppression_alone_leaves_open(tmp_path)
     show to vary and to reach min_cell): the same tables with only the small level's counts
     hidden and every other count shown, so that each hidden count is its level's total minus
     the others; the attacker pins them."""
-    from cohort.outputs import write_csv
+    from cohort.io.outputs import write_csv
 
     from .disclosure_attack import exposed
 

@@ -97,7 +97,7 @@ def test_a_bad_decisions_file_is_named_with_the_output(data, says):
 
 
 def test_the_example_decisions_file_parses():
-    from cohort.config import read_yaml
+    from cohort.core.config import read_yaml
 
     path = "config/release_decisions.example.yaml"
     release = parse_decisions(read_yaml(path), path, DECIDABLE)

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cohort.analysis.tables import dominance_shares
 from cohort.disclosure import TABLE_RULES, DisclosureSettings
 from cohort.disclosure.protect import dominance_evidence, hide_dominated
 from cohort.disclosure.register import TableRule
 from cohort.disclosure.settings import DOMINATED
-from cohort.tables import dominance_shares
 
 ACRO = DisclosureSettings()  # nk_n 2, nk_k 0.9, p_ratio 0.1: acro/default.yaml
 

@@ -22,7 +22,7 @@ from cohort.disclosure import (
     suppression_pattern,
 )
 from cohort.disclosure.optimal import loss_weight
-from cohort.outputs import write_csv
+from cohort.io.outputs import write_csv
 
 from .disclosure_attack import exposed
 from .test_disclosure import MIN, PAIN, flow_table, responders_table

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cohort.disclosure import EXEMPTIONS, FIGURES, RENDERED_FROM, TABLE_RULES
-from cohort.outputs import read_csv
+from cohort.io.outputs import read_csv
 
 from .conftest import ROOT, make_extract, run_snakemake, workflow_copy
 from .disclosure_attack import exposed
@@ -257,7 +257,7 @@ def test_rejected_outputs_are_absent_and_named_in_the_report(default_run, tmp_pa
     assert "threshold_sweep.png" not in legends and "outcome_changes.png" not in legends
     from docx import Document
 
-    from cohort.publication import caption
+    from cohort.publish.publication import caption
 
     text = "\n".join(p.text for p in Document(results / "tables/manuscript_tables.docx").paragraphs)
     assert caption("responders")[:40] in text

@@ -1,4 +1,4 @@
-"""cohort.distributions (scipy.special) against scipy.stats, including real and infinite
+"""cohort.core.distributions (scipy.special) against scipy.stats, including real and infinite
 degrees of freedom (Rubin's and Barnard-Rubin's df are real; no between-imputation variance gives
 infinite df)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cohort.distributions import normal_critical, normal_p_value, t_critical, t_p_value
+from cohort.core.distributions import normal_critical, normal_p_value, t_critical, t_p_value
 
 
 @pytest.mark.parametrize("level", [0.8, 0.9, 0.95, 0.99])

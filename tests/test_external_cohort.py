@@ -7,15 +7,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cohort.cleaning import read_extract, unaccounted_rows
-from cohort.config import merge_study, read_yaml
-from cohort.contract import load_contract
-from cohort.groups import ancova, group_by_occasion_lmm, levels_by_group, responders_by_group
-from cohort.importers.vickers2006 import import_trial, write_extract
-from cohort.regression import MixedModelSettings
-from cohort.responders import classify_all
-from cohort.settings import Analysis, Comparison
-from cohort.stages.clean import clean, derive
+from cohort.analysis.groups import (
+    ancova,
+    group_by_occasion_lmm,
+    levels_by_group,
+    responders_by_group,
+)
+from cohort.analysis.responders import classify_all
+from cohort.core.config import merge_study, read_yaml
+from cohort.core.settings import Analysis, Comparison
+from cohort.io.cleaning import unaccounted_rows
+from cohort.io.contract import load_contract
+from cohort.io.importers.vickers2006 import import_trial, write_extract
+from cohort.io.reading import read_extract
+from cohort.models.mixed import MixedModelSettings
+from cohort.workflow.stages.clean import clean, derive
 
 from .conftest import ROOT
 
@@ -219,7 +225,7 @@ def test_unadjusted_difference_in_change_is_welch(trial):
     same difference, CI and p."""
     from scipy import stats
 
-    from cohort.groups import change_difference
+    from cohort.analysis.groups import change_difference
 
     _, _, patients = trial
     row = change_difference(patients, "headache", "month_12", "baseline", ARMS).iloc[0]

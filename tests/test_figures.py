@@ -12,9 +12,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from cohort import figures
-from cohort.contract import level_labels, load_contract
-from cohort.stages.figures import figures_stage
+from cohort.io.contract import level_labels, load_contract
+from cohort.publish import figures
+from cohort.workflow.stages.figures import figures_stage
 
 from .conftest import ROOT
 

@@ -1,5 +1,5 @@
 """The random intercept and slope model behind the HLM reliable-change index
-(cohort.individual_slopes): against lme4 1.1-31 on R's clinicalsignificance's example data
+(cohort.models.individual_slopes): against lme4 1.1-31 on R's clinicalsignificance's example data
 (tests/fixtures/hlm_reference.csv, made by make_hlm_reference.R; README there), against
 statsmodels' MixedLM, and against what the model must do whatever the data."""
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from cohort.individual_slopes import fit_slopes
+from cohort.models.individual_slopes import fit_slopes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TIMES = np.arange(1.0, 5.0)  # clinicalsignificance's claus_2020: time = 1, 2, 3, 4

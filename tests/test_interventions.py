@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.derivations import intervention_flags
-from cohort.interventions import category_table, combination_table, cooccurrence_matrix, dose_table
+from cohort.analysis.derivations import intervention_flags
+from cohort.analysis.interventions import (
+    category_table,
+    combination_table,
+    cooccurrence_matrix,
+    dose_table,
+)
 
 CODEBOOK = {"1": {"label": "Education"}, "2": {"label": "Sensorimotor"}, "3": {"label": "Advice"}}
 

@@ -8,8 +8,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cohort.cleaning import unaccounted_rows
-from cohort.stages.clean import clean
+from cohort.io.cleaning import unaccounted_rows
+from cohort.workflow.stages.clean import clean
 
 JUNK = ["", " ", "NaN", "inf", "-1", "1e9", "abc", "2016-02-30", "12,5", " YES ", "ü", "1;2;x"]
 
@@ -64,7 +64,7 @@ def test_row_accounting_invariant(contract, config):
 def test_imported_modules_follows_imports_to_the_end(tmp_path):
     """The code input of a rule: a script's package imports, theirs (inside functions too), the
     __init__ of every package on the way; not a module nobody imports, not other packages."""
-    from cohort.provenance import imported_modules
+    from cohort.workflow.provenance import imported_modules
 
     package = tmp_path / "cohort"
     (package / "stages").mkdir(parents=True)

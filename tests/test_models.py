@@ -9,23 +9,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.imputation import (
-    analyse_imputed,
-    completed_data_sets,
-    imputation_columns,
-    impute_part,
+from cohort.analysis.imputation import (
     mice,
     nearest_block,
-    number_of_imputations,
     pooled_proportion,
     rubin_pool,
     stable_argsort,
 )
-from cohort.lmm import lmm_tables
-from cohort.predictors import predictor_table
-from cohort.regression import LogisticSettings, design_matrix, logistic_regression
-from cohort.responders import classify_all, wilson_interval
-from cohort.settings import ImputationSettings, McidRule, ModelTerms, Outcome
+from cohort.analysis.imputed_sets import (
+    analyse_imputed,
+    completed_data_sets,
+    imputation_columns,
+    impute_part,
+    number_of_imputations,
+)
+from cohort.analysis.predictors import predictor_table
+from cohort.analysis.responders import classify_all, wilson_interval
+from cohort.core.settings import ImputationSettings, McidRule, ModelTerms, Outcome
+from cohort.models.design import design_matrix
+from cohort.models.lmm import lmm_tables
+from cohort.models.logistic import LogisticSettings, logistic_regression
 
 OCCASIONS = ["start", "discharge", "followup_1y"]
 OUTCOMES = {"pain": Outcome("pain", "Pain", (0, 10), "lower", mcid=McidRule(2, None))}
@@ -332,7 +335,7 @@ def test_multinomial_logit_equals_statsmodels_mnlogit():
     inverse information as statsmodels' MNLogit (three levels) and Logit (two)."""
     import statsmodels.api as sm
 
-    from cohort.imputation import multinomial_logit
+    from cohort.analysis.imputation import multinomial_logit
 
     rng = np.random.default_rng(31)
     x = np.column_stack([np.ones(400), rng.normal(size=400), rng.integers(0, 2, 400)])
@@ -354,7 +357,7 @@ def test_augmentation_is_mice_s():
     """mice's augment(): 2 p k pseudo-records (p predictors, k levels), each predictor in turn at
     its mean +- SD/2 clipped to its range with the others at their means, each level twice per
     predictor, total weight p + 1."""
-    from cohort.imputation import augment
+    from cohort.analysis.imputation import augment
 
     x = np.column_stack([np.ones(5), [1.0, 2, 3, 4, 10], [0.0, 0, 1, 1, 1]])
     y = np.array([0.0, 1, 2, 1, 0])
@@ -405,9 +408,9 @@ def test_categorical_variables_are_imputed_from_their_own_model():
 def test_no_pooled_row_from_fewer_than_m_fits():
     """A model that failed in one of three imputations is not pooled from the other two: its row
     says so, with the count and the reason; with all three it is pooled by Rubin's rules."""
-    from cohort.imputation import ImputedAnalyses
-    from cohort.predictors import pooled_predictors
-    from cohort.regression import LogisticFit
+    from cohort.analysis.imputed_sets import ImputedAnalyses
+    from cohort.analysis.predictors import pooled_predictors
+    from cohort.models.logistic import LogisticFit
 
     def fit(b: float) -> LogisticFit:
         return LogisticFit(
@@ -473,7 +476,7 @@ def test_firth_is_chosen_under_separation_or_few_events_and_stated():
 def test_cluster_setting_nests_patients_and_makes_logistic_ses_robust():
     """With a cluster column the mixed model has a clinic variance and the method says so; the
     logistic models keep their estimates and take cluster-robust SEs with Wald CIs."""
-    from cohort.regression import cluster_robust
+    from cohort.models.logistic import cluster_robust
 
     patients = cohort(240, 6)
     patients["clinic"] = pd.Categorical([f"K{i % 12}" for i in range(len(patients))])

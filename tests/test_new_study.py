@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cohort.outputs import read_csv, read_notes
+from cohort.io.outputs import read_csv, read_notes
 
 from .conftest import ROOT, workflow_copy
 
@@ -265,8 +265,8 @@ def test_the_contract_draft_writes_no_identifier_and_proposes_missing_codes(tmp_
     """A column of identity numbers is drafted as text with no value written; a value far above
     the rest (99 among 0-10) is proposed as a missing-value code; few distinct texts make a
     category; a study name that is not an identifier is refused with a message."""
-    from cohort.errors import CohortError
-    from cohort.scaffold import draft_study
+    from cohort.core.errors import CohortError
+    from cohort.io.scaffold import draft_study
 
     extract = tmp_path / "x"
     extract.mkdir()
@@ -367,8 +367,8 @@ def test_a_damaged_extract_ends_in_results_or_one_message(
 def test_a_dated_extract_gets_a_date_range_to_fill_in(tmp_path, contract, codebook):
     """The default extract has dates: the draft asks for cleaning.date_range, giving the years
     found; its check names the TODOs, among them the date range."""
-    from cohort.config import todo_keys
-    from cohort.scaffold import draft_study
+    from cohort.core.config import todo_keys
+    from cohort.io.scaffold import draft_study
 
     from .conftest import make_extract
 

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.weightstats import DescrStatsW
 
-from cohort.outcomes import (
+from cohort.analysis.outcomes import (
     describe,
     friedman_tests,
     mean_ci,
@@ -16,7 +16,7 @@ from cohort.outcomes import (
     outcome_levels,
     wilcoxon_signed_rank,
 )
-from cohort.settings import Outcome, Statistics
+from cohort.core.settings import Outcome, Statistics
 
 OCCASIONS = ["start", "end", "late"]
 OUTCOMES = {"pain": Outcome("pain", "Pain", (0, 10), "lower")}
@@ -142,7 +142,7 @@ def test_levels_count_measured_patients():
 )
 def test_quartiles_are_r_s_type_7_or_spss_type_6(values, method, expected):
     """One quartile function for every median and quartile; SPSS's definition is R's type 6."""
-    from cohort.tables import quartiles
+    from cohort.analysis.tables import quartiles
 
     q = quartiles(pd.Series([*values, np.nan]), method)
     assert (q["q1"], q["median"], q["q3"]) == pytest.approx(expected, rel=1e-12)
@@ -154,8 +154,8 @@ def test_change_boxes_use_the_tables_quartiles():
     the box edges are the SPSS quartiles of the tables, so figure and table agree."""
     from matplotlib import cbook
 
-    from cohort.figures import _box_stats
-    from cohort.tables import quartiles
+    from cohort.analysis.tables import quartiles
+    from cohort.publish.outcome_figures import _box_stats
 
     values = np.array([3.0, 7, 8, 5, 12, 14, 21, 13, 18, 1, 40, -30])
     ours, reference = _box_stats(values, "type7"), cbook.boxplot_stats(values, whis=1.5)[0]

@@ -1,4 +1,4 @@
-"""Pooling several sites (cohort.pooling, cohort.meta_analysis): the meta-analysis against R's
+"""Pooling several sites (cohort.analysis.pooling, cohort.models.meta_analysis): the meta-analysis against R's
 metafor, the pooled counts and means against the single-file analysis of the same patients,
 the refusal of bundles that do not agree, and disclosure control across sites."""
 
@@ -14,11 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.cleaning import read_extract
-from cohort.meta_analysis import meta_analysis
-from cohort.outcomes import outcome_levels
-from cohort.outputs import read_csv
-from cohort.pooling import (
+from cohort.analysis.outcomes import outcome_levels
+from cohort.analysis.pooling import (
     BETWEEN_ESTIMAND,
     BREAKDOWN,
     HIDDEN_AT_SITE,
@@ -35,10 +32,13 @@ from cohort.pooling import (
     site_comparison,
     site_estimates,
 )
-from cohort.responders import classify_all, responder_rates
-from cohort.settings import Analysis
-from cohort.stages.pooling import pool_stage, pooling_settings
-from cohort.synthetic import site_sizes, split_by_site, synthesize
+from cohort.analysis.responders import classify_all, responder_rates
+from cohort.core.settings import Analysis
+from cohort.io.outputs import read_csv
+from cohort.io.reading import read_extract
+from cohort.io.synthetic import site_sizes, split_by_site, synthesize
+from cohort.models.meta_analysis import meta_analysis
+from cohort.workflow.stages.pooling import pool_stage, pooling_settings
 
 from .conftest import ROOT, analysis_set, run_cli, run_snakemake, workflow_copy
 

@@ -1,5 +1,5 @@
-"""Publication tables: labels and number formats (cohort.labels), the journal forms of Table 2,
-the responder and the model tables, their HTML and the Word document (cohort.publication)."""
+"""Publication tables: labels and number formats (cohort.core.labels), the journal forms of Table 2,
+the responder and the model tables, their HTML and the Word document (cohort.publish.publication)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pandas as pd
 import patsy
 import pytest
 
-from cohort.contract import level_labels, load_contract
-from cohort.labels import (
+from cohort.analysis.tables import table2_lines
+from cohort.core.labels import (
     format_count,
     format_number,
     format_p,
@@ -24,9 +24,9 @@ from cohort.labels import (
     term_parts,
     variable_labels,
 )
-from cohort.outputs import read_csv, read_notes
-from cohort.provenance import provenance, sha256
-from cohort.publication import (
+from cohort.io.contract import level_labels, load_contract
+from cohort.io.outputs import read_csv, read_notes
+from cohort.publish.publication import (
     NOT_IN_WORD,
     TABLE_CAPTIONS,
     Labels,
@@ -34,7 +34,7 @@ from cohort.publication import (
     table_html,
     word_document,
 )
-from cohort.tables import table2_lines
+from cohort.workflow.provenance import provenance, sha256
 
 from .conftest import ROOT
 

@@ -14,15 +14,10 @@ import patsy
 import pytest
 import statsmodels.formula.api as smf
 
-from cohort.lmm import fit_lmm, lmm_data
-from cohort.regression import (
-    MixedModelSettings,
-    design_matrix,
-    logistic_regression,
-    profile_likelihood,
-    random_intercept_reml,
-    separated_terms,
-)
+from cohort.models.design import design_matrix
+from cohort.models.lmm import fit_lmm, lmm_data
+from cohort.models.logistic import logistic_regression, profile_likelihood, separated_terms
+from cohort.models.mixed import MixedModelSettings, random_intercept_reml
 
 OCCASIONS = ["start", "discharge", "followup_1y"]
 STATSMODELS = MixedModelSettings(covariance="observed_information", df="normal")
@@ -252,7 +247,7 @@ def test_logistic_regression_from_a_start_value_reaches_the_same_optimum():
 def test_group_by_occasion_model_equals_statsmodels_mixedlm():
     """Rule groups' occasion x group model (interaction terms from patsy) on the exact REML
     equals statsmodels' MixedLM with the same formula, unbalanced follow-up included."""
-    from cohort.groups import group_by_occasion_lmm
+    from cohort.analysis.groups import group_by_occasion_lmm
 
     rng = np.random.default_rng(13)
     n = 160
@@ -560,7 +555,7 @@ def test_nested_model_equals_lme4_and_lmertest():
     (1 | clinic/patient_id). Estimates and SEs agree with lme4 to 1e-6 relative, the three
     variances to 1e-5 and lmerTest's Satterthwaite df to 1e-5 (lme4's bobyqa run to rhoend
     1e-12; both sides differentiate numerically)."""
-    from cohort.regression import nested_intercepts_reml
+    from cohort.models.nested import nested_intercepts_reml
 
     frame = pd.read_csv(FIXTURES / "lmm_clustered.csv")
     frame["occasion"] = pd.Categorical(frame["occasion"], categories=OCCASIONS)
@@ -593,7 +588,7 @@ def test_balanced_nested_design_gives_the_anova_estimators():
     measurements, intercept only. REML equals the ANOVA estimators when they are positive:
     s2e = MSE, s2p = (MSP - MSE) / n, s2c = (MSC - MSP) / (b n); the mean's SE is
     sqrt(MSC / (a b n)) with a - 1 Satterthwaite df."""
-    from cohort.regression import nested_intercepts_reml
+    from cohort.models.nested import nested_intercepts_reml
 
     a, b, n = 9, 4, 3
     rng = np.random.default_rng(17)
@@ -620,7 +615,7 @@ def test_balanced_nested_design_gives_the_anova_estimators():
 
 
 def test_a_patient_in_two_clusters_is_refused():
-    from cohort.regression import nested_intercepts_reml
+    from cohort.models.nested import nested_intercepts_reml
 
     y = np.arange(6.0)
     with pytest.raises(ValueError, match="more than one cluster"):
@@ -634,7 +629,7 @@ def test_cluster_robust_logistic_covariance_equals_statsmodels():
     default small-sample correction, as Stata's) to 1e-8."""
     import statsmodels.api as sm
 
-    from cohort.regression import cluster_robust
+    from cohort.models.logistic import cluster_robust
 
     rng = np.random.default_rng(23)
     n = 300
@@ -653,7 +648,7 @@ def test_firth_penalty_curvature_equals_a_numerical_hessian():
     against central differences of the penalty (to 1e-6)."""
     from scipy import special as sp
 
-    from cohort.regression import _firth_curvature
+    from cohort.models.logistic import _firth_curvature
 
     rng = np.random.default_rng(4)
     x = np.column_stack([np.ones(40), rng.normal(size=40), rng.integers(0, 2, 40)])
@@ -685,7 +680,7 @@ def test_occasion_covariance_rows_equal_lme4s_vcov():
     between follow-ups with) is lme4's vcov(fit) between the two occasion terms, to 1e-6
     (tests/fixtures/make_lmm_covariance_reference.R); with the two SEs it gives the SE of the
     contrast followup_1y - discharge as the fit computes it directly."""
-    from cohort.lmm import occasion_covariance_rows
+    from cohort.models.lmm import occasion_covariance_rows
 
     expected = pd.read_csv(FIXTURES / "lmm_covariance_reference.csv").iloc[0]
     frame = pd.read_csv(FIXTURES / "lmm_unbalanced.csv")

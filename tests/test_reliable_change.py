@@ -1,4 +1,4 @@
-"""The reliable-change indices beside Jacobson-Truax's (cohort.significance.RciRule and
+"""The reliable-change indices beside Jacobson-Truax's (cohort.analysis.significance.RciRule and
 SlopeRule): against the output R's clinicalsignificance documents on its own example
 (claus_2020, HAMD, r = 0.80: tests/fixtures/README.md), against that package's formulas
 (calc_rci.R) transcribed here for the methods its documentation shows no output of, and the HLM
@@ -11,20 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.disclosure.protect import _publish_same_as
-from cohort.responders import CATEGORIES, COULD_NOT_IMPROVE, MISSING, RESPONDER
-from cohort.settings import Definition, McidRule, Outcome, Reliability, SignificanceSettings
-from cohort.significance import (
+from cohort.analysis.responders import CATEGORIES, COULD_NOT_IMPROVE, MISSING, RESPONDER
+from cohort.analysis.significance import definitions_table, slope_values, thresholds
+from cohort.analysis.significance_rates import (
     classify_definitions,
     definition_codes,
     definition_rates,
-    definitions_table,
     identical_definitions,
     imputed_rates,
     slope_codes,
-    slope_values,
-    thresholds,
 )
+from cohort.core.settings import Definition, McidRule, Outcome, Reliability, SignificanceSettings
+from cohort.disclosure.protect import _publish_same_as
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claus_2020_hamd.csv"
 HAMD = Outcome("hamd", "HAMD-17", (0, 52), "lower", mcid=McidRule(5.0, None, reference="t"))

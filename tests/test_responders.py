@@ -9,8 +9,7 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
-from cohort.cleaning import read_extract
-from cohort.responders import (
+from cohort.analysis.responders import (
     ALL_INCLUDED,
     AVAILABLE,
     classify,
@@ -23,7 +22,8 @@ from cohort.responders import (
     threshold_sweep,
     wilson_interval,
 )
-from cohort.settings import Analysis, McidRule, Outcome
+from cohort.core.settings import Analysis, McidRule, Outcome
+from cohort.io.reading import read_extract
 
 from .conftest import ROOT, analysis_set
 
@@ -286,8 +286,8 @@ def test_one_population_rule_for_rates_course_and_models():
     """A could-not-improve patient is in every responder analysis as a non-responder with
     non_responder handling and in none with exclude: the rate's available denominator, the
     course table's n and the model's N move together by the same patients."""
-    from cohort.predictors import patient_categories, response_frame
-    from cohort.responders import in_population, rate_rows
+    from cohort.analysis.predictors import patient_categories, response_frame
+    from cohort.analysis.responders import in_population, rate_rows
 
     rows = {  # start, end, late: pain 0-10, MCID 2 (floor: start 1 cannot improve)
         "a": (7, 4, 4),
@@ -336,7 +336,7 @@ def test_strict_rules_need_more_than_the_threshold(start, follow, rule, expected
 
 
 def test_one_renderer_of_the_rule_in_words():
-    from cohort.responders import rule_text
+    from cohort.analysis.responders import rule_text
 
     assert rule_text(spec(absolute=2, percent=30).mcid) == "improvement ≥ 2 or ≥ 30% of start"
     assert rule_text(spec(absolute=None, percent=35, strict=True).mcid) == (
@@ -371,7 +371,7 @@ def test_three_directions_truth_table(start, follow, rule, expected):
 def test_direction_counts_add_up_to_the_responders_table(patients):
     """improved = responders; unchanged + deteriorated = non-responders; with could-not-improve
     and missing, N; the shares are of the responder population (as the responder rate), by hand."""
-    from cohort.responders import direction_rates
+    from cohort.analysis.responders import direction_rates
 
     classified = classify_all(patients, CONFIG["outcomes"], OCCASIONS)
     for handling in ("exclude", "non_responder"):

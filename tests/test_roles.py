@@ -9,8 +9,8 @@ import itertools
 
 import pytest
 
-from cohort.config import subgroup_variables
-from cohort.contract import INCOMPATIBLE_ROLES, role_conflicts
+from cohort.core.config import subgroup_variables
+from cohort.io.contract import INCOMPATIBLE_ROLES, role_conflicts
 
 from .conftest import run_cli
 

@@ -5,7 +5,7 @@ a trial's arm proposed as a TODO."""
 import pandas as pd
 import pytest
 
-from cohort.scaffold import (
+from cohort.io.scaffold import (
     arm_candidates,
     drafted_arm,
     occasion_label,

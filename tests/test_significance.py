@@ -13,8 +13,23 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cohort.responders import CATEGORIES, classify_all, rate_rows, threshold_sweep
-from cohort.settings import (
+from cohort.analysis.responders import CATEGORIES, classify_all, rate_rows, threshold_sweep
+from cohort.analysis.roc import delong_se, roc_auc, youden_cutoff
+from cohort.analysis.significance import (
+    anchor_statistics,
+    definitions_table,
+    jacobson_truax_cutoff,
+    thresholds,
+)
+from cohort.analysis.significance_rates import (
+    agreement,
+    classify_definitions,
+    definition_codes,
+    definition_rates,
+    imputed_rates,
+    kappa_2x2,
+)
+from cohort.core.settings import (
     AnchorSettings,
     Definition,
     McidRule,
@@ -22,21 +37,6 @@ from cohort.settings import (
     Outcome,
     Reliability,
     SignificanceSettings,
-)
-from cohort.significance import (
-    agreement,
-    anchor_statistics,
-    classify_definitions,
-    definition_codes,
-    definition_rates,
-    definitions_table,
-    delong_se,
-    imputed_rates,
-    jacobson_truax_cutoff,
-    kappa_2x2,
-    roc_auc,
-    thresholds,
-    youden_cutoff,
 )
 
 OCCASIONS = ["start", "end"]
@@ -406,11 +406,11 @@ def test_an_extract_with_an_anchor_gets_anchor_based_definitions(tmp_path, confi
 
     import yaml
 
-    from cohort.cleaning import read_extract
-    from cohort.contract import config_contract_problems, load_contract, patient_columns
-    from cohort.settings import Analysis
-    from cohort.stages.clean import clean, derive
-    from cohort.synthetic import ANCHOR_COLUMN, ANCHOR_CONTRACT
+    from cohort.core.settings import Analysis
+    from cohort.io.contract import config_contract_problems, load_contract, patient_columns
+    from cohort.io.reading import read_extract
+    from cohort.io.synthetic import ANCHOR_COLUMN, ANCHOR_CONTRACT
+    from cohort.workflow.stages.clean import clean, derive
 
     from .conftest import ROOT, make_extract
 
@@ -457,8 +457,8 @@ def test_an_extract_with_an_anchor_gets_anchor_based_definitions(tmp_path, confi
 def test_summary_gives_the_range_of_rates_over_the_definitions():
     """summary.md: the primary rate, the lowest and highest published rate under the other
     definitions (by label), and how many are shown, withheld and not defined."""
-    from cohort.settings import Analysis
-    from cohort.summary import definition_sensitivity
+    from cohort.core.settings import Analysis
+    from cohort.publish.summary import definition_sensitivity
 
     rates = pd.DataFrame(
         {
@@ -508,14 +508,14 @@ def test_summary_gives_the_range_of_rates_over_the_definitions():
 def test_clopper_pearson_agrees_with_scipys_exact_interval(k, n):
     from scipy.stats import binomtest
 
-    from cohort.responders import clopper_pearson_interval
+    from cohort.analysis.responders import clopper_pearson_interval
 
     ci = binomtest(k, n).proportion_ci(0.95, method="exact")
     assert clopper_pearson_interval(k, n, 0.95) == pytest.approx((ci.low, ci.high), abs=1e-12)
 
 
 def test_zero_or_all_in_every_imputation_is_named_not_pooled():
-    from cohort.imputation import degenerate_pooling, pooled_proportion
+    from cohort.analysis.imputation import degenerate_pooling, pooled_proportion
 
     for rates, says in (([0.0] * 5, "no responder in any imputation (0 of 274)"),
                         ([1.0] * 5, "every patient a responder in every imputation (274 of 274)")):  # fmt: skip

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from cohort.synthetic import FAULT_CLASSES, RESPONDER_TARGETS, synthesize
+from cohort.io.synthetic import RESPONDER_TARGETS, synthesize
+from cohort.io.synthetic_faults import FAULT_CLASSES
 
 from .conftest import ROOT, analysis_set, run_cli
 

@@ -1,4 +1,4 @@
-"""Delta-adjusted multiple imputation and its tipping point (cohort.tipping), against closed
+"""Delta-adjusted multiple imputation and its tipping point (cohort.analysis.tipping), against closed
 forms on crafted completed data sets: at delta 0 the MI estimate of the pipeline's own pooling,
 the mean improvement falling by exactly delta x (missing / N), the shift towards worse whichever
 way the scale runs, and the tipping point where the CI first reaches the null."""
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cohort.imputation import pooled_proportion
-from cohort.responders import CATEGORIES, RESPONDER, category_codes, in_population
-from cohort.settings import McidRule, Outcome
-from cohort.tipping import TippingSettings, delta_adjusted, shifted_follow_up
+from cohort.analysis.imputation import pooled_proportion
+from cohort.analysis.responders import CATEGORIES, RESPONDER, category_codes, in_population
+from cohort.analysis.tipping import TippingSettings, delta_adjusted, shifted_follow_up
+from cohort.core.settings import McidRule, Outcome
 
 PAIN = Outcome("pain", "Pain", (0, 10), "lower", mcid=McidRule(2.0, None, reference="t"))
 HEALTH = Outcome("health", "Health", (0, 100), "higher", mcid=McidRule(10.0, None, reference="t"))

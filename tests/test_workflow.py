@@ -17,7 +17,7 @@ import jupytext
 import pandas as pd
 import pytest
 
-from cohort.outputs import read_csv
+from cohort.io.outputs import read_csv
 
 from .conftest import ROOT, make_extract, run_snakemake, workflow_copy
 
@@ -252,7 +252,7 @@ def test_provenance_is_the_same_for_the_same_tree(small_run, tmp_path):
     (a copy is not a git checkout; no commit is recorded), and its code hash changes with an
     edit of a module."""
 
-    from cohort.provenance import content_hash
+    from cohort.workflow.provenance import content_hash
 
     work = tmp_path / "wf"
     shutil.copytree(small_run, work, symlinks=True)
@@ -268,7 +268,9 @@ def test_provenance_is_the_same_for_the_same_tree(small_run, tmp_path):
         **record["inputs"]["config"],
     }
     assert record["code_sha256"] == content_hash(code)
-    assert content_hash({**code, "src/cohort/figures.py": "0" * 64}) != record["code_sha256"]
+    assert (
+        content_hash({**code, "src/cohort/publish/figures.py": "0" * 64}) != record["code_sha256"]
+    )
 
 
 # What the report's view button does for a result (snakemake's ButtonViewManager), then wait
@@ -444,7 +446,7 @@ def test_editing_a_definition_reruns_only_the_rule_that_classifies_by_it(small_r
 
 
 def test_each_rule_has_the_modules_it_imports_as_code_input(small_run):
-    """A rule's code input is what its script imports, to the end (cohort.provenance.
+    """A rule's code input is what its script imports, to the end (cohort.workflow.provenance.
     imported_modules): rule predictors lists the model modules, not the figures."""
     dry = run_snakemake(
         small_run,
@@ -458,25 +460,27 @@ def test_each_rule_has_the_modules_it_imports_as_code_input(small_run):
     assert dry.returncode == 0, dry.stderr
     job = (dry.stdout + dry.stderr).split("rule predictors:")[1].split("rule ")[0]
     for module in (
-        "predictors.py",
-        "missing_data.py",
-        "regression.py",
-        "imputation.py",
-        "stages/models.py",
-        "stages/__init__.py",
+        "analysis/predictors.py",
+        "analysis/missing_data.py",
+        "models/logistic.py",
+        "analysis/imputation.py",
+        "workflow/stages/models.py",
+        "workflow/stages/__init__.py",
+        "analysis/__init__.py",  # the package on the way
     ):
         assert f"src/cohort/{module}" in job, module
-    assert "src/cohort/figures.py" not in job and "src/cohort/disclosure.py" not in job
+    assert "src/cohort/publish/figures.py" not in job
+    assert "src/cohort/disclosure/__init__.py" not in job
 
 
 def test_editing_the_figures_module_reruns_only_the_rules_that_draw(small_run, tmp_path):
-    """Editing cohort/figures.py reruns the rules that import it (outcomes, which draws the
+    """Editing cohort/publish/figures.py reruns the rules that import it (outcomes, which draws the
     change figure; figures) and what depends on their outputs (publish, provenance): not
     clean, the imputations, the models or the responders."""
 
     work = tmp_path / "wf"
     shutil.copytree(small_run, work, symlinks=True)
-    module = work / "src/cohort/figures.py"
+    module = work / "src/cohort/publish/figures.py"
     module.write_text(module.read_text() + "\n# a caption edited\n")
     dry = run_snakemake(work, "--configfile", "study.yaml", "--dry-run", quiet=False)
     assert dry.returncode == 0, dry.stderr

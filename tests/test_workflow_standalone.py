@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cohort.outputs import read_csv
+from cohort.io.outputs import read_csv
 
 from .conftest import ROOT, make_extract, run_cli, run_snakemake, workflow_copy
 from .test_workflow import (
@@ -31,7 +31,7 @@ INDEPENDENT_RUNS = True  # each test runs its own copy: pytest-xdist may spread 
 def test_lint_warnings_are_only_the_explained_ones():
     """README, 'snakemake --lint': no conda/container (the lock file is the environment), and
     the helper functions of rules/common.smk."""
-    from cohort.lint import remarks, unexplained
+    from cohort.workflow.lint import remarks, unexplained
 
     result = run_snakemake(ROOT, "--lint", quiet=False)
     output = result.stdout + result.stderr

@@ -1,5 +1,5 @@
 """Command line: `python -m cohort synthesize ...` and `python -m cohort dictionary ...`."""
 
-from cohort.cli import main
+from cohort.workflow.cli import main
 
 raise SystemExit(main())

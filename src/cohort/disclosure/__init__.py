@@ -3,13 +3,14 @@ counts of all tables at once, of least information loss, so that no hidden cell 
 from any combination of published cells, in any table; and the release request a data steward
 reviews.
 
-The subpackage owns the disclosure layer of rule `publish`; it may import the analysis layer's
-small helpers (`cohort.responders.rate_interval`, `cohort.settings`) and nothing that publishes.
+The subpackage owns the disclosure layer of rule `publish`. May import: `cohort.core`,
+`cohort.analysis` (its small helpers: `rate_interval`), nothing that publishes or runs the workflow.
 Its modules, in the order they act:
 - `settings`: the config section (`DisclosureSettings`), what the rules know of the study
   (`Context`), the markers;
 - `register`: every count the tables publish, by key, and the linear relations between them;
-- `counts`: one builder per table family, naming its counts and relations;
+- `counts`, `significance_counts`, `group_counts`: one builder per table family, naming its
+  counts and relations;
 - `rules`: the rule of every published table (`TABLE_RULES`), the rendered files, figures and
   exemptions;
 - `optimal`: secondary suppression of least loss (mixed-integer programming, HiGHS), with
@@ -49,7 +50,7 @@ How it works (rule `publish`, `protect_tables`):
    single patients' values: dropped unless `disclosure.allow_min_max` is true.
 6. **Dominance** of means (ACRO's NK and p% rules, `disclosure.dominance`): the analysis rules
    write the two largest values' shares of each mean's sum beside it
-   (`cohort.tables.dominance_shares`); a dominated mean and what is computed from it are hidden
+   (`cohort.analysis.tables.dominance_shares`); a dominated mean and what is computed from it are hidden
    (`protect.hide_dominated`), with the means that add up to the same published whole; the
    evidence is never published.
 7. **Honest markers**: `<5` (a count below min_cell), `[c]` (hidden so that another cell cannot

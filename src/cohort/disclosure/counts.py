@@ -12,7 +12,6 @@ import pandas as pd
 
 from cohort.disclosure.register import Register
 from cohort.disclosure.settings import N_KEY, Context, Key
-from cohort.settings import PRIMARY as PRIMARY_DEFINITION
 
 RESPONDER_COUNTS = ("responders", "non_responders", "could_not_improve", "missing")
 FOLDED = (
@@ -390,92 +389,6 @@ def _directions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> 
         )
 
 
-def _definition_prefix(definition: str, outcome: str, occasion: str) -> Key:
-    """The responder counts of a definition of clinical significance: under the primary one
-    (mcid), those of responders.csv."""
-    if definition == PRIMARY_DEFINITION:
-        return ("responders of", outcome, occasion)
-    return ("responders under", definition, outcome, occasion)
-
-
-def _significance_definitions(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    """The start values' n (outcomes.csv's n at the first occasion), the HLM model's patients
-    (and those it was not fitted on, adding up to N) and the anchor's groups:
-    improved and not improved add up to the patients with the anchor, the 'a little better'
-    level and the rest too."""
-    for i, row in table.reset_index(drop=True).iterrows():
-        outcome = str(row["outcome"])
-        if ctx.occasions:
-            reg.cell(
-                name, i, "baseline_n", ("measured", outcome, ctx.occasions[0]), row["baseline_n"]
-            )
-        if math.isfinite(_num(row.get("slope_n"))):  # the HLM index's model: its patients
-            fitted = ("slope model", outcome, "fitted")
-            reg.cell(name, i, "slope_n", fitted, row["slope_n"])
-            reg.implied(
-                ("slope model", outcome, "not fitted"), ctx.n_analysis - _num(row["slope_n"])
-            )
-            reg.equation([fitted, ("slope model", outcome, "not fitted")], N_KEY)
-        occasion = row.get("anchor_occasion")
-        if not isinstance(occasion, str) or not occasion:
-            continue
-        prefix = ("anchor", outcome, occasion)
-        reg.cell(name, i, "anchor_n", (*prefix, "n"), row["anchor_n"])
-        for column, part, rest in (
-            ("anchor_improved_n", "improved", "not improved"),
-            ("anchor_minimal_n", "a little better", "not a little better"),
-        ):
-            reg.cell(name, i, column, (*prefix, part), row[column])
-            if part == "improved":
-                reg.cell(
-                    name, i, "anchor_not_improved_n", (*prefix, rest), row["anchor_not_improved_n"]
-                )
-            else:
-                reg.implied((*prefix, rest), _num(row["anchor_n"]) - _num(row[column]))
-            reg.equation([(*prefix, part), (*prefix, rest)], (*prefix, "n"))
-        measured = ("measured both", outcome, occasion)
-        if measured in reg.values:
-            reg.implied((*prefix, "without"), reg.values[measured] - _num(row["anchor_n"]))
-            reg.equation([(*prefix, "n"), (*prefix, "without")], measured)
-
-
-def _significance_rates(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    """Each definition's responder breakdown (as responders.csv, whose counts the primary one
-    shares): responders, non-responders and could-not-improve add up to the measured, with
-    missing to N; multiple imputation: N."""
-    for i, row in table.reset_index(drop=True).iterrows():
-        outcome, occasion = str(row["outcome"]), str(row["occasion"])
-        analysis = row["analysis"]
-        if analysis == "multiple imputation":
-            if ctx.handling != "exclude":
-                reg.cell(name, i, "n", N_KEY, row["n"])
-            reg.cell(name, i, "N", N_KEY, row["N"])
-            continue
-        if analysis not in (AVAILABLE, "all in analysis set, missing = non-responder"):
-            reg.cell(name, i, "N", N_KEY, row["N"])
-            continue  # a definition not defined for the outcome: no counts
-        reg.cell(name, i, "N", N_KEY, row["N"])
-        _breakdown(
-            reg, name, i, row, _definition_prefix(str(row["definition"]), outcome, occasion),
-            ("measured both", outcome, occasion), N_KEY, ctx, "n",
-            AVAILABLE if analysis == AVAILABLE else "all",
-            missing=("responders of", outcome, occasion, "missing"),  # whatever the definition
-        )  # fmt: skip
-
-
-AGREEMENT_CELLS = ("both", "first_only", "second_only", "neither")
-
-
-def _significance_agreement(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    """n is the measured (responders.csv's); the four cells are published afterwards only where
-    both definitions' responders and n are published and no cell is small
-    (publish_agreement): they then relate only to published counts, and no hidden count can
-    be recovered through them."""
-    for i, row in table.reset_index(drop=True).iterrows():
-        measured = ("measured both", str(row["outcome"]), str(row["occasion"]))
-        reg.cell(name, i, "n", measured, row["n"])
-
-
 def _sweep(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
     """Patients reaching each threshold among those measured at start and occasion; the point at
     a one-part MCID is the responders count of responders.csv."""
@@ -593,34 +506,6 @@ def _lmm(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
             )
 
 
-def _group_outcomes(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    """n per arm and occasion: the arms add up to those measured at the occasion."""
-    arms: dict[Key, list[Key]] = defaultdict(list)
-    for i, row in table.reset_index(drop=True).iterrows():
-        outcome, occasion = str(row["outcome"]), str(row["occasion"])
-        key = ("measured in arm", str(row["group"]), outcome, occasion)
-        reg.cell(name, i, "n", key, row["n"])
-        arms[("measured", outcome, occasion)].append(key)
-    for total, keys in arms.items():
-        reg.equation(keys, total)
-
-
-def _group_responders(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    """Each arm's breakdown (as responders.csv); the arms add up to the whole, part by part."""
-    whole: dict[tuple, dict[str, list[Key]]] = defaultdict(lambda: defaultdict(list))
-    for i, row in table.reset_index(drop=True).iterrows():
-        arm, outcome, occasion = str(row["group"]), str(row["outcome"]), str(row["occasion"])
-        size = ("arm size", arm)
-        if "N" in row.index:
-            reg.cell(name, i, "N", size, row["N"])
-        prefix = ("responders in arm", arm, outcome, occasion)
-        _breakdown(reg, name, i, row, prefix, (*prefix, "measured"), size, ctx, "n", AVAILABLE)
-        for part in (*RESPONDER_COUNTS, "measured"):
-            whole[(outcome, occasion)][part].append((*prefix, part))
-    for (outcome, occasion), parts in whole.items():
-        _sum_to_responder_totals(reg, outcome, occasion, parts)
-
-
 def _sum_to_responder_totals(
     reg: Register, outcome: str, occasion: str, parts: dict[str, list[Key]]
 ) -> None:
@@ -633,20 +518,3 @@ def _sum_to_responder_totals(
             else ("responders of", outcome, occasion, part)
         )
         reg.equation(keys, total)
-
-
-def _ancova(table: pd.DataFrame, name: str, reg: Register, ctx: Context) -> None:
-    """ANCOVA rows: their N; Welch rows: the patients measured at both occasions in each group,
-    which add up to the row's N."""
-    for i, row in table.reset_index(drop=True).iterrows():
-        outcome, occasion = str(row["outcome"]), str(row["occasion"])
-        if str(row.get("analysis", "ANCOVA")) == "ANCOVA":
-            reg.cell(name, i, "N", ("ancova", outcome, occasion), row["N"])
-            continue
-        group, reference = str(row["term"]).split(" vs ", 1)
-        parts = [("change pairs", outcome, occasion, g) for g in (group, reference)]
-        reg.cell(name, i, "n_group", parts[0], row["n_group"])
-        reg.cell(name, i, "n_reference", parts[1], row["n_reference"])
-        total = ("change pairs", outcome, occasion, group, reference)
-        reg.cell(name, i, "N", total, row["N"])
-        reg.equation(parts, total)

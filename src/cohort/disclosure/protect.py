@@ -9,7 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from cohort.disclosure.counts import AGREEMENT_CELLS, AVAILABLE, _num
+from cohort.analysis.responders import rate_interval
+from cohort.core.settings import PRIMARY as PRIMARY_DEFINITION
+from cohort.core.settings import RCI_RULE_PREFIX, SLOPE_RULE_WORDS
+from cohort.disclosure.counts import AVAILABLE, _num
 from cohort.disclosure.optimal import least_cost_pattern
 from cohort.disclosure.pattern import Pattern, suppression_pattern
 from cohort.disclosure.register import Register, TableRule
@@ -23,9 +26,7 @@ from cohort.disclosure.settings import (
     DisclosureError,
     DisclosureSettings,
 )
-from cohort.responders import rate_interval
-from cohort.settings import PRIMARY as PRIMARY_DEFINITION
-from cohort.settings import RCI_RULE_PREFIX, SLOPE_RULE_WORDS
+from cohort.disclosure.significance_counts import AGREEMENT_CELLS
 
 
 # --- Applying the pattern to the tables -----------------------------------------------------------

@@ -13,11 +13,9 @@ from cohort.disclosure.checks import (
     fold_could_not_improve,
 )
 from cohort.disclosure.counts import (
-    AGREEMENT_CELLS,
     COURSE_PARTS,
     DIRECTION_PARTS,
     RATE_COLUMNS,
-    _ancova,
     _baseline,
     _combinations,
     _cooccurrence,
@@ -25,8 +23,6 @@ from cohort.disclosure.counts import (
     _directions,
     _dose,
     _flow,
-    _group_outcomes,
-    _group_responders,
     _interventions,
     _lmm,
     _missingness,
@@ -34,16 +30,20 @@ from cohort.disclosure.counts import (
     _predictors,
     _responders,
     _sensitivity,
-    _significance_agreement,
-    _significance_definitions,
-    _significance_rates,
     _site_aggregates,
     _subgroups,
     _sweep,
     _tipping,
     _versus_paper,
 )
+from cohort.disclosure.group_counts import _ancova, _group_outcomes, _group_responders
 from cohort.disclosure.register import TableRule
+from cohort.disclosure.significance_counts import (
+    AGREEMENT_CELLS,
+    _significance_agreement,
+    _significance_definitions,
+    _significance_rates,
+)
 
 LEVEL_STATS = ("median", "q1", "q3", "mean", "sd")
 SUM_COLUMNS = ("sum", "sum_squares", "sum_hex", "sum_squares_hex")  # site_aggregates.csv
@@ -312,7 +312,7 @@ RENDERED_FROM["legends.md"] = (  # each figure's legend: the notes of the table 
     "responder_course", "clinical_significance_rates", "interventions", "intervention_cooccurrence",
     "tipping_point",
 )  # fmt: skip
-# The print forms (rule publication_tables, cohort.publication): each table's HTML from that table
+# The print forms (rule publication_tables, cohort.publish.publication): each table's HTML from that table
 # alone, the Word document from all of them, the HTML pages from their Markdown.
 RENDERED_FROM["html"] = ("tables/html/<table>.html: the published table <table> alone",)
 RENDERED_FROM["manuscript_tables.docx"] = ("every published table",)

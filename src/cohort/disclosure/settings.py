@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cohort.errors import CohortError
-from cohort.settings import McidRule
+from cohort.core.errors import CohortError
+from cohort.core.settings import McidRule
 
 Key = tuple
 N_KEY: Key = ("analysis set",)

@@ -1,0 +1,375 @@
+"""Patients classified under every definition of clinical significance (cohort.analysis.significance
+gives the thresholds), the responder rate under each with both denominators and multiple
+imputation, the definitions that classify alike, and the agreement between definitions (% and
+Cohen's kappa, statsmodels').
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.inter_rater import cohens_kappa
+
+from cohort.analysis.imputation import degenerate_pooling, pooled_proportion
+from cohort.analysis.responders import (
+    CATEGORIES,
+    COULD_NOT_IMPROVE,
+    MISSING,
+    NON_RESPONDER,
+    RESPONDER,
+    category_codes,
+    in_population,
+    rate_rows,
+)
+from cohort.analysis.significance import (
+    RciRule,
+    SlopeRule,
+    Threshold,
+    definition_rule_text,
+    slope_values,
+)
+from cohort.core.distributions import normal_critical
+from cohort.core.frames import frame
+from cohort.core.settings import (
+    Outcome,
+)
+
+
+# --- Classification under a definition ---------------------------------------------------------
+def definition_codes(
+    start: np.ndarray,
+    follow: np.ndarray,
+    outcome: Outcome,
+    threshold: Threshold,
+    occasion: str | None = None,
+) -> np.ndarray:
+    """Each patient's category (an index into cohort.analysis.responders.CATEGORIES) under one
+    definition: the rule's threshold as cohort.analysis.responders.category_codes applies it, and for
+    clinically significant change the follow-up beyond the cut-off, a start value already beyond
+    it making the patient could-not-improve (there is nothing to cross). An index of
+    RCI_METHODS (at `occasion`): responder beyond its critical value towards better,
+    could-not-improve where even the scale's best value would not be."""
+    if threshold.slopes is not None:
+        raise ValueError("the HLM index reads every occasion: use slope_codes")
+    if threshold.rci is not None:
+        return rci_codes(start, follow, outcome, threshold.rci, occasion)
+    codes = category_codes(start, follow, replace(outcome, mcid=threshold.rule))
+    if threshold.cutoff is None:
+        return codes
+    start, follow = np.asarray(start, dtype=float), np.asarray(follow, dtype=float)
+    with np.errstate(invalid="ignore"):
+        if outcome.better == "lower":
+            follow_beyond, start_beyond = follow < threshold.cutoff, start < threshold.cutoff
+        else:
+            follow_beyond, start_beyond = follow > threshold.cutoff, start > threshold.cutoff
+    code = CATEGORIES.index
+    codes = codes.copy()
+    codes[(codes == code(RESPONDER)) & ~follow_beyond] = code(NON_RESPONDER)
+    codes[(codes != code(MISSING)) & start_beyond] = code(COULD_NOT_IMPROVE)
+    return codes
+
+
+def rci_codes(
+    start: np.ndarray, follow: np.ndarray, outcome: Outcome, rci: RciRule, occasion: str | None
+) -> np.ndarray:
+    """Categories under a reliable-change index (definition_codes)."""
+    if occasion is None:
+        raise ValueError("a reliable-change index needs the follow-up occasion")
+    start, follow = np.asarray(start, dtype=float), np.asarray(follow, dtype=float)
+    best = np.full_like(start, outcome.range[1] if outcome.better == "higher" else outcome.range[0])
+    with np.errstate(invalid="ignore"):
+        improved = rci.index(start, follow, occasion, outcome.better) > rci.critical
+        reachable = rci.index(start, best, occasion, outcome.better) > rci.critical
+    code = CATEGORIES.index
+    codes = np.where(improved, code(RESPONDER), code(NON_RESPONDER))
+    codes = np.where(~improved & ~reachable, code(COULD_NOT_IMPROVE), codes)
+    return np.where(np.isnan(start) | np.isnan(follow), code(MISSING), codes)
+
+
+def slope_codes(values: np.ndarray, outcome: Outcome, slopes: SlopeRule) -> np.ndarray:
+    """Categories under the HLM index, for the patients measured at the first and the last
+    occasion (every definition's denominator there; a middle occasion may be missing, the
+    slope then rests on the others): responder beyond the critical value towards better,
+    could-not-improve where even the scale's best value at every measured follow-up would not
+    be."""
+    values = np.asarray(values, dtype=float)
+    best = outcome.range[1] if outcome.better == "higher" else outcome.range[0]
+    at_best = values.copy()
+    follow = at_best[:, 1:]
+    follow[~np.isnan(follow)] = best
+    with np.errstate(invalid="ignore"):
+        improved = slopes.index(values, outcome.better) > slopes.critical
+        reachable = slopes.index(at_best, outcome.better) > slopes.critical
+    code = CATEGORIES.index
+    codes = np.where(improved, code(RESPONDER), code(NON_RESPONDER))
+    codes = np.where(~improved & ~reachable, code(COULD_NOT_IMPROVE), codes)
+    return np.where(np.isnan(values[:, 0]) | np.isnan(values[:, -1]), code(MISSING), codes)
+
+
+def _classifications(
+    data: pd.DataFrame, outcomes: dict[str, Outcome], occasions: list[str], found: list[Threshold]
+) -> Iterator[tuple[Threshold, str, np.ndarray, bool]]:
+    """Each defined definition's categories (definition_codes) per follow-up occasion, and
+    whether both occasions are observed for every patient (an imputed set left incomplete
+    where too few values were observed to impute)."""
+    for t in found:
+        if not t.defined:
+            continue
+        outcome = outcomes[t.outcome]
+        if t.slopes is not None:
+            values = slope_values(data, outcome, occasions)
+            ends = values[:, [0, -1]]
+            complete = not np.isnan(ends).any()
+            yield t, t.slopes.occasion, slope_codes(values, outcome, t.slopes), complete
+            continue
+        start = data[outcome.column_at(occasions[0])].to_numpy(dtype=float, na_value=np.nan)
+        for occasion in occasions[1:]:
+            follow = data[outcome.column_at(occasion)].to_numpy(dtype=float, na_value=np.nan)
+            complete = not (np.isnan(start).any() or np.isnan(follow).any())
+            yield t, occasion, definition_codes(start, follow, outcome, t, occasion), complete
+
+
+def classify_definitions(
+    patients: pd.DataFrame,
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    found: list[Threshold],
+) -> pd.DataFrame:
+    """Long table: patient x defined definition x outcome x follow-up occasion, with the category."""
+    names = np.array(CATEGORIES, dtype=object)
+    frames = [
+        pd.DataFrame(
+            {
+                "patient_id": patients["patient_id"].to_numpy(),
+                "definition": t.definition.name,
+                "outcome": t.outcome,
+                "occasion": occasion,
+                "category": names[codes],
+            }
+        )
+        for t, occasion, codes, _ in _classifications(patients, outcomes, occasions, found)
+    ]
+    columns = ["patient_id", "definition", "outcome", "occasion", "category"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+# --- Rates under each definition ---------------------------------------------------------------
+RATE_COLUMNS = (
+    "definition", "outcome", "occasion", "analysis", "rule", "same_as", "threshold_absolute",
+    "threshold_percent", "strict", "cutoff", "N", "n", "responders",
+    "non_responders", "could_not_improve", "missing", "pct", "ci_low_pct", "ci_high_pct",
+    "method", "fmi", "monte_carlo_se_logit",
+)  # fmt: skip
+COMPLETE_CASE, ALL_INCLUDED, MULTIPLE_IMPUTATION = (
+    "available cases",
+    "all in analysis set, missing = non-responder",
+    "multiple imputation",
+)
+
+
+def imputed_rates(
+    completed: Iterable[pd.DataFrame],
+    outcomes: dict[str, Outcome],
+    occasions: list[str],
+    found: list[Threshold],
+    handling: str,
+) -> tuple[int, dict[tuple[str, str, str], list[tuple[float, int]]]]:
+    """In each completed data set, the responder rate and denominator under every defined
+    definition, per outcome and follow-up (not estimable where the imputation left values
+    missing): (m, rates by (definition, outcome, occasion))."""
+    rates: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+    m = 0
+    responder = CATEGORIES.index(RESPONDER)
+    for data in completed:
+        m += 1
+        for t, occasion, codes, complete in _classifications(data, outcomes, occasions, found):
+            d = int(in_population(codes, handling).sum())
+            if complete and d:  # else not imputed: too few observed values
+                key = (t.definition.name, t.outcome, occasion)
+                rates.setdefault(key, []).append((int((codes == responder).sum()) / d, d))
+    return m, rates
+
+
+def identical_definitions(classified: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+    """Each definition that classifies every patient as an earlier one does (table order, the
+    primary first) at an outcome and occasion, with that earlier definition's name: two rows
+    of the same counts are one result, not two."""
+    same: dict[tuple[str, str, str], str] = {}
+    seen: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
+    keys = ["definition", "outcome", "occasion"]
+    for (name, outcome, occasion), group in classified.groupby(keys, sort=False):
+        categories = group["category"].to_numpy()  # patients in the analysis set's order
+        earlier = seen.setdefault((outcome, occasion), [])
+        match = next(
+            (d for d, c in earlier if len(c) == len(categories) and (c == categories).all()), None
+        )
+        if match is not None:
+            same[(name, outcome, occasion)] = match
+        earlier.append((name, categories))
+    return same
+
+
+def definition_rates(
+    classified: pd.DataFrame,
+    found: list[Threshold],
+    occasions: list[str],
+    handling: str,
+    n_analysis: int,
+    level: float,
+    imputed: tuple[int, dict[tuple[str, str, str], list[tuple[float, int]]]],
+) -> pd.DataFrame:
+    """The responder rate under each definition, outcome and follow-up: available cases and all
+    of the analysis set (missing = non-responder) with Wilson CIs (cohort.analysis.responders.rate_rows),
+    and pooled over the imputations by Rubin's rules on the logit scale. A definition that cannot
+    be defined for the outcome gets one row saying why; one that classifies every patient as an
+    earlier one does names it (same_as)."""
+    m, rates = imputed
+    groups = dict(tuple(classified.groupby(["definition", "outcome", "occasion"], sort=False)))
+    same = identical_definitions(classified)
+    rows = []
+    for t in found:
+        name = t.definition.name
+        for occasion in occasions[1:]:
+            base = {"definition": name, "outcome": t.outcome, "occasion": occasion, "N": n_analysis}
+            if not t.defined:
+                rows.append({**base, "analysis": "", "method": f"not defined: {t.reason}"})
+                continue
+            if t.slopes is not None and occasion != t.slopes.occasion:
+                rows.append(
+                    {
+                        **base,
+                        "analysis": "",
+                        "method": "not defined at this occasion: the HLM index is each patient's "
+                        f"slope over all occasions, published at {t.slopes.occasion}",
+                    }
+                )
+                continue
+            rule = definition_rule_text(t)
+            base |= {
+                "threshold_absolute": t.rule.absolute if t.rule else np.nan,
+                "threshold_percent": t.rule.percent if t.rule else np.nan,
+                "strict": t.rule.strict if t.rule else np.nan,
+                "cutoff": t.cutoff,
+            }
+            group = groups[(name, t.outcome, occasion)]
+            for rate, analysis in zip(
+                rate_rows(group["category"], handling, n_analysis, level),
+                (COMPLETE_CASE, ALL_INCLUDED),
+                strict=True,
+            ):
+                rows.append(
+                    {
+                        **base,
+                        "analysis": analysis,
+                        "rule": rule,
+                        "same_as": same.get((name, t.outcome, occasion), ""),
+                        **{k: rate[k] for k in RATE_COLUMNS if k in rate and k not in base},
+                        "method": rate["ci_method"],
+                    }
+                )
+            pooled_rates = rates.get((name, t.outcome, occasion))
+            if not pooled_rates or len(pooled_rates) < m:
+                rows.append(
+                    {
+                        **base,
+                        "analysis": MULTIPLE_IMPUTATION,
+                        "rule": rule,
+                        "method": "not estimable: too few patients measured at this occasion to impute",
+                    }
+                )
+                continue
+            shares, ns = zip(*pooled_rates, strict=True)
+            n = int(np.mean(ns))
+            estimate, low, high, pooled = pooled_proportion(np.array(shares), n, level)
+            why = degenerate_pooling(np.array(shares), n, pooled)
+            if why:
+                rows.append(
+                    {**base, "analysis": MULTIPLE_IMPUTATION, "rule": rule, "n": n, "method": why}
+                )
+                continue
+            rows.append(
+                {
+                    **base,
+                    "analysis": MULTIPLE_IMPUTATION,
+                    "rule": rule,
+                    "n": n,
+                    "pct": 100 * estimate,
+                    "ci_low_pct": 100 * low,
+                    "ci_high_pct": 100 * high,
+                    "method": f"MICE, m = {m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
+                    "fmi": pooled.fmi,
+                    "monte_carlo_se_logit": np.sqrt(pooled.between / m),
+                }
+            )
+    return frame(rows, RATE_COLUMNS).reindex(columns=list(RATE_COLUMNS))
+
+
+# --- Agreement between definitions -------------------------------------------------------------
+AGREEMENT_COLUMNS = (
+    "outcome", "occasion", "first", "second", "n", "both", "first_only", "second_only",
+    "neither", "agreement_pct", "kappa", "kappa_ci_low", "kappa_ci_high", "method",
+)  # fmt: skip
+
+
+def kappa_2x2(both: int, first_only: int, second_only: int, neither: int, level: float) -> tuple[float, float, float]:  # fmt: skip
+    """Cohen's kappa of two binary classifications and its asymptotic CI (statsmodels'
+    cohens_kappa: the large-sample SE of Fleiss, Cohen & Everitt, Psychol Bull 1969;72:323);
+    NaN where undefined (one classification constant, so that chance agreement is 1)."""
+    table = np.array([[both, first_only], [second_only, neither]], dtype=float)
+    n = table.sum()
+    chance = (table.sum(axis=1) @ table.sum(axis=0)) / n**2 if n else 1.0
+    if n == 0 or math.isclose(chance, 1.0):
+        return math.nan, math.nan, math.nan
+    result = cohens_kappa(table)
+    kappa, se = float(result["kappa"]), float(result["std_kappa"])
+    if se == 0:  # perfect agreement (or disagreement): the asymptotic SE is 0, no interval
+        return kappa, math.nan, math.nan
+    half = normal_critical(level) * se
+    return kappa, kappa - half, kappa + half
+
+
+def agreement(classified: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Pairwise agreement between definitions, per outcome and follow-up occasion, among the
+    patients measured at start and at the occasion (could-not-improve counts as not improved,
+    so that every pair is compared on the same patients): responder under both, the first only,
+    the second only, neither; % agreement and Cohen's kappa with its CI (none at perfect
+    agreement, where the asymptotic SE is 0)."""
+    rows = []
+    for (outcome, occasion), group in classified.groupby(["outcome", "occasion"], sort=False):
+        wide = group.pivot(index="patient_id", columns="definition", values="category")
+        wide = wide[list(dict.fromkeys(group["definition"]))]  # config order, primary first
+        measured = wide.iloc[:, 0].ne(MISSING).to_numpy()
+        responder = wide[measured].eq(RESPONDER)
+        for first, second in itertools.combinations(wide.columns, 2):
+            x, y = responder[first].to_numpy(), responder[second].to_numpy()
+            cells = [
+                int((x & y).sum()),
+                int((x & ~y).sum()),
+                int((~x & y).sum()),
+                int((~x & ~y).sum()),
+            ]
+            n = int(measured.sum())
+            kappa, low, high = kappa_2x2(*cells, level)
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "occasion": occasion,
+                    "first": first,
+                    "second": second,
+                    "n": n,
+                    **dict(
+                        zip(("both", "first_only", "second_only", "neither"), cells, strict=True)
+                    ),
+                    "agreement_pct": 100 * (cells[0] + cells[3]) / n if n else np.nan,
+                    "kappa": kappa,
+                    "kappa_ci_low": low,
+                    "kappa_ci_high": high,
+                    "method": f"Cohen's kappa, {level:.0%} CI: asymptotic SE (Fleiss, Cohen & Everitt 1969)",
+                }
+            )
+    return frame(rows, AGREEMENT_COLUMNS).reindex(columns=list(AGREEMENT_COLUMNS))

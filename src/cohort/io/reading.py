@@ -1,0 +1,243 @@
+"""Reading the raw extract: its files (.csv or .xlsx, any encoding a clinical system writes), each
+record with the line it starts on, and the file-level checks that stop a run (ContractError)
+before any value is parsed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cohort.core.errors import ContractError
+from cohort.io.cleaning import log
+from cohort.io.contract import Contract
+
+
+# --- Reading -------------------------------------------------------------------------------------
+def find_table_file(extract_dir: str | Path, name: str) -> Path | None:
+    """The file of table `name` in the extract folder: name.csv, else name.xlsx."""
+    for suffix in (".csv", ".xlsx"):
+        path = Path(extract_dir) / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """UTF-8 (with or without BOM); UTF-16 with its BOM (Excel's "Unicode text"), with a warning;
+    else Windows-1252, the Swedish Excel default, with a warning. NUL bytes without a BOM: not
+    a text file."""
+    if not data.strip():
+        raise ContractError(
+            f"{path}: the file is empty; expected a header line with the column names."
+        )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        log.warning("%s: UTF-16 text; read as such. Save as UTF-8 to silence.", path)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ContractError(f"{path}: starts as UTF-16 but cannot be decoded as it") from None
+    if b"\x00" in data[:4096]:
+        raise ContractError(
+            f"{path}: holds NUL bytes: UTF-16 without a byte-order mark, or not a text file. "
+            "Save it as CSV UTF-8."
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        log.warning(
+            "%s: not UTF-8; read as Windows-1252 (Latin-1). Save as UTF-8 to silence.", path
+        )
+        return data.decode("cp1252", errors="replace")
+
+
+def _separator(header: str) -> str:
+    """The delimiter of a CSV: whichever of comma, semicolon or tab the header holds most."""
+    return max([",", ";", "\t"], key=header.count)
+
+
+def workbook_sheet(path: Path, sheet: str | None) -> tuple[str, list[tuple[int, str]]]:
+    """The sheet of a workbook to read, and its formula cells without a cached value (row,
+    column letter): Excel stores a formula's last result, a file written by another program
+    may not, and such a cell would read as blank. Every sheet is accounted for: with no sheet
+    declared, exactly one may hold data."""
+    import openpyxl  # only .xlsx extracts need it
+
+    try:
+        values = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        holding = [
+            ws.title
+            for ws in values.worksheets
+            if any(v not in (None, "") for row in ws.iter_rows(values_only=True) for v in row)
+        ]
+        names = values.sheetnames
+        if sheet is None and len(holding) > 1:
+            raise ContractError(
+                f"{path}: {len(holding)} sheets hold data ({', '.join(holding)}); declare the one "
+                "to read as the table's `sheet:` in the contract (the others are not read)"
+            )
+        if sheet is not None and sheet not in names:
+            raise ContractError(
+                f"{path}: no sheet {sheet!r} (the contract's `sheet:`); sheets: {', '.join(names)}"
+            )
+        chosen = sheet or (holding[0] if holding else names[0])
+        cached = values[chosen]
+        formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)[chosen]
+        uncached = [
+            (cell.row, cell.column_letter)
+            for row, cached_row in zip(formulas.iter_rows(), cached.iter_rows(), strict=False)
+            for cell, value in zip(row, cached_row, strict=False)
+            if cell.data_type == "f" and value.value is None
+        ]
+    except ContractError:
+        raise
+    except Exception as exc:  # openpyxl raises many types for a damaged workbook
+        raise ContractError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
+    return chosen, uncached
+
+
+def read_raw_table(
+    path: str | Path, nrows: int | None = None, sheet: str | None = None
+) -> pd.DataFrame:
+    """Read one raw file as text (blank = ""), with `source_row` = line in the file (the sheet
+    row of a workbook); a workbook's formula cells without a value are listed in
+    `df.attrs["formulas_without_value"]` as (row, column name) for the cleaning log."""
+    path = Path(path)
+    uncached: list[tuple[int, str]] = []
+    if path.suffix.lower() == ".xlsx":
+        chosen, uncached = workbook_sheet(path, sheet)
+        try:
+            df = pd.read_excel(
+                path,
+                sheet_name=chosen,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                nrows=nrows,
+            )
+        except Exception as exc:  # openpyxl raises many types for a damaged workbook
+            raise ContractError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
+    else:
+        text = _decode(path.read_bytes(), path)
+        sep = _separator(text.splitlines()[0])
+        try:  # (keyword arguments; duplicates pairs their shape with MixedFit(...) by chance)
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                nrows=nrows,
+            )
+        except pd.errors.ParserError as exc:
+            raise ContractError(
+                f"{path}: cannot be parsed as a {sep!r}-separated file ({exc}). "
+                "Check that every line has the same number of fields."
+            ) from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    df = df.astype(str)
+    if path.suffix.lower() != ".xlsx" and '"' in text:
+        lines = _record_lines(text, sep, len(df))  # quoted line breaks shift the file lines
+    else:
+        lines = np.arange(len(df), dtype=np.int64) + 2
+    df.insert(0, "source_row", lines)
+    if uncached:
+        from openpyxl.utils import column_index_from_string
+
+        names = list(df.columns)
+        df.attrs["formulas_without_value"] = [
+            (row, names[column_index_from_string(letter)])  # names[0] is source_row
+            for row, letter in uncached
+            if row > 1 and column_index_from_string(letter) < len(names)
+        ]
+    return df
+
+
+def _record_lines(text: str, sep: str, n_records: int) -> np.ndarray:
+    """The file line each record starts on (header = line 1): a quoted field may hold line
+    breaks, and then record k is not on line k + 1. Blank lines count as records, as pandas
+    reads them here (skip_blank_lines=False)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    next(reader, None)
+    starts, previous_end = [], reader.line_num
+    for _ in reader:
+        starts.append(previous_end + 1)
+        previous_end = reader.line_num
+    if len(starts) != n_records:  # a disagreement between the two parsers: fall back
+        return np.arange(n_records, dtype=np.int64) + 2
+    return np.asarray(starts, dtype=np.int64)
+
+
+def read_header(path: str | Path, sheet: str | None = None) -> list[str]:
+    """Column names of a raw file, read from its first line (or sheet row) only."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return [c for c in read_raw_table(path, 0, sheet).columns if c != "source_row"]
+    with path.open("rb") as handle:
+        header = _decode(handle.readline(), path).rstrip("\r\n")
+    return [c.strip().strip('"').strip().lower() for c in header.split(_separator(header))]
+
+
+COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_ .()/-]{0,63}")
+
+
+def _found(columns: list[str]) -> str:
+    """The columns found, when they read as column names; else (a file without a header row,
+    whose first line is data) their number only: a message never shows a value."""
+    if all(COLUMN_NAME.fullmatch(c) for c in columns):
+        return f"Found: {', '.join(columns)}."
+    return (
+        f"Its first line ({len(columns)} fields) does not read as column names: a file without "
+        "a header row? (its values are not shown)."
+    )
+
+
+def check_extract(extract_dir: str | Path, contract: Contract) -> dict[str, Path]:
+    """File-level checks (folder, files, required columns) from the headers alone, so that a run
+    stops before any rule starts; returns the file of each table present."""
+    extract_dir = Path(extract_dir)
+    if not extract_dir.is_dir():
+        raise ContractError(
+            f"{extract_dir}: extract folder not found. Set extract.dir in the config."
+        )
+    problems, files = [], {}
+    for name, table in contract.tables.items():
+        path = find_table_file(extract_dir, name)
+        if path is None:
+            if table.required:
+                problems.append(
+                    f"{extract_dir / (name + '.csv')}: required file not found "
+                    f"(expected {name}.csv or {name}.xlsx with columns {', '.join(table.required_columns)})."
+                )
+            continue
+        try:
+            columns = read_header(path, table.sheet)
+        except ContractError as exc:
+            problems.append(str(exc))
+            continue
+        missing = [c for c in table.required_columns if c not in columns]
+        if missing:
+            problems.append(
+                f"{path}: required column(s) missing: {', '.join(missing)}. "
+                f"{_found(columns)} Rename or add the columns (see data/raw/README.md)."
+            )
+        files[name] = path
+    if problems:
+        raise ContractError(
+            "the raw extract does not meet the data contract:\n  " + "\n  ".join(problems)
+        )
+    return files
+
+
+def read_extract(extract_dir: str | Path, contract: Contract) -> dict[str, pd.DataFrame]:
+    """Read every table of the contract; stop with one message on any file-level fault."""
+    return {
+        name: read_raw_table(path, sheet=contract.table(name).sheet)
+        for name, path in check_extract(extract_dir, contract).items()
+    }

@@ -1,0 +1,246 @@
+"""Benchmark harness (`make bench`): generate synthetic cohorts of several sizes, run the
+pipeline on each in a temporary copy of the workflow, and report wall time and peak memory per
+rule (from each rule's Snakemake `benchmark:` file), the total with the peak memory of the whole
+run (all concurrent jobs), a no-op rerun and a rerun after one MCID change; the same for the
+default study, a few times. Speed is measured here, never in tests."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from cohort.io.contract import Contract
+from cohort.io.synthetic import synthesize, write_extract
+
+log = logging.getLogger(__name__)
+WORKFLOW_PARTS = (
+    "Snakefile",
+    "pool.smk",
+    "rules",
+    "scripts",
+    "config",
+    "src",
+    "report",
+    "profiles",
+    "requirements.lock",
+)
+
+
+def copy_workflow(root: Path, dest: Path) -> Path:
+    """A runnable copy of the workflow (not the data) in `dest`, for benchmarks and tests."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = root / part
+        if source.is_dir():
+            shutil.copytree(
+                source,
+                dest / part,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        else:
+            shutil.copy2(source, dest / part)
+    return dest
+
+
+STUDY = "schouenborg2021"
+DEFAULT_EXTRACT = "data/raw/synthetic"  # the committed synthetic extract (config/config.yaml)
+DEFAULT_STUDY_PATIENTS = 274
+
+
+def _tree_rss_mb(process: psutil.Process) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # ended between listing and reading
+            total += p.memory_info().rss
+    return total / 2**20
+
+
+def _snakemake(work: Path, cores: int, *args: str) -> tuple[float, float]:
+    """Run snakemake in `work`; return the wall time in seconds and the peak resident memory of
+    the whole run (Snakemake and every job running at the same time, sampled every 0.2 s), in MB.
+    Raises on failure."""
+    snakemake = Path(sys.executable).parent / "snakemake"
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [str(snakemake), "--cores", str(cores), "--quiet", *args],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+        watched, peak = psutil.Process(process.pid), 0.0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_mb(watched))
+            time.sleep(0.2)
+        seconds = time.perf_counter() - start
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise RuntimeError(f"snakemake failed in {work}:\n{stderr.read()[-3000:]}")
+    return seconds, peak
+
+
+def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) -> pd.DataFrame:
+    """In a workflow copy with its extract in place: the run from scratch (per rule from the
+    rules' benchmark files, in total with the whole run's peak memory), a no-op rerun and a
+    rerun after one MCID change (pain: 3 points). `study_files`: config files merged over
+    config/config.yaml; `label`: columns identifying the cohort in every row. A rule's peak
+    memory is NaN where it ended before Snakemake's first memory sample (written NA)."""
+    study = ["--configfile", *study_files] if study_files else []
+    total, peak = _snakemake(work, cores, *study)
+    rows = []  # per rule, from the from-scratch run (a rerun overwrites the benchmark files)
+    for tsv in sorted((work / "benchmarks" / STUDY).glob("*.tsv")):
+        bench = pd.read_csv(tsv, sep="\t")
+        rows.append(
+            {
+                **label,
+                "step": f"rule {tsv.stem}",
+                "seconds": float(bench["s"].iat[-1]),
+                "peak_memory_mb": float(bench["max_rss"].iat[-1]),
+            }
+        )
+    noop, _ = _snakemake(work, cores, *study)
+    (work / "threshold.yaml").write_text(
+        "outcomes:\n  pain:\n    mcid:\n      absolute: 3\n"  # merged over the study's config
+    )
+    # One --configfile with both files: a second --configfile would replace the first.
+    threshold, _ = _snakemake(work, cores, "--configfile", *study_files, "threshold.yaml")
+    rows += [
+        # the whole run: every job at the same time
+        {**label, "step": "pipeline, from scratch", "seconds": total, "peak_memory_mb": peak},
+        {**label, "step": "rerun, nothing changed", "seconds": noop},
+        {**label, "step": "rerun after an MCID change", "seconds": threshold},
+    ]
+    log.info(
+        "%s: pipeline %.1f s, no-op %.1f s, threshold change %.1f s", label, total, noop, threshold
+    )
+    return pd.DataFrame(rows)
+
+
+def benchmark_size(
+    n: int,
+    root: Path,
+    workdir: Path,
+    contract: Contract,
+    codebook: dict,
+    cores: int,
+    seed: int = 1,
+    settings: str = "",
+) -> pd.DataFrame:
+    """One cohort size: generate the extract, then `measure_runs`. `settings`: YAML added to
+    the study file (the tests use fewer imputations; `make bench` measures the defaults)."""
+    work = copy_workflow(root, workdir / f"n{n}")
+    start = time.perf_counter()
+    write_extract(synthesize(n, seed, contract, codebook, fault_rate=0.01), work / "extract")
+    generate = time.perf_counter() - start
+    log.info("n = %d: extract generated in %.1f s", n, generate)
+    (work / "study.yaml").write_text("extract:\n  dir: extract\n" + settings)
+    label = {"cohort": f"generated (seed {seed}, 1% faults)", "patients": n}
+    runs = measure_runs(work, cores, ["study.yaml"], label)
+    return pd.concat(
+        [
+            pd.DataFrame([{**label, "step": "generate extract", "seconds": generate}]),
+            runs,
+            _lme4_rows(work, root, label),
+        ],
+        ignore_index=True,
+    )
+
+
+def _lme4_rows(work: Path, root: Path, label: dict) -> pd.DataFrame:
+    """lmm_against_lme4 on the run's analysis set, pain, with the default study's covariates."""
+    from cohort.core.config import read_yaml
+    from cohort.workflow.stages import analysis_set
+
+    config = read_yaml(root / "config" / "config.yaml")
+    occasions = [o["name"] for o in config["occasions"]]
+    patients = analysis_set(str(work / "data" / "processed" / "patients.parquet"))
+    return lmm_against_lme4(patients, "pain", occasions, list(config["covariates"]), label)
+
+
+def benchmark_default_study(root: Path, workdir: Path, cores: int, repeat: int) -> pd.DataFrame:
+    """The default study (config/config.yaml, the committed extract) from a fresh copy:
+    `measure_runs`, the `repeat`-th time (the targets for small studies are set on it)."""
+    work = copy_workflow(root, workdir / f"default{repeat}")
+    shutil.copytree(root / DEFAULT_EXTRACT, work / DEFAULT_EXTRACT)
+    label = {"cohort": f"default study, run {repeat}", "patients": DEFAULT_STUDY_PATIENTS}
+    return measure_runs(work, cores, [], label)
+
+
+# --- Against the previous reference and against lme4 ---------------------------------------------
+REFERENCE = Path("docs/performance_reference.csv")  # the last reference run (docs/performance.md)
+
+
+def with_reference(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """`summary` with the reference run's seconds for the same step and cohort size and the
+    ratio (this run / reference; below 1 is faster). Default-study runs are compared with the
+    reference's mean over its default-study runs; a step the reference lacks gets NaN."""
+
+    def key(table: pd.DataFrame) -> pd.Series:
+        default = table["cohort"].astype(str).str.startswith("default study")
+        return table["patients"].astype(str) + default.map({True: " default", False: ""})
+
+    ref = reference.assign(_key=key(reference)).groupby(["_key", "step"], as_index=False)["seconds"].mean()  # fmt: skip
+    ref = ref.rename(columns={"seconds": "reference_seconds"})
+    out = summary.assign(_key=key(summary)).merge(ref, on=["_key", "step"], how="left")
+    out["ratio"] = out["seconds"] / out["reference_seconds"]
+    return out.drop(columns="_key")
+
+
+LME4_SCRIPT = """
+suppressMessages(library(lme4))
+d <- read.csv(commandArgs(TRUE)[1], stringsAsFactors = TRUE)
+d$occasion <- factor(d$occasion, levels = strsplit(commandArgs(TRUE)[2], ",")[[1]])
+f <- as.formula(commandArgs(TRUE)[3])
+invisible(lmer(f, data = d, REML = TRUE))  # warm-up: lme4's first call loads its code
+t <- system.time(fit <- lmer(f, data = d, REML = TRUE))[["elapsed"]]
+cat(sprintf("%.6f %.10g\\n", t, REMLcrit(fit)))
+"""
+
+
+def lmm_against_lme4(
+    patients: pd.DataFrame, outcome: str, occasions: list[str], covariates: list[str], label: dict
+) -> pd.DataFrame:
+    """Wall time of one random-intercept REML fit (value ~ occasion + covariates + (1 |
+    patient)) by cohort.models.lmm.fit_lmm and, where Rscript with lme4 is installed, by lme4's lmer
+    on the same rows, with the ratio lme4 / ours (the REML criteria printed in the log agree)."""
+    from cohort.models.lmm import fit_lmm, lmm_data
+
+    long = lmm_data(patients, outcome, occasions, covariates)
+    start = time.perf_counter()
+    fit = fit_lmm(long, covariates, occasions)
+    ours = time.perf_counter() - start
+    rows = [{**label, "step": f"lmm fit ({outcome}): cohort", "seconds": ours, "reml_criterion": -2 * fit.llf}]  # fmt: skip
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        log.info("lme4 comparison skipped: no Rscript on this machine")
+        return pd.DataFrame(rows)
+    with tempfile.TemporaryDirectory(prefix="cohort-lme4-") as tmp:
+        data = Path(tmp) / "long.csv"
+        long[["patient_id", "occasion", "value", *covariates]].to_csv(data, index=False)
+        formula = f"value ~ {' + '.join(['occasion', *covariates])} + (1 | patient_id)"
+        done = subprocess.run(
+            [rscript, "-e", LME4_SCRIPT, str(data), ",".join(occasions), formula],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        log.info("lme4 comparison skipped: %s", done.stderr.strip().splitlines()[-1:] or "R failed")
+        return pd.DataFrame(rows)
+    seconds, criterion = (float(v) for v in done.stdout.split())
+    log.info(
+        "lme4 %s: %.3f s (REML criterion %.6f); cohort %.3f s", outcome, seconds, criterion, ours
+    )
+    rows.append({**label, "step": f"lmm fit ({outcome}): lme4 (R)", "seconds": seconds,
+                 "reml_criterion": criterion, "ratio_to_cohort": seconds / ours})  # fmt: skip
+    return pd.DataFrame(rows)
