@@ -161,19 +161,19 @@ def test_the_release_request_has_one_acro_record_per_table_with_its_hidden_cells
     """The fields acro.record.load_records reads (version, results: uid, status, type,
     properties, files with name and sdc, outcome as DataFrame.to_json, command, summary,
     comments, exception, timestamp, fair); statuses and cell positions from the markers.
-    (Checked by hand with acro 1.0.2's load_records on the committed results/.)"""
+    (tests/test_release_acro.py loads the committed results/ with acro 1.0.2's load_records.)"""
     from cohort.disclosure.release import ACRO_FORMAT_VERSION, release_request, table_loss
 
     tables, n = registry_tables()
     out, reports, pattern = protect_tables(tables, OPTIMAL, Context(n_analysis=n, mcid=PAIN))
     request = release_request(out, {k: r.rule for k, r in reports.items()}, pattern.detail, OPTIMAL)
     assert request["version"] == ACRO_FORMAT_VERSION
-    assert set(request["results"]) == {f"tables/{name}.csv" for name in out}
-    for uid, record in request["results"].items():
-        name = uid.removeprefix("tables/").removesuffix(".csv")
+    assert set(request["results"]) == set(out)
+    for name, record in request["results"].items():
+        uid = f"tables/{name}.csv"
         assert {"uid", "status", "type", "properties", "files", "outcome", "command", "summary",
                 "comments", "exception", "timestamp", "fair"} <= set(record)  # fmt: skip
-        assert record["files"][0]["name"] == uid
+        assert record["uid"] == name and record["files"][0]["name"] == uid
         outcome = pd.DataFrame.from_dict(record["outcome"])
         assert outcome.shape == out[name].shape
         loss = table_loss(out[name], OPTIMAL)
@@ -182,6 +182,6 @@ def test_the_release_request_has_one_acro_record_per_table_with_its_hidden_cells
         assert len(threshold) == loss.below_threshold
         for row, column in threshold:
             assert out[name].iat[row, column] == f"<{MIN}"
-    responders = request["results"]["tables/responders.csv"]
+    responders = request["results"]["responders"]
     assert responders["status"] == "review"  # the two could-not-improve are hidden
     assert responders["files"][0]["sdc"]["summary"]["threshold"] == 2

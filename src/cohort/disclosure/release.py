@@ -62,6 +62,7 @@ def table_loss(table: pd.DataFrame, settings: DisclosureSettings) -> TableLoss:
 
 def _record(
     uid: str,
+    path: str,
     table: pd.DataFrame,
     rule: str,
     method: str,
@@ -92,7 +93,7 @@ def _record(
         "status": status,
         "type": "table",
         "properties": {"method": method, "min_cell": settings.min_cell, "rule": rule},
-        "files": [{"name": uid, "sdc": sdc}],
+        "files": [{"name": path, "sdc": sdc}],
         "outcome": {c: dict(outcome[c].items()) for c in outcome.columns},
         "command": "rule publish: cohort.disclosure.protect_tables",
         "summary": (
@@ -114,28 +115,32 @@ def release_request(
     settings: DisclosureSettings,
     decisions: ReleaseDecisions | None = None,
 ) -> dict[str, Any]:
-    """The release request of the published tables (`tables/<name>.csv`, relative to results/);
-    a table the steward decided on carries the decision in its comments (a rejected one keeps
-    its record, with no file: it is not written)."""
+    """The release request of the published tables: one record per table, its uid the table's
+    name (ACRO writes `<uid>_<i>.csv` when it finalises: no folder in it) and its file
+    `tables/<name>.csv`, relative to results/. A table the steward decided on carries the
+    decision in its comments; a rejected one is not written, so it has no record (as ACRO's
+    `Records.remove`) and is listed under `withheld` with the decision, which ACRO's loader
+    leaves alone."""
     decisions = decisions or ReleaseDecisions()
-    results = {}
+    results, withheld = {}, {}
     for name, table in tables.items():
-        uid = f"tables/{name}.csv"
-        record = _record(uid, table, rules[name], method, settings)
-        decision = decisions.decisions.get(uid)
+        path = f"tables/{name}.csv"
+        record = _record(name, path, table, rules[name], method, settings)
+        decision = decisions.decisions.get(path)
         if decision is not None:
             record["comments"] = [
                 f"{decision.decision} ({decisions.reviewer}, {decisions.source})"
                 + (f": {decision.comment}" if decision.comment else "")
             ]
-        if uid in decisions.withheld:
-            record["files"] = []
-            record["comments"].append(
-                f"withheld, not written to results/: {decisions.withheld[uid]}"
-            )
-        results[uid] = record
-    return {
+        if path in decisions.withheld:
+            withheld[path] = [*record["comments"], decisions.withheld[path]]
+            continue
+        results[name] = record
+    request = {
         "version": ACRO_FORMAT_VERSION,
         "tool": {"@type": "SoftwareApplication", "name": "cohort (rule publish)"},
         "results": results,
     }
+    if withheld:
+        request["withheld"] = withheld
+    return request
