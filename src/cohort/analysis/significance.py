@@ -320,66 +320,90 @@ def definition_threshold(
     if method == "half_sd":
         return Threshold(definition, name, False, McidRule(0.5 * sd, None), basis=basis)
     if needs_sd:
-        reliability = settings.reliability.get(name)
-        if reliability is None:
-            return _undefined(
-                definition, name,
-                f"no reliability for {name} (config clinical_significance.reliability)", **basis,
-            )  # fmt: skip
-        sem = sd * math.sqrt(1 - reliability.r)
-        s_diff = math.sqrt(2) * sem
-        basis |= {"reliability": reliability.r, "sem": sem, "s_diff": s_diff}
-        if method == "sem":
-            return Threshold(definition, name, False, McidRule(sem, None), basis=basis)
-        if method == "mdc95":
-            return Threshold(
-                definition, name, False, McidRule(Z_RELIABLE * s_diff, None), basis=basis
-            )
-        if method in RCI_METHODS:
-            found = rci_rule(
-                method, patients, outcome, occasions, reliability.r, reliability.r_post
-            )
-            if method == "rci_nk":
-                basis["reliability_post"] = (
-                    reliability.r if reliability.r_post is None else reliability.r_post
-                )
-            if method == "rci_ha":
-                r_dd = {o: found.difference_reliability(o) for o in occasions[1:]}
-                bad = {o: v for o, v in r_dd.items() if not v > 0}
-                if bad:  # the index divides by its square root
-                    where = ", ".join(f"{v:.3g} at {o}" for o, v in bad.items())
-                    return _undefined(
-                        definition, name,
-                        f"the reliability of the differences r_dd is not positive ({where}): "
-                        "Hageman-Arrindell's index is not defined", **basis,
-                    )  # fmt: skip
-            return Threshold(definition, name, False, None, basis=basis, rci=found)
-        rule = McidRule(Z_RELIABLE * s_diff, None, strict=True)
-        if method == "reliable_change":
-            return Threshold(definition, name, False, rule, basis=basis)
-        norms = settings.norms.get(name)
-        if definition.cutoff in ("b", "c") and norms is None:
-            return _undefined(
-                definition, name,
-                f"cut-off {definition.cutoff} needs normative values for {name} "
-                "(config clinical_significance.norms)", **basis,
-            )  # fmt: skip
-        if norms is not None:
-            basis |= {"norm_mean": norms.mean, "norm_sd": norms.sd}
-        cutoff = jacobson_truax_cutoff(
-            definition.cutoff or "a", basis["baseline_mean"], sd,
-            norms.mean if norms else math.nan, norms.sd if norms else math.nan, outcome.better,
+        return _reliable_change_threshold(definition, outcome, patients, occasions, settings, basis)
+    return _anchor_threshold(definition, outcome, patients, occasions, settings, level, basis)
+
+
+def _reliable_change_threshold(
+    definition: Definition,
+    outcome: Outcome,
+    patients: pd.DataFrame,
+    occasions: list[str],
+    settings: SignificanceSettings,
+    basis: dict[str, Any],
+) -> Threshold:
+    """The definitions built on the SEM: sem, mdc95, the reliable-change indices and
+    Jacobson-Truax's clinically significant change (a reliable change past a cut-off)."""
+    name, method, sd = outcome.name, definition.method, basis["baseline_sd"]
+    reliability = settings.reliability.get(name)
+    if reliability is None:
+        return _undefined(
+            definition, name,
+            f"no reliability for {name} (config clinical_significance.reliability)", **basis,
         )  # fmt: skip
-        basis["cutoff"] = cutoff
-        low, high = outcome.range
-        if not low < cutoff < high:  # nobody can cross it: a definition no patient can meet
-            return _undefined(
-                definition, name,
-                f"the cut-off {cutoff:.4g} lies outside the scale's range [{low:g}, {high:g}]: "
-                "no patient can cross it", **basis,
-            )  # fmt: skip
-        return Threshold(definition, name, False, rule, cutoff=cutoff, basis=basis)
-    # Anchor-based
+    sem = sd * math.sqrt(1 - reliability.r)
+    s_diff = math.sqrt(2) * sem
+    basis |= {"reliability": reliability.r, "sem": sem, "s_diff": s_diff}
+    if method == "sem":
+        return Threshold(definition, name, False, McidRule(sem, None), basis=basis)
+    if method == "mdc95":
+        return Threshold(definition, name, False, McidRule(Z_RELIABLE * s_diff, None), basis=basis)
+    if method in RCI_METHODS:
+        found = rci_rule(method, patients, outcome, occasions, reliability.r, reliability.r_post)
+        if method == "rci_nk":
+            basis["reliability_post"] = (
+                reliability.r if reliability.r_post is None else reliability.r_post
+            )
+        if method == "rci_ha":
+            r_dd = {o: found.difference_reliability(o) for o in occasions[1:]}
+            bad = {o: v for o, v in r_dd.items() if not v > 0}
+            if bad:  # the index divides by its square root
+                where = ", ".join(f"{v:.3g} at {o}" for o, v in bad.items())
+                return _undefined(
+                    definition, name,
+                    f"the reliability of the differences r_dd is not positive ({where}): "
+                    "Hageman-Arrindell's index is not defined", **basis,
+                )  # fmt: skip
+        return Threshold(definition, name, False, None, basis=basis, rci=found)
+    rule = McidRule(Z_RELIABLE * s_diff, None, strict=True)
+    if method == "reliable_change":
+        return Threshold(definition, name, False, rule, basis=basis)
+    norms = settings.norms.get(name)
+    if definition.cutoff in ("b", "c") and norms is None:
+        return _undefined(
+            definition, name,
+            f"cut-off {definition.cutoff} needs normative values for {name} "
+            "(config clinical_significance.norms)", **basis,
+        )  # fmt: skip
+    if norms is not None:
+        basis |= {"norm_mean": norms.mean, "norm_sd": norms.sd}
+    cutoff = jacobson_truax_cutoff(
+        definition.cutoff or "a", basis["baseline_mean"], sd,
+        norms.mean if norms else math.nan, norms.sd if norms else math.nan, outcome.better,
+    )  # fmt: skip
+    basis["cutoff"] = cutoff
+    low, high = outcome.range
+    if not low < cutoff < high:  # nobody can cross it: a definition no patient can meet
+        return _undefined(
+            definition, name,
+            f"the cut-off {cutoff:.4g} lies outside the scale's range [{low:g}, {high:g}]: "
+            "no patient can cross it", **basis,
+        )  # fmt: skip
+    return Threshold(definition, name, False, rule, cutoff=cutoff, basis=basis)
+
+
+def _anchor_threshold(
+    definition: Definition,
+    outcome: Outcome,
+    patients: pd.DataFrame,
+    occasions: list[str],
+    settings: SignificanceSettings,
+    level: float,
+    basis: dict[str, Any],
+) -> Threshold:
+    """The anchor-based definitions: the mean improvement of the 'a little better' patients, or
+    the ROC cut-off between improved and not improved by the anchor."""
+    name, method = outcome.name, definition.method
     anchor = settings.anchor
     column = f"anchor_{anchor.occasion}" if anchor else None
     if anchor is None or column not in patients:

@@ -58,14 +58,9 @@ def _blank_missing_codes(
     return s.mask(hit, MISSING)
 
 
-def clean_table(
-    raw: pd.DataFrame,
-    table: Table,
-    clog: CleaningLog,
-    date_formats: list[str],
-    date_range: tuple[datetime, datetime] = DATE_RANGE,
-) -> pd.DataFrame:
-    """Normalize, de-duplicate and type one raw table; every action goes to `clog`."""
+def _contract_columns(raw: pd.DataFrame, table: Table, clog: CleaningLog) -> pd.DataFrame:
+    """The file's columns as the contract declares them: formula cells without a value noted,
+    columns not in the contract dropped, absent optional columns added (all missing)."""
     name = table.name
     df = raw.copy()
     for row, column in raw.attrs.get("formulas_without_value", []):
@@ -93,7 +88,14 @@ def clean_table(
     columns = list(table.columns)
     df = df[["source_row", *columns]]
 
-    # Row level: blank lines, whitespace, exact duplicates.
+    return df
+
+
+def _drop_blank_and_duplicate_rows(
+    df: pd.DataFrame, table: Table, clog: CleaningLog
+) -> pd.DataFrame:
+    """Whitespace stripped; rows with every cell blank and exact duplicates dropped (logged)."""
+    name, columns = table.name, list(table.columns)
     ids = df[[c for c in ("source_row", "patient_id") if c in df.columns]]  # what a log row needs
     stripped = {c: df[c].str.strip() for c in columns}
     blank = pd.Series(
@@ -131,7 +133,19 @@ def clean_table(
         )
         df = df[~dup]
 
-    # Value level: declared missing-value codes, then parse each column to its type.
+    return df
+
+
+def _typed_columns(
+    df: pd.DataFrame,
+    table: Table,
+    clog: CleaningLog,
+    date_formats: list[str],
+    date_range: tuple[datetime, datetime],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table with its declared missing-value codes blanked, and each column parsed to its
+    type; a 0 recorded for a measure not taken set missing (logged)."""
+    name = table.name
     ids = df[[c for c in ("source_row", "patient_id") if c in df.columns]]  # what a log row needs
     for col in table.columns.values():
         if col.missing_codes:
@@ -163,6 +177,21 @@ def clean_table(
                 detail=f"0 recorded where {other} is missing: not measured",
             )
             out.loc[zero, col.name] = np.nan
+    return df, out
+
+
+def clean_table(
+    raw: pd.DataFrame,
+    table: Table,
+    clog: CleaningLog,
+    date_formats: list[str],
+    date_range: tuple[datetime, datetime] = DATE_RANGE,
+) -> pd.DataFrame:
+    """Normalize, de-duplicate and type one raw table; every action goes to `clog`."""
+    df = _contract_columns(raw, table, clog)
+    df = _drop_blank_and_duplicate_rows(df, table, clog)
+    df, out = _typed_columns(df, table, clog, date_formats, date_range)
+    name = table.name
     for col in table.columns.values():
         if col.not_null:  # blank, or set missing above: the row cannot be used
             empty = out[col.name].isna()

@@ -223,17 +223,11 @@ def _unknown(key: str, name: str, columns: dict[str, tuple[str, int]], where: st
     return f"config key '{key}': '{name}' is not a column of {where}{hint}"
 
 
-def config_contract_problems(
-    config: dict[str, Any], contract: Contract, has_sessions: bool | None = None
-) -> list[str]:
-    """Every column a config key names, checked against the contract and the derived patient
-    table (patient_columns) before any rule runs: outcome sources, derived inputs, covariates,
-    subgroups, model terms, Table 2 rows, comparison and cluster; each exists and has a type
-    the analysis can use. Messages name the key and suggest the closest column names.
-    `has_sessions`: whether the extract holds its optional sessions file (None: as declared)."""
+def _source_problems(config: dict[str, Any], contract: Contract) -> list[str]:
+    """The assessments columns the outcomes and derived variables read: each exists, and an
+    outcome's is numeric."""
     problems = []
     assessment_cols = contract.table("assessments").columns
-    patient_cols = contract.table("patients").columns
     for name, outcome in config["outcomes"].items():
         source = outcome["source"]
         for column in source.get("items", [source.get("column")]):
@@ -269,6 +263,15 @@ def config_contract_problems(
                 "the contract's assessments table",
             )
         )
+    return problems
+
+
+def _significance_problems(config: dict[str, Any]) -> list[str]:
+    """Config clinical_significance: its anchor is read at a follow-up, and what its
+    definitions, reliabilities and norms name are outcomes."""
+    problems = []
+    derived = config.get("derived", {})
+    anchor = derived.get("anchor")
     significance = config.get("clinical_significance") or {}
     follow_ups = occasion_names(config)[1:]
     read_at = (significance.get("anchor") or {}).get("occasion")
@@ -303,6 +306,17 @@ def config_contract_problems(
                     f"config key 'clinical_significance.definitions.{name}.absolute.{outcome}': "
                     "not an outcome"
                 )
+    return problems
+
+
+def _patient_column_problems(
+    config: dict[str, Any], contract: Contract, has_sessions: bool | None
+) -> list[str]:
+    """The patient-table columns of covariates, subgroups, model terms, Table 2, comparison and
+    cluster: each exists and has a type its role can use."""
+    problems = []
+    patient_cols = contract.table("patients").columns
+    derived = config.get("derived", {})
     low_ability = derived.get("low_ability_to_reduce_pain")
     if low_ability and low_ability["column"] not in patient_cols:
         problems.append(
@@ -371,7 +385,23 @@ def config_contract_problems(
             )
     if config.get("cluster"):
         check("cluster", config["cluster"], (CATEGORICAL, TEXT, NUMERIC), "")
-    return problems + role_conflicts(config)
+    return problems
+
+
+def config_contract_problems(
+    config: dict[str, Any], contract: Contract, has_sessions: bool | None = None
+) -> list[str]:
+    """Every column a config key names, checked against the contract and the derived patient
+    table (patient_columns) before any rule runs: outcome sources, derived inputs, covariates,
+    subgroups, model terms, Table 2 rows, comparison and cluster; each exists and has a type
+    the analysis can use. Messages name the key and suggest the closest column names.
+    `has_sessions`: whether the extract holds its optional sessions file (None: as declared)."""
+    return (
+        _source_problems(config, contract)
+        + _significance_problems(config)
+        + _patient_column_problems(config, contract, has_sessions)
+        + role_conflicts(config)
+    )
 
 
 def variable_roles(config: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -226,12 +226,9 @@ def _item_groups(columns: list[str]) -> dict[str, list[str]]:
     return {stem: items for stem, items in groups.items() if len(items) >= 3}
 
 
-def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, str]:
-    """(study file, contract) drafts for the extract in `extract_dir`."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise CohortError(
-            f"--name {name!r}: use lower-case letters, digits and _ (e.g. clinic2024)"
-        )
+def _read_extract_for_draft(extract_dir: Path) -> dict[str, pd.DataFrame]:
+    """The extract's tables as the pipeline reads them, with what a draft needs checked: the
+    patients and assessments files, a patient_id in each table, an occasion column."""
     files = {t: find_table_file(extract_dir, t) for t in TABLE_ORDER}
     for table in ("patients", "assessments"):
         if files[table] is None:
@@ -240,12 +237,18 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
     for table, frame in tables.items():
         if "patient_id" not in frame.columns:
             raise CohortError(f"{files[table]}: no patient_id column (rename the identifier)")
-    assessments = tables["assessments"]
-    if "occasion" not in assessments.columns:
+    if "occasion" not in tables["assessments"].columns:
         raise CohortError(
             f"{files['assessments']}: no occasion column (one row per patient and occasion, the "
             "occasion named in a column 'occasion')"
         )
+    return tables
+
+
+def _contract_draft(
+    name: str, extract_dir: Path, tables: dict[str, pd.DataFrame]
+) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The contract's lines, and each table's column entries (what the study draft reads)."""
     contract = [
         f"# Data contract of study {name}, drafted by `python -m cohort init-study` from {extract_dir}.",
         "# Types inferred from the values; check every line, fill in each TODO (ranges: the",
@@ -272,20 +275,25 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
                     entry = entry[:-1] + ", references: patients}"
             described.setdefault(table, {})[column] = entry
             contract.append(f"      {column}: {entry}  # {comment}")
-    patients = described["patients"]
-    dated = [c for c, e in described["assessments"].items() if "type: date" in e]
-    occasions, order_note = order_occasions(assessments, dated)
-    occasion_lines = []
+    return contract, described
+
+
+def _occasion_lines(occasions: list[str]) -> list[str]:
+    """The study file's occasions, labelled where the name says it, else a TODO."""
+    lines = []
     for o in occasions:
         label = occasion_label(o)
-        occasion_lines.append(
+        lines.append(
             f"  - {{name: {o}, label: {label}}}"
             if label
             else f"  - {{name: {o}, label: {o}}}  # {TODO}: the occasion in words"
         )
-    numeric_items = [
-        c for c, e in described["assessments"].items() if "integer" in e or "number" in e
-    ]
+    return lines
+
+
+def _outcome_drafts(assessments: dict[str, str]) -> list[str]:
+    """Candidate outcomes: items named stem + number as one score, each other numeric column."""
+    numeric_items = [c for c, e in assessments.items() if "integer" in e or "number" in e]
     groups = _item_groups(numeric_items)
     grouped = {c for items in groups.values() for c in items}
     outcomes = [
@@ -314,11 +322,30 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
             f"    better: {TODO}",
             f"    mcid: {{absolute: {TODO}, percent: null, combine: either, reference: {TODO}}}",
         ]
+    return outcomes
+
+
+def _patient_variables(patients: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The categorical and numeric columns of patients (covariates, subgroups, Table 2)."""
     categorical = [
         c for c, e in patients.items()
         if "category" in e and c not in ("included", "exclusion_reason")
     ]  # fmt: skip
     numeric = [c for c, e in patients.items() if "integer" in e or "number" in e]
+    return categorical, numeric
+
+
+def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, str]:
+    """(study file, contract) drafts for the extract in `extract_dir`."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise CohortError(
+            f"--name {name!r}: use lower-case letters, digits and _ (e.g. clinic2024)"
+        )
+    tables = _read_extract_for_draft(extract_dir)
+    contract, described = _contract_draft(name, extract_dir, tables)
+    dated = [c for c, e in described["assessments"].items() if "type: date" in e]
+    occasions, order_note = order_occasions(tables["assessments"], dated)
+    categorical, numeric = _patient_variables(described["patients"])
     baseline = [f"  - {{variable: {c}, label: {c}, statistic: n_pct}}" for c in categorical] + [
         f"  - {{variable: {c}, label: {c}, statistic: median_iqr}}" for c in numeric
     ]
@@ -328,6 +355,7 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         "responders", "comparison", "clinical_significance",
         *([] if has_sessions else ["interventions"]),
     ]  # fmt: skip
+    arm = drafted_arm(tables["patients"], categorical)
     study = [
         f"# Study file of {name}, drafted by `python -m cohort init-study` from {extract_dir}.",
         f"# Fill in every {TODO}; `python -m cohort check --config <this file>` names what is left,",
@@ -345,31 +373,19 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         f"output: {{results: results/{name}, processed: data/processed/{name}}}",
         f"# The occasions found in assessments, {order_note}; the first is the baseline.",
         "occasions:",
-        *occasion_lines,
-        *outcomes,
+        *_occasion_lines(occasions),
+        *_outcome_drafts(described["assessments"]),
         "derived: {}",
         "# Covariates of the models and subgroups of the responder rates (patients columns)."
         + (
             f"\n# {arm} is left out of the covariates: the candidate arm of the comparison below"
             "\n# (add it back if it is not the arm)."
-            if (arm := drafted_arm(tables["patients"], categorical))
+            if arm
             else ""
         ),
         f"covariates: [{', '.join(c for c in categorical + numeric if c != arm)}]",
         f"subgroups: [{', '.join(categorical)}]",
-        "models:",
-        "  dose: null  # e.g. n_sessions when the extract has sessions",
-        "  categories: []",
-        "  imputation: {m: auto, max_imputed_records: 5000000, iterations: 10, donors: 5, seed: 1, jobs: 2}",
-        "responders:",
-        "  could_not_improve: non_responder  # or exclude: left out of the denominators",
-        "  sweep_points: 101",
-        "# Definitions of clinical significance beside each outcome's mcid (docs/configuration.md):",
-        "# add reliability: {<outcome>: {r: ..., reference: ...}} for sem, mdc95 and reliable change.",
-        "clinical_significance:",
-        "  definitions:",
-        '    half_sd: {method: half_sd, label: Half an SD, reference: "Norman GR et al. Med Care 2003;41:582-92."}',
-        '    reliable_change: {method: reliable_change, label: Reliable change, reference: "Jacobson NS, Truax P. J Consult Clin Psychol 1991;59:12-19."}',
+        *STUDY_DEFAULTS,
         "# Table 2: one row per variable (outcomes at the first occasion: <outcome>_"
         f"{occasions[0] if occasions else 'start'}).",
         "baseline:",
@@ -378,6 +394,24 @@ def draft_study(extract_dir: Path, name: str, contract_path: str) -> tuple[str, 
         *_date_range_draft(tables, described),
     ]
     return "\n".join(study) + "\n", "\n".join(contract) + "\n"
+
+
+# The sections of a drafted study file that need nothing from the extract.
+STUDY_DEFAULTS = (
+    "models:",
+    "  dose: null  # e.g. n_sessions when the extract has sessions",
+    "  categories: []",
+    "  imputation: {m: auto, max_imputed_records: 5000000, iterations: 10, donors: 5, seed: 1, jobs: 2}",
+    "responders:",
+    "  could_not_improve: non_responder  # or exclude: left out of the denominators",
+    "  sweep_points: 101",
+    "# Definitions of clinical significance beside each outcome's mcid (docs/configuration.md):",
+    "# add reliability: {<outcome>: {r: ..., reference: ...}} for sem, mdc95 and reliable change.",
+    "clinical_significance:",
+    "  definitions:",
+    '    half_sd: {method: half_sd, label: Half an SD, reference: "Norman GR et al. Med Care 2003;41:582-92."}',
+    '    reliable_change: {method: reliable_change, label: Reliable change, reference: "Jacobson NS, Truax P. J Consult Clin Psychol 1991;59:12-19."}',
+)
 
 
 def _comparison_draft(patients: pd.DataFrame, categorical: list[str]) -> list[str]:

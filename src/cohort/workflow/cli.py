@@ -11,7 +11,7 @@ from typing import Any
 
 from cohort.core.config import load_study, output_path_problems
 from cohort.core.errors import CohortError
-from cohort.io.contract import data_dictionary_markdown, load_codebook, load_contract
+from cohort.io.contract import Contract, data_dictionary_markdown, load_codebook, load_contract
 from cohort.io.synthetic import split_by_site, synthesize, write_extract
 from cohort.io.synthetic_faults import FAULT_CLASSES
 
@@ -168,42 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; a user-facing fault prints one message and returns 2."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    without_config = {
+        "init-study": _init_study,
+        "pool": _pool,
+        "config-docs": lambda a: config_docs(Path.cwd(), a.check),
+        "lint": lambda a: _lint(),
+        "import-vickers2006": _import_vickers2006,
+    }
     try:
-        if args.command == "init-study":
-            from cohort.io.scaffold import init_study
-
-            study, contract = init_study(args.extract, args.name, args.out_dir)
-            print(
-                f"wrote {study} and {contract}: fill in every TODO (and check the contract's "
-                f"types, ranges and missing codes), then\n  python -m cohort check --config {study}"
-                f"\n  snakemake --configfile {study}"
-            )
-            return 0
-        if args.command == "pool":
-            from cohort.workflow.stages.pooling import pool_stage
-
-            missing = [str(p) for p in args.bundles if not p.is_file()]
-            if missing:
-                raise CohortError(f"bundle not found: {', '.join(missing)}")
-            try:
-                paths = pool_stage([str(p) for p in args.bundles], str(args.out), args.level, tuple(args.case_mix))  # fmt: skip
-            except ValueError as error:
-                raise CohortError(f"pool: {error}") from None
-            print("wrote " + ", ".join(str(p) for p in paths.values()))
-            return 0
-        if args.command == "config-docs":
-            return config_docs(Path.cwd(), args.check)
-        if args.command == "lint":
-            from cohort.workflow.lint import run_lint
-
-            return run_lint(Path.cwd())
-        if args.command == "import-vickers2006":
-            from cohort.io.importers import vickers2006
-
-            if not args.source.is_file():
-                raise CohortError(f"{args.source}: file not found")
-            vickers2006.write_extract(vickers2006.import_trial(args.source), args.out)
-            return 0
+        if args.command in without_config:
+            return without_config[args.command](args)
         if not args.config.is_file():
             raise CohortError(
                 f"{args.config}: not found. `python -m cohort {args.command}` runs in a project "
@@ -216,67 +190,121 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return check_study(args.config, config, contract)
         if args.command == "bench":
-            import tempfile
-
-            import pandas as pd
-
-            from cohort.workflow.benchmark import (
-                REFERENCE,
-                benchmark_default_study,
-                benchmark_size,
-                with_reference,
-            )
-
-            codebook = load_codebook(config["interventions"]["codebook"])
-            runs = [
-                *(
-                    partial(benchmark_default_study, Path.cwd(), cores=args.cores, repeat=k)
-                    for k in range(1, args.default_study_runs + 1)
-                ),
-                *(
-                    partial(
-                        benchmark_size,
-                        n,
-                        Path.cwd(),
-                        contract=contract,
-                        codebook=codebook,
-                        cores=args.cores,
-                    )
-                    for n in args.sizes
-                ),
-            ]
-            frames = []
-            with tempfile.TemporaryDirectory(prefix="cohort-bench-") as tmp:
-                for run in runs:
-                    frames.append(run(workdir=Path(tmp)))
-                    summary = pd.concat(frames, ignore_index=True)
-                    if REFERENCE.is_file():  # this run against the last reference run
-                        summary = with_reference(summary, pd.read_csv(REFERENCE))
-                    args.out.parent.mkdir(parents=True, exist_ok=True)
-                    summary.to_csv(args.out, index=False, float_format="%.2f")
-            print(summary.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
-            return 0
+            return _bench(args, config, contract)
         if args.command == "synthesize":
-            classes = tuple(c for c in args.faults.split(",") if c)
-            extract = synthesize(
-                args.n,
-                args.seed,
-                contract,
-                load_codebook(config["interventions"]["codebook"]),
-                fault_rate=args.fault_rate,
-                fault_classes=classes,
-                anchor=args.anchor,
-            )
-            if not args.sites:
-                write_extract(extract, args.out)
-                return 0
-            for site, part in split_by_site(extract, _site_shares(args.sites), args.seed).items():
-                write_extract(part, args.out / site)
-        else:
-            args.out.write_text(
-                data_dictionary_markdown(contract, contract_path.as_posix()), encoding="utf-8"
-            )
+            return _synthesize(args, config, contract)
+        args.out.write_text(
+            data_dictionary_markdown(contract, contract_path.as_posix()), encoding="utf-8"
+        )
     except (CohortError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _lint() -> int:
+    """lint: the workflow's Snakemake lint, less the documented remarks."""
+    from cohort.workflow.lint import run_lint
+
+    return run_lint(Path.cwd())
+
+
+def _init_study(args: argparse.Namespace) -> int:
+    """init-study: draft a study file and a contract from an extract."""
+    from cohort.io.scaffold import init_study
+
+    study, contract = init_study(args.extract, args.name, args.out_dir)
+    print(
+        f"wrote {study} and {contract}: fill in every TODO (and check the contract's "
+        f"types, ranges and missing codes), then\n  python -m cohort check --config {study}"
+        f"\n  snakemake --configfile {study}"
+    )
+    return 0
+
+
+def _pool(args: argparse.Namespace) -> int:
+    """pool: several sites' bundles pooled into one folder of tables and figures."""
+    from cohort.workflow.stages.pooling import pool_stage
+
+    missing = [str(p) for p in args.bundles if not p.is_file()]
+    if missing:
+        raise CohortError(f"bundle not found: {', '.join(missing)}")
+    try:
+        paths = pool_stage([str(p) for p in args.bundles], str(args.out), args.level, tuple(args.case_mix))  # fmt: skip
+    except ValueError as error:
+        raise CohortError(f"pool: {error}") from None
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _import_vickers2006(args: argparse.Namespace) -> int:
+    """import-vickers2006: the acupuncture trial's published data as a raw extract."""
+    from cohort.io.importers import vickers2006
+
+    if not args.source.is_file():
+        raise CohortError(f"{args.source}: file not found")
+    vickers2006.write_extract(vickers2006.import_trial(args.source), args.out)
+    return 0
+
+
+def _bench(args: argparse.Namespace, config: dict[str, Any], contract: Contract) -> int:
+    """bench: wall time and peak memory per rule, per cohort size (not a test)."""
+    import tempfile
+
+    import pandas as pd
+
+    from cohort.workflow.benchmark import (
+        REFERENCE,
+        benchmark_default_study,
+        benchmark_size,
+        with_reference,
+    )
+
+    codebook = load_codebook(config["interventions"]["codebook"])
+    runs = [
+        *(
+            partial(benchmark_default_study, Path.cwd(), cores=args.cores, repeat=k)
+            for k in range(1, args.default_study_runs + 1)
+        ),
+        *(
+            partial(
+                benchmark_size,
+                n,
+                Path.cwd(),
+                contract=contract,
+                codebook=codebook,
+                cores=args.cores,
+            )
+            for n in args.sizes
+        ),
+    ]
+    frames = []
+    with tempfile.TemporaryDirectory(prefix="cohort-bench-") as tmp:
+        for run in runs:
+            frames.append(run(workdir=Path(tmp)))
+            summary = pd.concat(frames, ignore_index=True)
+            if REFERENCE.is_file():  # this run against the last reference run
+                summary = with_reference(summary, pd.read_csv(REFERENCE))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            summary.to_csv(args.out, index=False, float_format="%.2f")
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+    return 0
+
+
+def _synthesize(args: argparse.Namespace, config: dict[str, Any], contract: Contract) -> int:
+    """synthesize: the synthetic extract, in one folder or split into sites."""
+    classes = tuple(c for c in args.faults.split(",") if c)
+    extract = synthesize(
+        args.n,
+        args.seed,
+        contract,
+        load_codebook(config["interventions"]["codebook"]),
+        fault_rate=args.fault_rate,
+        fault_classes=classes,
+        anchor=args.anchor,
+    )
+    if not args.sites:
+        write_extract(extract, args.out)
+        return 0
+    for site, part in split_by_site(extract, _site_shares(args.sites), args.seed).items():
+        write_extract(part, args.out / site)

@@ -5,6 +5,7 @@ as published by rule publish (cohort.workflow.stages.publish), and their legends
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,6 @@ def figures_stage(
 
     from cohort.publish import (  # matplotlib (0.5 s): imported only by rules that draw
         figures,
-        outcome_figures,
-        response_figures,
     )
 
     def numeric(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -71,11 +70,32 @@ def figures_stage(
         legends[name] = " ".join([*extra, *notes])
 
     config = Analysis.from_config(settings)
-    occasion_labels = config.occasion_labels
-    ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
-    labels = config.outcome_labels
     if "flow" in out:
         draw("flow", figures.flow_diagram(read_csv(tables["flow"])), "flow")
+    _outcome_figures(tables, config, level_names, out, draw, numeric)
+    _response_figures(tables, config, out, draw)
+    _intervention_figures(tables, out, draw)
+    if changes_published:
+        legends["changes"] = _changes_legend(tables)
+    markdown = legends_markdown(legends, out)
+    Path(out["legends"]).write_text(markdown, encoding="utf-8")
+    Path(out["legends_html"]).write_text(markdown_html(markdown, "Figure legends"), "utf-8")
+    log.info("drew %d figures from the published tables", len(legends) - changes_published)
+
+
+def _outcome_figures(
+    tables: dict[str, str],
+    config: Analysis,
+    level_names: dict[str, dict[str, str]],
+    out: dict[str, str],
+    draw: Callable[..., None],
+    numeric: Callable[..., Any],
+) -> None:
+    """Trajectories, the mixed model's means, the forest plot and the threshold sweep."""
+    from cohort.publish import outcome_figures
+
+    occasion_labels = config.occasion_labels
+    ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
     if "trajectories" in out:
         outcomes = read_csv(tables["outcomes"])
         levels = numeric(outcomes[outcomes["section"] == "level"], "median", "q1", "q3")
@@ -100,6 +120,16 @@ def figures_stage(
         _forest(tables, config, level_names, draw, numeric)
     if "sweep" in out:
         _sweep(tables, config, draw, numeric)
+
+
+def _response_figures(
+    tables: dict[str, str], config: Analysis, out: dict[str, str], draw: Callable[..., None]
+) -> None:
+    """Directions of change, the course over the follow-ups, the definitions' rates and the
+    tipping point."""
+    from cohort.publish import response_figures
+
+    labels, occasion_labels = config.outcome_labels, config.occasion_labels
     if "directions" in out:
         draw(
             "directions",
@@ -137,6 +167,16 @@ def figures_stage(
             "tipping_point",
             "Lines: pooled estimates with CI bands against delta; dashed: the margin of the rate and 0 of the improvement.",
         )
+
+
+def _intervention_figures(
+    tables: dict[str, str], out: dict[str, str], draw: Callable[..., None]
+) -> None:
+    """Patients per category and the co-occurrence of categories."""
+    import pandas as pd
+
+    from cohort.publish import figures
+
     if "interventions" in out:
         draw(
             "interventions",
@@ -151,19 +191,18 @@ def figures_stage(
             figures.cooccurrence_heatmap(read_csv(tables["intervention_cooccurrence"]), n),
             "intervention_cooccurrence",
         )
-    if changes_published:
-        legends["changes"] = (
-            "Box of quartiles of the change from start per outcome and follow-up (rule outcomes); "
-            "individual changes are not shown, nor groups below min_cell. "
-            + " ".join(n for n in read_notes(tables["outcomes"]) if not n.startswith("Disclosure"))
-            if "outcomes" in tables
-            else "Box of quartiles of the change from start per outcome and follow-up (rule outcomes); "
-            "individual changes are not shown, nor groups below min_cell."
-        )
-    markdown = legends_markdown(legends, out)
-    Path(out["legends"]).write_text(markdown, encoding="utf-8")
-    Path(out["legends_html"]).write_text(markdown_html(markdown, "Figure legends"), "utf-8")
-    log.info("drew %d figures from the published tables", len(legends) - changes_published)
+
+
+def _changes_legend(tables: dict[str, str]) -> str:
+    """The legend of rule outcomes' figure of changes (drawn there, from the patient rows)."""
+    legend = (
+        "Box of quartiles of the change from start per outcome and follow-up (rule outcomes); "
+        "individual changes are not shown, nor groups below min_cell."
+    )
+    if "outcomes" not in tables:
+        return legend
+    notes = [n for n in read_notes(tables["outcomes"]) if not n.startswith("Disclosure")]
+    return legend + " " + " ".join(notes)
 
 
 def _forest(
