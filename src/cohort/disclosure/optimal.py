@@ -99,46 +99,10 @@ def loss_weight(key: Key, cells: int) -> float:
 def least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
     """The protective pattern of least loss (see the module docstring); the greedy pattern,
     with the reason, where the program cannot give one in time."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import csr_array
-
     started = time.perf_counter()
     if reg.values[N_KEY] < settings.min_cell:
         return suppression_pattern(reg, settings)
-    keys = sorted(
-        {*reg.values, *(k for parts, total in reg.equations for k in (*parts, total))}, key=str
-    )
-    index = {k: j for j, k in enumerate(keys)}
-    cells_of: dict[Key, int] = defaultdict(int)
-    for cells in reg.cells.values():
-        for _, _, key in cells:
-            cells_of[key] += 1
-    lower, upper, cost = np.zeros(len(keys)), np.ones(len(keys)), np.zeros(len(keys))
-    small = {k for k, v in reg.values.items() if k not in reg.fixed and settings.small(v)}
-    for k, j in index.items():
-        if k in reg.fixed:
-            upper[j] = 0
-        elif k in small:
-            lower[j] = 1
-        if k in reg.published and k not in reg.fixed:
-            cost[j] = loss_weight(k, cells_of[k])
-    rows: list[dict[int, float]] = []
-    for parts, total in reg.equations:
-        members = [k for k in dict.fromkeys((*parts, total)) if k not in reg.fixed]
-        for c in members:  # no relation with a lone unknown
-            rows.append({index[c]: 1.0, **{index[k]: -1.0 for k in members if k != c}})
-        for c in dict.fromkeys(parts):  # a small part's room within a known total
-            if c not in small or c == total:
-                continue
-            need = float(settings.min_cell - reg.values[c])
-            row = {index[c]: need}
-            for k in dict.fromkeys((*parts, total)):
-                if k == c or k in reg.fixed:
-                    continue
-                value = reg.values.get(k, settings.min_cell) if k != total else math.inf
-                if value > 0:
-                    row[index[k]] = row.get(index[k], 0.0) - min(float(value), need)
-            rows.append(row)
+    keys, index, lower, upper, cost, rows, small = _program(reg, settings)
     sensitive = {k for k in small if k not in reg.published}
     cuts = 0
     note = ""
@@ -148,18 +112,7 @@ def least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
         if left <= 0:
             note = f"the time limit of {settings.time_limit:g} s was reached after {round_number - 1} rounds"
             break
-        data, r, c = [], [], []
-        for i, row in enumerate(rows):
-            for j, value in row.items():
-                r.append(i), c.append(j), data.append(value)
-        a = csr_array((data, (r, c)), shape=(len(rows), len(keys)))
-        res = milp(
-            cost,
-            integrality=np.ones(len(keys)),
-            bounds=Bounds(lower, upper),
-            constraints=LinearConstraint(a, -np.inf, 0.0),
-            options={"time_limit": left, "mip_rel_gap": gap, "disp": False},
-        )
+        res = _solve(cost, rows, len(keys), lower, upper, left, gap)
         if res.x is None:
             note = f"HiGHS found no pattern ({res.message.strip()})"
             break
@@ -202,6 +155,78 @@ def least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
         fallback.unprotectable,
         method="greedy",
         detail=f"greedy suppression (the fallback: {note})",
+    )
+
+
+def _program(
+    reg: Register, settings: DisclosureSettings
+) -> tuple[
+    list[Key], dict[Key, int], np.ndarray, np.ndarray, np.ndarray, list[dict[int, float]], set[Key]
+]:
+    """The mixed-integer program of the module docstring: the counts (`keys`, `index`), their
+    bounds (N known, small counts unknown), their costs, the rows of `A y <= 0` (no relation
+    with a lone unknown; a small part's room within a known total) and the small counts."""
+    keys = sorted(
+        {*reg.values, *(k for parts, total in reg.equations for k in (*parts, total))}, key=str
+    )
+    index = {k: j for j, k in enumerate(keys)}
+    cells_of: dict[Key, int] = defaultdict(int)
+    for cells in reg.cells.values():
+        for _, _, key in cells:
+            cells_of[key] += 1
+    lower, upper, cost = np.zeros(len(keys)), np.ones(len(keys)), np.zeros(len(keys))
+    small = {k for k, v in reg.values.items() if k not in reg.fixed and settings.small(v)}
+    for k, j in index.items():
+        if k in reg.fixed:
+            upper[j] = 0
+        elif k in small:
+            lower[j] = 1
+        if k in reg.published and k not in reg.fixed:
+            cost[j] = loss_weight(k, cells_of[k])
+    rows: list[dict[int, float]] = []
+    for parts, total in reg.equations:
+        members = [k for k in dict.fromkeys((*parts, total)) if k not in reg.fixed]
+        for c in members:  # no relation with a lone unknown
+            rows.append({index[c]: 1.0, **{index[k]: -1.0 for k in members if k != c}})
+        for c in dict.fromkeys(parts):  # a small part's room within a known total
+            if c not in small or c == total:
+                continue
+            need = float(settings.min_cell - reg.values[c])
+            row = {index[c]: need}
+            for k in dict.fromkeys((*parts, total)):
+                if k == c or k in reg.fixed:
+                    continue
+                value = reg.values.get(k, settings.min_cell) if k != total else math.inf
+                if value > 0:
+                    row[index[k]] = row.get(index[k], 0.0) - min(float(value), need)
+            rows.append(row)
+    return keys, index, lower, upper, cost, rows, small
+
+
+def _solve(
+    cost: np.ndarray,
+    rows: list[dict[int, float]],
+    n: int,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    time_limit: float,
+    gap: float,
+):
+    """One round: HiGHS on the binary program with the rows (and cuts) so far."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_array
+
+    data, r, c = [], [], []
+    for i, row in enumerate(rows):
+        for j, value in row.items():
+            r.append(i), c.append(j), data.append(value)
+    a = csr_array((data, (r, c)), shape=(len(rows), n))
+    return milp(
+        cost,
+        integrality=np.ones(n),
+        bounds=Bounds(lower, upper),
+        constraints=LinearConstraint(a, -np.inf, 0.0),
+        options={"time_limit": time_limit, "mip_rel_gap": gap, "disp": False},
     )
 
 

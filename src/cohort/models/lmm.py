@@ -209,41 +209,8 @@ def lmm_tables(
             "converged": result.converged,
             "warnings": " | ".join(notes),
         }
-        level_n = term_level_n(result.names, long, "patient_id")
-        for row in mixed_effect_rows(result, level):
-            effects.append({**common, **row, "level_n": level_n[row["term"]]})
-        if result.cluster_variance is not None:
-            effects.append(
-                {
-                    **common,
-                    "term": f"variance: {cluster} intercept",
-                    "estimate": result.cluster_variance,
-                    "clusters": result.clusters,
-                }
-            )
-        effects += occasion_covariance_rows(result, occasions, common)
-        effects.append(
-            {**common, "term": "variance: patient intercept", "estimate": result.group_variance}
-        )
-        effects.append({**common, "term": "variance: residual", "estimate": result.scale})
-        # Estimated means per occasion, covariates at the mean of their design columns.
-        occasion_cols = [i for i, c in enumerate(result.names) if c.startswith("C(occasion")]
-        for occasion in occasions:
-            x = result.design_mean.copy()
-            x[occasion_cols] = 0.0
-            col = f"C(occasion, Treatment('{occasions[0]}'))[T.{occasion}]"
-            if col in result.names:
-                x[result.names.index(col)] = 1.0
-            row = contrast_row(result, x, level)
-            means.append(
-                {
-                    **common,
-                    "occasion": occasion,
-                    "estimated_mean": row.pop("estimate"),
-                    **{k: row[k] for k in ("se", "df", "ci_low", "ci_high")},
-                    "observed_n": int((long["occasion"] == occasion).sum()),
-                }
-            )
+        effects += _effect_rows(result, long, occasions, common, cluster, level)
+        means += _estimated_mean_rows(result, occasions, long, common, level)
     means_columns = [
         "outcome",
         "label",
@@ -259,3 +226,63 @@ def lmm_tables(
         pd.DataFrame(means or None, columns=None if means else means_columns),
         fits,
     )
+
+
+def _effect_rows(
+    result: MixedFit,
+    long: pd.DataFrame,
+    occasions: list[str],
+    common: dict[str, Any],
+    cluster: str | None,
+    level: float,
+) -> list[dict[str, Any]]:
+    """One model's rows of lmm.csv: fixed effects with their smallest level's n, the cluster
+    variance, the occasion terms' covariances and the variance components."""
+    effects: list[dict[str, Any]] = []
+    level_n = term_level_n(result.names, long, "patient_id")
+    for row in mixed_effect_rows(result, level):
+        effects.append({**common, **row, "level_n": level_n[row["term"]]})
+    if result.cluster_variance is not None:
+        effects.append(
+            {
+                **common,
+                "term": f"variance: {cluster} intercept",
+                "estimate": result.cluster_variance,
+                "clusters": result.clusters,
+            }
+        )
+    effects += occasion_covariance_rows(result, occasions, common)
+    effects.append(
+        {**common, "term": "variance: patient intercept", "estimate": result.group_variance}
+    )
+    effects.append({**common, "term": "variance: residual", "estimate": result.scale})
+    return effects
+
+
+def _estimated_mean_rows(
+    result: MixedFit,
+    occasions: list[str],
+    long: pd.DataFrame,
+    common: dict[str, Any],
+    level: float,
+) -> list[dict[str, Any]]:
+    """Estimated means per occasion, covariates at the mean of their design columns."""
+    means: list[dict[str, Any]] = []
+    occasion_cols = [i for i, c in enumerate(result.names) if c.startswith("C(occasion")]
+    for occasion in occasions:
+        x = result.design_mean.copy()
+        x[occasion_cols] = 0.0
+        col = f"C(occasion, Treatment('{occasions[0]}'))[T.{occasion}]"
+        if col in result.names:
+            x[result.names.index(col)] = 1.0
+        row = contrast_row(result, x, level)
+        means.append(
+            {
+                **common,
+                "occasion": occasion,
+                "estimated_mean": row.pop("estimate"),
+                **{k: row[k] for k in ("se", "df", "ci_low", "ci_high")},
+                "observed_n": int((long["occasion"] == occasion).sum()),
+            }
+        )
+    return means

@@ -5,6 +5,8 @@ config `cluster`), profiled over the two variance ratios; SEs and df as lme4/lme
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -158,7 +160,43 @@ def nested_intercepts_reml(
     z = result.x.copy()
     boundary = [bool(v <= floor + 1e-6) for v in z]
     free = [i for i in range(2) if not boundary[i]]
-    for _ in range(20):  # Newton on the free log ratios, numerical derivatives
+    z = _newton_polish(negative, z, free)
+    gp, gc = (0.0 if boundary[i] else float(np.exp(z[i])) for i in range(2))
+    a, beta, r, _ = profile.solve(gp, gc)
+    scale = r / (profile.nobs - profile.p)
+    variances = np.array([scale, gp * scale, gc * scale])
+    phi = scale * np.linalg.inv(a)
+    variance_cov = gradient = None
+    if df_method != "normal":
+        variance_cov, gradient = _variance_derivatives(profile, variances, free)
+    return MixedFit(
+        names=list(names),
+        params=beta,
+        cov_params=phi,
+        scale=scale,
+        group_variance=gp * scale,
+        llf=profile.loglik(gp, gc),
+        nobs=profile.nobs,
+        groups=len(patient_ids),
+        converged=bool(result.success) or result.status == 0,
+        boundary=boundary[0],
+        design_mean=x.mean(axis=0),
+        phi=phi,
+        covariance=covariance,
+        df_method=df_method,
+        variance_cov=variance_cov,
+        cov_gradient=gradient,
+        cluster_variance=gc * scale,
+        clusters=len(cluster_ids),
+    )
+
+
+def _newton_polish(
+    negative: Callable[[np.ndarray], float], z: np.ndarray, free: list[int]
+) -> np.ndarray:
+    """Newton steps on the free log ratios (numerical derivatives) from L-BFGS-B's optimum,
+    while they lower the negative log-likelihood."""
+    for _ in range(20):
         if not free:
             break
         h = 1e-4
@@ -185,40 +223,22 @@ def nested_intercepts_reml(
         z = candidate
         if np.abs(step).max() < 1e-10:
             break
-    gp, gc = (0.0 if boundary[i] else float(np.exp(z[i])) for i in range(2))
-    a, beta, r, _ = profile.solve(gp, gc)
-    scale = r / (profile.nobs - profile.p)
-    variances = np.array([scale, gp * scale, gc * scale])
-    phi = scale * np.linalg.inv(a)
-    variance_cov = gradient = None
-    if df_method != "normal":
-        keep = [0, *(i + 1 for i in free)]
-        hess_log = _log_scale_hessian(profile.loglik_variances, variances, keep)
-        jacobian = np.diag(variances[keep])
-        variance_cov = jacobian @ np.linalg.inv(-hess_log) @ jacobian
-        gradient = []
-        for i in keep:  # d Phi / d variance_i by central differences in its log
-            up, down = variances.copy(), variances.copy()
-            up[i], down[i] = variances[i] * np.exp(1e-5), variances[i] * np.exp(-1e-5)
-            gradient.append((profile.phi(up) - profile.phi(down)) / (2e-5 * variances[i]))
-        gradient = np.stack(gradient)
-    return MixedFit(
-        names=list(names),
-        params=beta,
-        cov_params=phi,
-        scale=scale,
-        group_variance=gp * scale,
-        llf=profile.loglik(gp, gc),
-        nobs=profile.nobs,
-        groups=len(patient_ids),
-        converged=bool(result.success) or result.status == 0,
-        boundary=boundary[0],
-        design_mean=x.mean(axis=0),
-        phi=phi,
-        covariance=covariance,
-        df_method=df_method,
-        variance_cov=variance_cov,
-        cov_gradient=gradient,
-        cluster_variance=gc * scale,
-        clusters=len(cluster_ids),
-    )
+    return z
+
+
+def _variance_derivatives(
+    profile: _NestedProfile, variances: np.ndarray, free: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """What Satterthwaite's df need: the covariance of the variance estimates (inverse
+    observed information on the log scale) and d Phi / d variance_i (central differences in
+    its log), for the residual variance and the components not on the boundary."""
+    keep = [0, *(i + 1 for i in free)]
+    hess_log = _log_scale_hessian(profile.loglik_variances, variances, keep)
+    jacobian = np.diag(variances[keep])
+    variance_cov = jacobian @ np.linalg.inv(-hess_log) @ jacobian
+    gradient = []
+    for i in keep:
+        up, down = variances.copy(), variances.copy()
+        up[i], down[i] = variances[i] * np.exp(1e-5), variances[i] * np.exp(-1e-5)
+        gradient.append((profile.phi(up) - profile.phi(down)) / (2e-5 * variances[i]))
+    return variance_cov, np.stack(gradient)

@@ -116,21 +116,9 @@ def definition_sensitivity(
     return lines
 
 
-def summary_markdown(
-    tables: dict[str, pd.DataFrame], config: Analysis, disclosure: DisclosureSettings
-) -> str:
-    """results/summary.md from the published tables (`tables`, read back as a reader would)."""
-    lines = []
-    if config.synthetic:
-        lines += [f"> **{SYNTHETIC_NOTE}**", ""]
-    lines += ["# Summary of this run", "", config.study.title.strip(), ""]
-    flow = tables["flow"]
-    stages = flow[flow["kind"] == "stage"]
-    lines += (
-        ["## Patients", ""] + [f"- {r['label']}: {r['n']}" for _, r in stages.iterrows()] + [""]
-    )
-    vs = tables["responders_vs_paper"]
-    lines += [
+def _headline_lines(vs: pd.DataFrame, config: Analysis) -> list[str]:
+    """The paper's responder rates beside this run's."""
+    lines = [
         "## Headline: clinically important improvement, paper vs this run",
         "",
         *(
@@ -148,10 +136,13 @@ def summary_markdown(
             f"| {r['label']} | {config.occasion_labels.get(r['occasion'], r['occasion'])} | {_num(r['paper_pct'])}% "
             f"| {this} | {r['rule']} |"
         )
-    rates = tables["responders"]
-    outcome_label = config.outcome_labels.get
-    occasion_label = config.occasion_labels.get
-    lines += [
+    return lines
+
+
+def _rate_lines(rates: pd.DataFrame, config: Analysis) -> list[str]:
+    """Every responder rate with its denominator."""
+    outcome_label, occasion_label = config.outcome_labels.get, config.occasion_labels.get
+    lines = [
         "",
         "## Responder rates",
         "",
@@ -163,14 +154,13 @@ def summary_markdown(
             f"| {outcome_label(r['outcome'], r['outcome'])} | {occasion_label(r['occasion'], r['occasion'])} "
             f"| {r['denominator']} | {_rate(r)} |"
         )
-    if "clinical_significance_rates" in tables:
-        lines += definition_sensitivity(
-            tables["clinical_significance_rates"],
-            tables["clinical_significance_definitions"],
-            config,
-        )
-    sens = tables["missing_data_sensitivity"]
-    lines += [
+    return lines
+
+
+def _missing_data_lines(sens: pd.DataFrame, config: Analysis) -> list[str]:
+    """The responder rate under complete case, multiple and non-responder imputation."""
+    outcome_label, occasion_label = config.outcome_labels.get, config.occasion_labels.get
+    lines = [
         "",
         "## Sensitivity to loss to follow-up (responder rate, %)",
         "",
@@ -186,9 +176,13 @@ def summary_markdown(
             f"| {outcome_label(outcome, outcome)} | {occasion_label(occasion, occasion)} | {cell.get('complete case', '')} "
             f"| {cell.get('multiple imputation', '')} | {cell.get('non-responder imputation', '')} |"
         )
-    lmm = tables["lmm"]
+    return lines
+
+
+def _mixed_model_lines(lmm: pd.DataFrame, config: Analysis) -> list[str]:
+    """The mixed models' estimated means per occasion."""
     means = lmm[lmm["section"] == "estimated mean"]
-    lines += [
+    lines = [
         "",
         "## Mixed models: estimated means per occasion [95% CI]",
         "",
@@ -204,8 +198,12 @@ def summary_markdown(
             for _, r in g.iterrows()
         ]
         lines.append(f"| {g['label'].iat[0]} | " + " | ".join(cells) + " |")
-    baseline = tables["baseline_vs_paper"]
-    lines += [
+    return lines
+
+
+def _baseline_lines(baseline: pd.DataFrame) -> list[str]:
+    """Table 2 beside the paper's figures."""
+    lines = [
         "",
         "## Table 2: paper vs this run",
         "",
@@ -218,13 +216,35 @@ def summary_markdown(
     for _, r in baseline.iterrows():
         label = r["label"] + (f": {r['level']}" if str(r["level"]) not in ("", "nan") else "")
         lines.append(f"| {label} | {r['paper']} | {r['this_run']} |")
+    return lines
+
+
+def summary_markdown(
+    tables: dict[str, pd.DataFrame], config: Analysis, disclosure: DisclosureSettings
+) -> str:
+    """results/summary.md from the published tables (`tables`, read back as a reader would)."""
+    lines = []
+    if config.synthetic:
+        lines += [f"> **{SYNTHETIC_NOTE}**", ""]
+    lines += ["# Summary of this run", "", config.study.title.strip(), ""]
+    flow = tables["flow"]
+    stages = flow[flow["kind"] == "stage"]
+    lines += (
+        ["## Patients", ""] + [f"- {r['label']}: {r['n']}" for _, r in stages.iterrows()] + [""]
+    )
+    lines += _headline_lines(tables["responders_vs_paper"], config)
+    lines += _rate_lines(tables["responders"], config)
+    if "clinical_significance_rates" in tables:
+        lines += definition_sensitivity(
+            tables["clinical_significance_rates"],
+            tables["clinical_significance_definitions"],
+            config,
+        )
+    lines += _missing_data_lines(tables["missing_data_sensitivity"], config)
+    lines += _mixed_model_lines(tables["lmm"], config)
+    lines += _baseline_lines(tables["baseline_vs_paper"])
     lines += ["", "## Assumptions in force", ""] + [f"- {a}" for a in assumptions(config)]
-    lines += [
-        "",
-        "## Disclosure control",
-        "",
-        disclosure.footer(),
-    ]
+    lines += ["", "## Disclosure control", "", disclosure.footer()]
     lines += [
         "",
         "Every number here comes from the tables in `results/tables/` (after disclosure control); "
