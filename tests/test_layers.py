@@ -150,3 +150,17 @@ def test_a_module_of_the_flat_layout_still_imports_and_says_where_it_went():
 def test_a_split_module_of_the_flat_layout_names_where_its_parts_went():
     with pytest.raises(ModuleNotFoundError, match="cohort.models.design, cohort.models.mixed"):
         importlib.import_module("cohort.regression")
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_over_80_lines():
+    long = []
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}: {lines}")
+    assert long == []

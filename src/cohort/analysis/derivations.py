@@ -125,24 +125,7 @@ def patient_table(
         out["anxious_depressed"] = (level.astype("Float64") >= spec["min_level"]).astype("boolean")
 
     if sessions is not None:
-        by_patient = sessions.groupby("patient_id", observed=True)
-        size = by_patient.size()
-        position = size.index.get_indexer(out.index)
-        out["n_sessions"] = _take(size, position, out.index).fillna(0).astype(int)
-        out["first_session"] = _take(by_patient["session_date"].min(), position, out.index)
-        out["last_session"] = _take(by_patient["session_date"].max(), position, out.index)
-        out["programme_months"] = (
-            out["last_session"] - out["first_session"]
-        ).dt.days / DAYS_PER_MONTH
-        flags = [f"intervention_{c}" for c in codes]
-        received = by_patient[flags].any()
-        received = pd.DataFrame(
-            {f: _take(received[f], position, out.index) for f in flags}, index=out.index
-        )
-        received = received.fillna(False).astype(bool)
-        received.columns = [f"received_{c}" for c in codes]
-        out = out.join(received)
-        out["n_categories"] = received.sum(axis=1)
+        out = _with_session_variables(out, sessions, codes)
 
     status = pd.Series(ANALYSIS_SET, index=out.index, dtype=object)
     if "included" not in out:  # an extract of treated patients only: all are in the cohort
@@ -157,6 +140,30 @@ def patient_table(
     out["flow_status"] = status
     out["analysis_set"] = status == ANALYSIS_SET
     return out.reset_index()
+
+
+def _with_session_variables(
+    out: pd.DataFrame, sessions: pd.DataFrame, codes: list[str]
+) -> pd.DataFrame:
+    """The dose (sessions, first and last session, programme months) and the intervention
+    categories each patient received, from the sessions."""
+    by_patient = sessions.groupby("patient_id", observed=True)
+    size = by_patient.size()
+    position = size.index.get_indexer(out.index)
+    out["n_sessions"] = _take(size, position, out.index).fillna(0).astype(int)
+    out["first_session"] = _take(by_patient["session_date"].min(), position, out.index)
+    out["last_session"] = _take(by_patient["session_date"].max(), position, out.index)
+    out["programme_months"] = (out["last_session"] - out["first_session"]).dt.days / DAYS_PER_MONTH
+    flags = [f"intervention_{c}" for c in codes]
+    received = by_patient[flags].any()
+    received = pd.DataFrame(
+        {f: _take(received[f], position, out.index) for f in flags}, index=out.index
+    )
+    received = received.fillna(False).astype(bool)
+    received.columns = [f"received_{c}" for c in codes]
+    out = out.join(received)
+    out["n_categories"] = received.sum(axis=1)
+    return out
 
 
 def patient_flow(

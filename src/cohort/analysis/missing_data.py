@@ -5,6 +5,7 @@ the logit scale) and non-responder imputation, side by side."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -146,49 +147,7 @@ def sensitivity_table(
                         "method": rate["ci_method"],
                     }
                 )
-            if (outcome, occasion) not in imputed.rates:
-                rows.append(
-                    {
-                        "outcome": outcome,
-                        "occasion": occasion,
-                        "analysis": "multiple imputation",
-                        "n": n,
-                        "method": "not estimable: too few patients measured at this occasion to impute",
-                    }
-                )
-                continue
-            rates, ns = zip(*imputed.rates[(outcome, occasion)], strict=True)
-            estimate, low, high, pooled = pooled_proportion(
-                np.array(rates), int(np.mean(ns)), level
-            )
-            why = degenerate_pooling(np.array(rates), int(np.mean(ns)), pooled)
-            if why:
-                rows.append(
-                    {
-                        "outcome": outcome,
-                        "occasion": occasion,
-                        "analysis": "multiple imputation",
-                        "n": int(np.mean(ns)),
-                        "method": why,
-                    }
-                )
-                continue
-            rows.append(
-                {
-                    "outcome": outcome,
-                    "occasion": occasion,
-                    "analysis": "multiple imputation",
-                    "responders": np.nan,
-                    "n": int(np.mean(ns)),
-                    "pct": 100 * estimate,
-                    "ci_low_pct": 100 * low,
-                    "ci_high_pct": 100 * high,
-                    "method": f"MICE, m = {imputed.m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
-                    "fmi": pooled.fmi,
-                    "lambda": pooled.lambda_,
-                    "monte_carlo_se_logit": np.sqrt(pooled.between / imputed.m),
-                }
-            )
+            rows.append(_imputed_rate(imputed, outcome, occasion, n, level))
     table = pd.DataFrame(rows)
     table["denominator_note"] = table["analysis"].map(
         {
@@ -198,3 +157,43 @@ def sensitivity_table(
         }
     )
     return table
+
+
+def _imputed_rate(
+    imputed: ImputedAnalyses, outcome: str, occasion: str, n: int, level: float
+) -> dict[str, Any]:
+    """The multiple-imputation row: the rate pooled by Rubin's rules on the logit scale, or why
+    it is not estimable or degenerate (`n`: the analysis set)."""
+    if (outcome, occasion) not in imputed.rates:
+        return {
+            "outcome": outcome,
+            "occasion": occasion,
+            "analysis": "multiple imputation",
+            "n": n,
+            "method": "not estimable: too few patients measured at this occasion to impute",
+        }
+    rates, ns = zip(*imputed.rates[(outcome, occasion)], strict=True)
+    estimate, low, high, pooled = pooled_proportion(np.array(rates), int(np.mean(ns)), level)
+    why = degenerate_pooling(np.array(rates), int(np.mean(ns)), pooled)
+    if why:
+        return {
+            "outcome": outcome,
+            "occasion": occasion,
+            "analysis": "multiple imputation",
+            "n": int(np.mean(ns)),
+            "method": why,
+        }
+    return {
+        "outcome": outcome,
+        "occasion": occasion,
+        "analysis": "multiple imputation",
+        "responders": np.nan,
+        "n": int(np.mean(ns)),
+        "pct": 100 * estimate,
+        "ci_low_pct": 100 * low,
+        "ci_high_pct": 100 * high,
+        "method": f"MICE, m = {imputed.m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
+        "fmi": pooled.fmi,
+        "lambda": pooled.lambda_,
+        "monte_carlo_se_logit": np.sqrt(pooled.between / imputed.m),
+    }

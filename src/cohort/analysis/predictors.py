@@ -175,21 +175,13 @@ def predictor_table(
             }
             parameters = len(design_matrix(frame, variables, drop_unused_levels=True)[1]) - 1
             epv = min(events, len(frame) - events) / max(parameters, 1)
-            notes = (
-                [f"EPV {epv:.1f} < {logistic.epv_minimum:g}"] if epv < logistic.epv_minimum else []
-            )
-            firth = logistic.firth == "always" or (
-                logistic.firth == "auto" and epv < logistic.epv_minimum
-            )
+            low_epv = epv < logistic.epv_minimum
+            notes = [f"EPV {epv:.1f} < {logistic.epv_minimum:g}"] if low_epv else []
+            firth = logistic.firth == "always" or (logistic.firth == "auto" and low_epv)
             try:
-                try:
-                    result, y, x = fit_logistic(frame, variables, firth)
-                except ValueError as exc:
-                    if "separation" not in str(exc) or logistic.firth != "auto":
-                        raise
-                    notes.append(f"{exc}: Firth's penalised likelihood used")
-                    firth = True
-                    result, y, x = fit_logistic(frame, variables, firth)
+                result, y, x, firth = _fit_firth_if_separated(
+                    frame, variables, firth, logistic, notes
+                )
             except (ValueError, np.linalg.LinAlgError) as exc:  # singular design: reported
                 log.warning("logistic %s %s failed: %s", outcome, occasion, exc)
                 rows.append(
@@ -226,6 +218,26 @@ def predictor_table(
                     }
                 )
     return pd.DataFrame(rows), firth_models
+
+
+def _fit_firth_if_separated(
+    frame: pd.DataFrame,
+    variables: list[str],
+    firth: bool,
+    logistic: LogisticSettings,
+    notes: list[str],
+) -> tuple[LogisticFit, np.ndarray, np.ndarray, bool]:
+    """The logistic fit, by Firth's penalised likelihood where asked or, with `firth: auto`,
+    where the data separate (said in `notes`); whether Firth's was used."""
+    try:
+        result, y, x = fit_logistic(frame, variables, firth)
+    except ValueError as exc:
+        if "separation" not in str(exc) or logistic.firth != "auto":
+            raise
+        notes.append(f"{exc}: Firth's penalised likelihood used")
+        firth = True
+        result, y, x = fit_logistic(frame, variables, firth)
+    return result, y, x, firth
 
 
 def pooled_predictors(

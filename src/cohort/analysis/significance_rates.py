@@ -10,6 +10,7 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -272,41 +273,41 @@ def definition_rates(
                         "method": rate["ci_method"],
                     }
                 )
-            pooled_rates = rates.get((name, t.outcome, occasion))
-            if not pooled_rates or len(pooled_rates) < m:
-                rows.append(
-                    {
-                        **base,
-                        "analysis": MULTIPLE_IMPUTATION,
-                        "rule": rule,
-                        "method": "not estimable: too few patients measured at this occasion to impute",
-                    }
-                )
-                continue
-            shares, ns = zip(*pooled_rates, strict=True)
-            n = int(np.mean(ns))
-            estimate, low, high, pooled = pooled_proportion(np.array(shares), n, level)
-            why = degenerate_pooling(np.array(shares), n, pooled)
-            if why:
-                rows.append(
-                    {**base, "analysis": MULTIPLE_IMPUTATION, "rule": rule, "n": n, "method": why}
-                )
-                continue
             rows.append(
-                {
-                    **base,
-                    "analysis": MULTIPLE_IMPUTATION,
-                    "rule": rule,
-                    "n": n,
-                    "pct": 100 * estimate,
-                    "ci_low_pct": 100 * low,
-                    "ci_high_pct": 100 * high,
-                    "method": f"MICE, m = {m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
-                    "fmi": pooled.fmi,
-                    "monte_carlo_se_logit": np.sqrt(pooled.between / m),
-                }
+                _imputed_rate_row(
+                    rates.get((name, t.outcome, occasion)), m, base | {"rule": rule}, level
+                )
             )
     return frame(rows, RATE_COLUMNS).reindex(columns=list(RATE_COLUMNS))
+
+
+def _imputed_rate_row(
+    pooled_rates: list[tuple[float, int]] | None, m: int, base: dict[str, Any], level: float
+) -> dict[str, Any]:
+    """The multiple-imputation row of a definition at an occasion: the rate pooled by Rubin's
+    rules on the logit scale, or why it is not estimable or degenerate."""
+    base = {**base, "analysis": MULTIPLE_IMPUTATION}
+    if not pooled_rates or len(pooled_rates) < m:
+        return {
+            **base,
+            "method": "not estimable: too few patients measured at this occasion to impute",
+        }
+    shares, ns = zip(*pooled_rates, strict=True)
+    n = int(np.mean(ns))
+    estimate, low, high, pooled = pooled_proportion(np.array(shares), n, level)
+    why = degenerate_pooling(np.array(shares), n, pooled)
+    if why:
+        return {**base, "n": n, "method": why}
+    return {
+        **base,
+        "n": n,
+        "pct": 100 * estimate,
+        "ci_low_pct": 100 * low,
+        "ci_high_pct": 100 * high,
+        "method": f"MICE, m = {m}, Rubin's rules on the logit scale, df {pooled.df:.0f}",
+        "fmi": pooled.fmi,
+        "monte_carlo_se_logit": np.sqrt(pooled.between / m),
+    }
 
 
 # --- Agreement between definitions -------------------------------------------------------------

@@ -95,24 +95,9 @@ def _solve_component(reg, relevant, equations, variables, wanted, known, min_cel
     `suppression_pattern` clears it when it publishes a hidden cell again), and an LP is solved
     only for counts they do not settle. Counts are bounded by twice the largest count (a count
     that can reach that can reach min_cell)."""
-    from scipy.sparse import csr_array
-
-    index = {k: j for j, k in enumerate(variables)}
-    rows, cols, signs = [], [], []
-    b = np.zeros(len(equations))
-    visible_of: list[list[Key]] = []
-    for row, e in enumerate(equations):
-        parts, total, _ = relevant[e]
-        visible_of.append([k for k in (*parts, total) if known(k)])
-        for k, sign in [*((p, 1.0) for p in parts), (total, -1.0)]:
-            if known(k):
-                b[row] -= sign * reg.values[k]
-            else:
-                rows.append(row), cols.append(index[k]), signs.append(sign)
-    # Sparse: a component's relations touch few of its counts, and a dense matrix is converted
-    # again by every one of the component's LPs (most of rule publish's time on small cohorts).
-    a = csr_array((signs, (rows, cols)), shape=(len(equations), len(variables)))
-    cap = 2.0 * max([*reg.values.values(), min_cell]) + min_cell
+    index, a, b, visible_of, cap = _component_system(
+        reg, relevant, equations, variables, known, min_cell
+    )
     options = {"A_eq": a, "b_eq": b, "bounds": (0, cap), "method": "highs"}
 
     def record(x: np.ndarray) -> None:
@@ -175,3 +160,28 @@ def _solve_component(reg, relevant, equations, variables, wanted, known, min_cel
         candidates = [v for r in sorted(rows) for v in visible_of[r] if v not in reg.fixed]
         exposed[k] = candidates or _nearest_published(k, relevant, equations, visible_of, reg)
     return exposed
+
+
+def _component_system(reg, relevant, equations, variables, known, min_cell):
+    """The attacker's equations of one component as `a x = b` over its unknown counts (known
+    counts moved to the right), the known counts of each equation, and the counts' upper bound
+    (twice the largest count: a count that can reach that can reach min_cell)."""
+    from scipy.sparse import csr_array
+
+    index = {k: j for j, k in enumerate(variables)}
+    rows, cols, signs = [], [], []
+    b = np.zeros(len(equations))
+    visible_of: list[list[Key]] = []
+    for row, e in enumerate(equations):
+        parts, total, _ = relevant[e]
+        visible_of.append([k for k in (*parts, total) if known(k)])
+        for k, sign in [*((p, 1.0) for p in parts), (total, -1.0)]:
+            if known(k):
+                b[row] -= sign * reg.values[k]
+            else:
+                rows.append(row), cols.append(index[k]), signs.append(sign)
+    # Sparse: a component's relations touch few of its counts, and a dense matrix is converted
+    # again by every one of the component's LPs (most of rule publish's time on small cohorts).
+    a = csr_array((signs, (rows, cols)), shape=(len(equations), len(variables)))
+    cap = 2.0 * max([*reg.values.values(), min_cell]) + min_cell
+    return index, a, b, visible_of, cap

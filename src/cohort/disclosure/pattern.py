@@ -42,33 +42,10 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
     def visible(k: Key) -> bool:
         return k in reg.published and k not in hidden
 
-    def cascade(k: Key) -> int:
-        """Relations in which hiding k would leave k the only unknown (each asks for one more)."""
-        return sum(all(visible(x) for x in keys if x != k) for keys in relations_of[k])
-
     revealed: set[Key] = set()  # hidden, then found derivable anyway: published, never hidden again
 
     def cheapest(options: Iterable[Key]) -> Key | None:
-        """The count to hide: not a zero if it can be helped (a zero protects nothing by itself),
-        then the one that starts the fewest further suppressions, then one outside the headline
-        tables (flow, Table 2, responders), then the smallest."""
-        usable = {
-            k
-            for k in options
-            if visible(k) and k not in reg.fixed and k in reg.values and k not in revealed
-        }
-        if not usable:
-            return None
-        return min(
-            usable,
-            key=lambda k: (
-                reg.values[k] == 0,
-                bool(reg.tables_of[k] & HEADLINE_TABLES),
-                cascade(k),
-                reg.values[k],
-                str(k),
-            ),
-        )
+        return _cheapest(options, reg, hidden, revealed, relations_of)
 
     cache: dict[frozenset, dict[Key, list[Key]]] = {}
     reach: dict[Key, tuple[float, float]] = {}
@@ -111,6 +88,43 @@ def suppression_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
                 hidden[key] = "secondary"
         exposed = audit(reg, set(hidden), sensitive, settings.min_cell)
     return Pattern(hidden, sorted(exposed, key=str))
+
+
+def _cheapest(
+    options: Iterable[Key],
+    reg: Register,
+    hidden: dict[Key, str],
+    revealed: set[Key],
+    relations_of: dict[Key, list[tuple[Key, ...]]],
+) -> Key | None:
+    """The count to hide: not a zero if it can be helped (a zero protects nothing by itself),
+    then one outside the headline tables (flow, Table 2, responders), then the one that starts
+    the fewest further suppressions (relations in which hiding it would leave it the only
+    unknown), then the smallest."""
+
+    def visible(k: Key) -> bool:
+        return k in reg.published and k not in hidden
+
+    def cascade(k: Key) -> int:
+        return sum(all(visible(x) for x in keys if x != k) for keys in relations_of[k])
+
+    usable = {
+        k
+        for k in options
+        if visible(k) and k not in reg.fixed and k in reg.values and k not in revealed
+    }
+    if not usable:
+        return None
+    return min(
+        usable,
+        key=lambda k: (
+            reg.values[k] == 0,
+            bool(reg.tables_of[k] & HEADLINE_TABLES),
+            cascade(k),
+            reg.values[k],
+            str(k),
+        ),
+    )
 
 
 def _related(reg: Register, keys: Iterable[Key]) -> set[Key]:

@@ -4,6 +4,7 @@ each table's own checks) and `protect_tables`, the entry point of rule publish."
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from cohort.disclosure.settings import (
     Context,
     DisclosureError,
     DisclosureSettings,
+    Key,
 )
 from cohort.disclosure.significance_counts import AGREEMENT_CELLS
 
@@ -85,37 +87,7 @@ def apply_pattern(
         report.primary += why == "primary"
         report.secondary += why == "secondary"
     if settings.rounding:
-        for row, column, _ in reg.cells.get(name, []):
-            if (row, column) not in status and column not in ("completers", "lost"):
-                value = _num(original.at[row, column])
-                if math.isfinite(value):
-                    out[column] = out[column].astype(object)
-                    out.at[row, column] = round_count(
-                        value, settings.rounding, settings.rounding_method
-                    )
-        for pct, num, den, low, high in rule.rates:
-            if pct not in out.columns:
-                continue
-            for row in out.index:
-                k, n = _num(out.at[row, num]), _num(out.at[row, den])
-                if math.isfinite(k) and math.isfinite(n) and n > 0:
-                    out[pct] = out[pct].astype(object)
-                    out.at[row, pct] = 100 * k / n
-                    if low and high:
-                        out[low], out[high] = out[low].astype(object), out[high].astype(object)
-                        out.at[row, low], out.at[row, high] = (
-                            100 * x for x in rate_interval(int(k), int(n), ctx.confidence_level)[:2]
-                        )
-        if "value" in rule.derived and "count" in out.columns:
-            for row in out.index:
-                k, p = _num(out.at[row, "count"]), _num(out.at[row, "pct"])
-                if math.isfinite(k) and math.isfinite(p):
-                    out.at[row, "value"] = f"{int(k)} ({p:.0f}%)"
-        if "patients" in rule.derived:
-            for row in out.index:
-                k, p = _num(out.at[row, "patients_n"]), _num(out.at[row, "patients_pct"])
-                if math.isfinite(k) and math.isfinite(p):
-                    out.at[row, "patients"] = f"{int(k)} ({p:.0f}%)"
+        _round_counts(out, original, reg.cells.get(name, []), status, rule, settings, ctx)
     # Values computed from hidden counts.
     for column, sources in rule.derived.items():
         if column not in out.columns:
@@ -126,18 +98,7 @@ def apply_pattern(
                 out[column] = out[column].astype(object)
                 out.at[row, column] = SMALL_GROUP if "primary" in why else SECONDARY
                 report.derived += 1
-    # Statistics of groups below min_cell.
-    for size, stats in rule.group_stats.items():
-        if size not in original.columns:
-            continue
-        n = pd.to_numeric(original[size], errors="coerce")
-        small = (n < settings.min_cell) & (n >= 0)
-        for column in stats:
-            if column in out.columns and small.any():
-                present = small & original[column].notna() & (original[column].astype(str) != "")
-                out[column] = out[column].astype(object)
-                out.loc[present, column] = SMALL_GROUP
-                report.small_groups += int(present.sum())
+    report.small_groups += _hide_small_group_statistics(out, original, rule, settings)
     report.other.update(hide_dominated(out, original, rule, settings))
     out = out.drop(columns=dominance_evidence(out, rule))
     for column in {column for _, column, _ in reg.cells.get(name, [])}:  # counts print as 240
@@ -149,6 +110,69 @@ def apply_pattern(
     if rule.min_max and not settings.allow_min_max:
         out = out.drop(columns=[c for c in rule.min_max if c in out.columns])
     return out, report
+
+
+def _round_counts(
+    out: pd.DataFrame,
+    original: pd.DataFrame,
+    cells: list[tuple[int, str, Key]],
+    status: dict[tuple[int, str], str],
+    rule: TableRule,
+    settings: DisclosureSettings,
+    ctx: Context,
+) -> None:
+    """Every published count of the table rounded (`disclosure.rounding`), in place, and the
+    rates, Wilson CIs and 'n (%)' texts computed again from the rounded counts."""
+    for row, column, _ in cells:
+        if (row, column) not in status and column not in ("completers", "lost"):
+            value = _num(original.at[row, column])
+            if math.isfinite(value):
+                out[column] = out[column].astype(object)
+                out.at[row, column] = round_count(
+                    value, settings.rounding, settings.rounding_method
+                )
+    for pct, num, den, low, high in rule.rates:
+        if pct not in out.columns:
+            continue
+        for row in out.index:
+            k, n = _num(out.at[row, num]), _num(out.at[row, den])
+            if math.isfinite(k) and math.isfinite(n) and n > 0:
+                out[pct] = out[pct].astype(object)
+                out.at[row, pct] = 100 * k / n
+                if low and high:
+                    out[low], out[high] = out[low].astype(object), out[high].astype(object)
+                    out.at[row, low], out.at[row, high] = (
+                        100 * x for x in rate_interval(int(k), int(n), ctx.confidence_level)[:2]
+                    )
+    if "value" in rule.derived and "count" in out.columns:
+        for row in out.index:
+            k, p = _num(out.at[row, "count"]), _num(out.at[row, "pct"])
+            if math.isfinite(k) and math.isfinite(p):
+                out.at[row, "value"] = f"{int(k)} ({p:.0f}%)"
+    if "patients" in rule.derived:
+        for row in out.index:
+            k, p = _num(out.at[row, "patients_n"]), _num(out.at[row, "patients_pct"])
+            if math.isfinite(k) and math.isfinite(p):
+                out.at[row, "patients"] = f"{int(k)} ({p:.0f}%)"
+
+
+def _hide_small_group_statistics(
+    out: pd.DataFrame, original: pd.DataFrame, rule: TableRule, settings: DisclosureSettings
+) -> int:
+    """Statistics of groups below min_cell marked [s], in place; how many were."""
+    hidden = 0
+    for size, stats in rule.group_stats.items():
+        if size not in original.columns:
+            continue
+        n = pd.to_numeric(original[size], errors="coerce")
+        small = (n < settings.min_cell) & (n >= 0)
+        for column in stats:
+            if column in out.columns and small.any():
+                present = small & original[column].notna() & (original[column].astype(str) != "")
+                out[column] = out[column].astype(object)
+                out.loc[present, column] = SMALL_GROUP
+                hidden += int(present.sum())
+    return hidden
 
 
 def hide_dominated(
@@ -345,68 +369,7 @@ def withhold_nested_definitions(
 
     for (outcome, occasion), group in available.groupby(["outcome", "occasion"], sort=False):
         points = sweep[(sweep["outcome"] == outcome) & (sweep["occasion"] == occasion)]
-        responders = {
-            kind: [
-                v
-                for v in pd.to_numeric(
-                    points.loc[points["scale"] == kind, "reaching"], errors="coerce"
-                )
-                if math.isfinite(v)
-            ]
-            for kind in ("absolute", "percent")
-        }
-        not_improvable: dict[str, list[float]] = {"absolute": [], "percent": []}
-        rule_counts: dict[
-            tuple[float, bool], float
-        ] = {}  # one-threshold absolute rules: responders
-        for _, row in group.iterrows():  # the primary rule first (the table's order)
-            kind = _nested_kind(row)
-            r, cni = _num(row["responders"]), _num(row["could_not_improve"])
-            key = (str(row["definition"]), outcome, occasion)
-            rule_words = str(row.get("rule", ""))
-            if rule_words.startswith(f"{RCI_RULE_PREFIX} ("):
-                # HA's index is a threshold on the change (nested with the absolute rules and
-                # the sweep); GLN, EN, NK and HLL are thresholds on r x start - follow-up, nested
-                # with each other only; the HLM slope with none.
-                kind = (
-                    "absolute"
-                    if rule_words.startswith(f"{RCI_RULE_PREFIX} (HA ")
-                    else "slope"
-                    if rule_words.startswith(f"{RCI_RULE_PREFIX} ({SLOPE_RULE_WORDS})")
-                    else "regressed"
-                )
-                responders.setdefault(kind, [])
-                not_improvable.setdefault(kind, [])
-                if close(r, responders[kind]) or close(cni, not_improvable[kind]):
-                    withheld.add(key)
-                    continue
-                if math.isfinite(r):
-                    responders[kind].append(r)
-                if math.isfinite(cni):
-                    not_improvable[kind].append(cni)
-                continue
-            if kind is None:
-                containing = rule_counts.get(
-                    (_num(row.get("threshold_absolute")), _truthy(row.get("strict")))
-                )
-                if (
-                    math.isfinite(_num(row.get("cutoff")))
-                    and containing is not None
-                    and math.isfinite(r)
-                    and close(r, [containing])
-                ):
-                    withheld.add(key)
-                continue
-            primary = row["definition"] == PRIMARY_DEFINITION  # its counts: responders.csv's
-            if not primary and (close(r, responders[kind]) or close(cni, not_improvable[kind])):
-                withheld.add(key)
-                continue
-            if math.isfinite(r):
-                responders[kind].append(r)
-                if kind == "absolute":
-                    rule_counts[(_num(row["threshold_absolute"]), _truthy(row.get("strict")))] = r
-            if math.isfinite(cni):
-                not_improvable[kind].append(cni)
+        withheld |= _withheld_at(group, points, close)
     rows = [
         i
         for i, r in rates.iterrows()
@@ -416,6 +379,75 @@ def withhold_nested_definitions(
     _blank(rates, rows, ["responders", "non_responders", "could_not_improve", "pct", "ci_low_pct", "ci_high_pct"],
            "not published: a count within min_cell of a nested rule's (disclosure control)")  # fmt: skip
     _publish_same_as(rates)
+    return withheld
+
+
+def _rci_kind(rule_words: str) -> str:
+    """What a reliable-change index is nested with: HA's is a threshold on the change (the
+    absolute rules and the sweep); GLN, EN, NK and HLL are thresholds on r x start - follow-up,
+    nested with each other only; the HLM slope with none."""
+    if rule_words.startswith(f"{RCI_RULE_PREFIX} (HA "):
+        return "absolute"
+    if rule_words.startswith(f"{RCI_RULE_PREFIX} ({SLOPE_RULE_WORDS})"):
+        return "slope"
+    return "regressed"
+
+
+def _withheld_at(
+    group: pd.DataFrame, points: pd.DataFrame, close: Callable[[float, list[float]], bool]
+) -> set[tuple[str, str, str]]:
+    """The definitions withheld at one outcome and occasion (`group`: their available-case
+    rows, the primary rule first; `points`: the sweep's published points there)."""
+    withheld: set[tuple[str, str, str]] = set()
+    responders = {
+        kind: [
+            v
+            for v in pd.to_numeric(points.loc[points["scale"] == kind, "reaching"], errors="coerce")
+            if math.isfinite(v)
+        ]
+        for kind in ("absolute", "percent")
+    }
+    not_improvable: dict[str, list[float]] = {"absolute": [], "percent": []}
+    rule_counts: dict[tuple[float, bool], float] = {}  # one-threshold absolute rules: responders
+    for _, row in group.iterrows():  # the primary rule first (the table's order)
+        kind = _nested_kind(row)
+        r, cni = _num(row["responders"]), _num(row["could_not_improve"])
+        key = (str(row["definition"]), str(row["outcome"]), str(row["occasion"]))
+        rule_words = str(row.get("rule", ""))
+        if rule_words.startswith(f"{RCI_RULE_PREFIX} ("):
+            kind = _rci_kind(rule_words)
+            responders.setdefault(kind, [])
+            not_improvable.setdefault(kind, [])
+            if close(r, responders[kind]) or close(cni, not_improvable[kind]):
+                withheld.add(key)
+                continue
+            if math.isfinite(r):
+                responders[kind].append(r)
+            if math.isfinite(cni):
+                not_improvable[kind].append(cni)
+            continue
+        if kind is None:
+            containing = rule_counts.get(
+                (_num(row.get("threshold_absolute")), _truthy(row.get("strict")))
+            )
+            if (
+                math.isfinite(_num(row.get("cutoff")))
+                and containing is not None
+                and math.isfinite(r)
+                and close(r, [containing])
+            ):
+                withheld.add(key)
+            continue
+        primary = row["definition"] == PRIMARY_DEFINITION  # its counts: responders.csv's
+        if not primary and (close(r, responders[kind]) or close(cni, not_improvable[kind])):
+            withheld.add(key)
+            continue
+        if math.isfinite(r):
+            responders[kind].append(r)
+            if kind == "absolute":
+                rule_counts[(_num(row["threshold_absolute"]), _truthy(row.get("strict")))] = r
+        if math.isfinite(cni):
+            not_improvable[kind].append(cni)
     return withheld
 
 

@@ -156,27 +156,7 @@ def definition_rates_figure(
                         fmt=marker, color=colour,
                         markersize=3.5, elinewidth=0.9, capsize=0,
                     )  # fmt: skip
-            for y, name in enumerate(names):  # say why a definition has no point
-                methods = part.loc[part["definition"] == name, "method"].astype(str)
-                if methods.str.startswith("not published").any():
-                    ax.text(
-                        99,
-                        y,
-                        "counts withheld",
-                        fontsize=7,
-                        va="center",
-                        ha="right",
-                        color="#555555",
-                    )
-                if name in drawn:
-                    continue
-                if methods.str.startswith("not defined at this occasion").any():
-                    text = "a slope over all occasions: at the last"
-                elif methods.str.startswith("not defined").any():
-                    text = "not defined (see the definitions table)"
-                else:
-                    text = "suppressed"
-                ax.text(2, y, text, fontsize=7, va="center", color="#555555")
+            _say_why_not_drawn(ax, part, names, drawn)
             ax.axhspan(-0.45, 0.45, color="#EEEEEE", zorder=0)  # the primary definition
             ax.set_xlim(0, 100)
             ax.set_title(
@@ -199,6 +179,32 @@ def definition_rates_figure(
     )  # fmt: skip
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.2 / fig.get_figheight()))  # the legend above
     return fig
+
+
+def _say_why_not_drawn(ax: plt.Axes, part: pd.DataFrame, names: list[str], drawn: set[str]) -> None:
+    """Beside each definition without a point in the panel: why (withheld, not defined,
+    suppressed)."""
+    for y, name in enumerate(names):  # say why a definition has no point
+        methods = part.loc[part["definition"] == name, "method"].astype(str)
+        if methods.str.startswith("not published").any():
+            ax.text(
+                99,
+                y,
+                "counts withheld",
+                fontsize=7,
+                va="center",
+                ha="right",
+                color="#555555",
+            )
+        if name in drawn:
+            continue
+        if methods.str.startswith("not defined at this occasion").any():
+            text = "a slope over all occasions: at the last"
+        elif methods.str.startswith("not defined").any():
+            text = "not defined (see the definitions table)"
+        else:
+            text = "suppressed"
+        ax.text(2, y, text, fontsize=7, va="center", color="#555555")
 
 
 ODDS_RATIO_TICKS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 1000)

@@ -17,35 +17,10 @@ from cohort.io.synthetic_faults import FAULT_CLASSES
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The commands and their arguments."""
     parser = argparse.ArgumentParser(prog="python -m cohort", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    syn = sub.add_parser("synthesize", help="write a synthetic raw extract in the data contract")
-    syn.add_argument("--n", type=int, required=True, help="number of included patients")
-    syn.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
-    syn.add_argument("--out", type=Path, required=True, help="output folder")
-    syn.add_argument("--config", type=Path, default=Path("config/config.yaml"))
-    syn.add_argument(
-        "--fault-rate",
-        type=float,
-        default=0.01,
-        help="faults of each class per included patient (at least one of each when > 0; 0 = none)",
-    )
-    syn.add_argument(
-        "--faults",
-        default=",".join(FAULT_CLASSES),
-        help=f"comma-separated fault classes to inject (default: all of {', '.join(FAULT_CLASSES)})",
-    )
-    syn.add_argument(
-        "--anchor",
-        action="store_true",
-        help="also write a patient global impression of change (pgic, 1-7) at every follow-up",
-    )
-    syn.add_argument(
-        "--sites",
-        default="",
-        help="split the extract into sites of these shares, e.g. clinic_a=0.5,clinic_b=0.3: one "
-        "folder per site under --out (the same patients as without it, each at one site)",
-    )
+    _add_synthesize(sub)
     dic = sub.add_parser("dictionary", help="write the data dictionary generated from the contract")
     dic.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     dic.add_argument("--contract", type=Path, default=None)
@@ -100,6 +75,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     docs.add_argument("--check", action="store_true", help="only say whether they are up to date")
     return parser
+
+
+def _add_synthesize(sub: argparse._SubParsersAction) -> None:
+    """The synthesize command's arguments."""
+    syn = sub.add_parser("synthesize", help="write a synthetic raw extract in the data contract")
+    syn.add_argument("--n", type=int, required=True, help="number of included patients")
+    syn.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
+    syn.add_argument("--out", type=Path, required=True, help="output folder")
+    syn.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    syn.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.01,
+        help="faults of each class per included patient (at least one of each when > 0; 0 = none)",
+    )
+    syn.add_argument(
+        "--faults",
+        default=",".join(FAULT_CLASSES),
+        help=f"comma-separated fault classes to inject (default: all of {', '.join(FAULT_CLASSES)})",
+    )
+    syn.add_argument(
+        "--anchor",
+        action="store_true",
+        help="also write a patient global impression of change (pgic, 1-7) at every follow-up",
+    )
+    syn.add_argument(
+        "--sites",
+        default="",
+        help="split the extract into sites of these shares, e.g. clinic_a=0.5,clinic_b=0.3: one "
+        "folder per site under --out (the same patients as without it, each at one site)",
+    )
 
 
 def check_study(path: Path, config: dict, contract: Any) -> int:

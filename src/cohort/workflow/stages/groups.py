@@ -16,6 +16,7 @@ from cohort.analysis.groups import (
     responders_by_group,
 )
 from cohort.analysis.responders import population_note
+from cohort.core.settings import Analysis
 from cohort.io.outputs import table_notes, write_csv
 from cohort.models.lmm import mixed_effect_rows, mixed_method_note
 from cohort.models.mixed import MixedModelSettings
@@ -79,6 +80,29 @@ def groups_stage(
     inference = MixedModelSettings.from_config(settings["models"].get("lmm"))
     cluster = cluster_column(config.cluster, analysis)
     method = mixed_method_note(inference, level, cluster)
+    rows = _group_lmm_rows(analysis, config, inference, cluster, method)
+    write_csv(
+        pd.DataFrame(rows),
+        out["lmm"],
+        table_notes(
+            config.synthetic,
+            f"value ~ occasion x {group} + {', '.join(covariates)}; the occasion:{group} terms are the "
+            f"between-group differences in change from baseline. {method}.",
+        ),
+    )
+
+
+def _group_lmm_rows(
+    analysis: pd.DataFrame,
+    config: Analysis,
+    inference: MixedModelSettings,
+    cluster: str | None,
+    method: str,
+) -> list[dict[str, Any]]:
+    """group_lmm.csv's rows: each outcome's occasion x group model, or why it failed."""
+    group, reference = config.comparison.variable, config.comparison.reference
+    level, occasions = config.statistics.confidence_level, config.occasion_names
+    covariates = list(config.terms.covariates)
     rows = []
     for outcome in config.outcomes:
         try:
@@ -107,12 +131,4 @@ def groups_stage(
                     "method": method,
                 }
             )
-    write_csv(
-        pd.DataFrame(rows),
-        out["lmm"],
-        table_notes(
-            config.synthetic,
-            f"value ~ occasion x {group} + {', '.join(covariates)}; the occasion:{group} terms are the "
-            f"between-group differences in change from baseline. {method}.",
-        ),
-    )
+    return rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cohort.analysis.tables import baseline_markdown, baseline_vs_paper
 from cohort.core.settings import Analysis
@@ -17,6 +17,9 @@ from cohort.disclosure.decisions import ReleaseDecisions
 from cohort.disclosure.release import TableLoss, release_request, table_loss
 from cohort.io.outputs import read_csv, read_notes, table_notes, write_csv
 from cohort.publish.summary import summary_markdown
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -70,44 +73,10 @@ def publish_stage(
         raw, disclosure, disclosure_context(config, settings["baseline"], n_analysis)
     )
     footer = disclosure.footer()
-    for name, table in protected.items():
-        report = reports[name]
-        extra = [f"{k}: {v}" for k, v in report.other.items() if v]
-        log.info(
-            "%s: %d primary, %d secondary, %d derived, %d small-group statistics hidden%s",
-            name, report.primary, report.secondary, report.derived, report.small_groups,
-            "; " + "; ".join(extra) if extra else "",
-        )  # fmt: skip
-        if name not in out:
-            log.info("tables/%s.csv withheld by the release decisions: not written", name)
-            continue
-        write_csv(
-            table, out[name], [*notes[name], footer + (f" {'; '.join(extra)}." if extra else "")]
-        )
-    baseline = protected["baseline"]
-    baseline_notes = [*notes["baseline"], footer]
-    if "baseline_markdown" in out:
-        Path(out["baseline_markdown"]).write_text(
-            baseline_markdown(
-                baseline, "Baseline characteristics (Table 2)", baseline_notes, levels
-            ),
-            encoding="utf-8",
-        )
-    paper = config.study.paper
-    if "baseline_vs_paper" in out:
-        write_csv(
-            baseline_vs_paper(baseline, settings["baseline"], levels),
-            out["baseline_vs_paper"],
-            table_notes(
-                config.synthetic,
-                f"paper: {paper}; this run after disclosure control (the paper's min-max is the paper's figure only)."
-                if paper
-                else "paper: the figures given in the study file; this run after disclosure control."
-                if any("paper" in row for row in settings["baseline"])
-                else "Empty: the study file gives no published Table 2 figures (baseline rows' paper).",
-                footer,
-            ),
-        )
+    _write_tables(protected, reports, notes, footer, out)
+    _write_table_2(
+        protected["baseline"], notes["baseline"], footer, config, settings["baseline"], levels, out
+    )
     # The summary reads the tables back as published, as a reader of results/ would.
     if "summary" in out:
         summary = {name: read_csv(out[name]) for name in summary_tables}
@@ -130,6 +99,67 @@ def publish_stage(
         json.dumps(request, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     log.info("wrote %s: %d outputs for release", out["release_request"], len(request["results"]))
+
+
+def _write_tables(
+    protected: dict[str, pd.DataFrame],
+    reports: dict[str, Any],
+    notes: dict[str, list[str]],
+    footer: str,
+    out: dict[str, str],
+) -> None:
+    """Each protected table with its notes and footer, and what it hid in the log; a table the
+    release decisions withhold is not written."""
+    for name, table in protected.items():
+        report = reports[name]
+        extra = [f"{k}: {v}" for k, v in report.other.items() if v]
+        log.info(
+            "%s: %d primary, %d secondary, %d derived, %d small-group statistics hidden%s",
+            name, report.primary, report.secondary, report.derived, report.small_groups,
+            "; " + "; ".join(extra) if extra else "",
+        )  # fmt: skip
+        if name not in out:
+            log.info("tables/%s.csv withheld by the release decisions: not written", name)
+            continue
+        write_csv(
+            table, out[name], [*notes[name], footer + (f" {'; '.join(extra)}." if extra else "")]
+        )
+
+
+def _write_table_2(
+    baseline: pd.DataFrame,
+    notes: list[str],
+    footer: str,
+    config: Analysis,
+    rows: list[dict[str, Any]],
+    levels: dict[str, dict[str, str]],
+    out: dict[str, str],
+) -> None:
+    """Table 2 as published, in Markdown and beside the paper's figures (`rows`: config
+    baseline)."""
+    baseline_notes = [*notes, footer]
+    if "baseline_markdown" in out:
+        Path(out["baseline_markdown"]).write_text(
+            baseline_markdown(
+                baseline, "Baseline characteristics (Table 2)", baseline_notes, levels
+            ),
+            encoding="utf-8",
+        )
+    paper = config.study.paper
+    if "baseline_vs_paper" in out:
+        write_csv(
+            baseline_vs_paper(baseline, rows, levels),
+            out["baseline_vs_paper"],
+            table_notes(
+                config.synthetic,
+                f"paper: {paper}; this run after disclosure control (the paper's min-max is the paper's figure only)."
+                if paper
+                else "paper: the figures given in the study file; this run after disclosure control."
+                if any("paper" in row for row in rows)
+                else "Empty: the study file gives no published Table 2 figures (baseline rows' paper).",
+                footer,
+            ),
+        )
 
 
 def disclosure_report(
