@@ -199,8 +199,7 @@ def cooccurrence_heatmap(matrix: pd.DataFrame, n: int) -> plt.Figure:
     top = np.nanmax(pairs) if np.isfinite(pairs).any() else 100.0
     top = float(min(100.0, max(10.0, np.ceil(top / 10) * 10)))
     fig, ax = plt.subplots(figsize=(TWO_COLUMNS, 5.6))
-    colours = matplotlib.colormaps["Blues"].copy()
-    colours.set_bad("#d9d9d9")
+    colours = matplotlib.colormaps["Blues"].with_extremes(bad="#d9d9d9")
     suppressed_or_pair = np.where(diagonal & np.isfinite(values), np.nan, percent)
     image = ax.imshow(np.ma.masked_invalid(suppressed_or_pair), cmap=colours, vmin=0, vmax=top)
     for i in range(len(codes)):
