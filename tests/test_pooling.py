@@ -429,3 +429,49 @@ def test_a_site_whose_mixed_models_all_failed_bundles_no_model():
     then carries no model estimates instead of stopping rule site_bundle."""
     failed = pd.DataFrame({"outcome": ["pain"], "term": ["(model failed)"], "converged": [False]})
     assert _model_records(failed, ["discharge", "followup_1y"]) == []
+
+
+def test_a_contract_copy_that_differs_only_in_comments_is_the_same_contract(tmp_path):
+    """Each site keeps its own copy of the contract: comments and layout do not make it another
+    contract (the bundles still pool); a changed range does."""
+    from cohort.analysis.pooling import contract_sha256
+    from cohort.core.config import read_yaml
+
+    original = (ROOT / "config/contract.yaml").read_text()
+    commented = tmp_path / "commented.yaml"
+    commented.write_text("# site north's copy, annotated\n" + original.replace("\n", "  \n", 3))
+    assert contract_sha256(read_yaml(commented)) == contract_sha256(read_yaml(ROOT / "config/contract.yaml"))  # fmt: skip
+    contract = read_yaml(ROOT / "config/contract.yaml")
+    changed = copy.deepcopy(contract)
+    column = changed["tables"]["assessments"]["columns"]["nprs"]
+    column["max"] = column["max"] + 1
+    assert contract_sha256(changed) != contract_sha256(contract)
+
+
+def test_an_mcid_rule_worded_differently_is_the_same_rule():
+    """The MCID's reference and assumption flag say where a rule comes from; two sites that
+    apply the same threshold pool, a site with a strict ('more than') rule does not."""
+    from cohort.analysis.pooling import compatibility
+
+    def pain(**mcid):
+        rule = {"absolute": 2, "percent": None, "combine": "either", **mcid}
+        return {"pain": {"source": {"column": "nprs"}, "range": [0, 10], "better": "lower", "mcid": rule}}  # fmt: skip
+
+    one = compatibility("c", ["start", "end"], pain(reference="Farrar 2001"), "non_responder")
+    other = compatibility("c", ["start", "end"], pain(reference="IMMPACT", assumption=True), "non_responder")  # fmt: skip
+    strict = compatibility("c", ["start", "end"], pain(strict=True), "non_responder")
+    assert one == other
+    assert one["outcomes"]["pain"]["mcid"] != strict["outcomes"]["pain"]["mcid"]
+
+
+def test_an_mcid_rule_with_its_defaults_written_out_is_the_same_rule():
+    from cohort.analysis.pooling import compatibility
+
+    spec = {"source": {"column": "nprs"}, "range": [0, 10], "better": "lower"}
+    omitted = compatibility("c", ["a", "b"], {"pain": {**spec, "mcid": {"absolute": 2}}}, "x")
+    written = compatibility(
+        "c", ["a", "b"],
+        {"pain": {**spec, "mcid": {"absolute": 2, "percent": None, "combine": "either", "strict": False}}},
+        "x",
+    )  # fmt: skip
+    assert omitted == written

@@ -19,6 +19,8 @@ cohort.models.meta_analysis, and each site's responder rate against exact binomi
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +32,7 @@ from scipy import stats
 from cohort.analysis.responders import rate_interval
 from cohort.analysis.tables import dominance_shares
 from cohort.core.frames import frame
-from cohort.core.settings import Outcome
+from cohort.core.settings import McidRule, Outcome
 from cohort.models.lmm import COVARIANCE_TERM
 from cohort.models.meta_analysis import meta_analysis
 
@@ -70,19 +72,40 @@ def site_aggregates(
     return frame(rows, AGGREGATE_COLUMNS)
 
 
+# What makes two MCID rules the same rule; an outcome's `reference` and `assumption` say where
+# the rule comes from, and two sites may word them differently.
+MCID_RULE_KEYS = ("absolute", "percent", "combine", "strict")
+
+
+def contract_sha256(contract: Mapping[str, Any]) -> str:
+    """The hash of a data contract's content (its YAML parsed, as canonical JSON): two sites'
+    copies that differ only in comments or layout are the same contract."""
+    canonical = json.dumps(contract, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _rule_of(mcid: McidRule) -> dict[str, Any]:
+    """An MCID rule as what it classifies by (defaults filled in: an omitted `strict` is false)."""
+    return {k: getattr(mcid, k) for k in MCID_RULE_KEYS}
+
+
 def compatibility(
     contract_sha256: str,
     occasions: list[str],
     outcomes: Mapping[str, Mapping[str, Any]],
     could_not_improve: str,
 ) -> dict[str, Any]:
-    """What every bundle of one pooling must share: the contract, the occasions, each outcome's
-    definition (source, range, direction, MCID rule) and the handling of could-not-improve."""
+    """What every bundle of one pooling must share: the contract's content, the occasions, each
+    outcome's definition (source, range, direction, the MCID rule: threshold, combination and
+    strictness, not its reference's wording) and the handling of could-not-improve."""
     return {
         "contract_sha256": contract_sha256,
         "occasions": list(occasions),
         "outcomes": {
-            name: {k: spec.get(k) for k in ("source", "range", "better", "mcid")}
+            name: {
+                **{k: spec.get(k) for k in ("source", "range", "better")},
+                "mcid": _rule_of(McidRule.from_config(spec["mcid"])),
+            }
             for name, spec in outcomes.items()
         },
         "could_not_improve": could_not_improve,

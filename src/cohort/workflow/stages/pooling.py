@@ -17,6 +17,7 @@ from cohort.analysis.pooling import (
     casemix_comparison,
     check_compatible,
     compatibility,
+    contract_sha256,
     meta_analyses,
     pooled_aggregates,
     pooled_responders,
@@ -24,6 +25,7 @@ from cohort.analysis.pooling import (
     site_comparison,
     site_estimates,
 )
+from cohort.core.config import read_yaml
 from cohort.io.outputs import read_csv, table_notes, write_csv
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def site_bundle_stage(
     """Rule `site_bundle`: the published aggregates and responder breakdown with what a pooling
     must share (cohort.analysis.pooling.compatibility), as one JSON file."""
     shared = compatibility(
-        hashlib.sha256(Path(contract_path).read_bytes()).hexdigest(),
+        contract_sha256(read_yaml(contract_path)),
         [o["name"] for o in settings["occasions"]],
         settings["outcomes"],
         settings.get("responders", {}).get("could_not_improve", "exclude"),
