@@ -6,8 +6,6 @@ rule outcomes:
         patients=rules.clean.output.patients,
         code=code_of("outcomes"),
     output:
-        table=f"{TABLES}/outcomes.csv",
-        aggregates=f"{TABLES}/site_aggregates.csv",
         **released(
             {
                 "changes": report(
@@ -20,6 +18,8 @@ rule outcomes:
                 "changes_pdf": f"{RESULTS}/figures/outcome_changes.pdf",
             }
         ),
+        table=f"{TABLES}/outcomes.csv",
+        aggregates=f"{TABLES}/site_aggregates.csv",
     log:
         f"{LOGS}/outcomes.log",
     benchmark:

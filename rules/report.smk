@@ -42,7 +42,11 @@ if HAS_COMPARISON:
 # A steward's decisions name outputs of this study only.
 _decidable = decidable_outputs(
     PUBLISHED_TABLES,
-    [f for f in FIGURES if HAS_SESSIONS or f not in ("interventions", "intervention_cooccurrence")],
+    [
+        f
+        for f in FIGURES
+        if HAS_SESSIONS or f not in ("interventions", "intervention_cooccurrence")
+    ],
 )
 for _output in RELEASE.decisions:
     if _output not in _decidable:
@@ -110,7 +114,9 @@ rule publish:
 
 def published(*names):
     """The named outputs of rule publish that the steward's decisions do not withhold."""
-    return {n: rules.publish.output[n] for n in names if n in rules.publish.output.keys()}
+    return {
+        n: rules.publish.output[n] for n in names if n in rules.publish.output.keys()
+    }
 
 
 def _figure(name, label, group):
@@ -168,20 +174,28 @@ rule figures:
                 ),
                 flow=_figure("flow", "flow of patients", "Flow"),
                 flow_pdf=_pdf("flow"),
-                trajectories=_figure("outcome_trajectories", "outcome trajectories", "Outcomes"),
+                trajectories=_figure(
+                    "outcome_trajectories", "outcome trajectories", "Outcomes"
+                ),
                 trajectories_pdf=_pdf("outcome_trajectories"),
                 lmm=_figure("lmm_means", "mixed model means", "Models"),
                 lmm_pdf=_pdf("lmm_means"),
-                forest=_figure("predictors_forest", "predictors of response", "Models"),
+                forest=_figure(
+                    "predictors_forest", "predictors of response", "Models"
+                ),
                 forest_pdf=_pdf("predictors_forest"),
                 sweep=_figure("threshold_sweep", "threshold sweep", "Responders"),
                 sweep_pdf=_pdf("threshold_sweep"),
                 directions=_figure(
-                    "responder_directions", "improved, unchanged, deteriorated", "Responders"
+                    "responder_directions",
+                    "improved, unchanged, deteriorated",
+                    "Responders",
                 ),
                 directions_pdf=_pdf("responder_directions"),
                 course=_figure(
-                    "responder_course", "course of response over the follow-ups", "Responders"
+                    "responder_course",
+                    "course of response over the follow-ups",
+                    "Responders",
                 ),
                 course_pdf=_pdf("responder_course"),
                 significance=_figure(
@@ -234,6 +248,16 @@ rule publication_tables:
         disclosure_report=rules.publish.output.disclosure_report,
         code=code_of("publication_tables"),
     output:
+        **released(
+            {
+                "summary": report(
+                    f"{RESULTS}/summary.html",
+                    caption="../report/summary.rst",
+                    category="1 Summary",
+                    labels={"document": "summary"},
+                )
+            }
+        ),
         html=report(
             directory(f"{RESULTS}/tables/html"),
             patterns=["{table}.html"],
@@ -246,16 +270,6 @@ rule publication_tables:
             caption="../report/word.rst",
             category="1 Summary",
             labels={"document": "all tables for the manuscript (Word)"},
-        ),
-        **released(
-            {
-                "summary": report(
-                    f"{RESULTS}/summary.html",
-                    caption="../report/summary.rst",
-                    category="1 Summary",
-                    labels={"document": "summary"},
-                )
-            }
         ),
         disclosure_report=report(
             f"{RESULTS}/disclosure_report.html",
@@ -285,9 +299,9 @@ if {"site_aggregates", "responders"} <= set(rules.publish.output.keys()):
 
     rule site_bundle:
         input:
+            **published("lmm", "responder_subgroups"),
             aggregates=rules.publish.output.site_aggregates,
             responders=rules.publish.output.responders,
-            **published("lmm", "responder_subgroups"),
             contract=config["extract"]["contract"],
             code=code_of("site_bundle"),
         output:
@@ -363,4 +377,3 @@ rule provenance:
         release=RELEASE.record() if RELEASE.decisions else None,
     script:
         "../scripts/provenance.py"
-
