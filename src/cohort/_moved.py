@@ -83,7 +83,7 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install() -> None:
+    """Put the finder first, before the path finder, so that an old and a new name give one
+    module object, not two."""
     if not any(isinstance(finder, MovedModules) for finder in sys.meta_path):
-        sys.meta_path.insert(
-            0, MovedModules()
-        )  # before the path finder: one module object, not two
+        sys.meta_path.insert(0, MovedModules())

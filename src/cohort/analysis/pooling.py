@@ -6,8 +6,8 @@ and of the changes from the start) are a published table like any other (`site_a
 protected by rule publish under the same pattern as outcomes.csv, whose n they share), written
 in full precision beside the readable figures (`float.hex`: exact). Its bundle
 (`site_bundle.json`) holds those aggregates and the published responder breakdown with what the
-pooling must agree on: the contract's hash, the occasions, each outcome's definition and MCID
-rule, the handling of could-not-improve.
+pooling must agree on: the hash of the contract's content, the occasions, each outcome's
+definition and MCID rule (as it classifies), the handling of could-not-improve.
 
 Pooling is exact where every site published the cell: counts add up, means and SDs come from
 the pooled sums. A pooled cell is hidden wherever one site's is, so that every published pooled
