@@ -89,6 +89,9 @@ STUDY = config["study"]["name"]
 RESULTS = config["output"]["results"]
 PROCESSED = config["output"]["processed"]
 TABLES = f"{PROCESSED}/tables"  # tables before disclosure control (rule publish)
+# Outputs kept by the content they are made from (cohort.core.cache): rules publish, figures
+# and publication_tables remake only what their own inputs changed. Safe to delete at any time.
+CACHE = f"{PROCESSED}/cache"
 LOGS = f"logs/{STUDY}"
 BENCHMARKS = f"benchmarks/{STUDY}"
 EXTRACT = config["extract"]["dir"]

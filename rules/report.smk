@@ -108,6 +108,7 @@ rule publish:
         ],
         levels=LEVEL_LABELS,
         release=RELEASE.record(),
+        cache=CACHE,
     script:
         "../scripts/publish.py"
 
@@ -228,6 +229,7 @@ rule figures:
         settings=settings("study", "occasions", "outcomes"),
         levels=LEVEL_LABELS,
         changes_published="changes" in rules.outcomes.output.keys(),
+        cache=CACHE,
     script:
         "../scripts/figures.py"
 
@@ -287,6 +289,7 @@ rule publication_tables:
         levels=LEVEL_LABELS,
         captions={name: table_caption(name) for name in PRINTED_TABLES},
         min_cell=config["disclosure"]["min_cell"],
+        cache=CACHE,
     script:
         "../scripts/publication_tables.py"
 

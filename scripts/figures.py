@@ -10,4 +10,5 @@ with rule_log(snakemake.log[0], "figures"):  # noqa: F821 (snakemake is injected
         snakemake.params.levels,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
         snakemake.params.changes_published,  # noqa: F821
+        snakemake.params.cache,  # noqa: F821
     )

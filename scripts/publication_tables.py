@@ -11,4 +11,5 @@ with rule_log(snakemake.log[0], "publication_tables"):  # noqa: F821 (snakemake 
         snakemake.params.settings,  # noqa: F821
         snakemake.params.levels,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
+        snakemake.params.cache,  # noqa: F821
     )

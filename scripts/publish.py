@@ -11,4 +11,5 @@ with rule_log(snakemake.log[0], "publish"):  # noqa: F821 (snakemake is injected
         snakemake.params.levels,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
         snakemake.params.release,  # noqa: F821
+        snakemake.params.cache,  # noqa: F821
     )

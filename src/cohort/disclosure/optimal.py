@@ -23,6 +23,11 @@ already a dependency; no solver of our own):
 Every pattern the program rejects is unsafe, so the final pattern is of least loss among the
 safe ones (for the register's relations and the weights), to HiGHS's optimality gap.
 
+A pattern solved to optimality is kept (`cohort.core.cache`) under the content of the register
+and the settings: a rerun of rule publish whose counts did not change (an edit of a model, a
+label, a confidence level) takes it instead of solving again (about 8 s of HiGHS on the default
+study); the same register and settings give the same program, so the same pattern.
+
 Limits: a time limit (`disclosure.time_limit`, seconds, for all rounds together); when it is
 reached without a safe pattern, or HiGHS fails, the greedy pattern of
 `cohort.disclosure.pattern` runs instead and the report says so and why.
@@ -30,16 +35,20 @@ reached without a safe pattern, or HiGHS fails, the greedy pattern of
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import defaultdict
 
 import numpy as np
 
+from cohort.core.cache import OutputCache, content_key, package_version
 from cohort.disclosure.audit import audit
 from cohort.disclosure.pattern import Pattern, suppression_pattern
 from cohort.disclosure.register import Register
 from cohort.disclosure.settings import N_KEY, DisclosureSettings, Key
+
+CACHE_SLOT = "suppression_pattern"
 
 MAX_ROUNDS = 200  # of cuts after an audit
 # Relative optimality gaps asked of HiGHS: loose while the audit still finds cuts (each round's
@@ -96,9 +105,69 @@ def loss_weight(key: Key, cells: int) -> float:
     return DISTINCT_COST + float(weight) * max(1, cells)
 
 
-def least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
+def least_cost_pattern(
+    reg: Register, settings: DisclosureSettings, cache: OutputCache | None = None
+) -> Pattern:
     """The protective pattern of least loss (see the module docstring); the greedy pattern,
-    with the reason, where the program cannot give one in time."""
+    with the reason, where the program cannot give one in time. A `cache` gives the pattern
+    solved before for the same register and settings, and keeps a new one solved to optimality."""
+    key = register_key(reg, settings) if cache is not None else ""
+    kept = cache.get(CACHE_SLOT, key) if cache is not None else None
+    if kept is not None:
+        return pattern_from_bytes(kept[0], reg)
+    pattern = _least_cost_pattern(reg, settings)
+    if cache is not None and pattern.method == "optimal" and "time left" not in pattern.detail:
+        cache.put(CACHE_SLOT, key, [pattern_bytes(pattern)])
+    return pattern
+
+
+def register_key(reg: Register, settings: DisclosureSettings) -> str:
+    """The content key of the program: every field of the register the solve reads (values,
+    relations, published and fixed counts, the cells each count is printed in), the settings
+    and the package's code."""
+
+    def listed(keys) -> str:
+        return "\n".join(sorted(map(repr, keys)))
+
+    cells = sorted(f"{table}|{row}|{column}|{k!r}" for table, rows in reg.cells.items() for row, column, k in rows)  # fmt: skip
+    return content_key(
+        package_version(),
+        repr(settings),
+        "\n".join(sorted(f"{k!r}={v}" for k, v in reg.values.items())),
+        "\n".join(repr(e) for e in reg.equations),
+        listed(reg.published),
+        listed(reg.fixed),
+        "\n".join(cells),
+        "\n".join(sorted(f"{k!r}:{sorted(t)}" for k, t in reg.tables_of.items())),
+    )
+
+
+def pattern_bytes(pattern: Pattern) -> bytes:
+    """A pattern as JSON (keys by their repr), for the cache."""
+    return json.dumps(
+        {
+            "hidden": sorted([repr(k), why] for k, why in pattern.hidden.items()),
+            "unprotectable": [repr(k) for k in pattern.unprotectable],
+            "method": pattern.method,
+            "detail": pattern.detail,
+        }
+    ).encode()
+
+
+def pattern_from_bytes(data: bytes, reg: Register) -> Pattern:
+    """`pattern_bytes` read back, each key the register's own."""
+    by_repr = {repr(k): k for k in {*reg.values, *reg.published}}
+    record = json.loads(data)
+    return Pattern(
+        {by_repr[k]: why for k, why in record["hidden"]},
+        [by_repr[k] for k in record["unprotectable"]],
+        method=record["method"],
+        detail=record["detail"],
+    )
+
+
+def _least_cost_pattern(reg: Register, settings: DisclosureSettings) -> Pattern:
+    """`least_cost_pattern` solved."""
     started = time.perf_counter()
     if reg.values[N_KEY] < settings.min_cell:
         return suppression_pattern(reg, settings)

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from cohort.analysis.responders import rate_interval
+from cohort.core.cache import OutputCache
 from cohort.core.settings import PRIMARY as PRIMARY_DEFINITION
 from cohort.core.settings import RCI_RULE_PREFIX, SLOPE_RULE_WORDS
 from cohort.disclosure.counts import AVAILABLE, _num
@@ -230,10 +231,14 @@ def dominance_evidence(table: pd.DataFrame, rule: TableRule) -> list[str]:
 
 
 def protect_tables(
-    tables: dict[str, pd.DataFrame], settings: DisclosureSettings, ctx: Context
+    tables: dict[str, pd.DataFrame],
+    settings: DisclosureSettings,
+    ctx: Context,
+    cache: OutputCache | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, TableReport], Pattern]:
-    """Every table to publish, protected under one pattern over all their counts. Stops (naming
-    the table) when a table has no rule, and when a count cannot be protected."""
+    """Every table to publish, protected under one pattern over all their counts (the least-loss
+    pattern kept in `cache` for the same counts, where there is one). Stops (naming the table)
+    when a table has no rule, and when a count cannot be protected."""
     unknown = [name for name in tables if name not in TABLE_RULES]
     if unknown:
         raise DisclosureError(
@@ -253,7 +258,7 @@ def protect_tables(
         if name in tables and TABLE_RULES[name].counts is not None:
             TABLE_RULES[name].counts(tables[name].reset_index(drop=True), name, reg, ctx)
     pattern = (
-        least_cost_pattern(reg, settings)
+        least_cost_pattern(reg, settings, cache)
         if settings.method == "optimal"
         else suppression_pattern(reg, settings)
     )

@@ -4,14 +4,20 @@ as published by rule publish (cohort.workflow.stages.publish), and their legends
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cohort.core.cache import OutputCache, content_key, package_version
 from cohort.core.labels import reference_levels, term_label, variable_labels
 from cohort.core.settings import Analysis
 from cohort.io.outputs import markdown_html, read_csv, read_notes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -32,165 +38,231 @@ TITLES = {
 }
 
 
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of rule figures: the published tables it reads (the first gives its legend's
+    notes), the sentence its legend opens with, whether it shows the MCID rules, and the
+    function that draws it from those tables only."""
+
+    reads: tuple[str, ...]
+    draw: Callable[[dict[str, str], Analysis, dict[str, dict[str, str]]], Any]
+    legend: str = ""
+    shows_mcid: bool = False
+
+
 def figures_stage(
     tables: dict[str, str],
     settings: dict[str, Any],
     level_names: dict[str, dict[str, str]],
     out: dict[str, str],
     changes_published: bool = True,
+    cache: str | None = None,
 ) -> None:
     """Rule `figures`: every figure of counts or estimates, drawn from the tables as published
     (after disclosure control): a hidden value is not drawn, a hidden n is printed as its marker;
     levels by the contract's labels (`level_names`). Each figure's legend (the notes of its table)
     goes to legends.md. A figure the steward's decisions withhold is not in `out`: not drawn,
-    and no legend (nor for rule outcomes' figure of changes unless `changes_published`)."""
-    import pandas as pd
-
-    from cohort.publish import (  # matplotlib (0.5 s): imported only by rules that draw
-        figures,
-    )
-
-    def numeric(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
-        return table.assign(
-            **{c: pd.to_numeric(table[c], errors="coerce") for c in columns if c in table}
-        )
-
+    and no legend (nor for rule outcomes' figure of changes unless `changes_published`).
+    A figure whose tables, settings and code are as when it was last drawn is taken from
+    `cache` (cohort.core.cache) instead of drawn again: each is drawn from its own tables only
+    (FIGURES), and without the MCID rules unless it shows them, so that is all its key holds."""
+    kept = OutputCache(cache)
+    version = package_version() if cache else ""
     legends: dict[str, str] = {}
+    for name, spec in FIGURES.items():
+        if name not in out:
+            continue
+        inputs = {t: tables[t] for t in spec.reads if t in tables}
+        used = settings if spec.shows_mcid else _without_mcid(settings)
+        key = content_key(
+            version, name, json.dumps([used, level_names], sort_keys=True),
+            *(f"{t}\0{Path(path).read_text(encoding='utf-8')}" for t, path in inputs.items()),
+        )  # fmt: skip
+        png, pdf = Path(out[name]), Path(out[name]).with_suffix(".pdf")
+        drawn = kept.get(name, key)
+        if drawn is None:
+            from cohort.publish import figures  # matplotlib (0.5 s): only when one is drawn
 
-    def draw(name: str, fig: Any, table: str, *extra: str) -> None:
-        """Save the figure `name` and its legend: the table's notes, its disclosure footer
-        shortened (the table explains the markers), and what the figure shows."""
-        notes = [
-            "Disclosure control: nothing of fewer than min_cell patients is drawn (markers as in the table)."
-            if note.startswith("Disclosure control")
-            else note
-            for note in read_notes(tables[table])
-        ]
-        figures.save_figure(fig, out[name])
-        legends[name] = " ".join([*extra, *notes])
-
-    config = Analysis.from_config(settings)
-    if "flow" in out:
-        draw("flow", figures.flow_diagram(read_csv(tables["flow"])), "flow")
-    _outcome_figures(tables, config, level_names, out, draw, numeric)
-    _response_figures(tables, config, out, draw)
-    _intervention_figures(tables, out, draw)
+            figures.save_figure(spec.draw(inputs, Analysis.from_config(used), level_names), png)
+            kept.put(name, key, [png.read_bytes(), pdf.read_bytes()])
+        else:
+            png.parent.mkdir(parents=True, exist_ok=True)
+            png.write_bytes(drawn[0]), pdf.write_bytes(drawn[1])
+        legends[name] = _legend(tables[spec.reads[0]], spec.legend)
     if changes_published:
         legends["changes"] = _changes_legend(tables)
     markdown = legends_markdown(legends, out)
     Path(out["legends"]).write_text(markdown, encoding="utf-8")
     Path(out["legends_html"]).write_text(markdown_html(markdown, "Figure legends"), "utf-8")
     log.info("drew %d figures from the published tables", len(legends) - changes_published)
+    if cache:
+        log.info(kept.summary())
 
 
-def _outcome_figures(
-    tables: dict[str, str],
-    config: Analysis,
-    level_names: dict[str, dict[str, str]],
-    out: dict[str, str],
-    draw: Callable[..., None],
-    numeric: Callable[..., Any],
-) -> None:
-    """Trajectories, the mixed model's means, the forest plot and the threshold sweep."""
+def _without_mcid(settings: dict[str, Any]) -> dict[str, Any]:
+    """The figure rule's settings without the outcomes' MCID rules."""
+    outcomes = {
+        name: {k: v for k, v in spec.items() if k != "mcid"}
+        for name, spec in settings.get("outcomes", {}).items()
+    }
+    return {**settings, "outcomes": outcomes}
+
+
+def _legend(table: str, extra: str) -> str:
+    """A figure's legend: what it shows, then its table's notes with the disclosure footer
+    shortened (the table explains the markers)."""
+    notes = [
+        "Disclosure control: nothing of fewer than min_cell patients is drawn (markers as in the table)."
+        if note.startswith("Disclosure control")
+        else note
+        for note in read_notes(table)
+    ]
+    return " ".join([*([extra] if extra else []), *notes])
+
+
+def _numeric(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The named columns as numbers (a disclosure marker becomes NaN: not drawn)."""
+    import pandas as pd
+
+    return table.assign(
+        **{c: pd.to_numeric(table[c], errors="coerce") for c in columns if c in table}
+    )
+
+
+def _flow(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    from cohort.publish import figures
+
+    return figures.flow_diagram(read_csv(tables["flow"]))
+
+
+def _trajectories(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
     from cohort.publish import outcome_figures
 
-    occasion_labels = config.occasion_labels
+    outcomes = read_csv(tables["outcomes"])
+    medians = _numeric(outcomes[outcomes["section"] == "level"], "median", "q1", "q3")
     ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
-    if "trajectories" in out:
-        outcomes = read_csv(tables["outcomes"])
-        levels = numeric(outcomes[outcomes["section"] == "level"], "median", "q1", "q3")
-        draw(
-            "trajectories",
-            outcome_figures.trajectories(levels, occasion_labels, ranges),
-            "outcomes",
-            "Median and interquartile range per occasion.",
-        )
-    if "lmm" in out:
-        lmm = read_csv(tables["lmm"])
-        means = numeric(
-            lmm[lmm["section"] == "estimated mean"], "estimated_mean", "ci_low", "ci_high"
-        )
-        draw(
-            "lmm",
-            outcome_figures.estimated_means(means, occasion_labels, ranges),
-            "lmm",
-            "Estimated means with CIs.",
-        )
-    if "forest" in out:
-        _forest(tables, config, level_names, draw, numeric)
-    if "sweep" in out:
-        _sweep(tables, config, draw, numeric)
+    return outcome_figures.trajectories(medians, config.occasion_labels, ranges)
 
 
-def _response_figures(
-    tables: dict[str, str], config: Analysis, out: dict[str, str], draw: Callable[..., None]
-) -> None:
-    """Directions of change, the course over the follow-ups, the definitions' rates and the
-    tipping point."""
+def _estimated_means(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    from cohort.publish import outcome_figures
+
+    lmm = read_csv(tables["lmm"])
+    means = _numeric(lmm[lmm["section"] == "estimated mean"], "estimated_mean", "ci_low", "ci_high")  # fmt: skip
+    ranges = {name: outcome.range for name, outcome in config.outcomes.items()}
+    return outcome_figures.estimated_means(means, config.occasion_labels, ranges)
+
+
+def _forest(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    """The forest plot of the predictors' odds ratios, with their terms in words."""
     from cohort.publish import response_figures
 
-    labels, occasion_labels = config.outcome_labels, config.occasion_labels
-    if "directions" in out:
-        draw(
-            "directions",
-            response_figures.direction_bars(
-                read_csv(tables["responder_directions"]), labels, occasion_labels
-            ),
-            "responder_directions",
-        )
-    if "course" in out:
-        draw(
-            "course",
-            response_figures.course_bars(read_csv(tables["responder_course"]), labels),
-            "responder_course",
-        )
-    if "significance" in out:
-        definitions = read_csv(tables["clinical_significance_definitions"])
-        first = definitions.drop_duplicates("definition")
-        draw(
-            "significance",
-            response_figures.definition_rates_figure(
-                read_csv(tables["clinical_significance_rates"]),
-                list(zip(first["definition"], first["label"], strict=True)),
-                labels,
-                occasion_labels,
-            ),
-            "clinical_significance_rates",
-            "Points: rates with their CIs; shaded: the primary definition.",
-        )
-    if "tipping" in out:
-        draw(
-            "tipping",
-            response_figures.tipping_point_figure(
-                read_csv(tables["tipping_point"]), labels, occasion_labels
-            ),
-            "tipping_point",
-            "Lines: pooled estimates with CI bands against delta; dashed: the margin of the rate and 0 of the improvement.",
-        )
+    predictors = _numeric(read_csv(tables["predictors"]), "odds_ratio", "ci_low", "ci_high")
+    return response_figures.forest_plot(
+        predictors,
+        model_term_labels(predictors, tables, config, levels),
+        config.outcome_labels,
+        config.occasion_labels,
+    )
 
 
-def _intervention_figures(
-    tables: dict[str, str], out: dict[str, str], draw: Callable[..., None]
-) -> None:
-    """Patients per category and the co-occurrence of categories."""
+def _sweep(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    """The threshold sweep: the share reaching each threshold, with the MCID marked."""
+    from cohort.publish import outcome_figures
+
+    sweep = _numeric(
+        read_csv(tables["threshold_sweep"]), "pct", "ci_low_pct", "ci_high_pct", "threshold_sd"
+    )
+    return outcome_figures.threshold_sweep_figure(
+        sweep,
+        config.outcome_labels,
+        config.occasion_labels,
+        {name: outcome.rule for name, outcome in config.outcomes.items()},
+    )
+
+
+def _directions(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    from cohort.publish import response_figures
+
+    return response_figures.direction_bars(
+        read_csv(tables["responder_directions"]), config.outcome_labels, config.occasion_labels
+    )
+
+
+def _course(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    from cohort.publish import response_figures
+
+    return response_figures.course_bars(read_csv(tables["responder_course"]), config.outcome_labels)
+
+
+def _definitions(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    from cohort.publish import response_figures
+
+    definitions = read_csv(tables["clinical_significance_definitions"])
+    first = definitions.drop_duplicates("definition")
+    return response_figures.definition_rates_figure(
+        read_csv(tables["clinical_significance_rates"]),
+        list(zip(first["definition"], first["label"], strict=True)),
+        config.outcome_labels,
+        config.occasion_labels,
+    )
+
+
+def _tipping(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    from cohort.publish import response_figures
+
+    return response_figures.tipping_point_figure(
+        read_csv(tables["tipping_point"]), config.outcome_labels, config.occasion_labels
+    )
+
+
+def _categories(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
+    from cohort.publish import figures
+
+    return figures.category_bars(read_csv(tables["interventions"]))
+
+
+def _cooccurrence(tables: dict[str, str], config: Analysis, levels: dict) -> Any:
     import pandas as pd
 
     from cohort.publish import figures
 
-    if "interventions" in out:
-        draw(
-            "interventions",
-            figures.category_bars(read_csv(tables["interventions"])),
-            "interventions",
-        )
-    if "cooccurrence" in out:
-        categories = read_csv(tables["interventions"])
-        n = float(pd.to_numeric(categories["N"], errors="coerce").max())  # NaN when hidden
-        draw(
-            "cooccurrence",
-            figures.cooccurrence_heatmap(read_csv(tables["intervention_cooccurrence"]), n),
-            "intervention_cooccurrence",
-        )
+    categories = read_csv(tables["interventions"])
+    n = float(pd.to_numeric(categories["N"], errors="coerce").max())  # NaN when hidden
+    return figures.cooccurrence_heatmap(read_csv(tables["intervention_cooccurrence"]), n)
+
+
+# Every figure of rule figures, by output name, in the order of legends.md.
+FIGURES: dict[str, FigureSpec] = {
+    "flow": FigureSpec(("flow",), _flow),
+    "trajectories": FigureSpec(
+        ("outcomes",), _trajectories, "Median and interquartile range per occasion."
+    ),
+    "lmm": FigureSpec(("lmm",), _estimated_means, "Estimated means with CIs."),
+    "forest": FigureSpec(
+        ("predictors", "baseline", "interventions"), _forest, "Odds ratios with CIs, log scale."
+    ),
+    "sweep": FigureSpec(
+        ("threshold_sweep",),
+        _sweep,
+        "Steps: the share reaching each threshold, with Wilson bands; dashed: the configured MCID on its scale.",
+        shows_mcid=True,
+    ),
+    "directions": FigureSpec(("responder_directions",), _directions),
+    "course": FigureSpec(("responder_course",), _course),
+    "significance": FigureSpec(
+        ("clinical_significance_rates", "clinical_significance_definitions"),
+        _definitions,
+        "Points: rates with their CIs; shaded: the primary definition.",
+    ),
+    "tipping": FigureSpec(
+        ("tipping_point",),
+        _tipping,
+        "Lines: pooled estimates with CI bands against delta; dashed: the margin of the rate and 0 of the improvement.",
+    ),
+    "interventions": FigureSpec(("interventions",), _categories),
+    "cooccurrence": FigureSpec(("intervention_cooccurrence", "interventions"), _cooccurrence),
+}
 
 
 def _changes_legend(tables: dict[str, str]) -> str:
@@ -203,50 +275,6 @@ def _changes_legend(tables: dict[str, str]) -> str:
         return legend
     notes = [n for n in read_notes(tables["outcomes"]) if not n.startswith("Disclosure")]
     return legend + " " + " ".join(notes)
-
-
-def _forest(
-    tables: dict[str, str],
-    config: Analysis,
-    level_names: dict[str, dict[str, str]],
-    draw: Any,
-    numeric: Any,
-) -> None:
-    """The forest plot of the predictors' odds ratios, with their terms in words."""
-    from cohort.publish import response_figures
-
-    predictors = numeric(read_csv(tables["predictors"]), "odds_ratio", "ci_low", "ci_high")
-    draw(
-        "forest",
-        response_figures.forest_plot(
-            predictors,
-            model_term_labels(predictors, tables, config, level_names),
-            config.outcome_labels,
-            config.occasion_labels,
-        ),
-        "predictors",
-        "Odds ratios with CIs, log scale.",
-    )
-
-
-def _sweep(tables: dict[str, str], config: Analysis, draw: Any, numeric: Any) -> None:
-    """The threshold sweep: the share reaching each threshold, with the MCID marked."""
-    from cohort.publish import outcome_figures
-
-    sweep = numeric(
-        read_csv(tables["threshold_sweep"]), "pct", "ci_low_pct", "ci_high_pct", "threshold_sd"
-    )
-    draw(
-        "sweep",
-        outcome_figures.threshold_sweep_figure(
-            sweep,
-            config.outcome_labels,
-            config.occasion_labels,
-            {name: outcome.rule for name, outcome in config.outcomes.items()},
-        ),
-        "threshold_sweep",
-        "Steps: the share reaching each threshold, with Wilson bands; dashed: the configured MCID on its scale.",
-    )
 
 
 def legends_markdown(legends: dict[str, str], out: dict[str, str]) -> str:

@@ -4,15 +4,23 @@ first page. Reads only what rule publish wrote (after disclosure control)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
+from cohort.core.cache import OutputCache, content_key, package_version
 from cohort.core.labels import variable_labels
 from cohort.core.settings import Analysis
 from cohort.io.outputs import SYNTHETIC_NOTE, markdown_html, read_csv, read_notes
-from cohort.publish.publication import Labels, publication_tables, table_html, word_document
+from cohort.publish.publication import (
+    Labels,
+    PublicationTable,
+    publication_tables,
+    table_html,
+    word_document,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +32,13 @@ def publication_stage(
     settings: dict[str, Any],
     levels: dict[str, dict[str, str]],
     out: dict[str, str],
+    cache: str | None = None,
 ) -> None:
     """Rule `publication_tables`: results/tables/html/<table>.html for every published table,
     results/tables/manuscript_tables.docx with all of them, results/summary.html and
-    results/disclosure_report.html."""
+    results/disclosure_report.html. A table's HTML (and the Word document) whose print form is
+    as when it was last written is taken from `cache` (cohort.core.cache): great-tables takes
+    most of this rule's time."""
     config = Analysis.from_config(settings)
     frames = {name: read_csv(path) for name, path in tables.items()}
     notes = {name: read_notes(path) for name, path in tables.items()}
@@ -47,10 +58,21 @@ def publication_stage(
     if html.exists():
         shutil.rmtree(html)
     html.mkdir(parents=True)
+    kept, version = OutputCache(cache), package_version() if cache else ""
+    keys = {table.name: printed_key(table, version) for table in printed}
     for table in printed:
-        (html / f"{table.name}.html").write_text(table_html(table), encoding="utf-8")
+        page = kept.get(f"html-{table.name}", keys[table.name])
+        if page is None:
+            page = [table_html(table).encode("utf-8")]
+            kept.put(f"html-{table.name}", keys[table.name], page)
+        (html / f"{table.name}.html").write_bytes(page[0])
     subtitle = config.study.title + (f" {SYNTHETIC_NOTE}" if config.synthetic else "")
-    Path(out["word"]).write_bytes(word_document(printed, "Tables", subtitle))
+    word_key = content_key(version, subtitle, *keys.values())
+    word = kept.get("word", word_key)
+    if word is None:
+        word = [word_document(printed, "Tables", subtitle)]
+        kept.put("word", word_key, word)
+    Path(out["word"]).write_bytes(word[0])
     if summary is not None:
         Path(out["summary"]).write_text(
             markdown_html(Path(summary).read_text(encoding="utf-8"), "Summary"), encoding="utf-8"
@@ -60,3 +82,15 @@ def publication_stage(
         encoding="utf-8",
     )
     log.info("wrote %d tables as HTML and in %s", len(printed), out["word"])
+    if cache:
+        log.info(kept.summary())
+
+
+def printed_key(table: PublicationTable, version: str) -> str:
+    """The content key of a table's print form: everything table_html and word_document read."""
+    return content_key(
+        version,
+        json.dumps([table.name, table.title, table.indent, table.group, table.marks]),
+        json.dumps([table.footnotes, table.notes]),
+        table.frame.to_json(orient="split", default_handler=str),
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cohort.analysis.tables import baseline_markdown, baseline_vs_paper
+from cohort.core.cache import OutputCache
 from cohort.core.settings import Analysis
 from cohort.disclosure import Context, DisclosureSettings, Pattern, protect_tables
 from cohort.disclosure.decisions import ReleaseDecisions
@@ -45,13 +46,16 @@ def publish_stage(
     levels: dict[str, dict[str, str]],
     out: dict[str, str],
     release: dict[str, Any] | None = None,
+    cache: str | None = None,
 ) -> None:
     """Rule `publish`: every table protected under one suppression pattern over all their counts
-    (`cohort.disclosure.protect_tables`), then Table 2 in Markdown and beside the paper,
-    results/summary.md and results/disclosure_report.md, all from the protected tables; levels
-    by the contract's labels (`levels`). An output the steward's decisions withhold (`release`,
-    `ReleaseDecisions.record()`) is not in `out` and is not written; the tables are protected
-    together all the same, as the pattern must hold for what was released before."""
+        (`cohort.disclosure.protect_tables`), then Table 2 in Markdown and beside the paper,
+        results/summary.md and results/disclosure_report.md, all from the protected tables; levels
+        by the contract's labels (`levels`). An output the steward's decisions withhold (`release`,
+        `ReleaseDecisions.record()`) is not in `out` and is not written; the tables are protected
+        together all the same, as the pattern must hold for what was released before. `cache`: the
+    folder of kept outputs (cohort.core.cache), where the least-loss pattern of the same counts is
+    taken from instead of solved again."""
     import pandas as pd
 
     config = Analysis.from_config(settings)
@@ -69,9 +73,11 @@ def publish_stage(
         notes[name] = read_notes(paths[0])
     flow = raw["flow"]
     n_analysis = int(flow.loc[flow["key"] == "analysis_set", "n"].iat[0])
+    kept = OutputCache(cache)
     protected, reports, pattern = protect_tables(
-        raw, disclosure, disclosure_context(config, settings["baseline"], n_analysis)
+        raw, disclosure, disclosure_context(config, settings["baseline"], n_analysis), kept
     )
+    log.info("suppression pattern: %s", kept.summary())
     footer = disclosure.footer()
     _write_tables(protected, reports, notes, footer, out)
     _write_table_2(
