@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cohort.disclosure.decisions import ReleaseDecisions
@@ -39,13 +40,20 @@ class TableLoss:
 
 
 def check_masks(table: pd.DataFrame, settings: DisclosureSettings) -> dict[str, pd.DataFrame]:
-    """Which cells of a published table each check hid, read from its markers."""
-    text = table.astype(str).apply(lambda column: column.str.strip())
+    """Which cells of a published table each check hid, read from its markers. (The cells'
+    text in numpy: pandas' string methods took a second of rule publish over its 66 calls.)"""
+    text = np.array(
+        [[str(v).strip() for v in row] for row in table.to_numpy(dtype=object)], dtype=object
+    ).reshape(table.shape)
+    markers = {
+        "threshold": settings.primary,
+        "secondary": SECONDARY,
+        "small group": SMALL_GROUP,
+        "dominance": DOMINATED,
+    }
     return {
-        "threshold": text.eq(settings.primary),
-        "secondary": text.eq(SECONDARY),
-        "small group": text.eq(SMALL_GROUP),
-        "dominance": text.eq(DOMINATED),
+        name: pd.DataFrame(text == marker, index=table.index, columns=table.columns)
+        for name, marker in markers.items()
     }
 
 
