@@ -139,13 +139,18 @@ def augment(
 
 
 def multinomial_logit(
-    y: np.ndarray, x: np.ndarray, weights: np.ndarray, k: int, max_iterations: int = 50
+    y: np.ndarray,
+    x: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    max_iterations: int = 50,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted maximum-likelihood multinomial logit of codes y in 0..k-1 (reference 0; k = 2 is
-    logistic regression) by Newton-Raphson: coefficients (p x (k-1)) and the inverse information
-    over them stacked level by level."""
+    logistic regression) by Newton-Raphson from `start` (zeros if None): coefficients
+    (p x (k-1)) and the inverse information over them stacked level by level."""
     n, p = x.shape
-    beta = np.zeros((p, k - 1))
+    beta = np.zeros((p, k - 1)) if start is None else start.copy()
     indicator = (y[:, None] == np.arange(1, k)[None, :]).astype(float)
     for _ in range(max_iterations):
         eta = np.column_stack([np.zeros(n), x @ beta])
@@ -173,20 +178,23 @@ def _draw_categories(
     y_obs: np.ndarray,
     x_mis: np.ndarray,
     k: int,
-) -> np.ndarray:
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """logreg / polyreg: fit the (augmented) multinomial logit on the observed rows, draw its
     coefficients from their approximate posterior N(b, I^-1) (mice's logreg does; its polyreg
     does not, which understates the between-imputation variance), and draw each missing
-    value's level from its predicted probabilities."""
+    value's level from its predicted probabilities. Returns the levels drawn and the fit, the
+    `start` of the same variable's fit in the chain's next iteration."""
     x_aug, y_aug, w_aug = augment(x_obs, y_obs, np.ones(len(y_obs)), k)
-    beta, covariance = multinomial_logit(y_aug, x_aug, w_aug, k)
+    beta, covariance = multinomial_logit(y_aug, x_aug, w_aug, k, start=start)
     values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
     noise = vectors @ (np.sqrt(np.clip(values, 0, None)) * rng.standard_normal(len(values)))
     drawn = beta + noise.reshape(k - 1, -1).T
     eta = np.column_stack([np.zeros(len(x_mis)), x_mis @ drawn])
     prob = np.exp(eta - eta.max(axis=1, keepdims=True))
     cumulative = (prob / prob.sum(axis=1, keepdims=True)).cumsum(axis=1)
-    return (rng.random(len(x_mis))[:, None] > cumulative[:, :-1]).sum(axis=1).astype(float)
+    drawn_levels = (rng.random(len(x_mis))[:, None] > cumulative[:, :-1]).sum(axis=1)
+    return drawn_levels.astype(float), beta
 
 
 def mice(
@@ -237,6 +245,10 @@ def mice(
         for j in range(values.shape[1]):
             encode(design, j, slice(None), filled[:, j])
         gram = design.T @ design  # kept current: only the imputed variable's columns change
+        # A categorical variable's fit starts from its fit of the chain's previous iteration,
+        # on nearly the same data: 2-3 Newton steps instead of 6-8, the same maximum (each
+        # fit runs to a step below 1e-8), and nothing shared between chains.
+        fits: dict[int, np.ndarray] = {}
         for _ in range(iterations):
             for j in targets:
                 mis, own = missing[:, j], blocks[j]
@@ -254,9 +266,10 @@ def mice(
                         rng, (design @ fitted)[~mis], x_mis @ drawn, filled[~mis, j], donors
                     )
                 else:
-                    imputed = _draw_categories(
-                        rng, design[~mis][:, cols], filled[~mis, j], x_mis[:, cols], k_of[j]
-                    )
+                    imputed, fits[j] = _draw_categories(
+                        rng, design[~mis][:, cols], filled[~mis, j], x_mis[:, cols], k_of[j],
+                        fits.get(j),
+                    )  # fmt: skip
                 filled[mis, j] = imputed
                 encode(design, j, mis, imputed)
                 gram[:, own] = design.T @ design[:, own]
