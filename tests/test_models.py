@@ -351,6 +351,14 @@ def test_multinomial_logit_equals_statsmodels_mnlogit():
     logit = sm.Logit(binary, x).fit(disp=False, tol=1e-12)
     np.testing.assert_allclose(beta[:, 0], logit.params, rtol=1e-6)
     np.testing.assert_allclose(covariance, logit.cov_params(), rtol=1e-6)
+    # From a start elsewhere (as the next MICE iteration starts from the last fit): the same
+    # maximum and information.
+    beta3, covariance3 = multinomial_logit(y.astype(float), x, np.ones(400), 3)
+    started, covariance_started = multinomial_logit(
+        y.astype(float), x, np.ones(400), 3, start=beta3 + 0.3
+    )
+    np.testing.assert_allclose(started, beta3, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(covariance_started, covariance3, rtol=1e-6)
 
 
 def test_augmentation_is_mice_s():
