@@ -359,6 +359,13 @@ def test_multinomial_logit_equals_statsmodels_mnlogit():
     )
     np.testing.assert_allclose(started, beta3, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(covariance_started, covariance3, rtol=1e-6)
+    # A start far out, where every probability is 0 or 1 and the information vanishes: the fit
+    # from zeros instead, exactly.
+    far, covariance_far = multinomial_logit(
+        y.astype(float), x, np.ones(400), 3, start=np.full_like(beta3, 1e4)
+    )
+    np.testing.assert_array_equal(far, beta3)
+    np.testing.assert_array_equal(covariance_far, covariance3)
 
 
 def test_augmentation_is_mice_s():

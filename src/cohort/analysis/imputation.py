@@ -147,11 +147,36 @@ def multinomial_logit(
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted maximum-likelihood multinomial logit of codes y in 0..k-1 (reference 0; k = 2 is
-    logistic regression) by Newton-Raphson from `start` (zeros if None): coefficients
-    (p x (k-1)) and the inverse information over them stacked level by level."""
+    logistic regression) by Newton-Raphson: coefficients (p x (k-1)) and the inverse information
+    over them stacked level by level. From `start` where it converges there (a nearby earlier
+    fit: fewer steps, the same maximum), else from zeros, as without one (a start far out on a
+    flat likelihood can make the information singular, or stall)."""
+    if start is not None:
+        try:
+            beta, inverse, converged = _newton_multinomial(y, x, weights, k, max_iterations, start)
+            if converged and np.isfinite(beta).all():
+                return beta, inverse
+        except np.linalg.LinAlgError:
+            pass
+    beta, inverse, _ = _newton_multinomial(
+        y, x, weights, k, max_iterations, np.zeros((x.shape[1], k - 1))
+    )
+    return beta, inverse
+
+
+def _newton_multinomial(
+    y: np.ndarray,
+    x: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    max_iterations: int,
+    start: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """`multinomial_logit` from `start`, with whether it converged (a step below 1e-8)."""
     n, p = x.shape
-    beta = np.zeros((p, k - 1)) if start is None else start.copy()
+    beta = start.copy()
     indicator = (y[:, None] == np.arange(1, k)[None, :]).astype(float)
+    converged = False
     for _ in range(max_iterations):
         eta = np.column_stack([np.zeros(n), x @ beta])
         prob = np.exp(eta - eta.max(axis=1, keepdims=True))
@@ -168,8 +193,9 @@ def multinomial_logit(
         step = np.linalg.solve(information + ridge * np.eye(len(information)), gradient)
         beta += step.reshape(k - 1, p).T
         if np.abs(step).max() < 1e-8:
+            converged = True
             break
-    return beta, np.linalg.pinv(information)
+    return beta, np.linalg.pinv(information), converged
 
 
 def _draw_categories(
