@@ -23,6 +23,7 @@ from cohort.analysis.significance import (
 )
 from cohort.analysis.significance_rates import (
     agreement,
+    classification_blocks,
     classify_definitions,
     definition_codes,
     definition_rates,
@@ -356,6 +357,34 @@ def test_agreement_cells_add_up_and_match_the_definitions():
     # could-not-improve counts as not improved: mdc95 (p1 CNI) vs mcid agree on p1
     row = table.loc[("mcid", "mdc95")]
     assert (row["both"], row["neither"]) == (3, 2)
+
+
+def test_blocks_and_agreement_equal_pandas_groupby_and_pivot():
+    """classification_blocks against pandas' groupby(sort=False) and the agreement table against
+    one computed from pandas' pivot: on the table as classify_definitions writes it (each
+    combination one run of rows) and on the same rows shuffled, as strings, with one
+    definition's row of one patient dropped (the general path: a sort, a patient union)."""
+    found = list(found_by_name().values())
+    written = classify_definitions(PATIENTS, {"pain": PAIN}, OCCASIONS, found)
+    shuffled = written.astype(str).sample(frac=1.0, random_state=3).iloc[1:]
+    keys = ["definition", "outcome", "occasion"]
+    for table in (written, shuffled):
+        expected = {k: list(g.index) for k, g in table.groupby(keys, sort=False, observed=True)}
+        blocks = classification_blocks(table.reset_index(drop=True), keys)
+        assert list(blocks) == list(expected)
+        for key, rows in blocks.items():
+            assert list(table.index[rows]) == expected[key]
+        ours = agreement(table.reset_index(drop=True), 0.95)
+        for _, row in ours.iterrows():
+            group = table[(table["outcome"] == row["outcome"]) & (table["occasion"] == row["occasion"])]  # fmt: skip
+            wide = group.pivot(index="patient_id", columns="definition", values="category")
+            measured = wide[group["definition"].iat[0]].astype(object).ne("missing")
+            x = wide.loc[measured, row["first"]].astype(object).eq("responder")
+            y = wide.loc[measured, row["second"]].astype(object).eq("responder")
+            assert (row["n"], row["both"], row["first_only"], row["second_only"], row["neither"]) == (
+                int(measured.sum()), int((x & y).sum()), int((x & ~y).sum()),
+                int((~x & y).sum()), int((~x & ~y).sum()),
+            )  # fmt: skip
 
 
 def test_rates_of_the_primary_definition_are_responders_csv():

@@ -38,7 +38,12 @@ def _patterns(values: np.ndarray, times: np.ndarray, minimum: int) -> list[_Patt
     measured = ~np.isnan(values)
     keep = measured.sum(axis=1) >= minimum
     out = []
-    keys, inverse = np.unique(measured[keep], axis=0, return_inverse=True)
+    # Each row's pattern as a bit mask, the first occasion the highest bit: the same patterns in
+    # the same (lexicographic) order as np.unique(axis=0), which sorts rows as byte strings and
+    # took 1 s per call at 10^6 patients.
+    bits = 1 << np.arange(measured.shape[1] - 1, -1, -1)
+    masks, inverse = np.unique(measured[keep] @ bits, return_inverse=True)
+    keys = (masks[:, None] & bits) > 0
     rows_kept = np.flatnonzero(keep)
     for k, key in enumerate(keys):
         rows = rows_kept[inverse.ravel() == k]
