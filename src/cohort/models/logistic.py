@@ -286,15 +286,17 @@ def profile_likelihood(
     y = np.asarray(y, dtype=float)
     free = np.array([i for i in range(len(fit.params)) if i != j])
     cutoff = float(special.chdtri(1, 1 - level))
-    memo: dict[float, np.ndarray] = {}
+    memo: dict[float, np.ndarray] = {fit.params[j]: fit.params}
+    # How the others' maximum moves with b_j where the likelihood is quadratic (a normal's
+    # conditional mean): the start of each constrained fit, from the nearest one made.
+    direction = fit.cov_params[free, j] / fit.cov_params[j, j]
 
     def constrained(b: float) -> tuple[float, np.ndarray]:
         """The deviance gap at b_j = b and the constrained maximum."""
-        start = fit.params.copy()
+        nearest = min(memo, key=lambda v: abs(v - b))
+        start = memo[nearest].copy()
         start[j] = b
-        nearest = min(memo, key=lambda v: abs(v - b)) if memo else None
-        if nearest is not None:
-            start[free] = memo[nearest][free]
+        start[free] += direction * (b - nearest)
         # 1e-7 on the other coefficients puts the profile likelihood within ~1e-13 of its
         # maximum (the error is quadratic), far below what moves a CI end by 1e-10.
         beta, _, _, loglik = _newton(y, x, start, free, fit.firth, 200, tolerance=1e-7)
