@@ -213,11 +213,16 @@ def classification_blocks(classified: pd.DataFrame, by: list[str]) -> dict[tuple
 
 
 def category_codes_of(classified: pd.DataFrame) -> np.ndarray:
-    """The category column as indices into CATEGORIES (-1 where missing)."""
+    """The category column as indices into CATEGORIES (-1 where missing); a label that is not
+    one of CATEGORIES gets a code of its own beyond them, so that two such labels still differ."""
     values = classified["category"]
     if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == list(CATEGORIES):  # fmt: skip
         return values.cat.codes.to_numpy()
-    return pd.Categorical(values, categories=list(CATEGORIES)).codes
+    codes, labels = pd.factorize(values)
+    known = [CATEGORIES.index(v) if v in CATEGORIES else len(CATEGORIES) + i for i, v in enumerate(labels)]  # fmt: skip
+    out = np.full(len(codes), -1, dtype=np.int16)
+    out[codes >= 0] = np.asarray(known, dtype=np.int16)[codes[codes >= 0]]
+    return out
 
 
 # --- Rates under each definition ---------------------------------------------------------------

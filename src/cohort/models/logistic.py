@@ -6,6 +6,7 @@ and confint conventions).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -320,7 +321,7 @@ def _profile_end(
     se: float,
     wald: float,
     cutoff: float,
-    constrained,
+    constrained: Callable[[float], tuple[float, np.ndarray]],
     y: np.ndarray,
     x: np.ndarray,
     j: int,
