@@ -114,11 +114,14 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test` runs two workers, --dist loadgroup), the workflow tests
     of one file run on one worker, one after the other: they share that file's session
     fixtures (a run of the default study, of a small study), computed once per worker, and
-    each snakemake run uses both cores already."""
+    each snakemake run uses both cores already. First among the hooks: xdist reads the
+    xdist_group markers in its own hook (adding the group to each test's id), and a marker
+    added after it is ignored: the groups were, and each worker made its own runs."""
     for item in items:
         # The tests on the run of the default study share one worker, whatever their file, so
         # that the run (default_run, a session fixture) is made once.
