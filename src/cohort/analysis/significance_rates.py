@@ -177,39 +177,36 @@ def classification_blocks(classified: pd.DataFrame, by: list[str]) -> dict[tuple
     """The row positions of each combination of the `by` columns of a long classification
     table (as groupby(by, sort=False): in order of first appearance, rows in table order, rows
     with a missing key left out), found from the columns' codes in one pass where each
-    combination is one run of rows, as classify_definitions writes them. pandas' groupby hashed
-    the table's 60 rows per patient: 20 s at 10^6 patients."""
+    combination is one run of rows, as classify_definitions writes them (a stable sort
+    otherwise). pandas' groupby hashed the table's 60 rows per patient: 20 s at 10^6 patients."""
     combined = np.zeros(len(classified), dtype=np.int64)
-    levels = []
+    complete = np.ones(len(classified), dtype=bool)
     for column in by:
         values = classified[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
-            codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+            codes, size = values.cat.codes.to_numpy(), len(values.cat.categories)
         else:
             codes, uniques = pd.factorize(values)
-        combined = combined * (len(uniques) + 1) + (codes.astype(np.int64) + 1)
-        levels.append((uniques, len(uniques) + 1))
+            size = len(uniques)
+        combined = combined * (size + 1) + (codes.astype(np.int64) + 1)
+        complete &= codes >= 0
     starts = np.flatnonzero(np.r_[True, combined[1:] != combined[:-1]]) if len(combined) else []
     ends = [*starts[1:], len(combined)]
-    if len(set(combined[starts].tolist())) == len(starts):  # each combination one run
-        positions = {int(combined[a]): np.arange(a, b) for a, b in zip(starts, ends, strict=True)}
+    first: dict[int, int] = {}  # each combination's first row
+    for a in starts:
+        first.setdefault(int(combined[a]), int(a))
+    if len(first) == len(starts):  # each combination one run of rows
+        rows_of = {int(combined[a]): np.arange(a, b) for a, b in zip(starts, ends, strict=True)}
     else:
         order = np.argsort(combined, kind="stable")
-        first = {}
-        for a in starts:
-            first.setdefault(int(combined[a]), a)
-        split = np.flatnonzero(np.diff(combined[order])) + 1
-        by_key = {int(combined[part[0]]): part for part in np.split(order, split) if len(part)}
-        positions = {key: by_key[key] for key in sorted(first, key=first.get)}
-    blocks = {}
-    for key, rows in positions.items():
-        parts, rest = [], key
-        for uniques, base in reversed(levels):
-            rest, code = divmod(rest, base)
-            parts.append(None if code == 0 else uniques[code - 1])
-        if None not in parts:
-            blocks[tuple(reversed(parts))] = rows
-    return blocks
+        parts = np.split(order, np.flatnonzero(np.diff(combined[order])) + 1)
+        rows_of = {int(combined[part[0]]): part for part in parts if len(part)}
+    keys = classified[by]
+    return {
+        tuple(keys.iloc[row]): rows_of[key]
+        for key, row in sorted(first.items(), key=lambda item: item[1])
+        if complete[row]
+    }
 
 
 def category_codes_of(classified: pd.DataFrame) -> np.ndarray:

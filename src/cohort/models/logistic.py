@@ -281,9 +281,10 @@ def profile_likelihood(
 
     Each end is found by safeguarded Newton steps on the signed root r(b) = sqrt(deviance gap),
     which is close to linear in b (exactly so for a normal likelihood), from the Wald end; its
-    slope comes from the constrained fit's score. About three constrained fits per end instead of
-    the eight of a bracketing search (Brent's), the same root to 1e-10: at 10^6 patients each
-    fit is a pass of Newton steps over every row, so the count of fits is the cost."""
+    slope comes from the constrained fit's score. Two or three constrained fits per end (two at
+    10^5 patients, where the likelihood is nearly quadratic) instead of the eight of a bracketing
+    search (Brent's), the same root to 1e-10: at 10^6 patients each fit is a pass of Newton
+    steps over every row, so the count of fits is the cost."""
     y = np.asarray(y, dtype=float)
     free = np.array([i for i in range(len(fit.params)) if i != j])
     cutoff = float(special.chdtri(1, 1 - level))
