@@ -325,9 +325,14 @@ from snakemake.io import strip_wildcard_constraints
 
 
 def lineage():
-    """Each rule's input and output files (wildcards expanded over the outcomes and imputation
-    parts), for provenance.json's lineage: output -> rule -> inputs."""
-    values = {"outcome": list(config["outcomes"]), "part": list(range(IMPUTATION_JOBS))}
+    """Each rule's input and output files (wildcards expanded over the outcomes, imputation
+    parts and patient shards), for provenance.json's lineage: output -> rule -> inputs.
+    """
+    values = {
+        "outcome": list(config["outcomes"]),
+        "part": list(range(IMPUTATION_JOBS)),
+        "shard": list(range(SHARDS)),
+    }
     out = {}
     for r in workflow.rules:
         if r.name in ("all", "provenance"):

@@ -135,10 +135,11 @@ def test_external_study_runs_with_one_command(tmp_path):
 
 def test_slurm_profile_plans_every_job_with_its_resources(tmp_path, contract, codebook):
     """profiles/slurm (README): a dry run with the SLURM executor plans the whole workflow, the
-    imputation chains and the sweeps as separate jobs, and gives clean its larger memory."""
+    imputation chains, the sweeps and the cleaning's patient shards as separate jobs, and gives
+    clean its larger memory."""
     work = small_study(tmp_path, contract, codebook)
-    (work / "jobs.yaml").write_text(
-        STUDY_FILE.replace("jobs: 2}", "jobs: 4}")  # more imputation jobs, as on a cluster
+    (work / "jobs.yaml").write_text(  # more imputation jobs and cleaning shards, as on a cluster
+        STUDY_FILE.replace("jobs: 2}", "jobs: 4}") + "cleaning:\n  shards: 3\n"
     )
     dry = run_snakemake(
         work, "--profile", "profiles/slurm", "--configfile", "jobs.yaml", "--dry-run", quiet=False
@@ -146,8 +147,11 @@ def test_slurm_profile_plans_every_job_with_its_resources(tmp_path, contract, co
     assert dry.returncode == 0, dry.stderr
     jobs = planned_jobs(dry)
     assert jobs["impute"] == 4 and jobs["threshold_sweep"] == 3 and jobs["predictors"] == 1
-    clean = (dry.stdout + dry.stderr).split("rule clean:")[1].split("rule ")[0]
-    assert "mem_mb=16000" in clean and "runtime=60" in clean
+    assert jobs["split_extract"] == 1 and jobs["clean_shard"] == 3 and jobs["clean"] == 1
+    plan = dry.stdout + dry.stderr
+    split = plan.split("rule split_extract:")[1].split("rule ")[0]
+    assert "mem_mb=16000" in split and "runtime=60" in split
+    assert "mem_mb=4000" in plan.split("rule clean_shard:")[1].split("rule ")[0]
 
 
 def test_bare_snakemake_needs_no_cores_argument(tmp_path):

@@ -137,7 +137,7 @@ def patient_table(
         status[out["n_sessions"] == 0] = NO_SESSION
     status[out["included"].isna()] = INCLUSION_UNKNOWN
     status[included == "no"] = NOT_INCLUDED
-    out["flow_status"] = status
+    out["flow_status"] = status.astype(str)  # the dtype a parquet round trip gives
     out["analysis_set"] = status == ANALYSIS_SET
     return out.reset_index()
 

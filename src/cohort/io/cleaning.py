@@ -388,7 +388,10 @@ def clean_extract(
             int((cleaning_log["table"] == name).sum()),
         )
     return CleanedExtract(
-        tables=tables, log=cleaning_log, raw_rows={n: len(d) for n, d in raw.items()}
+        tables=tables,
+        log=cleaning_log,
+        raw_rows={n: len(d) for n, d in raw.items()},
+        date_formats=clog.date_format_counts(),
     )
 
 

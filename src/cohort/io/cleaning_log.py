@@ -4,6 +4,7 @@ cleaned extract it accounts for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,31 @@ from cohort.io.contract import TABLE_ORDER
 LOG_COLUMNS = ["table", "patient_id", "source_row", "column", "value", "rule", "action", "detail"]
 MISSING = ""
 DROPPED = "dropped_row"
+MIXED_DATE_FORMATS = "mixed_date_formats"
+# The table-level notes (no row) in the order the cleaning makes them within a table: the order a
+# log gathered from patient shards puts them back in (cohort.io.sharding).
+NOTE_ORDER = (
+    "formula_without_value",
+    "unknown_column",
+    "missing_optional_column",
+    MIXED_DATE_FORMATS,
+    "no_assessment_dates",
+)
+DATE_FORMAT_COLUMNS = ["table", "column", "format", "n"]
+
+
+def mixed_formats_detail(counts: Mapping[str, int], formats: Sequence[str]) -> str | None:
+    """The note on a date column read in more than one format (e.g. a dd/mm file opened in a
+    US-locale spreadsheet), formats by count then by their order in `formats`; None for one."""
+    used = [(fmt, int(n)) for fmt, n in counts.items() if n]
+    if len(used) < 2:
+        return None
+    rank = {fmt: i for i, fmt in enumerate(formats)}
+    used.sort(key=lambda kv: (-kv[1], rank.get(kv[0], len(rank)), kv[0]))
+    return (
+        "; ".join(f"{n} as {fmt}" for fmt, n in used)
+        + ". Day and month may be swapped in one form: check at the source."
+    )
 
 
 @dataclass
@@ -21,6 +47,8 @@ class CleaningLog:
     """Collects cleaning actions as whole-column frames; `frame()` gives the sorted log."""
 
     parts: list[pd.DataFrame] = field(default_factory=list)
+    # (table, column, format, number of dates it read): what a gathered log's note is made from
+    date_formats: list[tuple[str, str, str, int]] = field(default_factory=list)
 
     def add(
         self,
@@ -87,6 +115,20 @@ class CleaningLog:
             )
         )
 
+    def add_date_formats(
+        self, table: str, column: str, counts: Mapping[str, int], formats: Sequence[str]
+    ) -> None:
+        """Record how many dates of a column each format read; a column read in more than one
+        format gets a note (mixed_formats_detail)."""
+        self.date_formats.extend((table, column, fmt, int(n)) for fmt, n in counts.items())
+        detail = mixed_formats_detail(counts, formats)
+        if detail:
+            self.add_note(table, column, MIXED_DATE_FORMATS, "flagged", detail)
+
+    def date_format_counts(self) -> pd.DataFrame:
+        """The recorded format counts, one row per table, column and format."""
+        return pd.DataFrame(self.date_formats, columns=DATE_FORMAT_COLUMNS).astype({"n": "int64"})
+
     def frame(self) -> pd.DataFrame:
         if not self.parts:
             return pd.DataFrame({c: pd.Series(dtype="string") for c in LOG_COLUMNS}).astype(
@@ -114,3 +156,7 @@ class CleanedExtract:
     tables: dict[str, pd.DataFrame]
     log: pd.DataFrame
     raw_rows: dict[str, int]
+    # how many dates of each column each format read (CleaningLog.date_format_counts)
+    date_formats: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=DATE_FORMAT_COLUMNS)
+    )

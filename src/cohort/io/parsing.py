@@ -116,16 +116,7 @@ def _parse_date(
     )
     values = values.astype("datetime64[ns]")
     used = pd.Series(parsed[:, 2], index=s.index)
-    counts = used[used != ""].value_counts()
-    if len(counts) > 1:  # e.g. a dd/mm file opened in a US-locale spreadsheet
-        clog.add_note(
-            name,
-            col.name,
-            "mixed_date_formats",
-            "flagged",
-            "; ".join(f"{n} as {fmt}" for fmt, n in counts.items())
-            + ". Day and month may be swapped in one form: check at the source.",
-        )
+    clog.add_date_formats(name, col.name, used[used != ""].value_counts().to_dict(), formats)
     other = (used != "") & (used != formats[0]) & values.notna()
     clog.add_cells(
         name,
