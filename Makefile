@@ -67,9 +67,11 @@ clinics: $(STAMP)
 	for site in $(CLINICS); do cp results/$$site/site_bundle.json tests/fixtures/clinics/$$site.site_bundle.json; done
 
 # Wall time and peak memory per rule on synthetic cohorts (benchmarks/summary.csv; not a test).
+# SHARDS=4: each size also from scratch in 4 patient shards, its published files compared.
 SIZES ?= 1000 10000 100000 1000000
+SHARDS ?= 1
 bench: $(STAMP)
-	$(BIN)/python -m cohort bench --sizes $(SIZES)
+	$(BIN)/python -m cohort bench --sizes $(SIZES) --shards $(SHARDS)
 
 # Re-resolve the three lock files from pyproject.toml, with hashes: one resolution of every
 # group (for Python 3.11, the oldest supported: the same versions install on 3.12 and 3.13),

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from cohort.io.outputs import read_csv
-from cohort.workflow.benchmark import REFERENCE, benchmark_size, with_reference
+from cohort.workflow.benchmark import (
+    REFERENCE,
+    benchmark_size,
+    differing_files,
+    published_digests,
+    with_reference,
+)
 
 from .conftest import ROOT
 
@@ -86,3 +92,65 @@ def test_each_step_is_set_beside_the_reference_run():
         runs["seconds"].mean()
     )
     assert pd.isna(out["ratio"].iat[2])
+
+
+def test_a_sharded_step_is_not_set_beside_the_one_job_reference():
+    """A step of the sharded run (column shards) has no reference of one job's to be a ratio of."""
+    reference = pd.read_csv(ROOT / REFERENCE)
+    summary = pd.DataFrame(
+        [
+            {"cohort": "generated", "patients": 1000, "step": "rule clean", "seconds": 1.0},
+            {
+                "cohort": "generated",
+                "patients": 1000,
+                "step": "rule clean",
+                "seconds": 1.0,
+                "shards": 4,
+            },  # fmt: skip
+        ]
+    )
+    out = with_reference(summary, reference)
+    assert out["reference_seconds"].notna().iat[0] and out["reference_seconds"].isna().iat[1]
+
+
+def test_published_files_are_compared_byte_by_byte_but_provenance(tmp_path):
+    """The sharded run's check (sharded_run): a file that differs, or is missing on either
+    side, is named; provenance.json (it records the config) is not compared."""
+    one, other = tmp_path / "one", tmp_path / "other"
+    for folder in (one, other):
+        (folder / "tables").mkdir(parents=True)
+        (folder / "tables/a.csv").write_text("n\n1\n")
+        (folder / "summary.md").write_text("same")
+    (one / "provenance.json").write_text('{"shards": 1}')
+    (other / "provenance.json").write_text('{"shards": 4}')
+    assert differing_files(published_digests(one), published_digests(other)) == []
+    (other / "tables/a.csv").write_text("n\n2\n")
+    (one / "only_here.csv").write_text("x")
+    assert differing_files(published_digests(one), published_digests(other)) == [
+        "only_here.csv",
+        "tables/a.csv",
+    ]
+
+
+def test_a_failed_size_is_a_row_with_its_logs_and_the_next_size_runs(tmp_path, monkeypatch):
+    """`make bench`: a run that fails keeps its logs and a row of the summary; the sizes after
+    it still run; the command exits 1."""
+    import cohort.workflow.benchmark as benchmark
+    from cohort.workflow.cli import main
+
+    def fake_size(n, root, workdir, **kwargs):
+        if n == 5:
+            (workdir / "n5" / "logs").mkdir(parents=True)
+            (workdir / "n5" / "logs" / "clean.log").write_text("the reason")
+            raise RuntimeError(f"snakemake failed in {workdir / 'n5'}:\nWorkflowError")
+        return pd.DataFrame([{"cohort": "generated", "patients": n, "step": "rule clean", "seconds": 1.0}])  # fmt: skip
+
+    monkeypatch.setattr(benchmark, "benchmark_size", fake_size)
+    out = tmp_path / "bench" / "summary.csv"
+    argv = ["bench", "--sizes", "5", "7", "--default-study-runs", "0", "--out", str(out)]
+    assert main(argv) == 1
+    summary = pd.read_csv(out)
+    failed = summary[summary["step"] == "run failed"]
+    assert list(failed["cohort"]) == ["n5"] and "snakemake failed" in failed["note"].iat[0]
+    assert (tmp_path / "bench" / "failed" / "n5" / "clean.log").read_text() == "the reason"
+    assert 7 in set(summary["patients"])

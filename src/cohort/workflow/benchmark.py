@@ -91,15 +91,9 @@ def _snakemake(work: Path, cores: int, *args: str) -> tuple[float, float]:
     return seconds, peak
 
 
-def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) -> pd.DataFrame:
-    """In a workflow copy with its extract in place: the run from scratch (per rule from the
-    rules' benchmark files, in total with the whole run's peak memory), a no-op rerun and a
-    rerun after one MCID change (pain: 3 points). `study_files`: config files merged over
-    config/config.yaml; `label`: columns identifying the cohort in every row. A rule's peak
-    memory is NaN where it ended before Snakemake's first memory sample (written NA)."""
-    study = ["--configfile", *study_files] if study_files else []
-    total, peak = _snakemake(work, cores, *study)
-    rows = []  # per rule, from the from-scratch run (a rerun overwrites the benchmark files)
+def _rule_rows(work: Path, label: dict) -> list[dict]:
+    """One row per rule of the last run: its wall time and peak memory (its benchmark file)."""
+    rows = []
     for tsv in sorted((work / "benchmarks" / STUDY).glob("*.tsv")):
         bench = pd.read_csv(tsv, sep="\t")
         rows.append(
@@ -110,6 +104,64 @@ def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) ->
                 "peak_memory_mb": float(bench["max_rss"].iat[-1]),
             }
         )
+    return rows
+
+
+def published_digests(results: Path) -> dict[str, str]:
+    """sha256 of every published file under `results` but provenance.json (which records the
+    config, and so the number of shards)."""
+    from cohort.workflow.provenance import sha256
+
+    return {
+        p.relative_to(results).as_posix(): sha256(p)
+        for p in sorted(results.rglob("*"))
+        if p.is_file() and p.name != "provenance.json"
+    }
+
+
+def differing_files(one: dict[str, str], other: dict[str, str]) -> list[str]:
+    """The files in either digest set that the other lacks or holds with other bytes."""
+    return sorted(p for p in one.keys() | other.keys() if one.get(p) != other.get(p))
+
+
+def sharded_run(
+    work: Path, cores: int, study_files: list[str], shards: int, label: dict
+) -> pd.DataFrame:
+    """After `measure_runs` in `work`: the same extract and config (the MCID change included)
+    from scratch with `cleaning.shards: shards`, per rule and in total, and whether every
+    published file is the same bytes as the one-job run's."""
+    one_job = published_digests(work / "results")
+    for folder in ("data/processed", "results", f"benchmarks/{STUDY}"):
+        shutil.rmtree(work / folder, ignore_errors=True)
+    (work / "sharded.yaml").write_text(f"cleaning:\n  shards: {shards}\n")
+    label = {**label, "shards": shards}
+    files = ["--configfile", *study_files, "threshold.yaml", "sharded.yaml"]
+    total, peak = _snakemake(work, cores, *files)
+    differ = differing_files(one_job, published_digests(work / "results"))
+    log.info("%s: %d published files, %d differ from one job's", label, len(one_job), len(differ))
+    same = f"{len(one_job) - len(differ)} of {len(one_job)} published files the same bytes"
+    return pd.DataFrame(
+        [
+            *_rule_rows(work, label),
+            {**label, "step": "pipeline, from scratch", "seconds": total, "peak_memory_mb": peak},
+            {
+                **label,
+                "step": "published files as one job's",
+                "note": same + (f"; differ: {', '.join(differ[:5])}" if differ else ""),
+            },
+        ]
+    )
+
+
+def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) -> pd.DataFrame:
+    """In a workflow copy with its extract in place: the run from scratch (per rule from the
+    rules' benchmark files, in total with the whole run's peak memory), a no-op rerun and a
+    rerun after one MCID change (pain: 3 points). `study_files`: config files merged over
+    config/config.yaml; `label`: columns identifying the cohort in every row. A rule's peak
+    memory is NaN where it ended before Snakemake's first memory sample (written NA)."""
+    study = ["--configfile", *study_files] if study_files else []
+    total, peak = _snakemake(work, cores, *study)
+    rows = _rule_rows(work, label)  # before a rerun overwrites the benchmark files
     noop, _ = _snakemake(work, cores, *study)
     (work / "threshold.yaml").write_text(
         "outcomes:\n  pain:\n    mcid:\n      absolute: 3\n"  # merged over the study's config
@@ -137,9 +189,11 @@ def benchmark_size(
     cores: int,
     seed: int = 1,
     settings: str = "",
+    shards: int = 1,
 ) -> pd.DataFrame:
-    """One cohort size: generate the extract, then `measure_runs`. `settings`: YAML added to
-    the study file (the tests use fewer imputations; `make bench` measures the defaults)."""
+    """One cohort size: generate the extract, then `measure_runs`, then with `shards` > 1 the
+    `sharded_run`. `settings`: YAML added to the study file (the tests use fewer imputations;
+    `make bench` measures the defaults)."""
     work = copy_workflow(root, workdir / f"n{n}")
     start = time.perf_counter()
     write_extract(synthesize(n, seed, contract, codebook, fault_rate=0.01), work / "extract")
@@ -148,11 +202,14 @@ def benchmark_size(
     (work / "study.yaml").write_text("extract:\n  dir: extract\n" + settings)
     label = {"cohort": f"generated (seed {seed}, 1% faults)", "patients": n}
     runs = measure_runs(work, cores, ["study.yaml"], label)
+    lme4 = _lme4_rows(work, root, label)
+    sharded = sharded_run(work, cores, ["study.yaml"], shards, label) if shards > 1 else None
     return pd.concat(
         [
             pd.DataFrame([{**label, "step": "generate extract", "seconds": generate}]),
             runs,
-            _lme4_rows(work, root, label),
+            lme4,
+            sharded,
         ],
         ignore_index=True,
     )
@@ -189,7 +246,12 @@ def with_reference(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFra
 
     def key(table: pd.DataFrame) -> pd.Series:
         default = table["cohort"].astype(str).str.startswith("default study")
-        return table["patients"].astype(str) + default.map({True: " default", False: ""})
+        shards = table["shards"] if "shards" in table else pd.Series(float("nan"), table.index)
+        return (
+            table["patients"].astype(str)
+            + default.map({True: " default", False: ""})
+            + shards.map(lambda k: f" shards {int(k)}" if pd.notna(k) else "")
+        )
 
     ref = reference.assign(_key=key(reference)).groupby(["_key", "step"], as_index=False)["seconds"].mean()  # fmt: skip
     ref = ref.rename(columns={"seconds": "reference_seconds"})

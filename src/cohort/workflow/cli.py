@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", type=Path, default=Path("benchmarks/summary.csv"))
     bench.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    bench.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="also run each size from scratch with cleaning.shards: K, and compare its "
+        "published files with the one-job run's",
+    )
     imp = sub.add_parser(
         "import-vickers2006",
         help="convert the acupuncture-for-headache trial file (Vickers 2006) to the raw-extract contract",
@@ -254,12 +261,16 @@ def _import_vickers2006(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace, config: dict[str, Any], contract: Contract) -> int:
-    """bench: wall time and peak memory per rule, per cohort size (not a test)."""
+    """bench: wall time and peak memory per rule, per cohort size (not a test); a run that
+    fails is a row of the summary (its logs kept under the summary's folder), and the next
+    size still runs."""
+    import shutil
     import tempfile
 
     import pandas as pd
 
     from cohort.workflow.benchmark import (
+        DEFAULT_STUDY_PATIENTS,
         REFERENCE,
         benchmark_default_study,
         benchmark_size,
@@ -269,32 +280,63 @@ def _bench(args: argparse.Namespace, config: dict[str, Any], contract: Contract)
     codebook = load_codebook(config["interventions"]["codebook"])
     runs = [
         *(
-            partial(benchmark_default_study, Path.cwd(), cores=args.cores, repeat=k)
+            (
+                f"default{k}",
+                DEFAULT_STUDY_PATIENTS,
+                partial(benchmark_default_study, Path.cwd(), cores=args.cores, repeat=k),
+            )
             for k in range(1, args.default_study_runs + 1)
         ),
         *(
-            partial(
-                benchmark_size,
+            (
+                f"n{n}",
                 n,
-                Path.cwd(),
-                contract=contract,
-                codebook=codebook,
-                cores=args.cores,
+                partial(
+                    benchmark_size,
+                    n,
+                    Path.cwd(),
+                    contract=contract,
+                    codebook=codebook,
+                    cores=args.cores,
+                    shards=args.shards,
+                ),
             )
             for n in args.sizes
         ),
     ]
-    frames = []
+    frames, failed = [], 0
     with tempfile.TemporaryDirectory(prefix="cohort-bench-") as tmp:
-        for run in runs:
-            frames.append(run(workdir=Path(tmp)))
+        for name, patients, run in runs:
+            try:
+                frames.append(run(workdir=Path(tmp)))
+            except RuntimeError as exc:  # a failed run: its row and its logs, then the next size
+                kept = args.out.parent / "failed" / name
+                shutil.rmtree(kept, ignore_errors=True)
+                if (Path(tmp) / name / "logs").is_dir():
+                    shutil.copytree(Path(tmp) / name / "logs", kept)
+                print(f"cohort: bench: {name} failed; its logs are in {kept}", file=sys.stderr)
+                note = f"{str(exc).splitlines()[0] if str(exc) else exc!r} (logs: {kept})"
+                frames.append(
+                    pd.DataFrame(
+                        [
+                            {
+                                "cohort": name,
+                                "patients": patients,
+                                "step": "run failed",
+                                "seconds": float("nan"),
+                                "note": note,
+                            }
+                        ]
+                    )
+                )
+                failed += 1
             summary = pd.concat(frames, ignore_index=True)
             if REFERENCE.is_file():  # this run against the last reference run
                 summary = with_reference(summary, pd.read_csv(REFERENCE))
             args.out.parent.mkdir(parents=True, exist_ok=True)
             summary.to_csv(args.out, index=False, float_format="%.2f")
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
-    return 0
+    return 1 if failed else 0
 
 
 def _synthesize(args: argparse.Namespace, config: dict[str, Any], contract: Contract) -> int:
