@@ -31,9 +31,10 @@ def patient_shard(ids: pd.Series, shards: int) -> np.ndarray:
     """The shard (0 .. shards - 1) of each raw patient_id: pandas' stable hash of the id with
     its surrounding whitespace removed (as the cleaning compares ids), so the same patient lands
     in the same shard in every table, on every machine and in every run."""
-    trimmed = ids.astype(str).str.strip()
+    codes, uniques = pd.factorize(ids, use_na_sentinel=False)  # a patient's rows share an id
+    trimmed = pd.Series(uniques, dtype=str).str.strip()
     hashed = pd.util.hash_pandas_object(trimmed, index=False).to_numpy()
-    return (hashed % np.uint64(shards)).astype(np.int64)
+    return (hashed % np.uint64(shards)).astype(np.int64)[codes]
 
 
 def split_extract(raw: dict[str, pd.DataFrame], shards: int) -> list[dict[str, pd.DataFrame]]:
@@ -49,8 +50,11 @@ def split_extract(raw: dict[str, pd.DataFrame], shards: int) -> list[dict[str, p
                 "(set cleaning.shards: 1)"
             )
         shard = patient_shard(df["patient_id"], shards)
+        order = np.argsort(shard, kind="stable")  # by shard, file order within: one pass
+        grouped = df.take(order)
+        ends = np.searchsorted(shard[order], np.arange(shards), side="right")
         for i in range(shards):
-            part = df[shard == i].reset_index(drop=True)
+            part = grouped.iloc[(ends[i - 1] if i else 0) : ends[i]].reset_index(drop=True)
             part.attrs = dict(df.attrs)
             out[i][name] = part
     return out
