@@ -89,6 +89,20 @@ def test_shards_without_patients_add_nothing(tmp_path, contract, config, codeboo
     assert_same(sharded(raw, contract, config, 30), one_job(raw, contract, config))
 
 
+@pytest.mark.parametrize("table", ["sessions", "assessments"])
+def test_a_shard_whose_patients_have_no_rows_in_a_table(
+    tmp_path, contract, config, codebook, table
+):
+    """The first shard's patients have no sessions (or no assessments) at all: its derived
+    columns come from empty groups, and the gathered tables are still one job's."""
+    raw = read_extract(make_extract(tmp_path, contract, codebook, n=40, seed=4), contract)
+    rows = raw[table]
+    raw[table] = rows[patient_shard(rows["patient_id"], 2) == 1].reset_index(drop=True)
+    parts = split_extract(raw, 2)
+    assert len(parts[0]["patients"]) > 0 and len(parts[0][table]) == 0
+    assert_same(sharded(raw, contract, config, 2), one_job(raw, contract, config))
+
+
 def test_a_note_only_the_whole_table_can_make(tmp_path, contract, config, codebook):
     """One shard reads its assessment dates in two formats, the other in one, the whole table in
     two: the gathered log has the one note of mixed date formats, with the whole table's counts
