@@ -182,6 +182,58 @@ def test_semicolon_delimiter_and_bom_are_read(tmp_path):
     assert df["bmi"].iat[0] == "24,5" and df["source_row"].iat[0] == 2
 
 
+PLAIN = "patient_id,age,note\nP1,34,ok\nP2,,x y \n P3 ,NA,null\n"
+
+
+@pytest.mark.parametrize(
+    "text, fast",
+    [
+        (PLAIN, True),
+        (PLAIN.replace("\n", "\r\n"), True),  # Windows line ends
+        (PLAIN.rstrip("\n"), True),  # no line break after the last record
+        (PLAIN.replace(",", ";"), True),
+        ("patient_id\nP1\nP2\n", True),  # one column
+        (PLAIN + "\n", False),  # a blank line is a record (an empty row, logged)
+        (PLAIN.replace("\nP2", "\n\nP2"), False),
+        (PLAIN.replace("ok", '"o,k"'), False),  # quoting: pandas, with its line numbers
+        (PLAIN.replace("\n", "\r"), False),  # old Mac line ends
+        (PLAIN.replace("age", "note"), False),  # a repeated column name (pandas renames it)
+        (PLAIN.replace("P2,,x y ", "P2,1"), False),  # a short line: pandas' treatment
+    ],
+)
+def test_the_fast_reader_reads_what_pandas_reads_or_leaves_the_file_to_it(tmp_path, text, fast):
+    """pyarrow's reader (`_read_plain_csv`) takes the plain files, with the same table as
+    pandas' (values kept as text, whitespace, 'NA' and 'null' as written), and leaves every
+    other file to pandas."""
+    from cohort.io.reading import _read_csv_with_pandas, _read_plain_csv, _separator
+
+    path = tmp_path / "t.csv"
+    sep = _separator(text.split("\n")[0].split("\r")[0])
+    got = _read_plain_csv(text, sep)
+    assert (got is not None) == fast
+    if fast:
+        pd.testing.assert_frame_equal(got, _read_csv_with_pandas(text, sep, path, None))
+        path.write_text(text, newline="")
+        table = read_raw_table(path)
+        assert table["source_row"].tolist() == list(range(2, 2 + len(got)))
+
+
+def test_the_fast_reader_reads_a_generated_extract_as_pandas_does(tmp_path, contract, codebook):
+    """The generated extract with every fault class: each plain file gives pandas' table."""
+    from cohort.io.reading import _decode, _read_csv_with_pandas, _read_plain_csv, _separator
+
+    write_extract(synthesize(300, 8, contract, codebook, fault_rate=0.05), tmp_path)
+    fast = 0
+    for path in sorted(tmp_path.glob("*.csv")):
+        text = _decode(path.read_bytes(), path)
+        sep = _separator(text.split("\n")[0])
+        got = _read_plain_csv(text, sep)
+        if got is not None:
+            fast += 1
+            pd.testing.assert_frame_equal(got, _read_csv_with_pandas(text, sep, path, None))
+    assert fast >= 2  # sessions and assessments at least
+
+
 def test_missing_file_stops_naming_file(tmp_path, contract, codebook):
     write_extract(synthesize(5, 1, contract, codebook, fault_rate=0), tmp_path)
     (tmp_path / "assessments.csv").unlink()

@@ -124,22 +124,10 @@ def read_raw_table(
             raise ContractError(f"{path}: cannot be read as an Excel workbook ({exc}).") from None
     else:
         text = _decode(path.read_bytes(), path)
-        sep = _separator(text.splitlines()[0])
-        try:  # (keyword arguments; duplicates pairs their shape with MixedFit(...) by chance)
-            df = pd.read_csv(
-                io.StringIO(text),
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                skip_blank_lines=False,
-                nrows=nrows,
-            )
-        except pd.errors.ParserError as exc:
-            raise ContractError(
-                f"{path}: cannot be parsed as a {sep!r}-separated file ({exc}). "
-                "Check that every line has the same number of fields."
-            ) from None
+        sep = _separator(_first_line(text))
+        df = _read_plain_csv(text, sep) if nrows is None else None
+        if df is None:
+            df = _read_csv_with_pandas(text, sep, path, nrows)
     df.columns = [str(c).strip().lower() for c in df.columns]
     df = df.astype(str)
     if path.suffix.lower() != ".xlsx" and '"' in text:
@@ -157,6 +145,70 @@ def read_raw_table(
             if row > 1 and column_index_from_string(letter) < len(names)
         ]
     return df
+
+
+LINE_BREAK = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines' breaks
+
+
+def _first_line(text: str) -> str:
+    """text.splitlines()[0] without splitting the whole file (a million lines)."""
+    found = LINE_BREAK.search(text)
+    return text[: found.start()] if found else text
+
+
+def _read_plain_csv(text: str, sep: str) -> pd.DataFrame | None:
+    """pyarrow's multi-threaded reader, for the common file: no quote character, no blank line,
+    line breaks \n or \r\n, distinct non-empty column names; each record is then one line, and
+    the table is what pandas reads (tests/test_cleaning.py). None where any of that fails, or
+    pyarrow cannot read it: pandas then reads the file, with its messages. Measured reason for
+    the second reader: 4-5 times faster on a million-patient extract."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = _first_line(text).split(sep)
+    if '"' in text or len(set(names)) != len(names) or not all(n.strip() for n in names):
+        return None
+    lone_cr = "\r" in text and text.count("\r") != text.count("\r\n")
+    if lone_cr or "\n\n" in text or "\n\r\n" in text:
+        return None
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(
+                delimiter=sep, quote_char=False, ignore_empty_lines=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:  # e.g. a line with another number of fields: pandas' message
+        return None
+    records = text.count("\n") - (1 if text.endswith("\n") else 0)
+    if table.num_rows != records:
+        return None
+    return table.to_pandas()
+
+
+def _read_csv_with_pandas(text: str, sep: str, path: Path, nrows: int | None) -> pd.DataFrame:
+    """pandas' reader: any file pyarrow's fast path does not take (quotes, blank lines)."""
+    try:  # (keyword arguments; duplicates pairs their shape with MixedFit(...) by chance)
+        return pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            nrows=nrows,
+        )
+    except pd.errors.ParserError as exc:
+        raise ContractError(
+            f"{path}: cannot be parsed as a {sep!r}-separated file ({exc}). "
+            "Check that every line has the same number of fields."
+        ) from None
 
 
 def _record_lines(text: str, sep: str, n_records: int) -> np.ndarray:
