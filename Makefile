@@ -31,8 +31,12 @@ $(DEV): $(STAMP) requirements-dev.lock requirements-notebook.lock
 	$(PIP) -r requirements.lock -r requirements-dev.lock -r requirements-notebook.lock
 	touch $(DEV)
 
+# The memory that jobs running side by side may use together (MB): each rule declares its
+# estimate for the extract's size (rules/common.smk), so that at registry scale two large jobs do
+# not run at once beyond it. Raise it on a machine with more memory.
+MEMORY_MB ?= 5500
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --resources mem_mb=$(MEMORY_MB)
 
 # Two pytest-xdist workers: the workflow tests of a file on one (they share its snakemake runs),
 # the rest spread over both (tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
@@ -71,7 +75,7 @@ clinics: $(STAMP)
 SIZES ?= 1000 10000 100000 1000000
 SHARDS ?= 1
 bench: $(STAMP)
-	$(BIN)/python -m cohort bench --sizes $(SIZES) --shards $(SHARDS)
+	$(BIN)/python -m cohort bench --sizes $(SIZES) --shards $(SHARDS) --memory-mb $(MEMORY_MB)
 
 # Re-resolve the three lock files from pyproject.toml, with hashes: one resolution of every
 # group (for Python 3.11, the oldest supported: the same versions install on 3.12 and 3.13),

@@ -11,6 +11,8 @@ rule baseline:
         f"{LOGS}/baseline.log",
     benchmark:
         f"{BENCHMARKS}/baseline.tsv"
+    resources:
+        mem_mb=memory_mb("baseline"),
     params:
         settings=settings("study", "baseline", "statistics"),
     script:

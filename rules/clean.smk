@@ -40,6 +40,8 @@ if SHARDS == 1:
             f"{LOGS}/clean.log",
         benchmark:
             f"{BENCHMARKS}/clean.tsv"
+        resources:
+            mem_mb=memory_mb("clean"),
         params:
             settings=CLEAN_SETTINGS,
         script:
@@ -74,6 +76,8 @@ else:
             f"{LOGS}/split_extract.log",
         benchmark:
             f"{BENCHMARKS}/split_extract.tsv"
+        resources:
+            mem_mb=memory_mb("split_extract"),
         params:
             shards=SHARDS,
             settings=CLEAN_SETTINGS,
@@ -101,6 +105,8 @@ else:
             f"{BENCHMARKS}/clean_shard{{shard}}.tsv"
         wildcard_constraints:
             shard=r"\d+",
+        resources:
+            mem_mb=memory_mb("clean_shard", 1 / SHARDS),
         params:
             tables=list(EXTRACT_FILES),
             settings=CLEAN_SETTINGS,
@@ -123,6 +129,8 @@ else:
             f"{LOGS}/clean.log",
         benchmark:
             f"{BENCHMARKS}/clean.tsv"
+        resources:
+            mem_mb=memory_mb("gather_shards"),
         params:
             parts=SHARD_OUTPUTS,
             settings=CLEAN_SETTINGS,

@@ -12,7 +12,7 @@ from cohort.core.config import (
     validate_config,
 )
 from cohort.core.errors import CohortError, ConfigError
-from cohort.io.reading import check_extract, find_table_file
+from cohort.io.reading import check_extract, count_records, find_table_file
 from cohort.io.contract import extract_problems, level_labels, load_contract
 from cohort.disclosure.decisions import (
     ReleaseDecisions,
@@ -84,6 +84,36 @@ if not HAS_COMPARISON:
         "cohort: this study declares no comparison: rule groups is skipped",
         file=sys.stderr,
     )
+
+# Each job's memory for the scheduler (resources: mem_mb): the rule's peak at 10^6 patients in
+# docs/performance.md's runs plus about 10%, scaled to this extract's patients, at least 500 MB.
+# Snakemake runs jobs side by side only while their estimates fit in the budget of the workflow
+# profile (profiles/default: resources mem_mb); on a cluster each job asks for its own.
+PATIENTS = count_records(EXTRACT_FILES["patients"])
+MEMORY_MB_PER_MILLION = {
+    "clean": 4700,
+    "split_extract": 2800,
+    "clean_shard": 4700,  # of the patients in the shard
+    "gather_shards": 2800,  # rule clean of a sharded study
+    "predictors": 4700,
+    "clinical_significance": 4300,
+    "tipping_point": 3300,
+    "responders": 2900,
+    "impute": 2600,  # two chains side by side fit in 5.5 GB at 10^6
+    "interventions": 1700,
+    "lmm": 1700,
+    "outcomes": 1200,
+    "baseline": 1000,
+    "missing_data": 1000,
+    "threshold_sweep": 1000,
+    "groups": 1500,
+}
+
+
+def memory_mb(rule, share=1.0):
+    """The scheduler's memory estimate of a job of `rule` (MB), for `share` of the patients."""
+    return max(500, round(MEMORY_MB_PER_MILLION.get(rule, 0) * PATIENTS * share / 1e6))
+
 
 STUDY = config["study"]["name"]
 RESULTS = config["output"]["results"]

@@ -15,6 +15,8 @@ rule groups:
         f"{LOGS}/groups.log",
     benchmark:
         f"{BENCHMARKS}/groups.tsv"
+    resources:
+        mem_mb=memory_mb("groups"),
     params:
         settings=settings(
             "study",

@@ -16,6 +16,8 @@ rule interventions:
         f"{LOGS}/interventions.log",
     benchmark:
         f"{BENCHMARKS}/interventions.tsv"
+    resources:
+        mem_mb=memory_mb("interventions"),
     params:
         settings=settings("study", "interventions", "statistics"),
     script:

@@ -19,6 +19,8 @@ rule lmm:
         f"{LOGS}/lmm.log",
     benchmark:
         f"{BENCHMARKS}/lmm.tsv"
+    resources:
+        mem_mb=memory_mb("lmm"),
     params:
         settings=settings(
             "study",
@@ -43,6 +45,8 @@ rule missing_data:
         f"{LOGS}/missing_data.log",
     benchmark:
         f"{BENCHMARKS}/missing_data.tsv"
+    resources:
+        mem_mb=memory_mb("missing_data"),
     params:
         settings=settings(
             "study",
@@ -70,6 +74,8 @@ rule impute:
     # The imputations and the predictors that wait for them are the longest path at registry
     # size: started first when the cores are busy, the other rules fill the gaps.
     priority: 10
+    resources:
+        mem_mb=memory_mb("impute"),
     params:
         part=lambda wildcards: int(wildcards.part),
         parts=IMPUTATION_JOBS,
@@ -99,6 +105,8 @@ rule predictors:
     benchmark:
         f"{BENCHMARKS}/predictors.tsv"
     priority: 10
+    resources:
+        mem_mb=memory_mb("predictors"),
     params:
         settings=settings(
             "study",
@@ -131,6 +139,8 @@ rule tipping_point:
         f"{LOGS}/tipping_point.log",
     benchmark:
         f"{BENCHMARKS}/tipping_point.tsv"
+    resources:
+        mem_mb=memory_mb("tipping_point"),
     params:
         settings=settings(
             "study",

@@ -24,6 +24,8 @@ rule outcomes:
         f"{LOGS}/outcomes.log",
     benchmark:
         f"{BENCHMARKS}/outcomes.tsv"
+    resources:
+        mem_mb=memory_mb("outcomes"),
     params:
         settings=settings(
             "study",

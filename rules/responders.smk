@@ -16,6 +16,8 @@ rule responders:
         f"{LOGS}/responders.log",
     benchmark:
         f"{BENCHMARKS}/responders.tsv"
+    resources:
+        mem_mb=memory_mb("responders"),
     params:
         settings=settings(
             "study",
@@ -43,6 +45,8 @@ rule threshold_sweep:
         f"{BENCHMARKS}/threshold_sweep_{{outcome}}.tsv"
     wildcard_constraints:
         outcome="|".join(config["outcomes"]),
+    resources:
+        mem_mb=memory_mb("threshold_sweep"),
     params:
         settings=settings(
             "study",

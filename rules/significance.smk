@@ -20,6 +20,8 @@ rule clinical_significance:
         f"{LOGS}/clinical_significance.log",
     benchmark:
         f"{BENCHMARKS}/clinical_significance.tsv"
+    resources:
+        mem_mb=memory_mb("clinical_significance"),
     params:
         settings=settings(
             "study",

@@ -234,6 +234,24 @@ def test_the_fast_reader_reads_a_generated_extract_as_pandas_does(tmp_path, cont
     assert fast >= 2  # sessions and assessments at least
 
 
+def test_records_are_counted_without_reading_the_file(tmp_path):
+    """count_records (the scheduler's size of a study): lines less the header, with or without
+    a last line break; a workbook's rows less its header."""
+    import openpyxl
+
+    from cohort.io.reading import count_records
+
+    (tmp_path / "a.csv").write_text("id,x\n1,2\n3,4\n")
+    (tmp_path / "b.csv").write_text("id,x\n1,2\n3,4\n5,6")
+    (tmp_path / "c.csv").write_text("id,x\n")
+    assert [count_records(tmp_path / f) for f in ("a.csv", "b.csv", "c.csv")] == [2, 3, 0]
+    book = openpyxl.Workbook()
+    for row in (["id", "x"], [1, 2], [3, 4], [5, 6]):
+        book.active.append(row)
+    book.save(tmp_path / "d.xlsx")
+    assert count_records(tmp_path / "d.xlsx") == 3
+
+
 def test_missing_file_stops_naming_file(tmp_path, contract, codebook):
     write_extract(synthesize(5, 1, contract, codebook, fault_rate=0), tmp_path)
     (tmp_path / "assessments.csv").unlink()

@@ -226,6 +226,26 @@ def _record_lines(text: str, sep: str, n_records: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
+def count_records(path: str | Path) -> int:
+    """About how many records a raw file holds, without parsing it: a CSV's line breaks less the
+    header (a quoted line break counts too), a workbook's rows of its first sheet less the
+    header. What the scheduler's memory estimate of each job scales with."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import load_workbook
+
+        book = load_workbook(path, read_only=True)
+        try:
+            return max(0, (book.worksheets[0].max_row or 1) - 1)
+        finally:
+            book.close()
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+    return max(0, lines + (last != b"\n") - 1)  # a last line without its line break counts
+
+
 def read_header(path: str | Path, sheet: str | None = None) -> list[str]:
     """Column names of a raw file, read from its first line (or sheet row) only."""
     path = Path(path)

@@ -66,15 +66,19 @@ def _tree_rss_mb(process: psutil.Process) -> float:
     return total / 2**20
 
 
-def _snakemake(work: Path, cores: int, *args: str) -> tuple[float, float]:
-    """Run snakemake in `work`; return the wall time in seconds and the peak resident memory of
-    the whole run (Snakemake and every job running at the same time, sampled every 0.2 s), in MB.
-    Raises on failure."""
+def _snakemake(
+    work: Path, cores: int, *args: str, memory_mb: int | None = None
+) -> tuple[float, float]:
+    """Run snakemake in `work` (with `memory_mb`, the budget of jobs side by side, as `make`
+    gives it); return the wall time in seconds and the peak resident memory of the whole run
+    (Snakemake and every job running at the same time, sampled every 0.2 s), in MB. Raises on
+    failure."""
+    budget = ["--resources", f"mem_mb={memory_mb}"] if memory_mb else []
     snakemake = Path(sys.executable).parent / "snakemake"
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(
-            [str(snakemake), "--cores", str(cores), "--quiet", *args],
+            [str(snakemake), "--cores", str(cores), *budget, "--quiet", *args],
             cwd=work,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
@@ -125,7 +129,12 @@ def differing_files(one: dict[str, str], other: dict[str, str]) -> list[str]:
 
 
 def sharded_run(
-    work: Path, cores: int, study_files: list[str], shards: int, label: dict
+    work: Path,
+    cores: int,
+    study_files: list[str],
+    shards: int,
+    label: dict,
+    memory_mb: int | None = None,
 ) -> pd.DataFrame:
     """After `measure_runs` in `work`: the same extract and config (the MCID change included)
     from scratch with `cleaning.shards: shards`, per rule and in total, and whether every
@@ -136,7 +145,7 @@ def sharded_run(
     (work / "sharded.yaml").write_text(f"cleaning:\n  shards: {shards}\n")
     label = {**label, "shards": shards}
     files = ["--configfile", *study_files, "threshold.yaml", "sharded.yaml"]
-    total, peak = _snakemake(work, cores, *files)
+    total, peak = _snakemake(work, cores, *files, memory_mb=memory_mb)
     differ = differing_files(one_job, published_digests(work / "results"))
     log.info("%s: %d published files, %d differ from one job's", label, len(one_job), len(differ))
     same = f"{len(one_job) - len(differ)} of {len(one_job)} published files the same bytes"
@@ -153,21 +162,25 @@ def sharded_run(
     )
 
 
-def measure_runs(work: Path, cores: int, study_files: list[str], label: dict) -> pd.DataFrame:
+def measure_runs(
+    work: Path, cores: int, study_files: list[str], label: dict, memory_mb: int | None = None
+) -> pd.DataFrame:
     """In a workflow copy with its extract in place: the run from scratch (per rule from the
     rules' benchmark files, in total with the whole run's peak memory), a no-op rerun and a
     rerun after one MCID change (pain: 3 points). `study_files`: config files merged over
     config/config.yaml; `label`: columns identifying the cohort in every row. A rule's peak
     memory is NaN where it ended before Snakemake's first memory sample (written NA)."""
     study = ["--configfile", *study_files] if study_files else []
-    total, peak = _snakemake(work, cores, *study)
+    total, peak = _snakemake(work, cores, *study, memory_mb=memory_mb)
     rows = _rule_rows(work, label)  # before a rerun overwrites the benchmark files
-    noop, _ = _snakemake(work, cores, *study)
+    noop, _ = _snakemake(work, cores, *study, memory_mb=memory_mb)
     (work / "threshold.yaml").write_text(
         "outcomes:\n  pain:\n    mcid:\n      absolute: 3\n"  # merged over the study's config
     )
     # One --configfile with both files: a second --configfile would replace the first.
-    threshold, _ = _snakemake(work, cores, "--configfile", *study_files, "threshold.yaml")
+    threshold, _ = _snakemake(
+        work, cores, "--configfile", *study_files, "threshold.yaml", memory_mb=memory_mb
+    )
     rows += [
         # the whole run: every job at the same time
         {**label, "step": "pipeline, from scratch", "seconds": total, "peak_memory_mb": peak},
@@ -190,6 +203,7 @@ def benchmark_size(
     seed: int = 1,
     settings: str = "",
     shards: int = 1,
+    memory_mb: int | None = None,
 ) -> pd.DataFrame:
     """One cohort size: generate the extract, then `measure_runs`, then with `shards` > 1 the
     `sharded_run`. `settings`: YAML added to the study file (the tests use fewer imputations;
@@ -201,9 +215,11 @@ def benchmark_size(
     log.info("n = %d: extract generated in %.1f s", n, generate)
     (work / "study.yaml").write_text("extract:\n  dir: extract\n" + settings)
     label = {"cohort": f"generated (seed {seed}, 1% faults)", "patients": n}
-    runs = measure_runs(work, cores, ["study.yaml"], label)
+    runs = measure_runs(work, cores, ["study.yaml"], label, memory_mb)
     lme4 = _lme4_rows(work, root, label)
-    sharded = sharded_run(work, cores, ["study.yaml"], shards, label) if shards > 1 else None
+    sharded = (
+        sharded_run(work, cores, ["study.yaml"], shards, label, memory_mb) if shards > 1 else None
+    )
     return pd.concat(
         [
             pd.DataFrame([{**label, "step": "generate extract", "seconds": generate}]),
@@ -226,13 +242,15 @@ def _lme4_rows(work: Path, root: Path, label: dict) -> pd.DataFrame:
     return lmm_against_lme4(patients, "pain", occasions, list(config["covariates"]), label)
 
 
-def benchmark_default_study(root: Path, workdir: Path, cores: int, repeat: int) -> pd.DataFrame:
+def benchmark_default_study(
+    root: Path, workdir: Path, cores: int, repeat: int, memory_mb: int | None = None
+) -> pd.DataFrame:
     """The default study (config/config.yaml, the committed extract) from a fresh copy:
     `measure_runs`, the `repeat`-th time (the targets for small studies are set on it)."""
     work = copy_workflow(root, workdir / f"default{repeat}")
     shutil.copytree(root / DEFAULT_EXTRACT, work / DEFAULT_EXTRACT)
     label = {"cohort": f"default study, run {repeat}", "patients": DEFAULT_STUDY_PATIENTS}
-    return measure_runs(work, cores, [], label)
+    return measure_runs(work, cores, [], label, memory_mb)
 
 
 # --- Against the previous reference and against lme4 ---------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", type=Path, default=Path("benchmarks/summary.csv"))
     bench.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    bench.add_argument(
+        "--memory-mb",
+        type=int,
+        default=5500,
+        help="the memory budget of jobs side by side (snakemake --resources mem_mb), as make gives it",
+    )
     bench.add_argument(
         "--shards",
         type=int,
@@ -260,30 +267,29 @@ def _import_vickers2006(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace, config: dict[str, Any], contract: Contract) -> int:
-    """bench: wall time and peak memory per rule, per cohort size (not a test); a run that
-    fails is a row of the summary (its logs kept under the summary's folder), and the next
-    size still runs."""
-    import shutil
-    import tempfile
-
-    import pandas as pd
-
+def _bench_runs(
+    args: argparse.Namespace, config: dict[str, Any], contract: Contract
+) -> list[tuple[str, int, Callable[..., Any]]]:
+    """bench's runs: (name, patients, the run given its work folder), default study first."""
     from cohort.workflow.benchmark import (
         DEFAULT_STUDY_PATIENTS,
-        REFERENCE,
         benchmark_default_study,
         benchmark_size,
-        with_reference,
     )
 
     codebook = load_codebook(config["interventions"]["codebook"])
-    runs = [
+    return [
         *(
             (
                 f"default{k}",
                 DEFAULT_STUDY_PATIENTS,
-                partial(benchmark_default_study, Path.cwd(), cores=args.cores, repeat=k),
+                partial(
+                    benchmark_default_study,
+                    Path.cwd(),
+                    cores=args.cores,
+                    repeat=k,
+                    memory_mb=args.memory_mb,
+                ),
             )
             for k in range(1, args.default_study_runs + 1)
         ),
@@ -299,11 +305,26 @@ def _bench(args: argparse.Namespace, config: dict[str, Any], contract: Contract)
                     codebook=codebook,
                     cores=args.cores,
                     shards=args.shards,
+                    memory_mb=args.memory_mb,
                 ),
             )
             for n in args.sizes
         ),
     ]
+
+
+def _bench(args: argparse.Namespace, config: dict[str, Any], contract: Contract) -> int:
+    """bench: wall time and peak memory per rule, per cohort size (not a test); a run that
+    fails is a row of the summary (its logs kept under the summary's folder), and the next
+    size still runs."""
+    import shutil
+    import tempfile
+
+    import pandas as pd
+
+    from cohort.workflow.benchmark import REFERENCE, with_reference
+
+    runs = _bench_runs(args, config, contract)
     frames, failed = [], 0
     with tempfile.TemporaryDirectory(prefix="cohort-bench-") as tmp:
         for name, patients, run in runs:
