@@ -299,13 +299,15 @@ def responder_rates(
 ) -> pd.DataFrame:
     """Responder rates per outcome (and composite) and occasion, under both denominators."""
     rows = []
-    for (outcome, occasion), group in pd.concat([classified, composite], ignore_index=True).groupby(
-        ["outcome", "occasion"], sort=False
-    ):
-        for row in rate_rows(group["category"], handling, n_analysis, level):
-            rows.append(
-                {"outcome": outcome, "occasion": occasion, "rule": group["rule"].iat[0], **row}
-            )
+    columns = ["outcome", "occasion", "category", "rule"]  # grouped alone: groups are copies
+    for table in (classified, composite):  # no outcome is in both: the order of one table
+        for (outcome, occasion), group in table[columns].groupby(
+            ["outcome", "occasion"], sort=False
+        ):
+            for row in rate_rows(group["category"], handling, n_analysis, level):
+                rows.append(
+                    {"outcome": outcome, "occasion": occasion, "rule": group["rule"].iat[0], **row}
+                )
     return pd.DataFrame(rows)
 
 
@@ -330,7 +332,10 @@ def direction_rates(
     (in_population: improved + unchanged + deteriorated, and could-not-improve unless excluded)
     with Wilson CIs. improved is the responders count of responders.csv."""
     rows = []
-    for (outcome, occasion), group in classified.groupby(["outcome", "occasion"], sort=False):
+    columns = ["outcome", "occasion", "category", "direction", "rule"]
+    for (outcome, occasion), group in classified[columns].groupby(
+        ["outcome", "occasion"], sort=False
+    ):
         counts = group["direction"].value_counts()
         if len(group) != n_analysis:
             raise AssertionError(f"directions {outcome} {occasion}: {len(group)} != {n_analysis}")
@@ -365,7 +370,8 @@ def course(
     first only), late (at the second only), never; with Wilson CIs and the exact McNemar test
     of lost vs late. Patients not classified at both are counted apart."""
     rows = []
-    for outcome, group in classified.groupby("outcome", sort=False):
+    columns = ["outcome", "occasion", "patient_id", "category"]
+    for outcome, group in classified[columns].groupby("outcome", sort=False):
         wide = group.pivot(index="patient_id", columns="occasion", values="category")[
             [first, second]
         ]
@@ -422,7 +428,9 @@ def subgroup_rates(
     position = pd.Index(patients["patient_id"]).get_indexer(classified["patient_id"])
     for variable in subgroups:
         levels = patients[variable]
-        data = classified.assign(level=levels.array.take(position, allow_fill=True))
+        data = classified[["outcome", "occasion", "category"]].assign(
+            level=levels.array.take(position, allow_fill=True)
+        )
         order = (
             list(levels.cat.categories)
             if isinstance(levels.dtype, pd.CategoricalDtype)
