@@ -173,12 +173,16 @@ def classify_definitions(
     )
 
 
-def classification_blocks(classified: pd.DataFrame, by: list[str]) -> dict[tuple, np.ndarray]:
-    """The row positions of each combination of the `by` columns of a long classification
-    table (as groupby(by, sort=False): in order of first appearance, rows in table order, rows
-    with a missing key left out), found from the columns' codes in one pass where each
-    combination is one run of rows, as classify_definitions writes them (a stable sort
-    otherwise). pandas' groupby hashed the table's 60 rows per patient: 20 s at 10^6 patients."""
+def classification_blocks(
+    classified: pd.DataFrame, by: list[str]
+) -> dict[tuple, np.ndarray | slice]:
+    """The rows of each combination of the `by` columns of a long classification table (as
+    groupby(by, sort=False): in order of first appearance, rows in table order, rows with a
+    missing key left out), found from the columns' codes in one pass where each combination is
+    one run of rows, as classify_definitions writes them (then its rows are a slice: no copy),
+    by a stable sort otherwise (then an array of positions). pandas' groupby hashed the table's
+    60 rows per patient: 20 s at 10^6 patients; the codes are combined in place (each copy of
+    them is 480 MB there)."""
     combined = np.zeros(len(classified), dtype=np.int64)
     complete = np.ones(len(classified), dtype=bool)
     for column in by:
@@ -188,22 +192,24 @@ def classification_blocks(classified: pd.DataFrame, by: list[str]) -> dict[tuple
         else:
             codes, uniques = pd.factorize(values)
             size = len(uniques)
-        combined = combined * (size + 1) + (codes.astype(np.int64) + 1)
+        combined *= size + 1  # combined * (size + 1) + (code + 1), a missing code -1 -> 0
+        combined += codes
+        combined += 1
         complete &= codes >= 0
     starts = np.flatnonzero(np.r_[True, combined[1:] != combined[:-1]]) if len(combined) else []
     ends = [*starts[1:], len(combined)]
     first: dict[int, int] = {}  # each combination's first row
     for a in starts:
         first.setdefault(int(combined[a]), int(a))
+    rows_of: dict[int, np.ndarray | slice]
     if len(first) == len(starts):  # each combination one run of rows
-        rows_of = {int(combined[a]): np.arange(a, b) for a, b in zip(starts, ends, strict=True)}
+        rows_of = {int(combined[a]): slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)}  # fmt: skip
     else:
         order = np.argsort(combined, kind="stable")
         parts = np.split(order, np.flatnonzero(np.diff(combined[order])) + 1)
         rows_of = {int(combined[part[0]]): part for part in parts if len(part)}
-    keys = classified[by]
     return {
-        tuple(keys.iloc[row]): rows_of[key]
+        tuple(classified[column].iat[row] for column in by): rows_of[key]
         for key, row in sorted(first.items(), key=lambda item: item[1])
         if complete[row]
     }
@@ -259,14 +265,18 @@ def imputed_rates(
     return m, rates
 
 
-def identical_definitions(classified: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+def identical_definitions(
+    classified: pd.DataFrame, blocks: dict[tuple, np.ndarray | slice] | None = None
+) -> dict[tuple[str, str, str], str]:
     """Each definition that classifies every patient as an earlier one does (table order, the
     primary first) at an outcome and occasion, with that earlier definition's name: two rows
-    of the same counts are one result, not two."""
+    of the same counts are one result, not two. `blocks`: the table's classification_blocks by
+    definition, outcome and occasion, where the caller has them."""
     same: dict[tuple[str, str, str], str] = {}
     seen: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
     codes = category_codes_of(classified)
-    blocks = classification_blocks(classified, ["definition", "outcome", "occasion"])
+    if blocks is None:
+        blocks = classification_blocks(classified, ["definition", "outcome", "occasion"])
     for (name, outcome, occasion), rows in blocks.items():
         categories = codes[rows]  # patients in the analysis set's order
         earlier = seen.setdefault((outcome, occasion), [])
@@ -295,7 +305,7 @@ def definition_rates(
     earlier one does names it (same_as)."""
     m, rates = imputed
     groups = classification_blocks(classified, ["definition", "outcome", "occasion"])
-    same = identical_definitions(classified)
+    same = identical_definitions(classified, groups)
     rows = []
     for t in found:
         name = t.definition.name
@@ -459,7 +469,8 @@ def _wide_categories(classified: pd.DataFrame) -> dict[tuple[str, str], tuple[li
             matrix = np.full((len(union), len(parts)), -1, dtype=np.int16)
             start = 0
             for j, (_, rows) in enumerate(parts):
-                matrix[positions[start : start + len(rows)], j] = codes[rows]
-                start += len(rows)
+                values = codes[rows]
+                matrix[positions[start : start + len(values)], j] = values
+                start += len(values)
         wide[key] = ([name for name, _ in parts], matrix)
     return wide
