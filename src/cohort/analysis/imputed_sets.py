@@ -241,7 +241,6 @@ def _analyse_batch(
     outcomes, occasions, handling = rules
     n = len(batch[0])
     data = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
-    designs = {outcome: design_matrix(data, terms_of(outcome)) for outcome in outcomes}
     categories = {  # indices into CATEGORIES
         (outcome, occasion): category_codes(
             data[spec.column_at(occasions[0])].to_numpy(dtype=float, na_value=np.nan),
@@ -259,44 +258,51 @@ def _analyse_batch(
         for occasion in occasions[1:]
         if data[[f"{outcome}_{occasions[0]}", f"{outcome}_{occasion}"]].isna().any(axis=None)
     }
-    for j in range(len(batch)):
-        rows_of_set = slice(j * n, (j + 1) * n)
-        results.m += 1
-        for (outcome, occasion), all_categories in categories.items():
-            key = (outcome, occasion)
-            if key in unobserved:
-                results.notes.setdefault(key, set()).add(
-                    "not estimable: too few patients measured at this occasion to impute"
-                )
-                continue
-            x_all, names_all = designs[outcome][0][rows_of_set], designs[outcome][1]
-            cat = all_categories[rows_of_set]
-            population = in_population(cat, handling)
-            d = int(population.sum())  # no follow-up is missing after imputation
-            results.rates.setdefault(key, []).append((int((cat == responder).sum()) / d, d))
-            rows = ~np.isnan(x_all).any(axis=1) & population
-            if clusters is not None:
-                rows &= pd.notna(clusters[rows_of_set])
-            x = x_all[rows]
-            used = [c for c, name in enumerate(names_all) if "[T." not in name or x[:, c].any()]
-            notes = results.notes.setdefault(key, set())
-            names = [names_all[c] for c in used]
-            previous = results.fits.get(key, [])
-            start = previous[-1].params if previous and previous[-1].names == names else None
-            try:
-                fit = logistic_regression(
-                    (cat[rows] == responder).astype(float),
-                    x[:, used],
-                    names,
-                    start=start,
-                    firth=key in firth_models,
-                )
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                notes.add(f"{type(exc).__name__}: {exc}")
-                continue
-            if clusters is not None:
-                y = (cat[rows] == responder).astype(float)
-                fit = cluster_robust(fit, y, x[:, used], clusters[rows_of_set][rows])
-            notes.update(fit.warnings)
-            results.fits.setdefault(key, []).append(fit)
-        log.info("imputed data set %d analysed", results.m)
+    first = results.m + 1
+    results.m += len(batch)
+    for outcome in outcomes:  # one outcome's design at a time (0.1 GB each at 10^6 patients)
+        design = None
+        for j in range(len(batch)):  # each key's fits in imputation order: the warm starts
+            rows_of_set = slice(j * n, (j + 1) * n)
+            for occasion in occasions[1:]:
+                key = (outcome, occasion)
+                if key in unobserved:
+                    results.notes.setdefault(key, set()).add(
+                        "not estimable: too few patients measured at this occasion to impute"
+                    )
+                    continue
+                if design is None:
+                    design = design_matrix(data, terms_of(outcome))
+                x_all, names_all = design[0][rows_of_set], design[1]
+                cat = categories[key][rows_of_set]
+                population = in_population(cat, handling)
+                d = int(population.sum())  # no follow-up is missing after imputation
+                results.rates.setdefault(key, []).append((int((cat == responder).sum()) / d, d))
+                rows = ~np.isnan(x_all).any(axis=1) & population
+                if clusters is not None:
+                    rows &= pd.notna(clusters[rows_of_set])
+                x = x_all[rows]
+                used = [c for c, name in enumerate(names_all) if "[T." not in name or x[:, c].any()]  # fmt: skip
+                if len(used) < x.shape[1]:  # else no copy of the design
+                    x = x[:, used]
+                notes = results.notes.setdefault(key, set())
+                names = [names_all[c] for c in used]
+                previous = results.fits.get(key, [])
+                start = previous[-1].params if previous and previous[-1].names == names else None
+                try:
+                    fit = logistic_regression(
+                        (cat[rows] == responder).astype(float),
+                        x,
+                        names,
+                        start=start,
+                        firth=key in firth_models,
+                    )
+                except (ValueError, np.linalg.LinAlgError) as exc:
+                    notes.add(f"{type(exc).__name__}: {exc}")
+                    continue
+                if clusters is not None:
+                    y = (cat[rows] == responder).astype(float)
+                    fit = cluster_robust(fit, y, x, clusters[rows_of_set][rows])
+                notes.update(fit.warnings)
+                results.fits.setdefault(key, []).append(fit)
+    log.info("imputed data sets %d to %d analysed", first, results.m)

@@ -135,7 +135,11 @@ def predictors_stage(
     occasions = config.occasion_names
     outcomes = list(config.outcomes)
     handling = config.could_not_improve
-    classified = classify_all(analysis, config.outcomes, occasions)
+    # The columns patient_categories reads: the rest of the 6-rows-per-patient table (changes,
+    # rule texts) would stay in memory beside the imputations (0.3 GB at 10^6 patients).
+    classified = classify_all(analysis, config.outcomes, occasions)[
+        ["patient_id", "outcome", "occasion", "category"]
+    ]
     n = len(analysis)
     level = config.statistics.confidence_level
     terms = config.terms
