@@ -15,6 +15,7 @@ import pandas as pd
 from cohort.analysis.imputation import log, mice
 from cohort.analysis.responders import CATEGORIES, RESPONDER, category_codes, in_population
 from cohort.core.settings import ImputationSettings, ModelTerms, Outcome
+from cohort.io.outputs import read_parquet
 from cohort.models.design import design_matrix, is_categorical
 from cohort.models.logistic import LogisticFit, cluster_robust, logistic_regression
 
@@ -165,7 +166,7 @@ def impute_part(
 
 def read_parts(paths: list[str]) -> pd.DataFrame:
     """The imputation parts written by the jobs of rule impute, stacked."""
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    return pd.concat([read_parquet(p) for p in paths], ignore_index=True)
 
 
 def completed_data_sets(

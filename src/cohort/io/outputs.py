@@ -31,6 +31,17 @@ def write_csv(df: pd.DataFrame, path: str | Path, notes: list[str] | None = None
     path.write_text(text, encoding="utf-8")
 
 
+def read_parquet(path: str | Path, **options) -> pd.DataFrame:
+    """A processed table (pandas.read_parquet with `options`), then arrow's memory pool given
+    back to the system: pyarrow's allocator (mimalloc) keeps what it freed, so a job that read
+    the 10^6-patient table held about 400 MB more to its end (measured: 828 -> 407 MB)."""
+    import pyarrow
+
+    table = pd.read_parquet(path, **options)
+    pyarrow.default_memory_pool().release_unused()
+    return table
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
     """Read a table written by write_csv (footers skipped); a table with no columns is empty."""
     try:

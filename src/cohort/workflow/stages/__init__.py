@@ -29,9 +29,9 @@ def cluster_column(cluster: str | None, analysis: pd.DataFrame) -> str | None:
 
 def analysis_set(patients_path: str) -> pd.DataFrame:
     """The patients of the analysis set, read from the processed patient table."""
-    import pandas as pd  # here, not at the top: rule provenance imports the package without pandas
+    from cohort.io.outputs import read_parquet  # here: rule provenance imports it without pandas
 
-    patients = pd.read_parquet(patients_path)
+    patients = read_parquet(patients_path)
     analysis = patients[patients["analysis_set"]].reset_index(drop=True)
     log.info(
         "read %s: %d patients, analysis set n = %d", patients_path, len(patients), len(analysis)

@@ -17,7 +17,7 @@ from cohort.core.settings import Analysis, CleaningSettings
 from cohort.io.cleaning import clean_extract, unaccounted_rows
 from cohort.io.cleaning_log import CleanedExtract
 from cohort.io.contract import Contract, load_codebook, load_contract
-from cohort.io.outputs import table_notes, write_csv
+from cohort.io.outputs import read_parquet, table_notes, write_csv
 from cohort.io.privacy import guard_identifiers
 from cohort.io.reading import check_extract, read_extract
 from cohort.io.sharding import gather_log, gather_table, split_extract
@@ -206,12 +206,12 @@ def gather_stage(
     writes (cohort.io.sharding), then the flow of patients."""
     contract = load_contract(contract_path, settings)
     tables = {
-        name: gather_table([pd.read_parquet(p) for p in shards[name]])
+        name: gather_table([read_parquet(p) for p in shards[name]])
         for name in ("patients", "sessions", "assessments")
     }
     cleaning_log = gather_log(
-        [pd.read_parquet(p) for p in shards["cleaning_log"]],
-        [pd.read_parquet(p) for p in shards["date_formats"]],
+        [read_parquet(p) for p in shards["cleaning_log"]],
+        [read_parquet(p) for p in shards["date_formats"]],
         CleaningSettings.from_config(settings["cleaning"]).date_formats,
     )
     sessions = tables["sessions"] if len(tables["sessions"].columns) else None

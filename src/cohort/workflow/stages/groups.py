@@ -17,7 +17,7 @@ from cohort.analysis.groups import (
 )
 from cohort.analysis.responders import population_note
 from cohort.core.settings import Analysis
-from cohort.io.outputs import table_notes, write_csv
+from cohort.io.outputs import read_parquet, table_notes, write_csv
 from cohort.models.lmm import mixed_effect_rows, mixed_method_note
 from cohort.models.mixed import MixedModelSettings
 from cohort.workflow.stages import cluster_column, stage_inputs
@@ -31,7 +31,7 @@ def groups_stage(
     """Rule `groups`: outcomes and responder rates by group, ANCOVA per follow-up, and the
     group x occasion mixed model, for the comparison the study declares."""
     config, analysis = stage_inputs(patients_path, settings)
-    classified = pd.read_parquet(classified_path)
+    classified = read_parquet(classified_path)
     if config.comparison is None:
         raise ValueError("rule groups needs config key 'comparison'")
     group, reference = config.comparison.variable, config.comparison.reference

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pandas as pd
-
 from cohort.analysis.interventions import (
     category_table,
     combination_table,
@@ -16,7 +14,7 @@ from cohort.analysis.interventions import (
 from cohort.analysis.tables import QUANTILE_NOTES
 from cohort.core.settings import Statistics, Study
 from cohort.io.contract import load_codebook
-from cohort.io.outputs import table_notes, write_csv
+from cohort.io.outputs import read_parquet, table_notes, write_csv
 from cohort.workflow.stages import analysis_set
 
 log = logging.getLogger(__name__)
@@ -32,7 +30,7 @@ def interventions_stage(
     """Rule `interventions`: categories per patient and session, dose, combinations, and the
     figures of categories and co-occurrence (drawn from the tables after disclosure control)."""
     analysis = analysis_set(patients_path)
-    sessions = pd.read_parquet(sessions_path)
+    sessions = read_parquet(sessions_path)
     codebook = load_codebook(codebook_path)
     n = len(analysis)
     quantiles = Statistics.from_config(settings["statistics"]).quantiles
