@@ -86,19 +86,20 @@ if not HAS_COMPARISON:
     )
 
 # Each job's memory for the scheduler (resources: mem_mb): the rule's peak at 10^6 patients in
-# docs/performance.md's runs plus about 10%, scaled to this extract's patients, at least 500 MB.
-# Snakemake runs jobs side by side only while their estimates fit in the budget of the workflow
-# profile (profiles/default: resources mem_mb); on a cluster each job asks for its own.
+# docs/performance.md's runs (sampled by make bench every 0.2 s) plus a margin, scaled to this
+# extract's patients, at least 500 MB. Snakemake runs jobs side by side only while their
+# estimates fit in the budget it is given (make: --resources mem_mb=$(MEMORY_MB); a bare
+# snakemake has none); on a cluster each job asks for its own.
 PATIENTS = count_records(EXTRACT_FILES["patients"])
 MEMORY_MB_PER_MILLION = {
-    "clean": 4700,
+    "clean": 5100,
     "split_extract": 2800,
     "clean_shard": 4700,  # of the patients in the shard
     "gather_shards": 2800,  # rule clean of a sharded study
-    "predictors": 4700,
-    "clinical_significance": 4300,
-    "tipping_point": 3300,
-    "responders": 2900,
+    "predictors": 3900,
+    "clinical_significance": 3800,
+    "tipping_point": 3000,
+    "responders": 3700,  # 2.9 GB by Snakemake's sparse samples; 3.4 GB reached
     "impute": 2600,  # two chains side by side fit in 5.5 GB at 10^6
     "interventions": 1700,
     "lmm": 1700,
