@@ -104,8 +104,9 @@ def _firth_curvature(x: np.ndarray, p: np.ndarray, inverse: np.ndarray) -> np.nd
     return 0.5 * (first - second)
 
 
-def _penalised_loglik(y: np.ndarray, x: np.ndarray, beta: np.ndarray, firth: bool) -> float:
-    eta = x @ beta
+def _loglik_at(y: np.ndarray, x: np.ndarray, eta: np.ndarray, firth: bool) -> float:
+    """The (penalised) log-likelihood at the linear predictor eta = x @ beta (a Newton fit
+    keeps eta for its next step: at 10^6 patients each product is a pass over the design)."""
     value = float(np.sum(y * eta - np.logaddexp(0, eta)))
     if firth:
         p = special.expit(eta)
@@ -131,10 +132,11 @@ def _newton(
     have stopped shrinking: on an ill-conditioned design rounding keeps them near 1e-8 while
     the likelihood is flat (a converging iteration halves them at least). Returns the
     coefficients, iterations, whether converged and the (penalised) log-likelihood there."""
-    current = _penalised_loglik(y, x, beta, firth)
+    eta = x @ beta
+    current = _loglik_at(y, x, eta, firth)
     previous_step = np.inf
     for iteration in range(1, max_iterations + 1):
-        p = special.expit(x @ beta)
+        p = special.expit(eta)
         w = p * (1 - p)
         information = x.T @ (x * w[:, None])
         residual = y - p
@@ -162,11 +164,12 @@ def _newton(
         for _ in range(30):  # step halving: the (penalised) likelihood must not fall
             candidate = beta.copy()
             candidate[free] += step
-            value = _penalised_loglik(y, x, candidate, firth)
+            candidate_eta = x @ candidate
+            value = _loglik_at(y, x, candidate_eta, firth)
             if value >= current - 1e-12:
                 break
             step = step / 2
-        beta, current = candidate, value
+        beta, current, eta = candidate, value, candidate_eta
         if np.abs(step).max() < tolerance:
             return beta, iteration, True, current
     return beta, max_iterations, False, current
@@ -210,7 +213,8 @@ def logistic_regression(
             if np.abs(step).max() < 1e-10:
                 converged = True
                 break
-    p = special.expit(x @ beta)
+    eta = x @ beta
+    p = special.expit(eta)
     information = x.T @ (x * (p * (1 - p))[:, None])
     extreme = ((p < 1e-8) | (p > 1 - 1e-8)).any()
     if not firth and (extreme or not converged) and separated_terms(y, x, names):
@@ -228,7 +232,7 @@ def logistic_regression(
         converged,
         notes,
         firth,
-        _penalised_loglik(y, x, beta, firth),
+        _loglik_at(y, x, eta, firth),
     )
 
 
