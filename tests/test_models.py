@@ -22,6 +22,8 @@ from cohort.analysis.imputed_sets import (
     imputation_columns,
     impute_part,
     number_of_imputations,
+    read_parts,
+    write_part,
 )
 from cohort.analysis.predictors import predictor_table
 from cohort.analysis.responders import classify_all, wilson_interval
@@ -295,6 +297,27 @@ def test_stacked_imputed_analyses_equal_one_data_set_at_a_time():
                 assert a.names == b.names
                 np.testing.assert_array_equal(a.params, b.params)
                 np.testing.assert_array_equal(a.bse, b.bse)
+
+
+def test_part_files_give_the_data_sets_of_the_stacked_parts_one_imputation_at_a_time(tmp_path):
+    """Rule impute's part files (one row group per imputation) read lazily give the completed
+    data sets of the stacked parts, in the same order; a part with no imputation is read too."""
+    import pyarrow.parquet as pq
+
+    patients = cohort(60, 15)
+    config = imputation_config()
+    pieces = [impute_part(patients, *config, k, 3)[0] for k in range(3)]
+    paths = []
+    for k, piece in enumerate([*pieces, pieces[0].iloc[:0]]):
+        paths.append(str(tmp_path / f"part{k}.parquet"))
+        write_part(piece, paths[-1], len(patients))
+    assert pq.ParquetFile(paths[0]).num_row_groups == 2  # imputations 0 and 3
+    assert read_parts(paths).imputations() == [0, 1, 2, 3]
+    lazily = list(completed_data_sets(patients, *config, read_parts(paths)))
+    stacked = list(completed_data_sets(patients, *config, pd.concat(pieces)))
+    assert len(lazily) == len(stacked) == 4
+    for a, b in zip(lazily, stacked, strict=True):
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_a_missing_imputation_part_is_an_error():

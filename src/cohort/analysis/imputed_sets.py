@@ -164,25 +164,56 @@ def impute_part(
     return (pd.concat(pieces, ignore_index=True) if pieces else empty), m
 
 
-def read_parts(paths: list[str]) -> pd.DataFrame:
-    """The imputation parts written by the jobs of rule impute, stacked."""
-    return pd.concat([read_parquet(p) for p in paths], ignore_index=True)
+def write_part(imputed: pd.DataFrame, path: str, patients: int) -> None:
+    """A part of rule impute as parquet, one row group per imputation (`patients` rows each),
+    so that ImputationParts reads one imputation without the others."""
+    imputed.to_parquet(path, index=False, row_group_size=max(patients, 1))
+
+
+@dataclass(frozen=True)
+class ImputationParts:
+    """The parts rule impute wrote, read one imputation at a time: at 10^6 patients all m
+    imputations together are 1.2 GB, which predictors, tipping_point and clinical_significance
+    held to their end."""
+
+    paths: tuple[str, ...]
+
+    def imputations(self) -> list[int]:
+        """The imputations found in the parts (their `imputation` column only)."""
+        found = (read_parquet(p, columns=["imputation"])["imputation"] for p in self.paths)
+        return sorted({int(i) for column in found for i in column.unique()})
+
+    def rows_of(self, imputation: int) -> pd.DataFrame:
+        """One imputation's rows (a row group of its part: the others are not read)."""
+        rows = [read_parquet(p, filters=[("imputation", "==", imputation)]) for p in self.paths]
+        return pd.concat(rows, ignore_index=True)
+
+
+def read_parts(paths: list[str]) -> ImputationParts:
+    """The imputation parts written by the jobs of rule impute (read lazily, per imputation)."""
+    return ImputationParts(tuple(paths))
 
 
 def completed_data_sets(
     patients: pd.DataFrame,
     columns: list[str],
     settings: ImputationSettings,
-    parts: pd.DataFrame,
+    parts: ImputationParts | pd.DataFrame,
 ) -> Iterator[pd.DataFrame]:
-    """The m completed patient tables from the stacked imputation parts, one at a time (the m
-    tables are never all in memory); checks that imputations 0..m-1 each have every patient."""
+    """The m completed patient tables from the imputation parts (files, or stacked in one
+    table), one at a time (the m tables are never all in memory); checks that imputations
+    0..m-1 each have every patient."""
     frame, levels = imputation_frame(patients, columns)
     m = number_of_imputations(frame, settings)
-    found = sorted(parts["imputation"].astype(int).unique()) if len(parts) else []
+    if isinstance(parts, ImputationParts):
+        found = parts.imputations()
+        groups: Iterable[tuple[int, pd.DataFrame]] = ((i, parts.rows_of(i)) for i in found)
+    else:
+        found = sorted(parts["imputation"].astype(int).unique()) if len(parts) else []
+        groups = parts.groupby("imputation", sort=True)
     if found != list(range(m)):
         raise AssertionError(f"imputations {found} found, 0..{m - 1} expected")
-    for i, rows in parts.groupby("imputation", sort=True):
+    for i, rows in groups:
         if len(rows) != len(patients) or not (rows["row"].to_numpy() == np.arange(len(rows))).all():
             raise AssertionError(f"imputation {i}: {len(rows)} rows for N = {len(patients)}")
         yield decode_imputed(patients, rows.drop(columns=["imputation", "row"]), levels)

@@ -16,6 +16,7 @@ from cohort.analysis.imputed_sets import (
     imputation_variables,
     impute_part,
     read_parts,
+    write_part,
 )
 from cohort.analysis.missing_data import completers_vs_lost, missingness_table, sensitivity_table
 from cohort.analysis.predictors import pooled_predictors, predictor_table, predictor_terms
@@ -113,11 +114,10 @@ def impute_stage(
 ) -> None:
     """Rule `impute` (one job per part): imputations part, part + parts, ... of the m."""
     config = Analysis.from_config(settings)
-    imputed, m = impute_part(
-        analysis_set(patients_path), _imputation_columns(config), config.imputation, part, parts
-    )
+    analysis = analysis_set(patients_path)
+    imputed, m = impute_part(analysis, _imputation_columns(config), config.imputation, part, parts)
     log.info("part %d of %d: %d imputed rows written (m = %d)", part + 1, parts, len(imputed), m)
-    imputed.to_parquet(out, index=False)
+    write_part(imputed, out, len(analysis))
 
 
 def predictors_stage(
