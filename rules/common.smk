@@ -96,11 +96,11 @@ MEMORY_MB_PER_MILLION = {
     "split_extract": 2800,
     "clean_shard": 4700,  # of the patients in the shard
     "gather_shards": 2800,  # rule clean of a sharded study
-    "predictors": 3900,
-    "clinical_significance": 3800,
-    "tipping_point": 3000,
+    "predictors": 2200,
+    "clinical_significance": 2350,
+    "tipping_point": 1450,
     "responders": 3700,  # 2.9 GB by Snakemake's sparse samples; 3.4 GB reached
-    "impute": 2600,  # two chains side by side fit in 5.5 GB at 10^6
+    "impute": 2600,  # two chains side by side fit in 5.5 GB at 10^6 (2.4 GB reached)
     "interventions": 1700,
     "lmm": 1700,
     "outcomes": 1200,

@@ -172,7 +172,9 @@ def test_each_job_declares_memory_for_the_size_of_the_extract(tmp_path, contract
     assert large.returncode == 0, large.stderr
     plan = large.stdout + large.stderr
     assert "mem_mb=1020," in plan.split("rule clean:")[1].split("rule ")[0]
-    assert "mem_mb=780," in plan.split("rule predictors:")[1].split("rule ")[0]
+    assert "mem_mb=740," in plan.split("rule responders:")[1].split("rule ")[0]
+    # 2200 x 0.2 = 440: the floor
+    assert "mem_mb=500," in plan.split("rule predictors:")[1].split("rule ")[0]
     # publish's tables do not grow with the patients: no estimate of its own
     assert "mem_mb" not in plan.split("rule publish:")[1].split("rule ")[0]
 
