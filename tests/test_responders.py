@@ -395,3 +395,21 @@ def test_direction_counts_add_up_to_the_responders_table(patients):
     assert (row["improved_ci_low_pct"], row["improved_ci_high_pct"]) == pytest.approx(
         (100 * low, 100 * high)
     )
+
+
+def test_rates_are_those_of_the_stacked_tables_with_or_without_composites(patients):
+    """responder_rates groups the classification and the composites apart (a copy of the whole
+    long table per group cost 2 GB at 10^6): the rows of the stacked tables, in their order;
+    a study with no composite (an empty table, no columns) gets the outcomes' rows."""
+    classified = classify_all(patients, CONFIG["outcomes"], OCCASIONS)
+    comp = composites(classified)
+    stacked = pd.concat([classified, comp], ignore_index=True)
+    expected = [
+        (outcome, occasion, group["rule"].iat[0], int((group["category"] == "responder").sum()))
+        for (outcome, occasion), group in stacked.groupby(["outcome", "occasion"], sort=False)
+    ]
+    rates = responder_rates(classified, comp, "non_responder", 6, 0.95)
+    available = rates[rates["denominator"] == AVAILABLE]
+    assert list(available[["outcome", "occasion", "rule", "responders"]].itertuples(index=False, name=None)) == expected  # fmt: skip
+    alone = responder_rates(classified, pd.DataFrame(), "non_responder", 6, 0.95)
+    pd.testing.assert_frame_equal(alone, rates[~rates["outcome"].isin(comp["outcome"])].reset_index(drop=True))  # fmt: skip

@@ -301,6 +301,8 @@ def responder_rates(
     rows = []
     columns = ["outcome", "occasion", "category", "rule"]  # grouped alone: groups are copies
     for table in (classified, composite):  # no outcome is in both: the order of one table
+        if table.empty:  # no composite for a study of one outcome (a table without columns)
+            continue
         for (outcome, occasion), group in table[columns].groupby(
             ["outcome", "occasion"], sort=False
         ):
