@@ -179,13 +179,15 @@ def test_a_rule_reports_the_larger_of_snakemake_s_and_the_harness_s_memory_peak(
         ("clean", 1.0, 130.0),
         ("clean_shard_1", 12.0, 900.0),
         ("baseline", 0.5, "NA"),
+        ("outcomes", 0.6, "NA"),  # ended before Snakemake's first sample, not before ours
     ]:
         (folder / f"{rule}.tsv").write_text(header + f"{seconds}\t0:00:01\t{rss}\t1.0\n")
-    sampled = {"responders": 5400.0, "impute": 2600.0, "clean": 120.0, "clean_shard": 950.0}
+    sampled = {"responders": 5400.0, "impute": 2600.0, "clean": 120.0, "clean_shard": 950.0, "outcomes": 210.0}  # fmt: skip
     rows = {r["step"]: r for r in _rule_rows(tmp_path, {"patients": 1}, sampled)}
     assert rows["rule responders"]["peak_memory_mb"] == 5400.0
     assert rows["rule impute_part0"]["peak_memory_mb"] == 2600.0  # a wildcard rule: its script
     assert rows["rule clean"]["peak_memory_mb"] == 130.0  # Snakemake's sample the larger
     assert rows["rule clean_shard_1"]["peak_memory_mb"] == 950.0  # not rule clean's script
     assert pd.isna(rows["rule baseline"]["peak_memory_mb"])  # neither sampled it
+    assert rows["rule outcomes"]["peak_memory_mb"] == 210.0
     assert rows["rule responders"]["seconds"] == 36.0

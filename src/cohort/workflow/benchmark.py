@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 
@@ -140,7 +141,7 @@ def _rule_rows(work: Path, label: dict, job_peaks: dict[str, float] | None = Non
                 **label,
                 "step": f"rule {tsv.stem}",
                 "seconds": float(bench["s"].iat[-1]),
-                "peak_memory_mb": max(recorded, sampled) if script else recorded,
+                "peak_memory_mb": float(np.fmax(recorded, sampled)),  # NA in either: the other
             }
         )
     return rows
